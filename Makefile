@@ -1,0 +1,108 @@
+# warren - batch downloads for embedded Linux.
+#
+#   make              build/tasker build/worker build/middleman
+#   make check        install what the tests need, run unit + integration tests
+#   make check SANITIZE=1   the same, built with ASan + UBSan (in build/san)
+#   make run          broker + tasker + middleman + 2 workers, in the foreground
+#   make bench        benchmarks (tests/bench), printing tables
+#   make install      PREFIX=/usr/local DESTDIR=
+#
+# Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir.
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+CFLAGS     ?= -O2 -g
+SANITIZE   ?=
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= build/san
+SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD      ?= build
+SANFLAGS    =
+endif
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
+             -I. -Isrc -Iport -MMD -MP \
+             $(shell $(PKG_CONFIG) --cflags librabbitmq 2>/dev/null)
+LIBS_MQ    = $(shell $(PKG_CONFIG) --libs librabbitmq 2>/dev/null || echo -lrabbitmq)
+LIBS_TLS   = -lmbedtls -lmbedx509 -lmbedcrypto
+LIBS       = $(LIBS_MQ) $(LIBS_TLS)
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+PROGRAMS   = tasker worker middleman
+MAINS      = $(addprefix src/,$(addsuffix .c,$(PROGRAMS)))
+# Every module goes into one archive; the linker takes from it only what a
+# program uses, so shared code is written once and linked where needed.
+LIB_SRC    = $(filter-out $(MAINS),$(wildcard src/*.c)) $(wildcard port/*.c)
+LIB_OBJ    = $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+GEN_SRC    =
+BINS       = $(addprefix $(BUILD)/,$(notdir $(basename $(wildcard $(MAINS)))))
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC   = $(wildcard tests/tools/*.c)
+TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+.PHONY: all check unit run bench install clean deps test-deps
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libwarren.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/obj/src/%.o $(BUILD)/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwarren.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libwarren.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
+
+# Installs build and test dependencies from Debian when missing.
+deps:
+	$(Q)sh port/deps.sh build
+test-deps:
+	$(Q)sh port/deps.sh test
+
+unit: $(UNIT_BINS)
+
+check: test-deps
+	$(Q)$(MAKE) --no-print-directory all unit $(TOOL_BINS)
+	$(Q)BUILD=$(BUILD) sh tests/run.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) sh port/run.sh
+
+bench: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)BUILD=$(BUILD) sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,218 @@
+/*
+ * config.h - every compile-time default and limit of warren, in one place.
+ *
+ * Each value can be overridden without editing this file: pass -DNAME=value in
+ * CFLAGS (e.g. `make CFLAGS+=-DHTTP_MAX_CONNS=64`). Run-time settings (the
+ * INTERFACE table) take, strongest first: option, environment, this default.
+ * Memory costs are for x86-64; halve pointers for 32-bit ARM.
+ */
+#ifndef WARREN_CONFIG_H
+#define WARREN_CONFIG_H
+
+/* ---- identity ---------------------------------------------------------- */
+
+/* Version printed by --version and sent as User-Agent: warren/<version>. */
+#ifndef WARREN_VERSION
+#define WARREN_VERSION "0.1.0"
+#endif
+
+/* ---- broker (all programs) --------------------------------------------- */
+
+/* Broker URL when neither --amqp nor WARREN_AMQP_URL is given. */
+#ifndef DEFAULT_AMQP_URL
+#define DEFAULT_AMQP_URL "amqp://guest:guest@127.0.0.1:5672"
+#endif
+/* AMQP heartbeat in seconds; the broker drops us after two missed beats. */
+#ifndef DEFAULT_HEARTBEAT
+#define DEFAULT_HEARTBEAT 30
+#endif
+/* First reconnection delay in ms; doubles after each failure. */
+#ifndef MQ_BACKOFF_MIN_MS
+#define MQ_BACKOFF_MIN_MS 500
+#endif
+/* Reconnection delay cap in ms, so a router notices a returning broker soon. */
+#ifndef MQ_BACKOFF_MAX_MS
+#define MQ_BACKOFF_MAX_MS 10000
+#endif
+/* Seconds a blocking AMQP step (connect, login, declare) may take. */
+#ifndef MQ_CONNECT_TIMEOUT_S
+#define MQ_CONNECT_TIMEOUT_S 5
+#endif
+/* Largest AMQP frame we negotiate; 128 KiB is rabbitmq-c's default. */
+#ifndef MQ_FRAME_MAX
+#define MQ_FRAME_MAX 131072
+#endif
+/* Publisher confirms in flight at once; 256 reaches the broker's ceiling
+ * (~9,500 msg/s here vs ~250/s waiting for each). 24 bytes each. */
+#ifndef MQ_MAX_INFLIGHT
+#define MQ_MAX_INFLIGHT 4096
+#endif
+/* Milliseconds to wait for a publisher confirm before reporting failure. */
+#ifndef MQ_CONFIRM_TIMEOUT_MS
+#define MQ_CONFIRM_TIMEOUT_MS 5000
+#endif
+/* Queue names of the topology (INTERFACE "RabbitMQ topology"). */
+#ifndef QUEUE_TASKS
+#define QUEUE_TASKS "tasks"
+#endif
+#ifndef QUEUE_NOTIFICATIONS
+#define QUEUE_NOTIFICATIONS "notifications"
+#endif
+
+/* ---- HTTP server (tasker, middleman) ----------------------------------- */
+
+/* tasker --listen default. */
+#ifndef DEFAULT_TASKER_LISTEN
+#define DEFAULT_TASKER_LISTEN "0.0.0.0:8080"
+#endif
+/* middleman --listen default. */
+#ifndef DEFAULT_MIDDLEMAN_LISTEN
+#define DEFAULT_MIDDLEMAN_LISTEN "0.0.0.0:8081"
+#endif
+/* Largest request head (request line + headers); beyond it: 431. */
+#ifndef HTTP_MAX_HEAD
+#define HTTP_MAX_HEAD 8192
+#endif
+/* Largest request body; beyond it: 413 without reading the rest. */
+#ifndef HTTP_MAX_BODY
+#define HTTP_MAX_BODY 65536
+#endif
+/* Headers parsed per request; more is answered 431. 32 bytes each. */
+#ifndef HTTP_MAX_HEADERS
+#define HTTP_MAX_HEADERS 48
+#endif
+/* Connections served at once; more are accepted and closed at once with 503.
+ * Each idle connection costs ~300 bytes plus its buffers. */
+#ifndef HTTP_MAX_CONNS
+#define HTTP_MAX_CONNS 256
+#endif
+/* Seconds a connection may sit idle between requests (keep-alive). */
+#ifndef HTTP_IDLE_TIMEOUT_S
+#define HTTP_IDLE_TIMEOUT_S 15
+#endif
+/* Seconds a client may take to send one whole request (slowloris bound). */
+#ifndef HTTP_REQUEST_TIMEOUT_S
+#define HTTP_REQUEST_TIMEOUT_S 10
+#endif
+/* Responses queued unsent per connection before we stop reading its
+ * pipeline (back-pressure on a client that sends but does not read). */
+#ifndef HTTP_MAX_OUTBUF
+#define HTTP_MAX_OUTBUF 262144
+#endif
+/* Seconds suggested in Retry-After when the broker is down. */
+#ifndef HTTP_RETRY_AFTER_S
+#define HTTP_RETRY_AFTER_S 5
+#endif
+
+/* ---- tasks --------------------------------------------------------------- */
+
+/* Largest number of tasks in one POSTed array. */
+#ifndef TASK_MAX_BATCH
+#define TASK_MAX_BATCH 1000
+#endif
+/* Longest task name in bytes. */
+#ifndef TASK_MAX_NAME
+#define TASK_MAX_NAME 256
+#endif
+/* Longest download URL in bytes. */
+#ifndef TASK_MAX_URL
+#define TASK_MAX_URL 2048
+#endif
+/* jsmn token budget for one body: a task is at most 9 tokens, so a full
+ * batch needs 9001; 16 bytes each, allocated per request (~144 KiB). */
+#ifndef TASK_MAX_TOKENS
+#define TASK_MAX_TOKENS (TASK_MAX_BATCH * 9 + 1)
+#endif
+
+/* ---- worker --------------------------------------------------------------- */
+
+/* --dir default, created if missing. */
+#ifndef DEFAULT_DIR
+#define DEFAULT_DIR "./downloads"
+#endif
+/* --concurrency default: downloads at once per worker process. */
+#ifndef DEFAULT_CONCURRENCY
+#define DEFAULT_CONCURRENCY 1
+#endif
+/* --ca-file default: Debian's bundle. */
+#ifndef DEFAULT_CA_FILE
+#define DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#endif
+/* --max-size default in bytes; 0 = no limit. */
+#ifndef DEFAULT_MAX_SIZE
+#define DEFAULT_MAX_SIZE 0
+#endif
+/* --retries default for transient errors. */
+#ifndef DEFAULT_RETRIES
+#define DEFAULT_RETRIES 3
+#endif
+/* --timeout default: seconds a download may receive nothing. */
+#ifndef DEFAULT_TIMEOUT
+#define DEFAULT_TIMEOUT 30
+#endif
+/* Redirects followed before failing. */
+#ifndef FETCH_MAX_REDIRECTS
+#define FETCH_MAX_REDIRECTS 5
+#endif
+/* Largest response head from a server. */
+#ifndef FETCH_MAX_HEAD
+#define FETCH_MAX_HEAD 16384
+#endif
+/* Receive buffer per download: one read() fills it; 256 KiB matches the raw
+ * client of the benchmark and keeps syscalls per GiB at ~4,000. */
+#ifndef FETCH_BUF_SIZE
+#define FETCH_BUF_SIZE 262144
+#endif
+/* Seconds to establish a TCP connection to one address. */
+#ifndef FETCH_CONNECT_TIMEOUT_S
+#define FETCH_CONNECT_TIMEOUT_S 10
+#endif
+/* First retry delay in ms; doubles, capped by FETCH_BACKOFF_MAX_MS. */
+#ifndef FETCH_BACKOFF_MIN_MS
+#define FETCH_BACKOFF_MIN_MS 1000
+#endif
+/* Retry delay cap (also caps Retry-After). */
+#ifndef FETCH_BACKOFF_MAX_MS
+#define FETCH_BACKOFF_MAX_MS 30000
+#endif
+/* Milliseconds between progress notifications of one task. */
+#ifndef PROGRESS_INTERVAL_MS
+#define PROGRESS_INTERVAL_MS 1000
+#endif
+/* Seconds an --on-complete hook may run before it is killed. */
+#ifndef HOOK_TIMEOUT_S
+#define HOOK_TIMEOUT_S 60
+#endif
+
+/* ---- middleman --------------------------------------------------------------- */
+
+/* --interval default: seconds between pushes; 0 pushes at once. */
+#ifndef DEFAULT_INTERVAL
+#define DEFAULT_INTERVAL 5
+#endif
+/* --history default: notifications kept. */
+#ifndef DEFAULT_HISTORY
+#define DEFAULT_HISTORY 1000
+#endif
+/* Largest WebSocket message accepted from a client; beyond it: close 1009. */
+#ifndef WS_MAX_MESSAGE
+#define WS_MAX_MESSAGE 65536
+#endif
+/* Bytes queued for one WebSocket client before it is dropped as too slow. */
+#ifndef WS_MAX_BACKLOG
+#define WS_MAX_BACKLOG (1024 * 1024)
+#endif
+/* Seconds of silence before we ping a WebSocket client. */
+#ifndef WS_PING_INTERVAL_S
+#define WS_PING_INTERVAL_S 30
+#endif
+/* Seconds a pinged client has to answer before it is dropped. */
+#ifndef WS_PONG_TIMEOUT_S
+#define WS_PONG_TIMEOUT_S 30
+#endif
+/* WebSocket clients at once (each also counts as an HTTP connection). */
+#ifndef WS_MAX_CLIENTS
+#define WS_MAX_CLIENTS 1024
+#endif
+
+#endif /* WARREN_CONFIG_H */

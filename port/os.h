@@ -1,0 +1,16 @@
+/*
+ * os - what differs between the platforms warren runs on (glibc, musl,
+ * old kernels): random bytes, the host name.
+ */
+#ifndef WARREN_OS_H
+#define WARREN_OS_H
+
+#include <stddef.h>
+
+/* Fills buf with n bytes from the kernel's random source (getrandom, or
+ * /dev/urandom on kernels before 3.17). 0, or -1. */
+int os_random(void *buf, size_t n);
+/* The host name, NUL-terminated and truncated to fit. */
+void os_hostname(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,429 @@
+/*
+ * loop.c - poll() event loop with a timer heap and self-pipe signals.
+ *
+ * Watches live in an fd-indexed table; the pollfd array is kept compact so
+ * poll() sees only live fds. Dispatch works from a copy of what poll()
+ * reported, and each entry carries the watch generation, so a callback that
+ * closes another fd (which may be reused at once) never gets a stale event.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct watch {
+	loop_fd_fn fn;
+	void *arg;
+	int mask;
+	int pidx;      /* index in loop->pfd, -1 when not watched */
+	uint32_t gen;  /* bumped at each watch/unwatch of this fd */
+};
+
+struct fired {
+	int fd;
+	int events;
+	uint32_t gen;
+};
+
+struct timer {
+	int64_t when;
+	loop_timer_fn fn;
+	void *arg;
+	uint32_t gen;
+	int hidx;      /* index in loop->heap, -1 when free */
+	int next_free;
+};
+
+#define NSIG_MAX 65
+
+struct loop {
+	struct watch *w;
+	int wcap;
+	struct pollfd *pfd;
+	struct fired *fired; /* grown only in loop_once, never by callbacks */
+	int npfd, pcap, fcap;
+
+	struct timer *t;
+	int tcap, tfree;
+	int *heap;
+	int nheap;
+
+	int sigfd[2];
+	loop_signal_fn sigfn[NSIG_MAX];
+	void *sigarg[NSIG_MAX];
+
+	int64_t now;
+	int stop;
+};
+
+/* The one process-wide fact a signal handler can reach: where to write. */
+static int signal_pipe_wr = -1;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t loop_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+loop_t *loop_new(void)
+{
+	loop_t *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->tfree = -1;
+	l->sigfd[0] = l->sigfd[1] = -1;
+	l->now = mono_ms();
+	return l;
+}
+
+void loop_free(loop_t *l)
+{
+	if (!l)
+		return;
+	if (l->sigfd[0] >= 0) {
+		signal_pipe_wr = -1;
+		close(l->sigfd[0]);
+		close(l->sigfd[1]);
+	}
+	free(l->w);
+	free(l->pfd);
+	free(l->fired);
+	free(l->t);
+	free(l->heap);
+	free(l);
+}
+
+int64_t loop_now(loop_t *l) { return l->now; }
+
+void loop_stop(loop_t *l) { l->stop = 1; }
+
+/* ---- fd watches ---- */
+
+static int grow_watches(loop_t *l, int fd)
+{
+	if (fd < l->wcap)
+		return 0;
+	int ncap = l->wcap ? l->wcap : 64;
+	while (ncap <= fd)
+		ncap *= 2;
+	struct watch *nw = realloc(l->w, (size_t)ncap * sizeof(*nw));
+	if (!nw)
+		return -1;
+	for (int i = l->wcap; i < ncap; i++)
+		nw[i] = (struct watch){ .pidx = -1 };
+	l->w = nw;
+	l->wcap = ncap;
+	return 0;
+}
+
+static int grow_pollfds(loop_t *l)
+{
+	if (l->npfd < l->pcap)
+		return 0;
+	int ncap = l->pcap ? l->pcap * 2 : 64;
+	struct pollfd *np = realloc(l->pfd, (size_t)ncap * sizeof(*np));
+	if (!np)
+		return -1;
+	l->pfd = np;
+	l->pcap = ncap;
+	return 0;
+}
+
+/* A quiet fd is stored negated so poll() skips it (no POLLHUP spinning). */
+static int pfd_fd(const struct pollfd *p) { return p->fd < 0 ? ~p->fd : p->fd; }
+
+static void set_pfd(loop_t *l, int fd, int mask);
+
+static short poll_events(int mask)
+{
+	return (short)(((mask & LOOP_READ) ? POLLIN : 0) |
+		       ((mask & LOOP_WRITE) ? POLLOUT : 0));
+}
+
+int loop_watch(loop_t *l, int fd, int mask, loop_fd_fn fn, void *arg)
+{
+	if (fd < 0 || grow_watches(l, fd) < 0)
+		return -1;
+	struct watch *w = &l->w[fd];
+	if (w->pidx < 0) {
+		if (grow_pollfds(l) < 0)
+			return -1;
+		w->pidx = l->npfd++;
+		l->pfd[w->pidx].fd = fd;
+		w->gen++;
+	}
+	w->fn = fn;
+	w->arg = arg;
+	set_pfd(l, fd, mask);
+	return 0;
+}
+
+static void set_pfd(loop_t *l, int fd, int mask)
+{
+	struct pollfd *p = &l->pfd[l->w[fd].pidx];
+	l->w[fd].mask = mask;
+	p->fd = mask ? fd : ~fd;
+	p->events = poll_events(mask);
+}
+
+void loop_mask(loop_t *l, int fd, int mask)
+{
+	if (fd < 0 || fd >= l->wcap || l->w[fd].pidx < 0)
+		return;
+	set_pfd(l, fd, mask);
+}
+
+void loop_unwatch(loop_t *l, int fd)
+{
+	if (fd < 0 || fd >= l->wcap || l->w[fd].pidx < 0)
+		return;
+	int i = l->w[fd].pidx, last = --l->npfd;
+	if (i != last) {
+		l->pfd[i] = l->pfd[last];
+		l->w[pfd_fd(&l->pfd[i])].pidx = i;
+	}
+	l->w[fd].pidx = -1;
+	l->w[fd].gen++;
+	l->w[fd].fn = NULL;
+}
+
+/* ---- timers: a binary min-heap of slot indexes; id = gen << 32 | slot ---- */
+
+static int heap_less(loop_t *l, int a, int b)
+{
+	return l->t[l->heap[a]].when < l->t[l->heap[b]].when;
+}
+
+static void heap_swap(loop_t *l, int a, int b)
+{
+	int tmp = l->heap[a];
+	l->heap[a] = l->heap[b];
+	l->heap[b] = tmp;
+	l->t[l->heap[a]].hidx = a;
+	l->t[l->heap[b]].hidx = b;
+}
+
+static void heap_up(loop_t *l, int i)
+{
+	while (i > 0 && heap_less(l, i, (i - 1) / 2)) {
+		heap_swap(l, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(loop_t *l, int i)
+{
+	for (;;) {
+		int m = i, c1 = 2 * i + 1, c2 = 2 * i + 2;
+		if (c1 < l->nheap && heap_less(l, c1, m))
+			m = c1;
+		if (c2 < l->nheap && heap_less(l, c2, m))
+			m = c2;
+		if (m == i)
+			return;
+		heap_swap(l, i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(loop_t *l, int i)
+{
+	int slot = l->heap[i];
+	int last = --l->nheap;
+	if (i != last) {
+		heap_swap(l, i, last);
+		heap_down(l, i);
+		heap_up(l, i);
+	}
+	l->t[slot].hidx = -1;
+	l->t[slot].gen++;
+	l->t[slot].next_free = l->tfree;
+	l->tfree = slot;
+}
+
+static int grow_timers(loop_t *l)
+{
+	int ncap = l->tcap ? l->tcap * 2 : 32;
+	struct timer *nt = realloc(l->t, (size_t)ncap * sizeof(*nt));
+	if (!nt)
+		return -1;
+	l->t = nt;
+	int *nh = realloc(l->heap, (size_t)ncap * sizeof(*nh));
+	if (!nh)
+		return -1;
+	l->heap = nh;
+	for (int i = ncap - 1; i >= l->tcap; i--) {
+		l->t[i] = (struct timer){ .hidx = -1, .next_free = l->tfree };
+		l->tfree = i;
+	}
+	l->tcap = ncap;
+	return 0;
+}
+
+uint64_t loop_timer(loop_t *l, int64_t ms, loop_timer_fn fn, void *arg)
+{
+	if (l->tfree < 0 && grow_timers(l) < 0)
+		return 0;
+	int slot = l->tfree;
+	struct timer *t = &l->t[slot];
+	l->tfree = t->next_free;
+	t->when = mono_ms() + (ms > 0 ? ms : 0);
+	t->fn = fn;
+	t->arg = arg;
+	t->hidx = l->nheap;
+	l->heap[l->nheap++] = slot;
+	heap_up(l, t->hidx);
+	return ((uint64_t)(t->gen + 1) << 32) | (uint32_t)slot;
+}
+
+void loop_timer_cancel(loop_t *l, uint64_t id)
+{
+	if (!id)
+		return;
+	uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32) - 1;
+	if (slot >= (uint32_t)l->tcap || l->t[slot].hidx < 0 ||
+	    l->t[slot].gen != gen)
+		return;
+	heap_remove(l, l->t[slot].hidx);
+}
+
+static void run_timers(loop_t *l)
+{
+	while (l->nheap > 0 && l->t[l->heap[0]].when <= l->now) {
+		struct timer *t = &l->t[l->heap[0]];
+		loop_timer_fn fn = t->fn;
+		void *arg = t->arg;
+		heap_remove(l, 0);
+		fn(l, arg);
+	}
+}
+
+/* ---- signals ---- */
+
+static void on_signal(int signo)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)signo;
+	if (signal_pipe_wr >= 0 && write(signal_pipe_wr, &b, 1) < 0) {
+		/* pipe full: a signal of this kind is already pending */
+	}
+	errno = saved;
+}
+
+static void drain_signals(loop_t *l, int fd, int events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	unsigned char b[16];
+	ssize_t n;
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			if (b[i] < NSIG_MAX && l->sigfn[b[i]])
+				l->sigfn[b[i]](l, b[i], l->sigarg[b[i]]);
+}
+
+int loop_signal(loop_t *l, int signo, loop_signal_fn fn, void *arg)
+{
+	if (signo <= 0 || signo >= NSIG_MAX)
+		return -1;
+	if (l->sigfd[0] < 0) {
+		if (pipe(l->sigfd) < 0)
+			return -1;
+		for (int i = 0; i < 2; i++) {
+			fcntl(l->sigfd[i], F_SETFL, O_NONBLOCK);
+			fcntl(l->sigfd[i], F_SETFD, FD_CLOEXEC);
+		}
+		signal_pipe_wr = l->sigfd[1];
+		if (loop_watch(l, l->sigfd[0], LOOP_READ, drain_signals, NULL) < 0)
+			return -1;
+	}
+	l->sigfn[signo] = fn;
+	l->sigarg[signo] = arg;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	return sigaction(signo, &sa, NULL);
+}
+
+/* ---- the loop ---- */
+
+static int next_timeout(loop_t *l, int max_wait_ms)
+{
+	if (l->nheap == 0)
+		return max_wait_ms;
+	int64_t d = l->t[l->heap[0]].when - mono_ms();
+	if (d < 0)
+		d = 0;
+	if (max_wait_ms >= 0 && d > max_wait_ms)
+		d = max_wait_ms;
+	return d > 86400000 ? 86400000 : (int)d;
+}
+
+int loop_once(loop_t *l, int max_wait_ms)
+{
+	if (l->fcap < l->npfd) {
+		struct fired *nf = realloc(l->fired, (size_t)l->pcap * sizeof(*nf));
+		if (!nf)
+			return -1;
+		l->fired = nf;
+		l->fcap = l->pcap;
+	}
+	int n = poll(l->pfd, (nfds_t)l->npfd, next_timeout(l, max_wait_ms));
+	l->now = mono_ms();
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	int nf = 0;
+	for (int i = 0; i < l->npfd && nf < n; i++) {
+		short re = l->pfd[i].revents;
+		if (!re)
+			continue;
+		int ev = 0;
+		if (re & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
+			ev |= LOOP_READ;
+		if (re & (POLLOUT | POLLERR | POLLHUP))
+			ev |= LOOP_WRITE;
+		if (re & (POLLERR | POLLHUP | POLLNVAL))
+			ev |= LOOP_ERROR;
+		int fd = l->pfd[i].fd;
+		l->fired[nf++] = (struct fired){ fd, ev, l->w[fd].gen };
+	}
+	for (int i = 0; i < nf; i++) {
+		struct fired f = l->fired[i];
+		struct watch *w = &l->w[f.fd];
+		if (w->pidx < 0 || w->gen != f.gen || !w->fn)
+			continue;
+		/* an error is delivered as whatever the watcher waits for */
+		int ev = f.events & w->mask;
+		if (f.events & LOOP_ERROR)
+			ev |= w->mask | LOOP_ERROR;
+		if (ev & (LOOP_READ | LOOP_WRITE))
+			w->fn(l, f.fd, ev, w->arg);
+	}
+	run_timers(l);
+	return 0;
+}
+
+int loop_run(loop_t *l)
+{
+	l->stop = 0;
+	while (!l->stop)
+		if (loop_once(l, -1) < 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * loop - a poll() event loop: file-descriptor watches, one-shot timers and
+ * signals, nothing else. It knows no protocol. Single-threaded; callbacks may
+ * add or remove watches and timers (including their own) freely.
+ */
+#ifndef WARREN_LOOP_H
+#define WARREN_LOOP_H
+
+#include <stdint.h>
+
+typedef struct loop loop_t;
+
+enum {
+	LOOP_READ = 1,  /* fd readable (or peer closed / error) */
+	LOOP_WRITE = 2, /* fd writable */
+	LOOP_ERROR = 4  /* POLLERR/POLLHUP/POLLNVAL; delivered with READ too */
+};
+
+typedef void (*loop_fd_fn)(loop_t *loop, int fd, int events, void *arg);
+typedef void (*loop_timer_fn)(loop_t *loop, void *arg);
+typedef void (*loop_signal_fn)(loop_t *loop, int signo, void *arg);
+
+/* A new loop, or NULL when out of memory. */
+loop_t *loop_new(void);
+/* Frees the loop; closes nothing it watched. */
+void loop_free(loop_t *loop);
+
+/* Watches fd for mask (LOOP_READ|LOOP_WRITE); replaces an earlier watch of
+ * the same fd. mask 0 keeps the fd registered but quiet. 0, or -1 on ENOMEM. */
+int loop_watch(loop_t *loop, int fd, int mask, loop_fd_fn fn, void *arg);
+/* Changes only the mask of a watched fd. */
+void loop_mask(loop_t *loop, int fd, int mask);
+/* Stops watching fd (call before closing it). Harmless if not watched. */
+void loop_unwatch(loop_t *loop, int fd);
+
+/* Calls fn once, ms milliseconds from now. Returns an id > 0, or 0 on ENOMEM. */
+uint64_t loop_timer(loop_t *loop, int64_t ms, loop_timer_fn fn, void *arg);
+/* Cancels a pending timer; harmless for 0, a fired or a cancelled id. */
+void loop_timer_cancel(loop_t *loop, uint64_t id);
+
+/* Runs fn from the loop (not from the signal handler) when signo arrives.
+ * At most one handler per signal. 0, or -1 on error. */
+int loop_signal(loop_t *loop, int signo, loop_signal_fn fn, void *arg);
+
+/* Monotonic milliseconds, as of the current loop iteration. */
+int64_t loop_now(loop_t *loop);
+/* Wall-clock Unix time in milliseconds (for notifications). */
+int64_t loop_wall_ms(void);
+
+/* One iteration: waits at most max_wait_ms (-1: until an event or timer),
+ * dispatches what is ready. Returns -1 on a poll() failure other than EINTR. */
+int loop_once(loop_t *loop, int max_wait_ms);
+/* Iterates until loop_stop(). Returns 0, or -1 on a poll() failure. */
+int loop_run(loop_t *loop);
+/* Makes loop_run() return after the current iteration. */
+void loop_stop(loop_t *loop);
+
+#endif

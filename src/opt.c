@@ -1,0 +1,121 @@
+/* opt.c - option, environment and default settings; see opt.h. */
+#include "opt.h"
+#include "../config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void opt_fail(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static void usage(const char *prog, const char *summary, const struct opt *o)
+{
+	printf("Usage: %s [OPTION]...\n%s\n\nOptions (environment in brackets):\n",
+	       prog, summary);
+	for (; o->name; o++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", o->name,
+			 o->arg ? " " : "", o->arg ? o->arg : "");
+		printf("  %-22s %s", left, o->help);
+		if (o->env)
+			printf(" [%s]", o->env);
+		putchar('\n');
+	}
+	printf("  %-22s %s\n  %-22s %s\n", "--help", "show this help and exit",
+	       "--version", "show the version and exit");
+}
+
+static void set_value(const char *prog, const struct opt *o, const char *val,
+		      const char *from)
+{
+	switch (o->kind) {
+	case OPT_FLAG:
+		if (!strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "true"))
+			*(int *)o->dst = 1;
+		else if (!strcmp(val, "0") || !strcmp(val, "no") ||
+			 !strcmp(val, "false") || !*val)
+			*(int *)o->dst = 0;
+		else
+			opt_fail(prog, "%s: expected 1 or 0, got '%s'", from, val);
+		break;
+	case OPT_STR:
+		*(const char **)o->dst = val;
+		break;
+	case OPT_UINT: {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(val, &end, 10);
+		if (!*val || *end || errno || val[0] == '-' || v > o->max)
+			opt_fail(prog, "%s: expected a whole number from 0 to %lu, got '%s'",
+				 from, o->max, val);
+		*(unsigned long *)o->dst = v;
+		break;
+	}
+	}
+}
+
+static const struct opt *find(const struct opt *o, const char *name, size_t n)
+{
+	for (; o->name; o++)
+		if (strlen(o->name) == n && !strncmp(o->name, name, n))
+			return o;
+	return NULL;
+}
+
+int opt_parse(const char *prog, const char *summary, const struct opt *opts,
+	      int argc, char **argv)
+{
+	for (const struct opt *o = opts; o->name; o++) {
+		const char *v = o->env ? getenv(o->env) : NULL;
+		if (v)
+			set_value(prog, o, v, o->env);
+	}
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (strncmp(a, "--", 2) != 0)
+			break;
+		if (!strcmp(a, "--help")) {
+			usage(prog, summary, opts);
+			exit(0);
+		}
+		if (!strcmp(a, "--version")) {
+			printf("%s (warren) %s\n", prog, WARREN_VERSION);
+			exit(0);
+		}
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t n = eq ? (size_t)(eq - name) : strlen(name);
+		const struct opt *o = find(opts, name, n);
+		if (!o)
+			opt_fail(prog, "unknown option '%.*s' (try --help)", (int)n + 2, a);
+		char from[72];
+		snprintf(from, sizeof(from), "--%s", o->name);
+		if (o->kind == OPT_FLAG && !eq) {
+			*(int *)o->dst = 1;
+			continue;
+		}
+		const char *val = eq ? eq + 1 : NULL;
+		if (!val) {
+			if (i + 1 >= argc)
+				opt_fail(prog, "option '--%s' needs a value", o->name);
+			val = argv[++i];
+		}
+		set_value(prog, o, val, from);
+	}
+	return i;
+}

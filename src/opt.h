@@ -1,0 +1,39 @@
+/*
+ * opt - settings from, strongest first, the command line, the environment
+ * and the compile-time default already stored in each destination.
+ * One table per program describes every option; --help is generated from it.
+ */
+#ifndef WARREN_OPT_H
+#define WARREN_OPT_H
+
+enum opt_kind {
+	OPT_FLAG, /* dst is int*: --name sets 1; env "1"/"0" */
+	OPT_STR,  /* dst is const char**: points into argv or environ */
+	OPT_UINT  /* dst is unsigned long*: decimal, 0..max */
+};
+
+struct opt {
+	const char *name;   /* long option without "--" */
+	const char *env;    /* environment variable, or NULL */
+	enum opt_kind kind;
+	void *dst;
+	unsigned long max;  /* OPT_UINT: largest accepted value */
+	const char *arg;    /* value placeholder in --help ("URL") */
+	const char *help;   /* one line */
+};
+
+/*
+ * Applies the environment, then argv (--name value or --name=value), over
+ * the defaults in the destinations. Handles --help (usage on stdout, exit 0)
+ * and --version (exit 0); a bad option or value prints one line on stderr and
+ * exits 2. The table ends with an entry whose name is NULL. Returns the index
+ * of the first operand (argument that is not an option).
+ */
+int opt_parse(const char *prog, const char *summary, const struct opt *opts,
+	      int argc, char **argv);
+
+/* Prints "prog: msg" on stderr and exits 2: for checks across options. */
+void opt_fail(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+#endif
