@@ -1,0 +1,45 @@
+/*
+ * json - JSON output with correct escaping, and small helpers over jsmn
+ * tokens (jsmn tokenizes in strict mode into a caller-provided array; no
+ * allocation). Validation of warren's own messages lives in task.
+ */
+#ifndef WARREN_JSON_H
+#define WARREN_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define JSMN_HEADER
+#include <jsmn.h>
+#undef JSMN_HEADER
+
+/* Appends s[0..len) as a quoted JSON string; control characters, '"' and
+ * '\\' escaped; bytes >= 0x80 copied (callers pass valid UTF-8). */
+int json_put_str(buf_t *b, const char *s, size_t len);
+/* Appends "key": with the key escaped, preceded by ',' unless first. */
+int json_put_key(buf_t *b, const char *key, int first);
+
+/*
+ * Tokenizes js strictly and checks what jsmn leaves loose: the punctuation
+ * between tokens (',' and ':' where the grammar wants them, no trailing
+ * commas), number syntax, one value and nothing after it. Returns the token
+ * count, or -1 invalid JSON, -2 too many tokens.
+ */
+int json_parse(const char *js, size_t len, jsmntok_t *toks, unsigned ntoks);
+
+/* 1 when token t is a string equal to s. */
+int json_tok_is(const char *js, const jsmntok_t *t, const char *s);
+/* Index of the token after t[i] and all its children. */
+int json_skip(const jsmntok_t *t, int i);
+/*
+ * Decodes string token t (escapes, \u surrogate pairs) into out as UTF-8.
+ * Returns the decoded length, or -1 for a bad escape, a lone surrogate, or
+ * output longer than outlen - 1. out is NUL-terminated.
+ */
+int json_tok_str(const char *js, const jsmntok_t *t, char *out, size_t outlen);
+/* Parses an integer primitive token. 0 ok, -1 not an integer. */
+int json_tok_int(const char *js, const jsmntok_t *t, int64_t *out);
+
+#endif
