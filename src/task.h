@@ -1,0 +1,64 @@
+/*
+ * task - warren's messages: strict validation of POSTed tasks (one object or
+ * an array of 1..TASK_MAX_BATCH, all or none) straight from jsmn tokens, the
+ * task message of the `tasks` queue, and notification JSON.
+ */
+#ifndef WARREN_TASK_H
+#define WARREN_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct task {
+	char id[37];                    /* UUIDv4, lowercase */
+	char name[TASK_MAX_NAME + 1];   /* decoded UTF-8 */
+	char arg[TASK_MAX_URL + 1];     /* decoded URL */
+	char type[16];                  /* "download" */
+	char sha256[65];                /* lowercase hex, "" when absent */
+};
+
+/*
+ * Validates a POST /task body. On success returns the number of tasks
+ * (>= 1), *tasks a malloc'ed array the caller frees, *is_array whether the
+ * body was an array. Ids are NOT assigned (see task_new_id). On failure
+ * returns -1 and writes a message for a person into err, naming the index
+ * of the first bad element for an array.
+ */
+int task_parse_request(const char *body, size_t len, struct task **tasks,
+		       int *is_array, char *err, size_t errlen);
+
+/*
+ * Parses a task message from the `tasks` queue (the validated fields plus
+ * "id"). 0, or -1 with a reason in err.
+ */
+int task_parse_message(const char *body, size_t len, struct task *t,
+		       char *err, size_t errlen);
+
+/* Writes a fresh random UUIDv4 into id (37 bytes). 0, or -1. */
+int task_new_id(char id[37]);
+
+/* Appends the task message: {"id","name","arg","taskType"[,"sha256"]}. */
+int task_message_json(buf_t *out, const struct task *t);
+
+/* One notification (INTERFACE "Task and notification messages"). */
+struct task_event {
+	const struct task *task;
+	const char *status;     /* queued, started, progress, done, failed */
+	int64_t time_ms;        /* Unix time, ms */
+	const char *worker;     /* "host:pid", or NULL to omit */
+	int has_bytes;          /* emit bytes and total */
+	int64_t bytes;
+	int64_t total;          /* -1: null */
+	const char *file;       /* done: absolute path, else NULL */
+	const char *sha256;     /* done: hex, else NULL */
+	const char *error;      /* failed: for a person, else NULL */
+	int hook_status;        /* done with a hook: its status; -1 to omit */
+};
+
+/* Appends the notification as one JSON object. 0, or -1 on ENOMEM. */
+int task_event_json(buf_t *out, const struct task_event *ev);
+
+#endif
