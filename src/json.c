@@ -289,14 +289,16 @@ static int unescape(const char *p, const char *end, unsigned *cp)
 
 int json_tok_str(const char *js, const jsmntok_t *t, char *out, size_t outlen)
 {
-	if (t->type != JSMN_STRING || outlen == 0)
+	if (t->type != JSMN_STRING)
 		return -1;
+	if (outlen == 0)
+		return -2;
 	const char *p = js + t->start, *end = js + t->end;
 	size_t o = 0;
 	while (p < end) {
 		if (*p != '\\') {
 			if (outlen - o < 2)
-				return -1;
+				return -2;
 			out[o++] = *p++;
 			continue;
 		}
@@ -307,7 +309,7 @@ int json_tok_str(const char *js, const jsmntok_t *t, char *out, size_t outlen)
 			return -1;
 		size_t n = put_utf8(enc, cp);
 		if (outlen - o < n + 1)
-			return -1;
+			return -2;
 		memcpy(out + o, enc, n);
 		o += n;
 		p += 1 + used;

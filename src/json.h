@@ -35,8 +35,9 @@ int json_tok_is(const char *js, const jsmntok_t *t, const char *s);
 int json_skip(const jsmntok_t *t, int i);
 /*
  * Decodes string token t (escapes, \u surrogate pairs) into out as UTF-8.
- * Returns the decoded length, or -1 for a bad escape, a lone surrogate, or
- * output longer than outlen - 1. out is NUL-terminated.
+ * Returns the decoded length, -1 for a bad escape or a lone surrogate, or
+ * -2 when the output would not fit in outlen - 1 bytes. out is
+ * NUL-terminated on success.
  */
 int json_tok_str(const char *js, const jsmntok_t *t, char *out, size_t outlen);
 /* Parses an integer primitive token. 0 ok, -1 not an integer. */
