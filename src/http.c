@@ -1,0 +1,864 @@
+/*
+ * http.c - HTTP/1.1 request parser and server connection state machine;
+ * see http.h.
+ *
+ * A connection reads into `in`. Once a head parses, it is copied to `head`
+ * and parsed again there, so the request's pointers stay valid while the
+ * body arrives; the body is gathered in `body` (de-chunked). Requests are
+ * answered strictly in order: while one is with its handler (deferred),
+ * nothing more is parsed, which keeps pipelined responses in sequence.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chunked.h"
+#include "json.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+
+/* ---- the parser ---------------------------------------------------------- */
+
+/* RFC 9110 tchar */
+static int is_tchar(unsigned char c)
+{
+	if (c >= 'a' && c <= 'z') return 1;
+	if (c >= 'A' && c <= 'Z') return 1;
+	if (c >= '0' && c <= '9') return 1;
+	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Finds the end of the line starting at p: returns the index after LF, and
+ * the line length without CR LF in *linelen; 0 when there is no LF. */
+static size_t line_end(const char *p, size_t len, size_t *linelen)
+{
+	const char *lf = memchr(p, '\n', len);
+	if (!lf)
+		return 0;
+	size_t n = (size_t)(lf - p);
+	*linelen = (n > 0 && p[n - 1] == '\r') ? n - 1 : n;
+	return n + 1;
+}
+
+static int parse_request_line(const char *p, size_t n, struct http_request *r)
+{
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0 || i >= n || p[i] != ' ')
+		return -1;
+	r->method = p;
+	r->method_len = i;
+	size_t t = ++i;
+	while (i < n && (unsigned char)p[i] > 0x20 && p[i] != 0x7f)
+		i++;
+	if (i == t || i >= n || p[i] != ' ')
+		return -1;
+	r->target = p + t;
+	r->target_len = i - t;
+	i++;
+	if (n - i != 8 || memcmp(p + i, "HTTP/1.", 7) != 0 || p[i + 7] < '0' ||
+	    p[i + 7] > '9')
+		return -1;
+	r->minor = p[i + 7] - '0';
+	return 0;
+}
+
+/* Splits the target into path and query; absolute-form keeps only the path. */
+static void split_target(struct http_request *r)
+{
+	const char *t = r->target, *end = t + r->target_len;
+	if (r->target_len > 7 && (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8))) {
+		const char *slash = memchr(t + 8, '/', (size_t)(end - t - 8));
+		t = slash ? slash : end;
+	}
+	const char *q = memchr(t, '?', (size_t)(end - t));
+	r->path = t;
+	r->path_len = (size_t)((q ? q : end) - t);
+	r->query = q ? q + 1 : NULL;
+	r->query_len = q ? (size_t)(end - q - 1) : 0;
+	if (r->path_len == 0) {
+		r->path = "/";
+		r->path_len = 1;
+	}
+}
+
+static int parse_header(const char *p, size_t n, struct http_header *h)
+{
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0 || i >= n || p[i] != ':')
+		return -1; /* also rejects space before the colon and obs-fold */
+	h->name = p;
+	h->name_len = i++;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	size_t end = n;
+	while (end > i && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+		end--;
+	for (size_t k = i; k < end; k++) {
+		unsigned char c = (unsigned char)p[k];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -1;
+	}
+	h->value = p + i;
+	h->value_len = end - i;
+	return 0;
+}
+
+int http_parse_head(const char *buf, size_t len, struct http_request *r)
+{
+	size_t pos = 0, ll, adv;
+	/* RFC 9112 2.2: ignore at least one empty line before the request */
+	while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n') && pos < 4)
+		pos++;
+	memset(r, 0, offsetof(struct http_request, headers));
+	r->nheaders = 0;
+	r->body = NULL;
+	r->body_len = 0;
+	adv = line_end(buf + pos, len - pos, &ll);
+	if (!adv)
+		return len > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : HTTP_PARSE_MORE;
+	if (parse_request_line(buf + pos, ll, r) < 0)
+		return HTTP_PARSE_BAD;
+	split_target(r);
+	pos += adv;
+	for (;;) {
+		if (pos > HTTP_MAX_HEAD)
+			return HTTP_PARSE_TOO_LARGE;
+		adv = line_end(buf + pos, len - pos, &ll);
+		if (!adv)
+			return len > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : HTTP_PARSE_MORE;
+		if (ll == 0) {
+			pos += adv;
+			return pos > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : (int)pos;
+		}
+		if (r->nheaders == HTTP_MAX_HEADERS)
+			return HTTP_PARSE_TOO_MANY;
+		if (parse_header(buf + pos, ll, &r->headers[r->nheaders]) < 0)
+			return HTTP_PARSE_BAD;
+		r->nheaders++;
+		pos += adv;
+	}
+}
+
+static int ieq(const char *a, size_t alen, const char *b)
+{
+	size_t n = strlen(b);
+	if (alen != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char x = a[i], y = b[i];
+		if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+const char *http_header(const struct http_request *r, const char *name, size_t *len)
+{
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (ieq(r->headers[i].name, r->headers[i].name_len, name)) {
+			if (len)
+				*len = r->headers[i].value_len;
+			return r->headers[i].value;
+		}
+	return NULL;
+}
+
+/* 1 when the comma-separated header list contains token (case-insensitive). */
+static int header_has_token(const struct http_request *r, const char *name,
+			    const char *token)
+{
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (!ieq(h->name, h->name_len, name))
+			continue;
+		const char *p = h->value, *end = p + h->value_len;
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			const char *s = p;
+			while (p < end && *p != ',')
+				p++;
+			const char *e = p;
+			while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if (ieq(s, (size_t)(e - s), token))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+int http_query_param(const struct http_request *r, const char *key, char *out,
+		     size_t outlen)
+{
+	const char *p = r->query, *end = p ? p + r->query_len : NULL;
+	size_t klen = strlen(key);
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		const char *kend = eq ? eq : stop;
+		if ((size_t)(kend - p) == klen && !memcmp(p, key, klen)) {
+			size_t o = 0;
+			for (const char *v = eq ? eq + 1 : stop; v < stop; v++) {
+				if (o + 1 >= outlen)
+					return -1;
+				if (*v == '%' && stop - v >= 3 && unhex(v[1]) >= 0 &&
+				    unhex(v[2]) >= 0) {
+					out[o++] = (char)(unhex(v[1]) * 16 + unhex(v[2]));
+					v += 2;
+				} else {
+					out[o++] = *v == '+' ? ' ' : *v;
+				}
+			}
+			out[o] = '\0';
+			return 1;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return 0;
+}
+
+int http_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	/* touch every byte of the expected secret whatever the input */
+	unsigned char diff = (unsigned char)(alen != blen);
+	for (size_t i = 0; i < blen; i++)
+		diff |= (unsigned char)(b[i] ^ (i < alen ? a[i] : 0));
+	return diff == 0;
+}
+
+int http_bearer_ok(const struct http_request *r, const char *token)
+{
+	if (!token)
+		return 1;
+	size_t n;
+	const char *v = http_header(r, "Authorization", &n);
+	if (!v || n < 7 || !ieq(v, 7, "bearer "))
+		return 0;
+	v += 7;
+	n -= 7;
+	while (n > 0 && *v == ' ') {
+		v++;
+		n--;
+	}
+	return http_secret_equal(v, n, token, strlen(token));
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 417: return "Expectation Failed";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+enum conn_state {
+	ST_HEAD,     /* waiting for a request head */
+	ST_BODY,     /* reading a Content-Length body */
+	ST_CHUNKED,  /* reading a chunked body */
+	ST_HANDLER,  /* deferred: the handler owes an answer */
+	ST_CLOSING   /* flushing the last response, then close */
+};
+
+struct http_conn {
+	http_server_t *srv;
+	struct http_conn *prev, *next;
+	int fd;
+	enum conn_state state;
+	buf_t in, out, head, body;
+	struct http_request req;
+	struct chunked chunk;
+	uint64_t body_left;        /* ST_BODY: bytes still to read */
+	uint64_t ticket;           /* current request's number */
+	int64_t started;           /* ms: first byte of the current request */
+	int64_t active;            /* ms: last read or write progress */
+	int eof;                   /* client finished sending */
+	int responded;             /* current request answered */
+	int in_dispatch;           /* inside the handler's call */
+	char remote[56];
+};
+
+struct http_server {
+	loop_t *loop;
+	int fd;
+	http_handler_fn handler;
+	void *arg;
+	unsigned max_conns, nconns;
+	struct http_conn *conns;
+	http_conn_t *current;      /* the connection in its handler, if any */
+	uint64_t next_ticket;
+	uint64_t sweep_timer;
+};
+
+static void conn_process(http_conn_t *c);
+
+static void conn_free(http_conn_t *c, int close_fd)
+{
+	http_server_t *s = c->srv;
+	loop_unwatch(s->loop, c->fd);
+	if (close_fd)
+		close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (s->current == c)
+		s->current = NULL;
+	s->nconns--;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->head);
+	buf_free(&c->body);
+	free(c);
+}
+
+/* Reads unless input is paused (deferred request, full buffers, closing);
+ * writes when output is pending. */
+static void conn_update_watch(http_conn_t *c)
+{
+	int mask = 0;
+	if (!c->eof && c->state != ST_CLOSING &&
+	    buf_used(&c->in) < HTTP_MAX_HEAD + HTTP_MAX_BODY &&
+	    buf_used(&c->out) < HTTP_MAX_OUTBUF)
+		mask |= LOOP_READ;
+	if (buf_used(&c->out))
+		mask |= LOOP_WRITE;
+	loop_mask(c->srv->loop, c->fd, mask);
+}
+
+/* Writes what it can. 0, or -1 when the connection is gone (and freed). */
+static int conn_flush(http_conn_t *c)
+{
+	while (buf_used(&c->out)) {
+		ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			c->active = loop_now(c->srv->loop);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			break;
+		} else {
+			conn_free(c, 1);
+			return -1;
+		}
+	}
+	int idle = c->state == ST_HEAD && !buf_used(&c->in);
+	if (!buf_used(&c->out) && (c->state == ST_CLOSING || (c->eof && idle))) {
+		conn_free(c, 1);
+		return -1;
+	}
+	conn_update_watch(c);
+	return 0;
+}
+
+static void log_access(http_conn_t *c, int status, size_t bytes)
+{
+	const struct http_request *r = &c->req;
+	if (!r->method) {
+		log_info("%s \"-\" %d %zu", c->remote, status, bytes);
+		return;
+	}
+	/* the query may carry a token: log the path only */
+	log_info("%s \"%.*s %.*s\" %d %zu %lldms", c->remote, (int)r->method_len,
+		 r->method, (int)r->path_len, r->path, status, bytes,
+		 (long long)(loop_now(c->srv->loop) - c->started));
+}
+
+/* Appends a whole response to out; marks the connection closing when the
+ * request or the status says so. */
+static void queue_response(http_conn_t *c, int status, const char *type,
+			   const char *body, size_t len, const char *extra)
+{
+	int keep = c->req.keep_alive && c->state != ST_CLOSING && status != 400 &&
+		   status != 408 && status != 413 && status != 431 && status != 501;
+	int fail = buf_printf(&c->out, "HTTP/1.1 %d %s\r\nServer: warren/%s\r\n",
+			      status, http_reason(status), WARREN_VERSION) < 0;
+	if (type)
+		fail |= buf_printf(&c->out, "Content-Type: %s\r\n", type) < 0;
+	fail |= buf_printf(&c->out, "Content-Length: %zu\r\n%s%s\r\n", len,
+			   extra ? extra : "", keep ? "" : "Connection: close\r\n") < 0;
+	if (!c->req.head)
+		fail |= buf_append(&c->out, body, len) < 0;
+	log_access(c, status, c->req.head ? 0 : len);
+	c->responded = 1;
+	/* out of memory: whatever went out is sent, then the connection ends */
+	c->state = (keep && !fail) ? ST_HEAD : ST_CLOSING;
+}
+
+static void queue_error(http_conn_t *c, int status, const char *msg,
+			const char *extra)
+{
+	buf_t b = BUF_INIT;
+	if (buf_puts(&b, "{\"error\":") == 0 && json_put_str(&b, msg, strlen(msg)) == 0 &&
+	    buf_puts(&b, "}\n") == 0)
+		queue_response(c, status, "application/json", b.data, b.len, extra);
+	else
+		queue_response(c, 500, NULL, "", 0, NULL);
+	buf_free(&b);
+}
+
+/* After an answer from outside the connection's own events (a deferred
+ * request): send it and go on with the pipeline. */
+static void answered(http_conn_t *c)
+{
+	if (c->in_dispatch)
+		return; /* conn_process carries on after the handler returns */
+	if (conn_flush(c) == 0)
+		conn_process(c);
+}
+
+void http_respond(http_conn_t *c, int status, const char *type,
+		  const char *body, size_t len, const char *extra)
+{
+	if (c->responded)
+		return;
+	queue_response(c, status, type, body, len, extra);
+	answered(c);
+}
+
+void http_respond_error(http_conn_t *c, int status, const char *msg,
+			const char *extra)
+{
+	if (c->responded)
+		return;
+	queue_error(c, status, msg, extra);
+	answered(c);
+}
+
+/* An error the server finds itself, before any handler: answered, and the
+ * connection closed once that is sent. */
+static int fail_request(http_conn_t *c, int status, const char *msg)
+{
+	c->state = ST_CLOSING;
+	queue_error(c, status, msg, NULL);
+	return -1;
+}
+
+uint64_t http_defer(http_conn_t *c)
+{
+	return c->ticket;
+}
+
+http_conn_t *http_resume(http_server_t *s, uint64_t ticket)
+{
+	for (http_conn_t *c = s->conns; c; c = c->next)
+		if (c->ticket == ticket)
+			return c->state == ST_HANDLER && !c->responded ? c : NULL;
+	return NULL;
+}
+
+int http_detach(http_conn_t *c, buf_t *leftover)
+{
+	int fd = c->fd;
+	if (buf_append(leftover, buf_head(&c->in), buf_used(&c->in)) < 0)
+		return -1;
+	conn_free(c, 0);
+	return fd;
+}
+
+/* Calls the handler. 0 while c lives on, -1 when the handler detached it. */
+static int dispatch(http_conn_t *c)
+{
+	http_server_t *s = c->srv;
+	c->req.body = c->body.data ? c->body.data : "";
+	c->req.body_len = c->body.len;
+	c->state = ST_HANDLER;
+	c->responded = 0;
+	c->in_dispatch = 1;
+	s->current = c;
+	s->handler(c, &c->req, s->arg);
+	if (s->current != c)
+		return -1;
+	s->current = NULL;
+	c->in_dispatch = 0;
+	return 0;
+}
+
+static int parse_length(const char *v, size_t n, uint64_t *out)
+{
+	if (n == 0 || n > 18 || strspn(v, "0123456789") < n)
+		return -1;
+	uint64_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len = len * 10 + (uint64_t)(v[i] - '0');
+	*out = len;
+	return 0;
+}
+
+/* Decides how the body is framed (RFC 9112 6.3). 0, or -1 when answered. */
+static int start_body(http_conn_t *c)
+{
+	struct http_request *r = &c->req;
+	const char *cl = NULL, *te = NULL;
+	size_t cl_len = 0, te_len = 0;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (ieq(h->name, h->name_len, "Transfer-Encoding")) {
+			if (te)
+				return fail_request(c, 501, "only chunked transfer coding is supported");
+			te = h->value;
+			te_len = h->value_len;
+		} else if (ieq(h->name, h->name_len, "Content-Length")) {
+			if (cl && (h->value_len != cl_len || memcmp(h->value, cl, cl_len)))
+				return fail_request(c, 400, "conflicting Content-Length headers");
+			cl = h->value;
+			cl_len = h->value_len;
+		}
+	}
+	chunked_init(&c->chunk);
+	buf_reset(&c->body);
+	if (te && cl)
+		return fail_request(c, 400, "both Content-Length and Transfer-Encoding");
+	if (te && r->minor == 0)
+		return fail_request(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
+	if (te && !ieq(te, te_len, "chunked"))
+		return fail_request(c, 501, "only chunked transfer coding is supported");
+	if (te) {
+		c->state = ST_CHUNKED;
+		return 0;
+	}
+	uint64_t len = 0;
+	if (cl && parse_length(cl, cl_len, &len) < 0)
+		return fail_request(c, 400, "bad Content-Length");
+	if (len > HTTP_MAX_BODY) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "body larger than %d bytes", HTTP_MAX_BODY);
+		return fail_request(c, 413, msg);
+	}
+	c->body_left = len;
+	c->state = ST_BODY;
+	return 0;
+}
+
+/* Interprets a freshly parsed head. 0 to go on with the body, -1 answered. */
+static int check_head(http_conn_t *c)
+{
+	struct http_request *r = &c->req;
+	size_t n;
+	int hosts = 0;
+	for (size_t i = 0; i < r->nheaders; i++)
+		hosts += ieq(r->headers[i].name, r->headers[i].name_len, "Host");
+	r->head = r->method_len == 4 && !memcmp(r->method, "HEAD", 4);
+	r->keep_alive = r->minor >= 1 ? !header_has_token(r, "Connection", "close")
+				      : header_has_token(r, "Connection", "keep-alive");
+	r->remote = c->remote;
+	if (r->minor >= 1 && hosts == 0)
+		return fail_request(c, 400, "HTTP/1.1 request without Host");
+	if (hosts > 1)
+		return fail_request(c, 400, "more than one Host header");
+	if (start_body(c) < 0)
+		return -1;
+	const char *expect = http_header(r, "Expect", &n);
+	if (expect) {
+		if (!ieq(expect, n, "100-continue")) {
+			c->state = ST_CLOSING;
+			return fail_request(c, 417, "only Expect: 100-continue is supported");
+		}
+		/* only while the body is still to come (RFC 9110 10.1.1) */
+		int pending = c->state == ST_CHUNKED || c->body_left > 0;
+		if (r->minor >= 1 && pending && !buf_used(&c->in))
+			buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	return 0;
+}
+
+/* 1 when a head was taken, 0 when more input is needed, -1 answered. */
+static int take_head(http_conn_t *c)
+{
+	int rc = http_parse_head(buf_head(&c->in), buf_used(&c->in), &c->req);
+	if (rc == HTTP_PARSE_MORE)
+		return 0;
+	if (rc == HTTP_PARSE_BAD)
+		return fail_request(c, 400, "malformed request");
+	if (rc < 0)
+		return fail_request(c, 431, "request head too large");
+	/* the head gets its own buffer so its pointers survive the body */
+	buf_reset(&c->head);
+	if (buf_append(&c->head, buf_head(&c->in), (size_t)rc) < 0)
+		return fail_request(c, 503, "out of memory");
+	buf_consume(&c->in, (size_t)rc);
+	http_parse_head(c->head.data, c->head.len, &c->req);
+	c->ticket = ++c->srv->next_ticket;
+	return check_head(c) < 0 ? -1 : 1;
+}
+
+/* Moves body bytes from in to body: 1 complete, 0 more needed, -1 answered. */
+static int take_body(http_conn_t *c)
+{
+	if (c->state == ST_BODY) {
+		size_t n = buf_used(&c->in);
+		if (n > c->body_left)
+			n = (size_t)c->body_left;
+		if (buf_append(&c->body, buf_head(&c->in), n) < 0)
+			return fail_request(c, 503, "out of memory");
+		buf_consume(&c->in, n);
+		c->body_left -= n;
+		return c->body_left == 0;
+	}
+	while (buf_used(&c->in) && !chunked_done(&c->chunk)) {
+		const char *data;
+		size_t dlen;
+		long used = chunked_feed(&c->chunk, buf_head(&c->in), buf_used(&c->in),
+					 &data, &dlen);
+		if (used < 0)
+			return fail_request(c, 400, "malformed chunked body");
+		if (c->body.len + dlen > HTTP_MAX_BODY) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "body larger than %d bytes", HTTP_MAX_BODY);
+			return fail_request(c, 413, msg);
+		}
+		if (dlen && buf_append(&c->body, data, dlen) < 0)
+			return fail_request(c, 503, "out of memory");
+		buf_consume(&c->in, (size_t)used);
+	}
+	return chunked_done(&c->chunk);
+}
+
+/* Runs the state machine over buffered input as far as it goes, then
+ * flushes. May free c. */
+static void conn_process(http_conn_t *c)
+{
+	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED) {
+		if (buf_used(&c->out) >= HTTP_MAX_OUTBUF)
+			break; /* the client does not read: stop parsing its pipeline */
+		if (c->state == ST_HEAD && take_head(c) <= 0)
+			break;
+		int done = take_body(c);
+		if (done < 0)
+			break;
+		if (done == 0) {
+			if (c->eof)
+				c->state = ST_CLOSING; /* truncated request */
+			break;
+		}
+		if (dispatch(c) < 0)
+			return; /* detached: no longer ours */
+		if (buf_used(&c->in) && c->state == ST_HEAD)
+			c->started = loop_now(c->srv->loop);
+	}
+	conn_flush(c);
+}
+
+static void conn_read(http_conn_t *c)
+{
+	if (buf_reserve(&c->in, 16384) < 0) {
+		conn_free(c, 1);
+		return;
+	}
+	ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_free(c, 1);
+		return;
+	}
+	int64_t now = loop_now(c->srv->loop);
+	if (n == 0) {
+		c->eof = 1;
+	} else {
+		if (c->state == ST_HEAD && !buf_used(&c->in))
+			c->started = now;
+		c->in.len += (size_t)n;
+		c->active = now;
+	}
+	if (c->state == ST_HANDLER) {
+		conn_update_watch(c); /* the handler owes an answer; wait for it */
+		return;
+	}
+	conn_process(c);
+}
+
+static void conn_io(loop_t *loop, int fd, int events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	http_conn_t *c = arg;
+	if (events & LOOP_WRITE) {
+		if (conn_flush(c) < 0)
+			return;
+		if (c->state == ST_HEAD && buf_used(&c->in)) {
+			conn_process(c); /* resume a pipeline paused on output */
+			return;
+		}
+	}
+	if (events & LOOP_READ)
+		conn_read(c);
+}
+
+static void conn_new(http_server_t *s, int fd, const struct sockaddr *sa)
+{
+	http_conn_t *c = calloc(1, sizeof(*c));
+	if (!c || net_nonblock(fd) < 0 ||
+	    loop_watch(s->loop, fd, LOOP_READ, conn_io, c) < 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	c->fd = fd;
+	c->state = ST_HEAD;
+	c->active = c->started = loop_now(s->loop);
+	net_addr_str(sa, c->remote, sizeof(c->remote));
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+}
+
+/* Over the bound: one canned answer, best effort, then close. */
+static void refuse(int fd)
+{
+	static const char busy[] =
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		"Retry-After: 1\r\nContent-Length: 34\r\nConnection: close\r\n\r\n"
+		"{\"error\":\"too many connections\"}\n";
+	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* the client is gone already; nothing to tell */
+	}
+	close(fd);
+}
+
+static void on_accept(loop_t *loop, int fd, int events, void *arg)
+{
+	(void)loop;
+	(void)events;
+	http_server_t *s = arg;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int cfd = accept(fd, (struct sockaddr *)&ss, &len);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (s->nconns >= s->max_conns) {
+			log_warn("connection refused: %u connections open", s->nconns);
+			refuse(cfd);
+			continue;
+		}
+		conn_new(s, cfd, (struct sockaddr *)&ss);
+	}
+}
+
+/* Once a second: drop idle keep-alive connections, slow clients and
+ * clients that do not read their answers. */
+static void sweep(loop_t *loop, void *arg)
+{
+	http_server_t *s = arg;
+	int64_t now = loop_now(loop);
+	http_conn_t *next;
+	for (http_conn_t *c = s->conns; c; c = next) {
+		next = c->next;
+		int receiving = (c->state == ST_HEAD && buf_used(&c->in)) ||
+				c->state == ST_BODY || c->state == ST_CHUNKED;
+		if (buf_used(&c->out) && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
+			conn_free(c, 1);
+		} else if (receiving && now - c->started > HTTP_REQUEST_TIMEOUT_S * 1000) {
+			c->req.keep_alive = 0;
+			fail_request(c, 408, "request not received in time");
+			conn_flush(c);
+		} else if (c->state == ST_HEAD && !buf_used(&c->in) && !buf_used(&c->out) &&
+			   now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
+			conn_free(c, 1);
+		}
+	}
+	s->sweep_timer = loop_timer(loop, 1000, sweep, s);
+}
+
+http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
+			       char *err, size_t errlen)
+{
+	http_server_t *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->loop = loop;
+	s->handler = cfg->handler;
+	s->arg = cfg->arg;
+	s->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_MAX_CONNS;
+	s->fd = net_listen(cfg->listen, err, errlen);
+	if (s->fd < 0) {
+		free(s);
+		return NULL;
+	}
+	if (loop_watch(loop, s->fd, LOOP_READ, on_accept, s) < 0) {
+		snprintf(err, errlen, "out of memory");
+		close(s->fd);
+		free(s);
+		return NULL;
+	}
+	s->sweep_timer = loop_timer(loop, 1000, sweep, s);
+	return s;
+}
+
+void http_server_stop_listening(http_server_t *s)
+{
+	if (s->fd >= 0) {
+		loop_unwatch(s->loop, s->fd);
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+void http_server_free(http_server_t *s)
+{
+	if (!s)
+		return;
+	http_server_stop_listening(s);
+	while (s->conns)
+		conn_free(s->conns, 1);
+	loop_timer_cancel(s->loop, s->sweep_timer);
+	free(s);
+}
+
+int http_server_port(const http_server_t *s) { return net_local_port(s->fd); }
+
+unsigned http_server_conns(const http_server_t *s) { return s->nconns; }
