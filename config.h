@@ -214,5 +214,44 @@
 #ifndef WS_MAX_CLIENTS
 #define WS_MAX_CLIENTS 1024
 #endif
+/* Largest notification accepted from the queue (bigger ones are dropped
+ * with a log line); also bounds a text frame we send. */
+#ifndef NOTIFY_MAX_SIZE
+#define NOTIFY_MAX_SIZE 65536
+#endif
+/* jsmn tokens for one notification (~31 for warren's own); 16 bytes each,
+ * on the stack. */
+#ifndef NOTIFY_MAX_TOKENS
+#define NOTIFY_MAX_TOKENS 256
+#endif
+/* Longest task id in a notification, in bytes (warren's are 36). */
+#ifndef NOTIFY_MAX_ID
+#define NOTIFY_MAX_ID 128
+#endif
+/* Largest --history: each entry costs ~40 bytes of index besides its text. */
+#ifndef MIDDLEMAN_MAX_HISTORY
+#define MIDDLEMAN_MAX_HISTORY 1000000
+#endif
+/* Unacked notifications the broker may hand us at once (basic.qos). */
+#ifndef MIDDLEMAN_PREFETCH
+#define MIDDLEMAN_PREFETCH 256
+#endif
+/* HTTP connections of the middleman (WebSocket clients leave the HTTP
+ * server once upgraded and count against WS_MAX_CLIENTS instead). */
+#ifndef MIDDLEMAN_HTTP_CONNS
+#define MIDDLEMAN_HTTP_CONNS 128
+#endif
+/* Seconds we wait for the peer's close frame after sending ours. */
+#ifndef WS_CLOSE_TIMEOUT_S
+#define WS_CLOSE_TIMEOUT_S 5
+#endif
+/* Frames per writev() to a WebSocket client (two iovecs each). */
+#ifndef WS_WRITEV_FRAMES
+#define WS_WRITEV_FRAMES 64
+#endif
+/* Journal records beyond the history that trigger a compaction. */
+#ifndef JOURNAL_SLACK
+#define JOURNAL_SLACK 1000
+#endif
 
 #endif /* WARREN_CONFIG_H */
