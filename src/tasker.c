@@ -1,0 +1,260 @@
+/*
+ * tasker - accepts download tasks over HTTP and queues them on RabbitMQ.
+ *
+ * POST /task validates the body (one task or an array, all or none),
+ * publishes each task persistently to `tasks` and a `queued` notification
+ * to `notifications`, and answers 202 only when the broker has confirmed
+ * every task. The answer is deferred while confirms are outstanding; many
+ * requests' confirms are in flight at once.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "mq.h"
+#include "net.h"
+#include "opt.h"
+#include "task.h"
+
+#define PROG "tasker"
+#define SHUTDOWN_GRACE_MS 3000 /* wait for confirms before exiting */
+
+struct tasker {
+	loop_t *loop;
+	http_server_t *http;
+	mq_t *mq;
+	const char *token;
+	int stopping;
+	int64_t stop_deadline;
+};
+
+/* One POST /task whose confirms are awaited. */
+struct batch {
+	struct tasker *t;
+	uint64_t ticket;
+	int is_array;
+	int count, pending, failed;
+	struct task *tasks;
+};
+
+static const char json_type[] = "application/json";
+
+static void batch_answer(struct batch *b)
+{
+	http_conn_t *c = http_resume(b->t->http, b->ticket);
+	if (c && b->failed) {
+		char extra[48];
+		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+		http_respond_error(c, 503, "the broker did not confirm the task", extra);
+	} else if (c) {
+		buf_t out = BUF_INIT;
+		int fail = b->is_array && buf_puts(&out, "[") < 0;
+		for (int i = 0; i < b->count && !fail; i++)
+			fail = buf_printf(&out, "%s{\"id\":\"%s\",\"status\":\"queued\"}",
+					  i ? "," : "", b->tasks[i].id) < 0;
+		fail = fail || (b->is_array && buf_puts(&out, "]") < 0) ||
+		       buf_puts(&out, "\n") < 0;
+		if (fail)
+			http_respond_error(c, 503, "out of memory", NULL);
+		else
+			http_respond(c, 202, json_type, out.data, out.len, NULL);
+		buf_free(&out);
+	}
+	free(b->tasks);
+	free(b);
+}
+
+static void on_task_confirm(void *cookie, int ok)
+{
+	struct batch *b = cookie;
+	if (!ok)
+		b->failed = 1;
+	if (--b->pending == 0)
+		batch_answer(b);
+}
+
+/* Publishes a task and its `queued` notification. 0, or -1 when the broker
+ * is not there to take it. */
+static int publish_task(struct tasker *t, struct batch *b, struct task *task,
+			buf_t *scratch)
+{
+	buf_reset(scratch);
+	if (task_message_json(scratch, task) < 0 ||
+	    mq_publish(t->mq, QUEUE_TASKS, scratch->data, scratch->len, task->id,
+		       on_task_confirm, b) < 0)
+		return -1;
+	b->pending++;
+	struct task_event ev = { .task = task, .status = "queued",
+				 .time_ms = loop_wall_ms(), .hook_status = -1 };
+	buf_reset(scratch);
+	/* the notification is informative: the task is what 202 promises */
+	if (task_event_json(scratch, &ev) == 0)
+		mq_publish(t->mq, QUEUE_NOTIFICATIONS, scratch->data, scratch->len,
+			   task->id, NULL, NULL);
+	return 0;
+}
+
+static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
+{
+	char err[256], extra[48];
+	struct batch *b = calloc(1, sizeof(*b));
+	if (!b) {
+		http_respond_error(c, 503, "out of memory", NULL);
+		return;
+	}
+	b->t = t;
+	b->count = task_parse_request(req->body, req->body_len, &b->tasks,
+				      &b->is_array, err, sizeof(err));
+	if (b->count < 0) {
+		free(b);
+		http_respond_error(c, 400, err, NULL);
+		return;
+	}
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+	if (!mq_is_up(t->mq)) {
+		free(b->tasks);
+		free(b);
+		http_respond_error(c, 503, "the broker is unreachable", extra);
+		return;
+	}
+	buf_t scratch = BUF_INIT;
+	b->ticket = http_defer(c);
+	b->pending = 1; /* held until every publish is out */
+	for (int i = 0; i < b->count; i++) {
+		if (task_new_id(b->tasks[i].id) < 0 ||
+		    publish_task(t, b, &b->tasks[i], &scratch) < 0) {
+			b->failed = 1;
+			break;
+		}
+	}
+	buf_free(&scratch);
+	on_task_confirm(b, 1); /* release the hold; answers if all settled */
+}
+
+static void health(struct tasker *t, http_conn_t *c)
+{
+	char extra[48];
+	if (mq_is_up(t->mq)) {
+		static const char up[] = "{\"amqp\":\"up\"}\n";
+		http_respond(c, 200, json_type, up, sizeof(up) - 1, NULL);
+		return;
+	}
+	static const char down[] = "{\"amqp\":\"down\"}\n";
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+	http_respond(c, 503, json_type, down, sizeof(down) - 1, extra);
+}
+
+static int path_is(const struct http_request *r, const char *p)
+{
+	return r->path_len == strlen(p) && !memcmp(r->path, p, r->path_len);
+}
+
+static int method_is(const struct http_request *r, const char *m)
+{
+	return r->method_len == strlen(m) && !memcmp(r->method, m, r->method_len);
+}
+
+static void handle(http_conn_t *c, const struct http_request *req, void *arg)
+{
+	struct tasker *t = arg;
+	if (!http_bearer_ok(req, t->token)) {
+		http_respond_error(c, 401, "missing or wrong bearer token",
+				   "WWW-Authenticate: Bearer\r\n");
+	} else if (path_is(req, "/task")) {
+		if (method_is(req, "POST"))
+			post_task(t, c, req);
+		else
+			http_respond_error(c, 405, "use POST for /task", "Allow: POST\r\n");
+	} else if (path_is(req, "/health")) {
+		if (method_is(req, "GET") || method_is(req, "HEAD"))
+			health(t, c);
+		else
+			http_respond_error(c, 405, "use GET for /health", "Allow: GET, HEAD\r\n");
+	} else {
+		http_respond_error(c, 404, "no such path: try POST /task or GET /health", NULL);
+	}
+}
+
+static void check_stopped(loop_t *loop, void *arg)
+{
+	struct tasker *t = arg;
+	if (mq_inflight(t->mq) == 0 || loop_now(loop) >= t->stop_deadline)
+		loop_stop(loop);
+	else
+		loop_timer(loop, 50, check_stopped, t);
+}
+
+static void on_stop_signal(loop_t *loop, int signo, void *arg)
+{
+	struct tasker *t = arg;
+	if (t->stopping)
+		return;
+	t->stopping = 1;
+	log_info("signal %d: finishing", signo);
+	http_server_stop_listening(t->http);
+	t->stop_deadline = loop_now(loop) + SHUTDOWN_GRACE_MS;
+	check_stopped(loop, t);
+}
+
+int main(int argc, char **argv)
+{
+	const char *amqp = DEFAULT_AMQP_URL, *listen = DEFAULT_TASKER_LISTEN;
+	const char *token = NULL;
+	unsigned long heartbeat = DEFAULT_HEARTBEAT;
+	int use_syslog = 0;
+	const struct opt opts[] = {
+		{ "amqp", "WARREN_AMQP_URL", OPT_STR, &amqp, 0, "URL", "broker URL (default " DEFAULT_AMQP_URL ")" },
+		{ "listen", "WARREN_TASKER_LISTEN", OPT_STR, &listen, 0, "[ADDR:]PORT", "HTTP address (default " DEFAULT_TASKER_LISTEN ")" },
+		{ "token", "WARREN_TOKEN", OPT_STR, &token, 0, "SECRET", "require Authorization: Bearer SECRET" },
+		{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, &heartbeat, 65535, "N", "AMQP heartbeat in seconds (default 30)" },
+		{ "syslog", NULL, OPT_FLAG, &use_syslog, 0, NULL, "log to syslog instead of stderr" },
+		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
+	};
+	int first = opt_parse(PROG, "Accepts download tasks over HTTP and queues them on RabbitMQ.",
+			      opts, argc, argv);
+	if (first < argc)
+		opt_fail(PROG, "unexpected argument '%s' (try --help)", argv[first]);
+	char err[256];
+	if (mq_check_url(amqp, err, sizeof(err)) < 0)
+		opt_fail(PROG, "--amqp: %s", err);
+	if (net_check_listen(listen) < 0)
+		opt_fail(PROG, "--listen: bad address '%s' (want [ADDR:]PORT)", listen);
+	if (token && !*token)
+		token = NULL;
+
+	log_open(PROG, use_syslog);
+	signal(SIGPIPE, SIG_IGN);
+	struct tasker t = { .token = token };
+	t.loop = loop_new();
+	if (!t.loop) {
+		log_error("out of memory");
+		return 1;
+	}
+	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t };
+	t.http = http_server_new(t.loop, &hc, err, sizeof(err));
+	if (!t.http) {
+		log_error("%s", err);
+		return 1;
+	}
+	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat, .name = PROG };
+	t.mq = mq_new(t.loop, &mc, err, sizeof(err));
+	if (!t.mq) {
+		log_error("%s", err);
+		return 1;
+	}
+	loop_signal(t.loop, SIGTERM, on_stop_signal, &t);
+	loop_signal(t.loop, SIGINT, on_stop_signal, &t);
+	log_info("listening on %s (port %d)", listen, http_server_port(t.http));
+	int rc = loop_run(t.loop);
+	http_server_free(t.http);
+	mq_free(t.mq);
+	loop_free(t.loop);
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}
