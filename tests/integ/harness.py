@@ -921,6 +921,13 @@ class TCPServer:
     def stop(self):
         self._stopping = True
         try:
+            # shutdown wakes the thread blocked in accept(); close alone
+            # would leave the port listening until the next connection.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._acceptor.join(2)
+        try:
             self.sock.close()
         except OSError:
             pass
