@@ -249,6 +249,10 @@
 #ifndef WS_WRITEV_FRAMES
 #define WS_WRITEV_FRAMES 64
 #endif
+/* Largest journal record: a notification plus the seq we add. */
+#ifndef JOURNAL_MAX_RECORD
+#define JOURNAL_MAX_RECORD (NOTIFY_MAX_SIZE + 64)
+#endif
 /* Journal records beyond the history that trigger a compaction. */
 #ifndef JOURNAL_SLACK
 #define JOURNAL_SLACK 1000
