@@ -64,6 +64,23 @@ $(BUILD)/libwarren.a: $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+# The middleman's page, src/page.html, compiled into the archive as a C
+# array (page_html, page_html_len; see src/page.h) with POSIX od and sed.
+GEN_OBJ    = $(BUILD)/obj/gen/page.o
+$(BUILD)/gen/page.c: src/page.html
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q){ echo '/* generated from src/page.html: do not edit */'; \
+	  echo '#include "page.h"'; echo 'const unsigned char page_html[] = {'; \
+	  od -A n -v -t x1 src/page.html | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; echo 'const size_t page_html_len = sizeof(page_html) - 1;'; \
+	} > $@.tmp && mv $@.tmp $@
+$(GEN_OBJ): $(BUILD)/gen/page.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(BUILD)/libwarren.a: $(GEN_OBJ)
+
 $(BUILD)/%: $(BUILD)/obj/src/%.o $(BUILD)/libwarren.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
