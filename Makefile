@@ -67,12 +67,12 @@ $(BUILD)/libwarren.a: $(LIB_OBJ)
 # The middleman's page, src/page.html, compiled into the archive as a C
 # array (page_html, page_html_len; see src/page.h) with POSIX od and sed.
 GEN_OBJ    = $(BUILD)/obj/gen/page.o
-$(BUILD)/gen/page.c: src/page.html
+$(BUILD)/gen/page.c: src/page.html Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GEN     $@")
 	$(Q){ echo '/* generated from src/page.html: do not edit */'; \
 	  echo '#include "page.h"'; echo 'const unsigned char page_html[] = {'; \
-	  od -A n -v -t x1 src/page.html | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  od -A n -v -t x1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0 };'; echo 'const size_t page_html_len = sizeof(page_html) - 1;'; \
 	} > $@.tmp && mv $@.tmp $@
 $(GEN_OBJ): $(BUILD)/gen/page.c
