@@ -195,15 +195,33 @@ static int walk_value(struct walk *w, int depth)
 	}
 }
 
+static int json_parse_checked(const char *js, size_t len, jsmntok_t *toks, int n);
+
 int json_parse(const char *js, size_t len, jsmntok_t *toks, unsigned ntoks)
 {
 	jsmn_parser p;
 	jsmn_init(&p);
 	int n = jsmn_parse(&p, js, len, toks, ntoks);
+	if (n == JSMN_ERROR_PART && len > 0 && len < 64) {
+		/* strict jsmn wants a delimiter after a top-level primitive */
+		char padded[65];
+		memcpy(padded, js, len);
+		padded[len] = ' ';
+		jsmn_init(&p);
+		n = jsmn_parse(&p, padded, len + 1, toks, ntoks);
+		if (n == 1 && toks[0].type == JSMN_PRIMITIVE && (size_t)toks[0].end <= len)
+			return json_parse_checked(js, len, toks, n);
+		return -1;
+	}
 	if (n == JSMN_ERROR_NOMEM)
 		return -2;
 	if (n <= 0)
 		return -1;
+	return json_parse_checked(js, len, toks, n);
+}
+
+static int json_parse_checked(const char *js, size_t len, jsmntok_t *toks, int n)
+{
 	struct walk w = { js, len, 0, toks, n, 0 };
 	if (walk_value(&w, 0) < 0 || w.i != n)
 		return -1;
