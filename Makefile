@@ -7,7 +7,8 @@
 #   make bench        benchmarks (tests/bench), printing tables
 #   make install      PREFIX=/usr/local DESTDIR=
 #
-# Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir.
+# Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir, DEP_STATIC=0
+# (link the system's shared rabbitmq-c and mbedTLS instead of their archives).
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -30,12 +31,21 @@ else
 Q = @
 endif
 
-WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
              -I. -Isrc -Iport -MMD -MP \
              $(shell $(PKG_CONFIG) --cflags librabbitmq 2>/dev/null)
+# rabbitmq-c and mbedTLS are linked from their static archives by default:
+# Debian's librabbitmq.so drags in OpenSSL (1.5 MB of RSS) that warren never
+# uses, and the linker then takes only the objects a program needs.
+DEP_STATIC ?= 1
+ifeq ($(DEP_STATIC),1)
+LIBS_MQ    = -l:librabbitmq.a
+LIBS_TLS   = -l:libmbedtls.a -l:libmbedx509.a -l:libmbedcrypto.a
+else
 LIBS_MQ    = $(shell $(PKG_CONFIG) --libs librabbitmq 2>/dev/null || echo -lrabbitmq)
 LIBS_TLS   = -lmbedtls -lmbedx509 -lmbedcrypto
+endif
 LIBS       = $(LIBS_MQ) $(LIBS_TLS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 

@@ -38,9 +38,11 @@
 #ifndef MQ_CONNECT_TIMEOUT_S
 #define MQ_CONNECT_TIMEOUT_S 5
 #endif
-/* Largest AMQP frame we negotiate; 128 KiB is rabbitmq-c's default. */
+/* Largest AMQP frame we negotiate. rabbitmq-c keeps an input and an output
+ * buffer of this size; warren's messages are a few hundred bytes, so 16 KiB
+ * saves 224 KiB of RSS against its 128 KiB default. */
 #ifndef MQ_FRAME_MAX
-#define MQ_FRAME_MAX 131072
+#define MQ_FRAME_MAX 16384
 #endif
 /* Publisher confirms in flight at once; 256 reaches the broker's ceiling
  * (~9,500 msg/s here vs ~250/s waiting for each). 24 bytes each. */

@@ -508,6 +508,7 @@ static int on_frame(mq_t *mq, amqp_frame_t *f)
 
 static void pump_later(loop_t *loop, void *arg)
 {
+	(void)loop;
 	mq_t *mq = arg;
 	mq->pump_timer = 0;
 	pump(mq);
