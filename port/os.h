@@ -12,5 +12,8 @@
 int os_random(void *buf, size_t n);
 /* The host name, NUL-terminated and truncated to fit. */
 void os_hostname(char *out, size_t outlen);
+/* Raises the soft limit on open files to the hard limit (a server with
+ * many clients). Returns the soft limit now in force, or -1. */
+long os_raise_nofile(void);
 
 #endif
