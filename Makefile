@@ -10,6 +10,8 @@
 # Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir, DEP_STATIC=0
 # (link the system's shared rabbitmq-c and mbedTLS instead of their archives).
 
+-include port/embedded.mk
+
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local

@@ -1,0 +1,137 @@
+# port/embedded.mk - static, cross and multi-call builds of warren.
+# Included by the top Makefile BEFORE its own settings (it decides BUILD,
+# which the top Makefile's rule targets expand when they are read).
+#
+#   make STATIC=1            x86_64 static with musl (musl-gcc)    build/x86_64/
+#   make TARGET=armhf        ARMv7 hard-float, static, musl         build/armhf/
+#   make TARGET=aarch64      ARMv8 64-bit, static, musl             build/aarch64/
+#   make CROSS_COMPILE=mips-openwrt-linux-musl- SYSROOT=.../staging_dir/target-...
+#                            any gcc toolchain (an OpenWrt SDK)     build/cross/
+#   make MULTI=1 [...]       one BusyBox-style binary $(BUILD)/warren instead
+#                            of three (applets tasker, worker, middleman);
+#                            `make MULTI=1 install` adds the three links
+#   make size [...]          stripped size of each binary, and its share by
+#                            component (warren modules, mbedTLS, rabbitmq-c, libc)
+#   make embedded-deps [...] only the toolchain and the libraries
+#
+# The static and cross builds take their libraries from Debian's SOURCE
+# packages (mbedTLS 3.6 with port/mbedtls/warren-config.h, rabbitmq-c 0.15),
+# built by port/deps-src.sh into $(BUILD)/sysroot before anything else; the
+# host build keeps Debian's -dev packages. Packages needed:
+# `sh port/deps.sh embedded`. Everything can still be overridden on the
+# command line (BUILD=, CFLAGS=, LDFLAGS=).
+
+# Rules below must not become the default goal.
+.DEFAULT_GOAL := all
+
+EMB_TARGET :=
+ifneq ($(CROSS_COMPILE),)
+EMB_TARGET := $(or $(TARGET),cross)
+EMB_KIND   := cross
+else ifneq ($(filter-out x86_64,$(TARGET)),)
+EMB_TARGET := $(TARGET)
+EMB_KIND   := $(TARGET)
+else ifneq ($(filter 1,$(STATIC))$(TARGET),)
+EMB_TARGET := x86_64
+EMB_KIND   := x86_64
+endif
+
+ifneq ($(EMB_TARGET),)
+ifeq ($(SANITIZE),1)
+$(error SANITIZE=1 needs the host build (no sanitizer runtimes for static musl))
+endif
+ifeq ($(filter x86_64 armhf aarch64 cross,$(EMB_KIND)),)
+$(error TARGET=$(TARGET): use x86_64 (= STATIC=1), armhf, aarch64, or CROSS_COMPILE=)
+endif
+
+EMB_DIR     := build/$(EMB_TARGET)
+BUILD       ?= $(EMB_DIR)
+EMB_ABS     := $(abspath $(EMB_DIR))
+EMB_SYSROOT := $(EMB_ABS)/sysroot
+EMB_TC      := $(EMB_ABS)/toolchain
+# The wrapper compiler is static and musl already; the sysroot holds the
+# libraries and the headers (mbedTLS configured as it was built, <amqp.h>
+# forwarders for rabbitmq-c 0.15, jsmn.h).
+CC          := $(EMB_TC)/cc -isystem $(EMB_SYSROOT)/include -L$(EMB_SYSROOT)/lib
+AR          := $(EMB_TC)/ar
+STRIP       := $(EMB_TC)/strip
+PKG_CONFIG  := PKG_CONFIG_LIBDIR=$(EMB_SYSROOT)/lib/pkgconfig pkg-config --static
+# Size first: each function and object in its own section so the linker
+# drops what no program calls; no unwind tables (C, no backtraces); no PIE
+# (static binaries are loaded at a fixed address anyway). The link map
+# beside each binary is what `make size` reads.
+CFLAGS      ?= -Os -ffunction-sections -fdata-sections -fno-pie \
+               -fno-asynchronous-unwind-tables -fno-unwind-tables
+LDFLAGS     ?= -no-pie -Wl,--gc-sections -Wl,--build-id=none -Wl,-Map,$@.map
+
+# The toolchain and libraries come first: they are an included makefile,
+# so make builds them (or sees them up to date) before reading on, and
+# restarts. Not for goals that need nothing built.
+EMB_STAMP   := $(EMB_DIR)/deps.mk
+ifneq ($(filter-out clean embedded-clean,$(or $(MAKECMDGOALS),all)),)
+include $(EMB_STAMP)
+endif
+$(EMB_STAMP): port/deps-src.sh port/mbedtls/warren-config.h
+	@echo "  DEPS    $(EMB_TARGET) (port/deps-src.sh)"
+	$(Q)CROSS_COMPILE='$(CROSS_COMPILE)' SYSROOT='$(SYSROOT)' \
+		sh port/deps-src.sh $(EMB_KIND) $(EMB_DIR)
+	$(Q)echo '# written by port/embedded.mk: $(EMB_TARGET) toolchain and libraries are built' > $@
+
+embedded-deps: $(EMB_STAMP)
+# Only this target's libraries and build; the sources stay in build/deps.
+embedded-clean:
+	rm -rf $(EMB_DIR)
+endif # EMB_TARGET
+
+STRIP ?= strip
+
+# ---- multi-call binary ------------------------------------------------------
+
+# Each program's main() is compiled a second time as <prog>_main (by a
+# -D, the sources are untouched) and src/multicall/warren.c dispatches on
+# argv[0] or the first argument. The shared modules come from libwarren.a
+# once.
+MULTI_PROGS := tasker worker middleman
+MULTI_OBJ    = $(patsubst %,$(BUILD)/obj/multi/%.o,$(MULTI_PROGS)) \
+               $(BUILD)/obj/multi/warren.o
+
+$(BUILD)/obj/multi/warren.o: src/multicall/warren.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/multi/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (as $*_main)")
+	$(Q)$(CC) $(ALL_CFLAGS) -Dmain=$*_main -c -o $@ $<
+
+$(BUILD)/warren: $(MULTI_OBJ) $(BUILD)/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MULTI_OBJ) $(BUILD)/libwarren.a $(LIBS)
+
+# $(BUILD)/multi/<prog> -> ../warren: the applets as a system would install
+# them, for running the test suite against the multi-call binary.
+$(BUILD)/multi/%: | $(BUILD)/warren
+	@mkdir -p $(dir $@)
+	$(Q)ln -sf ../warren $@
+
+.PHONY: multi embedded-deps embedded-clean size install-multi
+multi: $(BUILD)/warren $(addprefix $(BUILD)/multi/,$(MULTI_PROGS))
+
+ifeq ($(MULTI),1)
+# `make MULTI=1` builds warren instead of the three programs, and `make
+# MULTI=1 install` installs it with its three applet links.
+override BINS = $(BUILD)/warren
+all: multi
+install: install-multi
+endif
+
+install-multi:
+	install -d $(DESTDIR)$(BINDIR)
+	for p in $(MULTI_PROGS); do ln -sf warren $(DESTDIR)$(BINDIR)/$$p; done
+
+# ---- size report ----------------------------------------------------------------
+
+SIZE_BINS = $(wildcard $(addprefix $(BUILD)/,tasker worker middleman warren))
+size: all
+	$(Q)STRIP='$(STRIP)' sh port/size.sh $(SIZE_BINS)
