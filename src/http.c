@@ -686,7 +686,7 @@ static void conn_process(http_conn_t *c)
 
 static void conn_read(http_conn_t *c)
 {
-	if (buf_reserve(&c->in, 16384) < 0) {
+	if (buf_reserve(&c->in, 4096) < 0) {
 		conn_free(c, 1);
 		return;
 	}
