@@ -185,6 +185,24 @@
 #ifndef HOOK_TIMEOUT_S
 #define HOOK_TIMEOUT_S 60
 #endif
+/* After SIGTERM: ms to wait for hooks and final notifications to settle
+ * before closing (unfinished deliveries are requeued by the close). */
+#ifndef WORKER_STOP_GRACE_MS
+#define WORKER_STOP_GRACE_MS 8000
+#endif
+/* ms between checks of a task whose .part another worker (same --dir) holds. */
+#ifndef WORKER_BUSY_RETRY_MS
+#define WORKER_BUSY_RETRY_MS 2000
+#endif
+/* Ids of recently finished tasks remembered, so a redelivery is acked at
+ * once (40 bytes each). */
+#ifndef WORKER_SETTLED_MAX
+#define WORKER_SETTLED_MAX 256
+#endif
+/* Largest --concurrency (each running download holds FETCH_BUF_SIZE). */
+#ifndef WORKER_MAX_CONCURRENCY
+#define WORKER_MAX_CONCURRENCY 256
+#endif
 
 /* ---- middleman --------------------------------------------------------------- */
 
