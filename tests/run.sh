@@ -39,7 +39,12 @@ fi
 
 # Start what is not running; remember it for the exit trap.
 started=
+pypid=
 cleanup() {
+	if [ -n "$pypid" ]; then
+		kill -TERM "$pypid" 2>/dev/null && wait "$pypid" 2>/dev/null
+		pypid=
+	fi
 	for s in $started; do
 		sh "$root/tests/env/$s" stop >/dev/null 2>&1 || true
 	done
@@ -118,6 +123,7 @@ tail -n +1 -f --pid=$pypid "$out.integ" 2>/dev/null &
 tailpid=$!
 wait $pypid
 rc=$?
+pypid=
 wait $tailpid 2>/dev/null
 if ! count "$out.integ"; then
 	echo "FAIL integration tests: exit status $rc and no \"N passed, N failed\" line"

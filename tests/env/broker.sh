@@ -50,6 +50,10 @@ node_env() {
 	export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
 	export RABBITMQ_LOGS="$dir/log/node.log"
 	export LC_ALL=C.UTF-8
+	# Erlang distribution on loopback only (the AMQP listener is set in
+	# rabbitmq.conf); epmd too, when this node is the one starting it.
+	export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+	export ERL_EPMD_ADDRESS=127.0.0.1
 }
 
 ctl() {

@@ -13,8 +13,10 @@ of "module.function" names, e.g. `test_tasker` or `redirect`.
 Only the standard library and pika are used; run with /usr/bin/python3.
 
 After every test run.py calls cleanup(): programs the test started are killed
-(SIGKILL, no check), TCP servers stopped, extra brokers stopped. So a test only
-needs to stop() a program when it wants to check its clean exit.
+(SIGKILL; under sanitizers a report in their log fails the test), TCP servers
+stopped, extra brokers stopped. So a test only needs to stop() a program when
+it wants to check its clean exit. What setup_module() starts (a shared
+tasker, say) lives until the module's last test and teardown_module() are done.
 
 ENV - the test environment (attributes, all set before tests import):
     ENV.root             repository root (absolute)
@@ -392,7 +394,8 @@ class Proc:
     def check_sanitizer(self):
         """AssertionError when the log holds a sanitizer report."""
         if ENV.sanitize:
-            rep = sanitizer_report(self.log_text())
+            text = self.log_text()
+            rep = sanitizer_report(text[text.find("\n") + 1:])
             if rep:
                 raise AssertionError("%s: sanitizer report: %s\n%s"
                                      % (self.name, rep, _tail(self.log_text(), 60)))
@@ -439,6 +442,7 @@ class Proc:
 
     def _cleanup(self):
         self.kill()
+        self.check_sanitizer()
 
 
 def _rc_text(rc):
@@ -967,16 +971,32 @@ def read_request(sock, limit=65536):
 
 # ---------------------------------------------------------------- cleanup
 
-def cleanup():
-    """Stop everything the current test started (run.py calls this)."""
+def detach():
+    """Take what was started so far out of the next cleanup(); run.py uses
+    it so that programs started in setup_module() serve the module's tests."""
     with _lock:
-        objs = list(reversed(_started))
+        objs = list(_started)
         _started.clear()
+    return objs
+
+
+def cleanup(objs=None):
+    """Stop everything the current test started (run.py calls this after
+    each test). Returns the problems found on the way (a sanitizer report in
+    a program's log, a server that failed to stop): run.py fails a test that
+    passed otherwise with them."""
+    if objs is None:
+        with _lock:
+            objs = list(_started)
+            _started.clear()
+    objs = list(reversed(objs))
+    problems = []
     for o in objs:
         try:
             o._cleanup()
         except Exception as e:  # keep cleaning the rest
-            sys.stderr.write("cleanup of %r: %s\n" % (o, e))
+            problems.append("cleanup of %r: %s" % (o, e))
+    return problems
 
 
 atexit.register(cleanup)

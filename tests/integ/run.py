@@ -123,7 +123,7 @@ def run_one(fn, name, limit):
         return ("timed out after %gs" % limit, traceback.format_exc())
     except AssertionError as e:
         return (str(e).split("\n")[0] or "assertion failed", traceback.format_exc())
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         return ("%s: %s" % (type(e).__name__, str(e).split("\n")[0]),
                 traceback.format_exc())
     finally:
@@ -137,13 +137,21 @@ def report_fail(name, reason, tb):
     sys.stdout.flush()
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def main(argv):
+    # SIGTERM (make or tests/run.sh stopping us) cleans up like Ctrl-C:
+    # the programs the tests started run in their own sessions.
+    signal.signal(signal.SIGTERM, _terminate)
     patterns = [a for a in argv if not a.startswith("-")]
     started = []
     if not os.environ.get("WARREN_TEST_ENV_READY"):
         started = start_env()
     os.makedirs(harness.ENV.logs, exist_ok=True)
     passed = failed = 0
+    module_objs = []
     try:
         for modname, mod, funcs in discover(patterns):
             if isinstance(mod, str):  # import error
@@ -156,6 +164,8 @@ def main(argv):
                 harness.CURRENT_TEST = modname + ".setup_module"
                 setup_error = run_one(setup, harness.CURRENT_TEST,
                                       getattr(setup, "timeout", DEFAULT_TIMEOUT))
+            # What setup_module started serves all the module's tests.
+            module_objs = harness.detach()
             for fn in funcs:
                 name = "%s.%s" % (modname, fn.__name__)
                 if setup_error:
@@ -166,7 +176,9 @@ def main(argv):
                 harness.CURRENT_TEST = name
                 t0 = time.monotonic()
                 res = run_one(fn, name, getattr(fn, "timeout", DEFAULT_TIMEOUT))
-                harness.cleanup()
+                problems = harness.cleanup()
+                if res is None and problems:
+                    res = (problems[0].split("\n")[0], "\n".join(problems))
                 dt = time.monotonic() - t0
                 if res is None:
                     passed += 1
@@ -178,12 +190,20 @@ def main(argv):
             if teardown:
                 harness.CURRENT_TEST = modname + ".teardown_module"
                 res = run_one(teardown, harness.CURRENT_TEST, DEFAULT_TIMEOUT)
-                harness.cleanup()
+                problems = harness.cleanup()
+                if res is None and problems:
+                    res = (problems[0].split("\n")[0], "\n".join(problems))
                 if res is not None:
                     failed += 1
                     report_fail(harness.CURRENT_TEST, res[0], res[1])
+            problems = harness.cleanup(module_objs)
+            if problems:
+                failed += 1
+                report_fail(modname + ".setup_module", problems[0].split("\n")[0],
+                            "\n".join(problems))
     except KeyboardInterrupt:
         harness.cleanup()
+        harness.cleanup(module_objs)
         print("interrupted", flush=True)
         failed += 1
     finally:
