@@ -1,0 +1,69 @@
+/*
+ * fuzz.h - what the libFuzzer targets of tests/fuzz share: an abort that
+ * says why (so a broken invariant is a crash libFuzzer keeps), and a
+ * splitter that cuts an input into pieces the way reads from a socket do.
+ *
+ * The splitter is driven by one byte taken from the input, so libFuzzer
+ * explores the split points as it explores the bytes: mode 0 feeds the
+ * whole input at once, 1 one byte at a time, 2 pieces of 1..16 bytes, 3
+ * pieces of 1..512 bytes (sizes from a xorshift generator seeded by the
+ * byte). Targets compare the result of a split feed with a whole one: a
+ * resumable parser must not care where the reads ended.
+ */
+#ifndef WARREN_FUZZ_H
+#define WARREN_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* An invariant of the parser under test; a crash report when it fails. */
+#define FUZZ_ASSERT(cond)                                                   \
+	do {                                                                \
+		if (!(cond)) {                                              \
+			fprintf(stderr, "fuzz invariant broken %s:%d: %s\n",  \
+				__FILE__, __LINE__, #cond);                 \
+			abort();                                            \
+		}                                                           \
+	} while (0)
+
+struct fuzz_split {
+	uint32_t state;
+	unsigned mode;
+};
+
+static inline void fuzz_split_init(struct fuzz_split *s, uint8_t seed)
+{
+	s->mode = seed & 3;
+	s->state = 0x9e3779b9u ^ ((uint32_t)seed * 0x01000193u);
+	if (!s->state)
+		s->state = 1;
+}
+
+/* The size of the next piece, 1..left (left > 0). */
+static inline size_t fuzz_split_next(struct fuzz_split *s, size_t left)
+{
+	size_t cap;
+	switch (s->mode) {
+	case 0: return left;
+	case 1: return 1;
+	case 2: cap = 16; break;
+	default: cap = 512; break;
+	}
+	s->state ^= s->state << 13;
+	s->state ^= s->state >> 17;
+	s->state ^= s->state << 5;
+	size_t n = 1 + s->state % cap;
+	return n < left ? n : left;
+}
+
+/* 1 when p lies in [base, base + len] (an empty span may end at the end). */
+static inline int fuzz_within(const void *p, size_t n, const void *base,
+			      size_t len)
+{
+	const char *a = p, *b = base;
+	return a >= b && a <= b + len && n <= (size_t)(b + len - a);
+}
+
+#endif

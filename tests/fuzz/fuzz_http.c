@@ -1,0 +1,194 @@
+/*
+ * fuzz_http - what the tasker and the middleman do with a client's bytes
+ * before a handler sees them: http_parse_head as the server calls it (on
+ * every read, over what has arrived so far, then again over the copied
+ * head), the helpers handlers call on the parsed request (headers, query
+ * parameters, the bearer token, the WebSocket upgrade check), and a
+ * chunked request body fed in arbitrary pieces.
+ *
+ * Input: byte 0 drives the read splits (see fuzz.h), the rest is what the
+ * client sent.
+ *
+ * Invariants checked besides memory safety:
+ * - a complete head is at most the input and HTTP_MAX_HEAD, every pointer
+ *   of the request lies inside it, names are tokens, values hold no CR, LF
+ *   or NUL (no smuggling through the parser);
+ * - parsing the head alone gives the same result (the server re-parses its
+ *   copy);
+ * - growing input never turns a verdict around: once a prefix is complete,
+ *   bad or too large, the whole input says the same;
+ * - the chunked body decodes to the same bytes, consumed count and verdict
+ *   whether it arrives at once or in pieces.
+ */
+#include <string.h>
+
+#include "chunked.h"
+#include "http.h"
+#include "ws.h"
+#include "fuzz.h"
+
+static int is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static void check_request(const char *buf, size_t head, const struct http_request *r)
+{
+	FUZZ_ASSERT(head <= HTTP_MAX_HEAD);
+	FUZZ_ASSERT(r->method_len > 0 && fuzz_within(r->method, r->method_len, buf, head));
+	FUZZ_ASSERT(r->target_len > 0 && fuzz_within(r->target, r->target_len, buf, head));
+	FUZZ_ASSERT(r->minor >= 0 && r->minor <= 9);
+	FUZZ_ASSERT(r->path_len > 0);
+	FUZZ_ASSERT(!r->query || fuzz_within(r->query, r->query_len, buf, head));
+	FUZZ_ASSERT(r->nheaders <= HTTP_MAX_HEADERS);
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		FUZZ_ASSERT(h->name_len > 0 && fuzz_within(h->name, h->name_len, buf, head));
+		FUZZ_ASSERT(fuzz_within(h->value, h->value_len, buf, head));
+		for (size_t k = 0; k < h->name_len; k++)
+			FUZZ_ASSERT(is_tchar((unsigned char)h->name[k]));
+		for (size_t k = 0; k < h->value_len; k++) {
+			char c = h->value[k];
+			FUZZ_ASSERT(c != '\r' && c != '\n' && c != '\0');
+		}
+	}
+}
+
+/* What handlers do with a request: nothing of it may misbehave. */
+static void use_request(const struct http_request *r)
+{
+	size_t n;
+	char small[8], big[256], accept[WS_ACCEPT_LEN + 1];
+	const char *v = http_header(r, "Transfer-Encoding", &n);
+	(void)v;
+	static const char *keys[] = { "since", "task", "token", "" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int rc = http_query_param(r, keys[i], small, sizeof(small));
+		FUZZ_ASSERT(rc >= -1 && rc <= 1);
+		if (rc == 1)
+			FUZZ_ASSERT(strlen(small) < sizeof(small));
+		rc = http_query_param(r, keys[i], big, sizeof(big));
+		if (rc == 1)
+			FUZZ_ASSERT(strlen(big) < sizeof(big));
+	}
+	int ok = http_bearer_ok(r, "s3cret-token");
+	FUZZ_ASSERT(ok == 0 || ok == 1);
+	FUZZ_ASSERT(http_bearer_ok(r, NULL) == 1);
+	int up = ws_check_upgrade(r, accept);
+	FUZZ_ASSERT(up == 0 || up == 400 || up == 426);
+	if (up == 0)
+		FUZZ_ASSERT(strlen(accept) == WS_ACCEPT_LEN);
+}
+
+struct dechunk {
+	long consumed;       /* bytes consumed in all */
+	int bad, done;
+	size_t out_len;
+	char *out;           /* decoded data, at most the input's size */
+};
+
+/* Decodes in[0..len) fed in pieces chosen by split; reports in *d. */
+static void dechunk(const char *in, size_t len, struct fuzz_split *split,
+		    struct dechunk *d)
+{
+	struct chunked c;
+	chunked_init(&c);
+	memset(d, 0, sizeof(*d));
+	d->out = malloc(len + 1);
+	FUZZ_ASSERT(d->out);
+	size_t pos = 0;
+	while (pos < len && !d->bad && !chunked_done(&c)) {
+		size_t piece = fuzz_split_next(split, len - pos);
+		size_t off = 0;
+		while (off < piece && !chunked_done(&c)) {
+			const char *data;
+			size_t dlen;
+			long used = chunked_feed(&c, in + pos + off, piece - off, &data, &dlen);
+			if (used < 0) {
+				d->bad = 1;
+				break;
+			}
+			FUZZ_ASSERT(used > 0 && (size_t)used <= piece - off);
+			if (dlen) {
+				FUZZ_ASSERT((size_t)used == dlen);
+				FUZZ_ASSERT(data == in + pos + off);
+				memcpy(d->out + d->out_len, data, dlen);
+				d->out_len += dlen;
+			}
+			off += (size_t)used;
+		}
+		pos += off;
+		d->consumed = (long)pos;
+	}
+	d->done = chunked_done(&c);
+}
+
+static void check_chunked_body(const char *body, size_t len, uint8_t seed)
+{
+	struct fuzz_split whole, pieces;
+	struct dechunk a, b;
+	fuzz_split_init(&whole, 0);
+	fuzz_split_init(&pieces, seed);
+	dechunk(body, len, &whole, &a);
+	dechunk(body, len, &pieces, &b);
+	FUZZ_ASSERT(a.bad == b.bad);
+	FUZZ_ASSERT(a.done == b.done);
+	if (!a.bad) {
+		FUZZ_ASSERT(a.consumed == b.consumed);
+		FUZZ_ASSERT(a.out_len == b.out_len);
+		FUZZ_ASSERT(memcmp(a.out, b.out, a.out_len) == 0);
+	}
+	free(a.out);
+	free(b.out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	uint8_t seed = data[0];
+	const char *buf = (const char *)data + 1;
+	size_t len = size - 1;
+	struct http_request req;
+
+	/* the server parses after every read, over all that arrived */
+	struct fuzz_split split;
+	fuzz_split_init(&split, seed);
+	int full = http_parse_head(buf, len, &req);
+	size_t have = 0;
+	while (have < len) {
+		have += fuzz_split_next(&split, len - have);
+		if (have == len)
+			break;
+		int rc = http_parse_head(buf, have, &req);
+		if (rc == HTTP_PARSE_MORE)
+			continue;
+		/* a verdict reached early must be the final one */
+		if (rc > 0)
+			FUZZ_ASSERT(full == rc);
+		else if (rc == HTTP_PARSE_BAD)
+			FUZZ_ASSERT(full == HTTP_PARSE_BAD);
+		else
+			FUZZ_ASSERT(full == HTTP_PARSE_TOO_LARGE || full == HTTP_PARSE_TOO_MANY);
+		break;
+	}
+	FUZZ_ASSERT(full >= HTTP_PARSE_TOO_MANY);
+	if (full <= 0)
+		return 0;
+	FUZZ_ASSERT((size_t)full <= len);
+
+	/* the server copies the head and parses the copy again */
+	char *head = malloc((size_t)full);
+	FUZZ_ASSERT(head);
+	memcpy(head, buf, (size_t)full);
+	FUZZ_ASSERT(http_parse_head(head, (size_t)full, &req) == full);
+	check_request(head, (size_t)full, &req);
+	use_request(&req);
+	free(head);
+
+	/* a chunked body after it, whatever the headers say */
+	check_chunked_body(buf + full, len - (size_t)full, seed);
+	return 0;
+}
