@@ -1,0 +1,1289 @@
+/*
+ * fetch.c - HTTP/1.1 response parsing and the download engine; see fetch.h.
+ *
+ * One download goes through: RESOLVE (resolve.c) -> CONNECT (each address in
+ * turn, FETCH_CONNECT_TIMEOUT_S each) -> HANDSHAKE (https) -> SEND (the
+ * request, built in the receive buffer) -> HEAD (read until the empty line,
+ * 1xx skipped) -> BODY (read, hash, write) -> done; a redirect goes back to
+ * RESOLVE with the new URL, a transient failure to WAIT and then to a new
+ * attempt from the task's URL. One connection per request ("Connection:
+ * close"), so the end of a body never depends on the server's keep-alive.
+ *
+ * The hot path is read() into the 256 KiB buffer, one SHA-256 update and one
+ * write() from the same bytes: no copy, no allocation per read.
+ */
+#include "fetch.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chunked.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "resolve.h"
+#include "url.h"
+
+/* ==== pure parsers ======================================================== */
+
+static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+
+static int span_ieq(const char *p, size_t n, const char *s)
+{
+	size_t k = strlen(s);
+	if (n != k)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)p[i]) != s[i])
+			return 0;
+	return 1;
+}
+
+static int is_tchar(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Parses a decimal of at most 18 digits (no sign). -1 when not one. */
+static int64_t parse_dec(const char *p, size_t n)
+{
+	int64_t v = 0;
+	if (n == 0 || n > 18)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit((unsigned char)p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+static void trim(const char **p, size_t *n)
+{
+	while (*n && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* Length of the head (through its empty line), 0 when incomplete. */
+static size_t head_end(const char *buf, size_t len)
+{
+	size_t i = 0;
+	int first = 1;
+	while (i < len) {
+		const char *nl = memchr(buf + i, '\n', len - i);
+		if (!nl)
+			return 0;
+		size_t l = (size_t)(nl - (buf + i));
+		if (!first && (l == 0 || (l == 1 && buf[i] == '\r')))
+			return (size_t)(nl - buf) + 1;
+		first = 0;
+		i = (size_t)(nl - buf) + 1;
+	}
+	return 0;
+}
+
+static int parse_status_line(const char *p, size_t n, struct fetch_head *h)
+{
+	/* "HTTP/1.x SP 3DIGIT [SP reason]" */
+	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit((unsigned char)p[7]) ||
+	    p[8] != ' ')
+		return -1;
+	h->minor = p[7] - '0';
+	if (!is_digit((unsigned char)p[9]) || !is_digit((unsigned char)p[10]) ||
+	    !is_digit((unsigned char)p[11]) || (n > 12 && p[12] != ' '))
+		return -1;
+	h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	if (h->status < 100 || h->status > 599)
+		return -1;
+	for (size_t i = 12; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7F)
+			return -1;
+	}
+	return 0;
+}
+
+/* Remembers the last coding of a Transfer-Encoding field. */
+static void note_coding(const char *v, size_t n, int *te_seen, int *te_chunked)
+{
+	const char *comma = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == ',')
+			comma = v + i;
+	const char *last = comma ? comma + 1 : v;
+	size_t ln = (size_t)(v + n - last);
+	trim(&last, &ln);
+	if (ln == 0 && comma) /* "chunked," : look at what precedes */
+		return;
+	*te_seen = 1;
+	*te_chunked = span_ieq(last, ln, "chunked");
+}
+
+static int field(struct fetch_head *h, const char *name, size_t nn,
+		 const char *v, size_t vn, int *te_seen, int *te_chunked,
+		 const char **why)
+{
+	struct fetch_span *s = NULL;
+	if (span_ieq(name, nn, "content-length")) {
+		int64_t cl = parse_dec(v, vn);
+		if (cl < 0) {
+			*why = "bad Content-Length";
+			return -1;
+		}
+		if (h->content_length >= 0 && h->content_length != cl) {
+			*why = "conflicting Content-Length values";
+			return -1;
+		}
+		h->content_length = cl;
+		return 0;
+	}
+	if (span_ieq(name, nn, "transfer-encoding")) {
+		note_coding(v, vn, te_seen, te_chunked);
+		return 0;
+	}
+	if (span_ieq(name, nn, "location"))
+		s = &h->location;
+	else if (span_ieq(name, nn, "content-range"))
+		s = &h->content_range;
+	else if (span_ieq(name, nn, "content-disposition"))
+		s = &h->disposition;
+	else if (span_ieq(name, nn, "etag"))
+		s = &h->etag;
+	else if (span_ieq(name, nn, "last-modified"))
+		s = &h->last_modified;
+	else if (span_ieq(name, nn, "retry-after"))
+		s = &h->retry_after;
+	if (s && !s->p) {
+		s->p = v;
+		s->n = vn;
+	}
+	return 0;
+}
+
+long fetch_parse_head(const char *buf, size_t len, struct fetch_head *h,
+		      const char **why)
+{
+	memset(h, 0, sizeof(*h));
+	h->content_length = -1;
+	size_t end = head_end(buf, len);
+	if (end == 0)
+		return 0;
+	int te_seen = 0, te_chunked = 0;
+	size_t i = 0;
+	for (int line = 0;; line++) {
+		const char *p = buf + i;
+		const char *nl = memchr(p, '\n', end - i);
+		size_t n = (size_t)(nl - p);
+		i += n + 1;
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (memchr(p, '\r', n)) {
+			*why = "stray CR in response head";
+			return -1;
+		}
+		if (line == 0) {
+			if (parse_status_line(p, n, h) < 0) {
+				*why = "bad status line";
+				return -1;
+			}
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (p[0] == ' ' || p[0] == '\t') {
+			*why = "folded header line";
+			return -1;
+		}
+		const char *colon = memchr(p, ':', n);
+		if (!colon || colon == p) {
+			*why = "header line without a name";
+			return -1;
+		}
+		size_t nn = (size_t)(colon - p);
+		for (size_t k = 0; k < nn; k++) {
+			if (!is_tchar((unsigned char)p[k])) {
+				*why = "bad header name";
+				return -1;
+			}
+		}
+		const char *v = colon + 1;
+		size_t vn = n - nn - 1;
+		for (size_t k = 0; k < vn; k++) {
+			unsigned char c = (unsigned char)v[k];
+			if ((c < 0x20 && c != '\t') || c == 0x7F) {
+				*why = "control character in a header value";
+				return -1;
+			}
+		}
+		trim(&v, &vn);
+		if (field(h, p, nn, v, vn, &te_seen, &te_chunked, why) < 0)
+			return -1;
+	}
+	/* Body framing of a response to GET (RFC 9112 6.3). */
+	if ((h->status >= 100 && h->status < 200) || h->status == 204 ||
+	    h->status == 304) {
+		h->content_length = 0;
+	} else if (te_seen) {
+		h->content_length = -1;
+		h->chunked = te_chunked;
+		h->until_close = !te_chunked;
+	} else if (h->content_length < 0) {
+		h->until_close = 1;
+	}
+	return (long)end;
+}
+
+int fetch_parse_content_range(const char *s, size_t n, int64_t *first,
+			      int64_t *last, int64_t *total)
+{
+	trim(&s, &n);
+	if (n < 6 || !span_ieq(s, 5, "bytes") || s[5] != ' ')
+		return -1;
+	s += 6;
+	n -= 6;
+	trim(&s, &n);
+	const char *slash = memchr(s, '/', n);
+	if (!slash)
+		return -1;
+	size_t rn = (size_t)(slash - s), tn = n - rn - 1;
+	const char *t = slash + 1;
+	if (tn == 1 && t[0] == '*')
+		*total = -1;
+	else if ((*total = parse_dec(t, tn)) < 0)
+		return -1;
+	if (rn == 1 && s[0] == '*') {
+		*first = *last = -1;
+		return *total >= 0 ? 0 : -1;
+	}
+	const char *dash = memchr(s, '-', rn);
+	if (!dash)
+		return -1;
+	*first = parse_dec(s, (size_t)(dash - s));
+	*last = parse_dec(dash + 1, rn - (size_t)(dash - s) - 1);
+	if (*first < 0 || *last < *first || (*total >= 0 && *last >= *total))
+		return -1;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c = lower(c);
+	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* filename*=charset'lang'pct-encoded -> UTF-8. 0, or -1. */
+static int ext_value(const char *v, size_t n, char *out, size_t outlen)
+{
+	const char *q1 = memchr(v, '\'', n);
+	if (!q1)
+		return -1;
+	const char *q2 = memchr(q1 + 1, '\'', n - (size_t)(q1 + 1 - v));
+	if (!q2)
+		return -1;
+	int latin1;
+	if (span_ieq(v, (size_t)(q1 - v), "utf-8"))
+		latin1 = 0;
+	else if (span_ieq(v, (size_t)(q1 - v), "iso-8859-1"))
+		latin1 = 1;
+	else
+		return -1;
+	size_t o = 0;
+	for (const char *p = q2 + 1; p < v + n; p++) {
+		int c = (unsigned char)*p;
+		if (c == '%') {
+			if (p + 2 >= v + n || hexval((unsigned char)p[1]) < 0 ||
+			    hexval((unsigned char)p[2]) < 0)
+				return -1;
+			c = hexval((unsigned char)p[1]) * 16 + hexval((unsigned char)p[2]);
+			p += 2;
+		}
+		if (o + 3 >= outlen)
+			return -1;
+		if (latin1 && c >= 0x80) {
+			out[o++] = (char)(0xC0 | c >> 6);
+			out[o++] = (char)(0x80 | (c & 0x3F));
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return o ? 0 : -1;
+}
+
+int fetch_disposition_filename(const char *s, size_t n, char *out, size_t outlen)
+{
+	const char *end = s + n, *p = memchr(s, ';', n);
+	int found = 0;
+	while (p && p < end) {
+		p++; /* past ';' */
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *name = p;
+		while (p < end && *p != '=' && *p != ';')
+			p++;
+		if (p >= end || *p != '=')
+			continue;
+		size_t nn = (size_t)(p - name);
+		while (nn && (name[nn - 1] == ' ' || name[nn - 1] == '\t'))
+			nn--;
+		p++;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		char val[512];
+		size_t vn = 0;
+		if (p < end && *p == '"') {
+			for (p++; p < end && *p != '"'; p++) {
+				if (*p == '\\' && p + 1 < end)
+					p++;
+				if (vn < sizeof(val) - 1)
+					val[vn++] = *p;
+			}
+			if (p < end)
+				p++;
+		} else {
+			while (p < end && *p != ';' && *p != ' ' && *p != '\t')
+				if (vn < sizeof(val) - 1)
+					val[vn++] = *p++;
+				else
+					p++;
+		}
+		val[vn] = '\0';
+		while (p < end && *p != ';')
+			p++;
+		if (span_ieq(name, nn, "filename*")) {
+			if (ext_value(val, vn, out, outlen) == 0)
+				return 1; /* preferred: stop here */
+		} else if (span_ieq(name, nn, "filename") && !found && vn > 0 &&
+			   vn < outlen) {
+			memcpy(out, val, vn + 1);
+			found = 1;
+		}
+	}
+	return found;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, m 1..12). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7) to Unix seconds, or -1.
+ * Parsed by position: strptime's %a and %b follow the locale. */
+static int64_t imf_fixdate(const char *s, size_t n)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int v[5];
+	static const int at[5] = { 5, 12, 17, 20, 23 }; /* d, y, H, M, S */
+	if (n != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4))
+		return -1;
+	for (int i = 0; i < 5; i++) {
+		int64_t x = parse_dec(s + at[i], i == 1 ? 4 : 2);
+		if (x < 0)
+			return -1;
+		v[i] = (int)x;
+	}
+	const char *m = NULL;
+	for (int i = 0; i < 12 && !m; i++)
+		if (!memcmp(months + 3 * i, s + 8, 3))
+			m = months + 3 * i;
+	if (!m || v[0] < 1 || v[0] > 31 || v[2] > 23 || v[3] > 59 || v[4] > 60)
+		return -1;
+	int mon = (int)((m - months) / 3) + 1;
+	return days_from_civil(v[1], mon, v[0]) * 86400 + v[2] * 3600 + v[3] * 60 + v[4];
+}
+
+int64_t fetch_retry_after_ms(const char *s, size_t n, int64_t now_s)
+{
+	trim(&s, &n);
+	int64_t secs = parse_dec(s, n);
+	if (secs >= 0)
+		return secs > 86400 ? 86400000 : secs * 1000;
+	int64_t at = imf_fixdate(s, n);
+	if (at < 0)
+		return -1;
+	return at <= now_s ? 0 : (at - now_s) * 1000;
+}
+
+static int v4_private(const unsigned char *a)
+{
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
+	       (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 172 && (a[1] & 0xF0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) ||
+	       (a[0] == 100 && (a[1] & 0xC0) == 64) || /* CGNAT 100.64/10 */
+	       a[0] >= 224; /* multicast, reserved, broadcast */
+}
+
+int fetch_addr_is_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return v4_private((const unsigned char *)&in->sin_addr);
+	}
+	if (sa->sa_family != AF_INET6)
+		return 1;
+	const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	static const unsigned char zero[10];
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	if (!memcmp(a, zero, 10) && a[10] == 0xff && a[11] == 0xff)
+		return v4_private(a + 12); /* IPv4-mapped */
+	if (!memcmp(a, nat64, 12))
+		return v4_private(a + 12);
+	if (!memcmp(a, zero, 10) && a[10] == 0 && a[11] == 0)
+		return 1; /* ::, ::1 and the deprecated IPv4-compatible block */
+	return (a[0] & 0xFE) == 0xFC ||           /* unique local fc00::/7 */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || /* link-local */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) || /* site-local */
+	       a[0] == 0xFF;                         /* multicast */
+}
+
+/* ==== the engine ========================================================== */
+
+enum {
+	S_RESOLVE, S_CONNECT, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY, S_WAIT
+};
+enum { B_LENGTH, B_CHUNKED, B_CLOSE };
+
+struct fetch {
+	struct fetch_ctx *ctx;
+	struct fetch_callbacks cb;
+	struct part *part;
+	char task_url[TASK_MAX_URL + 1];
+	char log_url[TASK_MAX_URL + 1];  /* without credentials */
+	char expect[65];
+	struct url url;                 /* the URL of the current request */
+	int state;
+	int fd;
+	tls_conn_t *tls;
+	resolve_t *res;
+	struct resolve_result addrs;
+	int next_addr;
+	int denied;                     /* addresses refused by --deny-private */
+	char *buf;                      /* FETCH_BUF_SIZE */
+	size_t have, sent;
+	int body;                       /* B_* */
+	int64_t left;                   /* B_LENGTH: bytes still to come */
+	struct chunked ch;
+	uint64_t bytes;                 /* bytes of the file so far */
+	int64_t total;
+	tls_sha256_t sha;
+	int hash_ok;                    /* sha covers exactly part->size bytes */
+	unsigned redirects, attempt;
+	int range_sent;                 /* this request asked for bytes from part->size */
+	int no_resume;                  /* next request without Range */
+	int started;
+	int64_t phase_at, last_io, progress_at;
+	uint64_t progress_bytes;
+	uint64_t tick, wait_timer;
+	int64_t retry_after_ms;
+	char name[256];                 /* from Content-Disposition */
+};
+
+static void on_io(loop_t *loop, int fd, int events, void *arg);
+static void io_read(fetch_t *f);
+static void start_attempt(fetch_t *f);
+static void begin_request(fetch_t *f);
+
+static int64_t now(fetch_t *f) { return loop_now(f->ctx->loop); }
+
+static void close_conn(fetch_t *f)
+{
+	if (f->res) {
+		resolve_cancel(f->res);
+		f->res = NULL;
+	}
+	if (f->tls) {
+		tls_conn_free(f->tls);
+		f->tls = NULL;
+	}
+	if (f->fd >= 0) {
+		loop_unwatch(f->ctx->loop, f->fd);
+		close(f->fd);
+		f->fd = -1;
+	}
+}
+
+static void destroy(fetch_t *f)
+{
+	close_conn(f);
+	loop_timer_cancel(f->ctx->loop, f->tick);
+	loop_timer_cancel(f->ctx->loop, f->wait_timer);
+	free(f->buf);
+	free(f);
+}
+
+void fetch_cancel(fetch_t *f)
+{
+	if (f)
+		destroy(f);
+}
+
+/* Ends the download: frees the fetch, then reports. */
+static void finish(fetch_t *f, struct fetch_result *r)
+{
+	struct fetch_callbacks cb = f->cb;
+	r->attempts = f->attempt;
+	r->bytes = f->bytes;
+	r->total = f->total;
+	destroy(f);
+	cb.done(cb.arg, r);
+}
+
+static void fail_now(fetch_t *f, const char *msg)
+{
+	struct fetch_result r;
+	memset(&r, 0, sizeof(r));
+	r.permanent = 1;
+	snprintf(r.error, sizeof(r.error), "%s", msg);
+	finish(f, &r);
+}
+
+static void on_wait_over(loop_t *loop, void *arg)
+{
+	(void)loop;
+	fetch_t *f = arg;
+	f->wait_timer = 0;
+	start_attempt(f);
+}
+
+/* A failure: permanent ones end the download; transient ones are retried
+ * with backoff while tries remain. */
+static void fail(fetch_t *f, int permanent, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(fetch_t *f, int permanent, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	close_conn(f);
+	if (permanent || f->attempt > f->ctx->retries) {
+		struct fetch_result r;
+		memset(&r, 0, sizeof(r));
+		r.permanent = permanent;
+		if (permanent || f->ctx->retries == 0)
+			snprintf(r.error, sizeof(r.error), "%s", msg);
+		else
+			snprintf(r.error, sizeof(r.error), "%s (after %u tries)", msg,
+				 f->attempt);
+		finish(f, &r);
+		return;
+	}
+	int64_t delay = FETCH_BACKOFF_MIN_MS;
+	for (unsigned i = 1; i < f->attempt && delay < FETCH_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > FETCH_BACKOFF_MAX_MS)
+		delay = FETCH_BACKOFF_MAX_MS;
+	if (f->retry_after_ms >= 0)
+		delay = f->retry_after_ms < FETCH_BACKOFF_MAX_MS ? f->retry_after_ms
+								 : FETCH_BACKOFF_MAX_MS;
+	log_warn("%s: %s; try %u of %u in %.1f s", f->log_url, msg, f->attempt + 1,
+		 f->ctx->retries + 1, (double)delay / 1000);
+	f->state = S_WAIT;
+	f->wait_timer = loop_timer(f->ctx->loop, delay, on_wait_over, f);
+	if (!f->wait_timer)
+		fail_now(f, "out of memory");
+}
+
+/* ---- writing the body ---------------------------------------------------- */
+
+/* Takes n body bytes: size limit, hash, write. 0, or -1 after failing. */
+static int sink(fetch_t *f, const char *p, size_t n)
+{
+	if (f->ctx->max_size && f->bytes + n > f->ctx->max_size) {
+		fail(f, 1, "file larger than --max-size (%llu bytes)",
+		     (unsigned long long)f->ctx->max_size);
+		return -1;
+	}
+	tls_sha256_update(&f->sha, p, n);
+	while (n > 0) {
+		ssize_t w = write(f->part->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+			fail(f, 1, e == ENOSPC || e == EDQUOT ? "disk full: %s"
+				   : "cannot write the file: %s", strerror(e));
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		f->bytes += (uint64_t)w;
+		f->part->size += (uint64_t)w;
+	}
+	return 0;
+}
+
+static void complete(fetch_t *f)
+{
+	struct fetch_result r;
+	char got[65];
+	if (f->total >= 0 && f->bytes != (uint64_t)f->total) {
+		fail(f, 0, "connection closed after %llu of %lld bytes",
+		     (unsigned long long)f->bytes, (long long)f->total);
+		return;
+	}
+	close_conn(f);
+	tls_sha256_hex(&f->sha, got);
+	f->hash_ok = 0;
+	if (f->expect[0] && strcmp(got, f->expect) != 0) {
+		fail(f, 1, "SHA-256 mismatch: expected %s, got %s", f->expect, got);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.ok = 1;
+	memcpy(r.sha256, got, sizeof(got));
+	if (f->name[0])
+		part_safe_name(f->name, strlen(f->name), r.name, sizeof(r.name));
+	else
+		part_name_from_path(f->url.path, r.name, sizeof(r.name));
+	finish(f, &r);
+}
+
+/* Body bytes in buf[0..n). 0 to go on, 1 when the body is complete (the
+ * fetch is then finished), -1 when failed. */
+static int take_body(fetch_t *f, const char *buf, size_t n)
+{
+	if (f->body == B_LENGTH) {
+		if ((int64_t)n > f->left)
+			n = (size_t)f->left; /* bytes past the body are ignored */
+		if (n && sink(f, buf, n) < 0)
+			return -1;
+		f->left -= (int64_t)n;
+		if (f->left == 0) {
+			complete(f);
+			return 1;
+		}
+		return 0;
+	}
+	if (f->body == B_CLOSE)
+		return n ? sink(f, buf, n) : 0;
+	while (n > 0) {
+		const char *data;
+		size_t dn;
+		long used = chunked_feed(&f->ch, buf, n, &data, &dn);
+		if (used < 0) {
+			fail(f, 1, "malformed chunked body from the server");
+			return -1;
+		}
+		if (dn && sink(f, data, dn) < 0)
+			return -1;
+		if (chunked_done(&f->ch)) {
+			complete(f);
+			return 1;
+		}
+		if (used == 0)
+			break;
+		buf += used;
+		n -= (size_t)used;
+	}
+	return 0;
+}
+
+/* ---- the response head ---------------------------------------------------- */
+
+static void save_validator(fetch_t *f, const struct fetch_head *h)
+{
+	/* If-Range needs a strong validator: an ETag not marked W/, or a date. */
+	const struct fetch_span *v = NULL;
+	if (h->etag.p && h->etag.n > 2 && h->etag.p[0] == '"')
+		v = &h->etag;
+	else if (h->last_modified.p && h->last_modified.n)
+		v = &h->last_modified;
+	if (!v)
+		return; /* a 206 without one keeps the validator we had */
+	if (strlen(f->part->validator) != v->n || memcmp(f->part->validator, v->p, v->n))
+		part_set_validator(f->part, v->p, v->n);
+}
+
+static int restart_from_zero(fetch_t *f)
+{
+	if (part_restart(f->part) < 0) {
+		fail(f, 1, "cannot truncate the partial file: %s", strerror(errno));
+		return -1;
+	}
+	f->bytes = 0;
+	tls_sha256_start(&f->sha);
+	f->hash_ok = 1;
+	return 0;
+}
+
+/* Brings the hash up to the bytes already in the part file. */
+static int hash_part(fetch_t *f)
+{
+	if (f->hash_ok)
+		return 0;
+	tls_sha256_start(&f->sha);
+	if (part_hash_prefix(f->part, &f->sha, f->buf, FETCH_BUF_SIZE) < 0) {
+		fail(f, 1, "cannot read the partial file: %s", strerror(errno));
+		return -1;
+	}
+	f->hash_ok = 1;
+	return 0;
+}
+
+static void redirect(fetch_t *f, const struct fetch_head *h)
+{
+	struct url next;
+	const char *why;
+	if (!h->location.p) {
+		fail(f, 1, "HTTP %d redirect without a Location", h->status);
+		return;
+	}
+	if (++f->redirects > FETCH_MAX_REDIRECTS) {
+		fail(f, 1, "too many redirects (more than %d)", FETCH_MAX_REDIRECTS);
+		return;
+	}
+	if (url_resolve(&f->url, h->location.p, h->location.n, &next, &why) < 0) {
+		fail(f, 1, "bad redirect location: %s", why);
+		return;
+	}
+	/* Credentials go along only while the origin stays the same. */
+	if (!next.userinfo[0] && url_same_origin(&f->url, &next))
+		memcpy(next.userinfo, f->url.userinfo, sizeof(next.userinfo));
+	f->url = next;
+	begin_request(f);
+}
+
+/* 2xx: set up the body. */
+static void accept_body(fetch_t *f, const struct fetch_head *h, size_t hl)
+{
+	if (h->status == 206) {
+		int64_t first, last, total;
+		if (!h->content_range.p ||
+		    fetch_parse_content_range(h->content_range.p, h->content_range.n,
+					      &first, &last, &total) < 0 ||
+		    first < 0) {
+			fail(f, 1, "HTTP 206 with a bad Content-Range");
+			return;
+		}
+		if (!f->range_sent || (uint64_t)first != f->part->size) {
+			/* Not the bytes we miss: start over without Range. */
+			log_warn("%s: server resumed at byte %lld, not %llu; restarting",
+				 f->log_url, (long long)first,
+				 (unsigned long long)f->part->size);
+			if (restart_from_zero(f) == 0) {
+				f->no_resume = 1;
+				begin_request(f);
+			}
+			return;
+		}
+		if (hash_part(f) < 0)
+			return;
+		f->bytes = f->part->size;
+		f->total = total >= 0 ? total : last + 1;
+		f->body = h->chunked ? B_CHUNKED : h->until_close ? B_CLOSE : B_LENGTH;
+		f->left = h->content_length;
+		if (f->body == B_LENGTH && h->content_length != last - first + 1) {
+			fail(f, 1, "HTTP 206 whose Content-Length disagrees with its Content-Range");
+			return;
+		}
+	} else {
+		if ((f->part->size > 0 || !f->hash_ok) && restart_from_zero(f) < 0)
+			return;
+		f->total = h->content_length;
+		f->body = h->chunked ? B_CHUNKED : h->until_close ? B_CLOSE : B_LENGTH;
+		f->left = h->content_length;
+	}
+	if (f->body == B_CHUNKED)
+		chunked_init(&f->ch);
+	save_validator(f, h);
+	if (h->disposition.p &&
+	    !fetch_disposition_filename(h->disposition.p, h->disposition.n, f->name,
+					sizeof(f->name)))
+		f->name[0] = '\0';
+	if (f->ctx->max_size && f->total > 0 && (uint64_t)f->total > f->ctx->max_size) {
+		fail(f, 1, "file of %lld bytes is larger than --max-size (%llu bytes)",
+		     (long long)f->total, (unsigned long long)f->ctx->max_size);
+		return;
+	}
+	if (!f->started) {
+		f->started = 1;
+		if (f->cb.started)
+			f->cb.started(f->cb.arg, f->bytes, f->total);
+	}
+	f->progress_bytes = f->bytes;
+	f->progress_at = now(f);
+	f->state = S_BODY;
+	size_t rest = f->have - hl;
+	f->have = 0;
+	if (take_body(f, f->buf + hl, rest) != 0)
+		return;
+	/* Records mbedTLS decrypted past the head are invisible to poll(). */
+	if (f->tls && tls_pending(f->tls) > 0)
+		io_read(f);
+}
+
+/* A 416 to our Range: the part may already be whole. */
+static void range_refused(fetch_t *f, const struct fetch_head *h)
+{
+	int64_t first, last, total;
+	if (f->range_sent && h->content_range.p &&
+	    fetch_parse_content_range(h->content_range.p, h->content_range.n,
+				      &first, &last, &total) == 0 &&
+	    first < 0 && (uint64_t)total == f->part->size) {
+		if (hash_part(f) < 0)
+			return;
+		f->bytes = f->total = total;
+		if (!f->started) {
+			f->started = 1;
+			if (f->cb.started)
+				f->cb.started(f->cb.arg, f->bytes, f->total);
+		}
+		complete(f);
+		return;
+	}
+	if (!f->range_sent) {
+		fail(f, 1, "server answered HTTP 416");
+		return;
+	}
+	if (restart_from_zero(f) == 0) {
+		f->no_resume = 1;
+		begin_request(f);
+	}
+}
+
+static void on_head(fetch_t *f, const struct fetch_head *h, size_t hl)
+{
+	int s = h->status;
+	f->retry_after_ms = -1;
+	if (s >= 200 && s < 300) {
+		accept_body(f, h, hl);
+	} else if (s == 301 || s == 302 || s == 303 || s == 307 || s == 308) {
+		redirect(f, h);
+	} else if (s == 416) {
+		range_refused(f, h);
+	} else if (s == 408 || s == 429 || s >= 500) {
+		if ((s == 429 || s == 503) && h->retry_after.p)
+			f->retry_after_ms = fetch_retry_after_ms(h->retry_after.p,
+				h->retry_after.n, loop_wall_ms() / 1000);
+		fail(f, 0, "server answered HTTP %d", s);
+	} else {
+		fail(f, 1, "server answered HTTP %d", s);
+	}
+}
+
+/* Parses what is in buf; 1xx heads are dropped. Returns 1 when more bytes
+ * are needed, 0 when the head was handled (f may be gone). */
+static int parse_head(fetch_t *f)
+{
+	for (;;) {
+		struct fetch_head h;
+		const char *why = "";
+		long hl = fetch_parse_head(f->buf, f->have, &h, &why);
+		if (hl < 0) {
+			fail(f, 1, "malformed response from the server: %s", why);
+			return 0;
+		}
+		if (hl == 0) {
+			if (f->have < FETCH_MAX_HEAD)
+				return 1;
+			fail(f, 1, "response head larger than %d bytes", FETCH_MAX_HEAD);
+			return 0;
+		}
+		if (hl > FETCH_MAX_HEAD) {
+			fail(f, 1, "response head larger than %d bytes", FETCH_MAX_HEAD);
+			return 0;
+		}
+		if (h.status >= 200 || h.status == 101) {
+			if (h.status == 101)
+				fail(f, 1, "server switched protocols");
+			else
+				on_head(f, &h, (size_t)hl);
+			return 0;
+		}
+		memmove(f->buf, f->buf + hl, f->have - (size_t)hl);
+		f->have -= (size_t)hl;
+	}
+}
+
+/* ---- connection and I/O -------------------------------------------------- */
+
+static void build_request(fetch_t *f)
+{
+	char host[300], auth[400];
+	url_host_header(&f->url, host, sizeof(host));
+	int n = snprintf(f->buf, FETCH_BUF_SIZE,
+			 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: warren/%s\r\n"
+			 "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
+			 f->url.path, host, WARREN_VERSION);
+	if (url_basic_auth(&f->url, auth, sizeof(auth)) > 0)
+		n += snprintf(f->buf + n, FETCH_BUF_SIZE - (size_t)n,
+			      "Authorization: %s\r\n", auth);
+	f->range_sent = 0;
+	if (f->part->size > 0 && f->part->validator[0] && !f->no_resume) {
+		n += snprintf(f->buf + n, FETCH_BUF_SIZE - (size_t)n,
+			      "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
+			      (unsigned long long)f->part->size, f->part->validator);
+		f->range_sent = 1;
+	}
+	n += snprintf(f->buf + n, FETCH_BUF_SIZE - (size_t)n, "\r\n");
+	f->have = (size_t)n;
+	f->sent = 0;
+}
+
+static void to_send(fetch_t *f)
+{
+	build_request(f);
+	f->state = S_SEND;
+	loop_mask(f->ctx->loop, f->fd, LOOP_WRITE);
+}
+
+static void try_connect(fetch_t *f);
+
+static void connected(fetch_t *f)
+{
+	if (!f->url.https) {
+		to_send(f);
+		return;
+	}
+	if (!f->ctx->tls) {
+		char err[300];
+		f->ctx->tls = tls_config_new(f->ctx->ca_file, err, sizeof(err));
+		if (!f->ctx->tls) {
+			fail(f, 1, "%s", err);
+			return;
+		}
+		log_info("TLS ready: %s first", tls_config_first_suite(f->ctx->tls));
+	}
+	f->tls = tls_conn_new(f->ctx->tls, f->fd, f->url.host);
+	if (!f->tls) {
+		fail(f, 1, "out of memory");
+		return;
+	}
+	f->state = S_HANDSHAKE;
+	loop_mask(f->ctx->loop, f->fd, LOOP_WRITE);
+}
+
+static void try_connect(fetch_t *f)
+{
+	char addr[80];
+	while (f->next_addr < f->addrs.n) {
+		struct resolve_addr *a = &f->addrs.addr[f->next_addr++];
+		net_addr_str((struct sockaddr *)&a->sa, addr, sizeof(addr));
+		if (f->ctx->deny_private && fetch_addr_is_private((struct sockaddr *)&a->sa)) {
+			f->denied++;
+			snprintf(f->addrs.error, sizeof(f->addrs.error),
+				 "refused to connect to %s: private address (--deny-private)", addr);
+			continue;
+		}
+		int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(f->addrs.error, sizeof(f->addrs.error), "socket: %s",
+				 strerror(errno));
+			continue;
+		}
+		if (connect(fd, (struct sockaddr *)&a->sa, a->len) < 0 &&
+		    errno != EINPROGRESS) {
+			snprintf(f->addrs.error, sizeof(f->addrs.error),
+				 "cannot connect to %s: %s", addr, strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (loop_watch(f->ctx->loop, fd, LOOP_WRITE, on_io, f) < 0) {
+			close(fd);
+			fail(f, 1, "out of memory");
+			return;
+		}
+		f->fd = fd;
+		f->state = S_CONNECT;
+		f->phase_at = now(f);
+		return;
+	}
+	fail(f, f->denied == f->addrs.n, "%s", f->addrs.error[0] ? f->addrs.error
+				: "no address to connect to");
+}
+
+static void on_resolved(void *arg, const struct resolve_result *r)
+{
+	fetch_t *f = arg;
+	f->res = NULL;
+	if (r->n == 0) {
+		fail(f, r->permanent, "%s", r->error);
+		return;
+	}
+	f->addrs = *r;
+	f->addrs.error[0] = '\0';
+	f->next_addr = 0;
+	f->denied = 0;
+	try_connect(f);
+}
+
+static void begin_request(fetch_t *f)
+{
+	close_conn(f);
+	f->state = S_RESOLVE;
+	f->phase_at = f->last_io = now(f);
+	f->res = resolve_start(f->ctx->loop, f->url.host, f->url.port, on_resolved, f);
+	if (!f->res)
+		fail(f, 1, "out of memory");
+}
+
+static void start_attempt(fetch_t *f)
+{
+	const char *why;
+	f->attempt++;
+	f->redirects = 0;
+	f->retry_after_ms = -1;
+	if (url_parse(f->task_url, strlen(f->task_url), &f->url, &why) < 0) {
+		fail(f, 1, "bad URL: %s", why);
+		return;
+	}
+	begin_request(f);
+}
+
+static void io_connect(fetch_t *f)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		char addr[80];
+		struct resolve_addr *a = &f->addrs.addr[f->next_addr - 1];
+		net_addr_str((struct sockaddr *)&a->sa, addr, sizeof(addr));
+		snprintf(f->addrs.error, sizeof(f->addrs.error), "cannot connect to %s: %s",
+			 addr, strerror(err));
+		loop_unwatch(f->ctx->loop, f->fd);
+		close(f->fd);
+		f->fd = -1;
+		try_connect(f);
+		return;
+	}
+	f->last_io = now(f);
+	connected(f);
+}
+
+static void io_handshake(fetch_t *f)
+{
+	int rc = tls_handshake(f->tls);
+	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		loop_mask(f->ctx->loop, f->fd, rc == TLS_WANT_READ ? LOOP_READ : LOOP_WRITE);
+		return;
+	}
+	if (rc < 0) {
+		fail(f, tls_error_is_verify(f->tls), "https://%s: %s", f->url.host,
+		     tls_error(f->tls));
+		return;
+	}
+	f->last_io = now(f);
+	to_send(f);
+}
+
+static void io_send(fetch_t *f)
+{
+	while (f->sent < f->have) {
+		ssize_t n;
+		if (f->tls)
+			n = tls_write(f->tls, f->buf + f->sent, f->have - f->sent);
+		else
+			n = send(f->fd, f->buf + f->sent, f->have - f->sent, MSG_NOSIGNAL);
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE || (n < 0 && !f->tls &&
+		    (errno == EAGAIN || errno == EINTR))) {
+			loop_mask(f->ctx->loop, f->fd,
+				  n == TLS_WANT_READ && f->tls ? LOOP_READ : LOOP_WRITE);
+			return;
+		}
+		if (n < 0) {
+			fail(f, 0, "cannot send the request: %s",
+			     f->tls ? tls_error(f->tls) : strerror(errno));
+			return;
+		}
+		f->sent += (size_t)n;
+		f->last_io = now(f);
+	}
+	f->have = 0;
+	f->state = S_HEAD;
+	loop_mask(f->ctx->loop, f->fd, LOOP_READ);
+}
+
+/* Reads into buf[have..cap): > 0 bytes, 0 at EOF, -1 would block, -2 error
+ * (already failed). TLS reads repeat until the buffer is full or the
+ * socket is drained, so one write() takes many records. */
+static ssize_t fill(fetch_t *f, size_t cap)
+{
+	if (!f->tls) {
+		for (;;) {
+			ssize_t n = read(f->fd, f->buf + f->have, cap - f->have);
+			if (n >= 0)
+				return n;
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -1;
+			fail(f, 0, "%s", errno == ECONNRESET ? "connection reset by the server"
+				: strerror(errno));
+			return -2;
+		}
+	}
+	size_t got = 0;
+	while (f->have + got < cap) {
+		ssize_t n = tls_read(f->tls, f->buf + f->have + got, cap - f->have - got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (got)
+			break; /* report the bytes; EOF or WANT shows again next call */
+		if (n == 0)
+			return 0;
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+			return -1;
+		fail(f, tls_error_is_verify(f->tls), "%s", tls_error(f->tls));
+		return -2;
+	}
+	return (ssize_t)got;
+}
+
+static void truncated(fetch_t *f)
+{
+	if (f->body == B_LENGTH)
+		fail(f, 0, "connection closed after %llu of %lld bytes",
+		     (unsigned long long)f->bytes, (long long)f->total);
+	else
+		fail(f, 0, "connection closed in the middle of a chunked body");
+}
+
+static void io_read(fetch_t *f)
+{
+	for (;;) {
+		size_t cap = f->state == S_HEAD ? FETCH_MAX_HEAD + 1024 : FETCH_BUF_SIZE;
+		ssize_t n = fill(f, cap);
+		if (n == -2)
+			return;
+		if (n == -1)
+			break;
+		f->last_io = now(f);
+		if (n == 0) {
+			if (f->state == S_HEAD)
+				fail(f, 0, "connection closed before a response");
+			else if (f->body == B_CLOSE)
+				complete(f);
+			else
+				truncated(f);
+			return;
+		}
+		if (f->state == S_HEAD) {
+			f->have += (size_t)n;
+			if (parse_head(f) == 0)
+				return; /* f may be gone, or in another state */
+			continue;
+		}
+		if (take_body(f, f->buf, (size_t)n) != 0)
+			return;
+		/* Plain sockets: one read per wake-up keeps the loop fair. TLS: go
+		 * on while mbedTLS holds decrypted bytes poll() cannot see. */
+		if (!f->tls || tls_pending(f->tls) == 0)
+			break;
+	}
+}
+
+static void on_io(loop_t *loop, int fd, int events, void *arg)
+{
+	(void)loop, (void)fd, (void)events;
+	fetch_t *f = arg;
+	switch (f->state) {
+	case S_CONNECT: io_connect(f); break;
+	case S_HANDSHAKE: io_handshake(f); break;
+	case S_SEND: io_send(f); break;
+	case S_HEAD:
+	case S_BODY: io_read(f); break;
+	default: break;
+	}
+}
+
+static void on_tick(loop_t *loop, void *arg)
+{
+	fetch_t *f = arg;
+	int64_t t = now(f);
+	f->tick = loop_timer(loop, 1000, on_tick, f);
+	if (f->state == S_CONNECT && t - f->phase_at > FETCH_CONNECT_TIMEOUT_S * 1000) {
+		snprintf(f->addrs.error, sizeof(f->addrs.error),
+			 "connection timed out after %d s", FETCH_CONNECT_TIMEOUT_S);
+		loop_unwatch(loop, f->fd);
+		close(f->fd);
+		f->fd = -1;
+		try_connect(f);
+		return;
+	}
+	if (f->state != S_WAIT && f->state != S_CONNECT &&
+	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
+		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
+		return;
+	}
+	if (f->state == S_BODY && f->bytes != f->progress_bytes &&
+	    t - f->progress_at >= PROGRESS_INTERVAL_MS) {
+		f->progress_bytes = f->bytes;
+		f->progress_at = t;
+		if (f->cb.progress)
+			f->cb.progress(f->cb.arg, f->bytes, f->total);
+	}
+}
+
+fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_sha256,
+		     struct part *part, const struct fetch_callbacks *cb,
+		     char *err, size_t errlen)
+{
+	const char *why;
+	struct url u;
+	if (url_parse(url, strlen(url), &u, &why) < 0) {
+		snprintf(err, errlen, "bad URL: %s", why);
+		return NULL;
+	}
+	fetch_t *f = calloc(1, sizeof(*f));
+	if (!f || !(f->buf = malloc(FETCH_BUF_SIZE))) {
+		free(f);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->ctx = ctx;
+	f->cb = *cb;
+	f->part = part;
+	f->fd = -1;
+	f->total = -1;
+	snprintf(f->task_url, sizeof(f->task_url), "%s", url);
+	url_format(&u, 0, f->log_url, sizeof(f->log_url));
+	snprintf(f->expect, sizeof(f->expect), "%s", expect_sha256 ? expect_sha256 : "");
+	/* A prefix without a validator cannot be resumed safely. */
+	if (part->size > 0 && !part->validator[0] && part_restart(part) < 0) {
+		snprintf(err, errlen, "cannot truncate %s", part->path);
+		destroy(f);
+		return NULL;
+	}
+	f->hash_ok = part->size == 0;
+	if (f->hash_ok)
+		tls_sha256_start(&f->sha);
+	/* The first attempt starts from the loop, so that done is never
+	 * called from inside fetch_start. */
+	f->state = S_WAIT;
+	f->tick = loop_timer(ctx->loop, 1000, on_tick, f);
+	f->wait_timer = loop_timer(ctx->loop, 0, on_wait_over, f);
+	if (!f->tick || !f->wait_timer) {
+		snprintf(err, errlen, "out of memory");
+		destroy(f);
+		return NULL;
+	}
+	return f;
+}

@@ -1,0 +1,127 @@
+/*
+ * fetch - warren's HTTP/1.1 client: pure parsers of what servers send
+ * (response head, Content-Range, Content-Disposition, Retry-After), and the
+ * download engine, a state machine on the event loop that takes one URL
+ * into a part file: resolve, connect to each address in turn, TLS, request,
+ * 1xx skipped, redirects, resume with Range/If-Range, chunked, Content-Length
+ * or close-delimited bodies, streaming SHA-256, idle timeout, --max-size,
+ * and retries with backoff on transient errors.
+ *
+ * Memory: one FETCH_BUF_SIZE buffer per running download (the response
+ * head is read into it too), freed when the download ends.
+ */
+#ifndef WARREN_FETCH_H
+#define WARREN_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "part.h"
+#include "tls.h"
+
+/* ---- pure parsers --------------------------------------------------------- */
+
+struct fetch_span {
+	const char *p;          /* into the parsed buffer; NULL when absent */
+	size_t n;
+};
+
+struct fetch_head {
+	int minor;              /* HTTP/1.<minor> */
+	int status;
+	int64_t content_length; /* -1 when absent */
+	int chunked;            /* Transfer-Encoding ends in chunked */
+	int until_close;        /* body delimited by the connection's end */
+	struct fetch_span location, content_range, disposition, etag,
+		last_modified, retry_after;
+};
+
+/*
+ * Parses a response head (status line and header fields up to the empty
+ * line; CRLF or bare LF) at buf[0..len). Returns its length in bytes, 0
+ * when more bytes are needed, or -1 when malformed (*why says how). Spans
+ * point into buf. Conflicting Content-Length values, obsolete line folding,
+ * bad field names and stray bytes are errors. Which body framing applies
+ * follows RFC 9112 section 6.3 for a response to GET.
+ */
+long fetch_parse_head(const char *buf, size_t len, struct fetch_head *h,
+		      const char **why);
+
+/*
+ * Parses a Content-Range value: "bytes A-B/N" (N may be '*', total -1) or
+ * "bytes * /N" (unsatisfied: first and last -1). 0, or -1 when malformed.
+ */
+int fetch_parse_content_range(const char *s, size_t n, int64_t *first,
+			      int64_t *last, int64_t *total);
+
+/*
+ * The filename parameter of a Content-Disposition value, preferring
+ * filename*=UTF-8''... (RFC 6266/8187, percent-decoded) over filename="..."
+ * (quoted-string unescaped). 1 when found (out NUL-terminated, NOT yet made
+ * safe: pass it to part_safe_name), 0 when absent or unusable.
+ */
+int fetch_disposition_filename(const char *s, size_t n, char *out, size_t outlen);
+
+/* Milliseconds asked by a Retry-After value (delay-seconds or an IMF-fixdate,
+ * against now_s, Unix seconds), or -1 when unusable. */
+int64_t fetch_retry_after_ms(const char *s, size_t n, int64_t now_s);
+
+/* 1 when sa is a loopback, link-local, private (RFC 1918, CGNAT), unique
+ * local, unspecified, multicast or broadcast address (--deny-private). */
+int fetch_addr_is_private(const struct sockaddr *sa);
+
+/* ---- the download engine ------------------------------------------------- */
+
+/* Shared by the downloads of a process. */
+struct fetch_ctx {
+	loop_t *loop;
+	const char *ca_file;
+	tls_config_t *tls;      /* loaded at the first https URL, then kept */
+	unsigned retries;       /* extra tries after a transient failure */
+	unsigned timeout_s;     /* idle timeout */
+	uint64_t max_size;      /* 0: no limit */
+	int deny_private;
+};
+
+struct fetch_result {
+	int ok;
+	int permanent;          /* failure that retrying cannot cure */
+	char error[300];        /* failure, for a person */
+	uint64_t bytes;         /* size of the file */
+	int64_t total;          /* size announced by the server, -1 unknown */
+	char sha256[65];        /* hex digest of the whole file */
+	char name[256];         /* safe file name: Content-Disposition or URL */
+	unsigned attempts;
+};
+
+struct fetch_callbacks {
+	/* The first successful response head: bytes already there (resume) and
+	 * the expected total (-1 unknown). May be NULL. */
+	void (*started)(void *arg, uint64_t bytes, int64_t total);
+	/* At most every PROGRESS_INTERVAL_MS while bytes arrive. May be NULL. */
+	void (*progress)(void *arg, uint64_t bytes, int64_t total);
+	/* Exactly once, at the end, unless fetch_cancel came first. The fetch
+	 * is already freed; the part is left open for the caller to finish or
+	 * remove. */
+	void (*done)(void *arg, const struct fetch_result *r);
+	void *arg;
+};
+
+typedef struct fetch fetch_t;
+
+/*
+ * Starts downloading url (validated with url_parse) into part (opened,
+ * possibly holding a prefix to resume). expect_sha256 is "" or the hex
+ * digest the file must have. NULL with err on a bad URL or ENOMEM (done is
+ * then not called).
+ */
+fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_sha256,
+		     struct part *part, const struct fetch_callbacks *cb,
+		     char *err, size_t errlen);
+/* Stops at once and frees everything; done is not called; the part file
+ * keeps what was written. */
+void fetch_cancel(fetch_t *f);
+
+#endif

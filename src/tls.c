@@ -1,0 +1,383 @@
+/*
+ * tls.c - mbedTLS client connections and SHA-256; see tls.h.
+ *
+ * Cipher-suite order: the suite offered first is the one that decrypts
+ * fastest here. mbedTLS 2.28 runs ChaCha20-Poly1305 about 1.5x faster than
+ * AES-128-GCM even on a CPU with AES-NI (tests/bench/bench_worker.sh
+ * measures both), and far faster on ARM boards without AES instructions, so
+ * ChaCha20 goes first. mbedTLS 3.x uses AES instructions for GCM (AES-NI,
+ * ARMv8 crypto): there AES-GCM goes first when the CPU has them.
+ */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/version.h>
+#include <mbedtls/x509_crt.h>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+/* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <psa/crypto.h>
+#define SHA256_STARTS(c) mbedtls_sha256_starts((c), 0)
+#define SHA256_UPDATE(c, p, n) mbedtls_sha256_update((c), (p), (n))
+#define SHA256_FINISH(c, d) mbedtls_sha256_finish((c), (d))
+/* TLS 1.3 key exchange goes through PSA; 3.x defaults to TLS 1.2 minimum. */
+static int tls_lib_init(mbedtls_ssl_config *conf)
+{
+	(void)conf;
+	return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
+}
+/* 3.x accelerates AES-GCM with AES-NI / ARMv8 crypto when present. */
+static int aes_is_fast(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_cpu_supports("aes");
+#elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP_AES)
+	return (getauxval(AT_HWCAP) & HWCAP_AES) != 0;
+#else
+	return 0;
+#endif
+}
+#else /* 2.28 */
+#define SHA256_STARTS(c) mbedtls_sha256_starts_ret((c), 0)
+#define SHA256_UPDATE(c, p, n) mbedtls_sha256_update_ret((c), (p), (n))
+#define SHA256_FINISH(c, d) mbedtls_sha256_finish_ret((c), (d))
+static int tls_lib_init(mbedtls_ssl_config *conf)
+{
+	/* 2.28 still enables TLS 1.0 and 1.1 by default. */
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+	return 0;
+}
+/* 2.28's GCM is slower than its ChaCha20 even with AES-NI (measured). */
+static int aes_is_fast(void) { return 0; }
+#endif
+/* ========================================================================== */
+
+_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(tls_sha256_t),
+	       "tls_sha256_t too small for this mbedTLS");
+
+struct tls_config {
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt ca;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	int *suites; /* our order, 0-terminated */
+};
+
+struct tls_conn {
+	mbedtls_ssl_context ssl;
+	int fd;
+	int ip_host;            /* host is an address: check IP SANs ourselves */
+	unsigned char ip[16];
+	size_t iplen;
+	int verify_failed;
+	char err[160];
+};
+
+/* ---- configuration -------------------------------------------------------- */
+
+static void append_suite(int *list, size_t *n, int id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (list[i] == id)
+			return;
+	if (mbedtls_ssl_ciphersuite_from_id(id))
+		list[(*n)++] = id;
+}
+
+/* Our preferred suites first, then every other suite the library offers. */
+static int *make_suites(void)
+{
+	static const int chacha[] = {
+#ifdef MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256
+		MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
+	};
+	static const int aesgcm[] = {
+#ifdef MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+		MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+#endif
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+#ifdef MBEDTLS_TLS1_3_AES_256_GCM_SHA384
+		MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+#endif
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, 0
+	};
+	const int *all = mbedtls_ssl_list_ciphersuites();
+	size_t total = 0;
+	while (all[total])
+		total++;
+	int *list = calloc(total + 16, sizeof(int));
+	if (!list)
+		return NULL;
+	size_t n = 0;
+	const int *first = aes_is_fast() ? aesgcm : chacha;
+	const int *second = first == chacha ? aesgcm : chacha;
+	for (const int *p = first; *p; p++)
+		append_suite(list, &n, *p);
+	for (const int *p = second; *p; p++)
+		append_suite(list, &n, *p);
+	for (size_t i = 0; i < total; i++)
+		append_suite(list, &n, all[i]);
+	list[n] = 0;
+	return list;
+}
+
+tls_config_t *tls_config_new(const char *ca_file, char *err, size_t errlen)
+{
+	tls_config_t *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	mbedtls_ssl_config_init(&cfg->conf);
+	mbedtls_x509_crt_init(&cfg->ca);
+	mbedtls_entropy_init(&cfg->entropy);
+	mbedtls_ctr_drbg_init(&cfg->drbg);
+	int rc = mbedtls_x509_crt_parse_file(&cfg->ca, ca_file);
+	if (rc < 0 || cfg->ca.version == 0) {
+		char why[100];
+		mbedtls_strerror(rc, why, sizeof(why));
+		snprintf(err, errlen, "cannot load CA file %s: %s", ca_file,
+			 rc < 0 ? why : "no certificate in it");
+		goto fail;
+	}
+	static const unsigned char pers[] = "warren-worker";
+	if (mbedtls_ctr_drbg_seed(&cfg->drbg, mbedtls_entropy_func, &cfg->entropy,
+				  pers, sizeof(pers) - 1) != 0) {
+		snprintf(err, errlen, "cannot seed the random generator");
+		goto fail;
+	}
+	if (mbedtls_ssl_config_defaults(&cfg->conf, MBEDTLS_SSL_IS_CLIENT,
+					MBEDTLS_SSL_TRANSPORT_STREAM,
+					MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
+	    tls_lib_init(&cfg->conf) < 0 || !(cfg->suites = make_suites())) {
+		snprintf(err, errlen, "cannot set up TLS");
+		goto fail;
+	}
+	mbedtls_ssl_conf_authmode(&cfg->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ca_chain(&cfg->conf, &cfg->ca, NULL);
+	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
+	mbedtls_ssl_conf_ciphersuites(&cfg->conf, cfg->suites);
+	return cfg;
+fail:
+	tls_config_free(cfg);
+	return NULL;
+}
+
+void tls_config_free(tls_config_t *cfg)
+{
+	if (!cfg)
+		return;
+	mbedtls_ssl_config_free(&cfg->conf);
+	mbedtls_x509_crt_free(&cfg->ca);
+	mbedtls_ctr_drbg_free(&cfg->drbg);
+	mbedtls_entropy_free(&cfg->entropy);
+	free(cfg->suites);
+	free(cfg);
+}
+
+const char *tls_config_first_suite(const tls_config_t *cfg)
+{
+	return mbedtls_ssl_get_ciphersuite_name(cfg->suites[0]);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+/* What our socket callbacks return on a system error (errno text kept in
+ * err); the value of net_sockets.h's RECV_FAILED, which we do not link. */
+#define TLS_BIO_FAILED (-0x004C)
+
+static int bio_send(void *ctx, const unsigned char *p, size_t n)
+{
+	tls_conn_t *c = ctx;
+	ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+	if (w >= 0)
+		return (int)w;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	snprintf(c->err, sizeof(c->err), "%s", strerror(errno));
+	return TLS_BIO_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *p, size_t n)
+{
+	tls_conn_t *c = ctx;
+	ssize_t r = read(c->fd, p, n);
+	if (r >= 0)
+		return (int)r;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	snprintf(c->err, sizeof(c->err), "%s", strerror(errno));
+	return TLS_BIO_FAILED;
+}
+
+tls_conn_t *tls_conn_new(tls_config_t *cfg, int fd, const char *host)
+{
+	tls_conn_t *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	mbedtls_ssl_init(&c->ssl);
+	if (inet_pton(AF_INET, host, c->ip) == 1) {
+		c->ip_host = 1;
+		c->iplen = 4;
+	} else if (inet_pton(AF_INET6, host, c->ip) == 1) {
+		c->ip_host = 1;
+		c->iplen = 16;
+	}
+	/* An address is not sent as SNI (RFC 6066) and is matched below. */
+	if (mbedtls_ssl_setup(&c->ssl, &cfg->conf) != 0 ||
+	    mbedtls_ssl_set_hostname(&c->ssl, c->ip_host ? NULL : host) != 0) {
+		tls_conn_free(c);
+		return NULL;
+	}
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	return c;
+}
+
+void tls_conn_free(tls_conn_t *c)
+{
+	if (!c)
+		return;
+	mbedtls_ssl_free(&c->ssl);
+	free(c);
+}
+
+/* Checks the peer's iPAddress subjectAltName entries against our address. */
+static int ip_san_matches(tls_conn_t *c)
+{
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+	if (!crt)
+		return 0;
+	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s; s = s->next) {
+		if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
+		    s->buf.len == c->iplen && !memcmp(s->buf.p, c->ip, c->iplen))
+			return 1;
+	}
+	return 0;
+}
+
+static void verify_error(tls_conn_t *c, uint32_t flags)
+{
+	c->verify_failed = 1;
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		snprintf(c->err, sizeof(c->err), "server certificate has expired");
+	else if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+		snprintf(c->err, sizeof(c->err), "server certificate is not valid yet");
+	else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		snprintf(c->err, sizeof(c->err),
+			 "server certificate is signed by an unknown CA");
+	else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		snprintf(c->err, sizeof(c->err),
+			 "server certificate does not match the host name");
+	else if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		snprintf(c->err, sizeof(c->err), "server certificate is revoked");
+	else {
+		char info[120];
+		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+		info[strcspn(info, "\n")] = '\0';
+		snprintf(c->err, sizeof(c->err), "server certificate rejected: %s", info);
+	}
+}
+
+static int map_error(tls_conn_t *c, int rc)
+{
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
+		return TLS_WANT_READ;
+	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return TLS_WANT_WRITE;
+	if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+		verify_error(c, mbedtls_ssl_get_verify_result(&c->ssl));
+	} else if (rc != TLS_BIO_FAILED) {
+		char why[100];
+		mbedtls_strerror(rc, why, sizeof(why));
+		snprintf(c->err, sizeof(c->err), "TLS: %s", why);
+	}
+	return TLS_ERROR;
+}
+
+int tls_handshake(tls_conn_t *c)
+{
+	int rc = mbedtls_ssl_handshake(&c->ssl);
+	if (rc != 0)
+		return map_error(c, rc);
+	if (c->ip_host && !ip_san_matches(c)) {
+		verify_error(c, MBEDTLS_X509_BADCERT_CN_MISMATCH);
+		return TLS_ERROR;
+	}
+	return 0;
+}
+
+ssize_t tls_read(tls_conn_t *c, void *buf, size_t len)
+{
+	int rc = mbedtls_ssl_read(&c->ssl, buf, len);
+	if (rc >= 0)
+		return rc;
+	if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		return 0;
+	return map_error(c, rc);
+}
+
+ssize_t tls_write(tls_conn_t *c, const void *buf, size_t len)
+{
+	int rc = mbedtls_ssl_write(&c->ssl, buf, len);
+	if (rc >= 0)
+		return rc;
+	return map_error(c, rc);
+}
+
+size_t tls_pending(const tls_conn_t *c) { return mbedtls_ssl_get_bytes_avail(&c->ssl); }
+const char *tls_error(const tls_conn_t *c) { return c->err[0] ? c->err : "TLS error"; }
+int tls_error_is_verify(const tls_conn_t *c) { return c->verify_failed; }
+const char *tls_suite(const tls_conn_t *c) { return mbedtls_ssl_get_ciphersuite(&c->ssl); }
+const char *tls_version(const tls_conn_t *c) { return mbedtls_ssl_get_version(&c->ssl); }
+
+/* ---- SHA-256 -------------------------------------------------------------- */
+
+void tls_sha256_start(tls_sha256_t *s)
+{
+	mbedtls_sha256_context *c = (mbedtls_sha256_context *)s;
+	mbedtls_sha256_init(c);
+	SHA256_STARTS(c);
+}
+
+void tls_sha256_update(tls_sha256_t *s, const void *p, size_t n)
+{
+	SHA256_UPDATE((mbedtls_sha256_context *)s, p, n);
+}
+
+void tls_sha256_hex(tls_sha256_t *s, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[32];
+	mbedtls_sha256_context *c = (mbedtls_sha256_context *)s;
+	SHA256_FINISH(c, d);
+	mbedtls_sha256_free(c);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+}

@@ -1,0 +1,740 @@
+/*
+ * worker - takes download tasks from the `tasks` queue, downloads them
+ * (fetch.c), reports on `notifications`, and acknowledges a task only once
+ * its final notification (done or failed) is confirmed by the broker.
+ *
+ * Everything runs in one poll() loop: up to --concurrency downloads, their
+ * hooks, and the AMQP connection (heartbeats, confirms), so a two-hour
+ * download never costs the broker connection.
+ *
+ * A task's life:  PENDING (delivered, waiting for a download slot)
+ *   -> FETCH (downloading) -> HOOK (--on-complete running) -> FINAL
+ *   (publishing done/failed, then ack) -> freed.
+ * BUSY: another worker sharing --dir holds the task's .part; we keep the
+ * delivery and look again every WORKER_BUSY_RETRY_MS until it is done there
+ * (then settle from its done record) or released (then resume it here).
+ *
+ * Redeliveries: when the broker closes the channel (consumer_timeout) or
+ * the connection drops, every delivery tag becomes void but downloads go
+ * on. The broker redelivers the task; a delivery whose id is already a job
+ * here is attached to it (its tag replaces the void one), a recently
+ * finished id is acked at once, and a task with a done record in --dir is
+ * settled from the record. No task is downloaded twice into one folder.
+ *
+ * SIGTERM/SIGINT: running downloads stop at once (their .part is kept for a
+ * resume), hooks and final notifications get WORKER_STOP_GRACE_MS, then the
+ * connection closes, which requeues every unacknowledged task; exit 0.
+ *
+ * `worker --get URL [-o FILE]` downloads one URL without a broker and
+ * prints the done/failed notification as JSON (exit 0 or 1).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "fetch.h"
+#include "hook.h"
+#include "log.h"
+#include "loop.h"
+#include "mq.h"
+#include "opt.h"
+#include "os.h"
+#include "part.h"
+#include "task.h"
+#include "url.h"
+
+#define PROG "worker"
+
+enum job_state { J_PENDING, J_BUSY, J_FETCH, J_HOOK, J_FINAL };
+
+struct worker;
+
+struct job {
+	struct job *next;
+	struct worker *w;
+	struct task task;
+	enum job_state state;
+	uint64_t tag;           /* current delivery; valid when has_tag */
+	int has_tag;
+	struct part part;
+	fetch_t *fetch;
+	hook_t *hook;
+	uint64_t timer;         /* BUSY re-check, FINAL re-publish */
+	int publishing;         /* final notification awaiting its confirm */
+	int ok;
+	char error[320];
+	char file[PATH_MAX];
+	char sha256[65];
+	uint64_t bytes;
+	int64_t total;
+	int hook_status;
+	int64_t last_progress_wall;
+	int busy_logged;
+};
+
+struct worker {
+	loop_t *loop;
+	mq_t *mq;
+	struct fetch_ctx fctx;
+	char dir[PATH_MAX];
+	const char *hook_path;
+	unsigned concurrency;
+	char ident[300];        /* host:pid */
+	struct job *jobs;
+	unsigned running;
+	int stopping;
+	int64_t stop_deadline;
+	char settled[WORKER_SETTLED_MAX][37];
+	unsigned settled_next;
+	/* --get */
+	const char *get_url;
+	const char *get_output;
+	int get_status;
+};
+
+static void schedule(struct worker *w);
+static void publish_final(struct job *j);
+static void check_stopped(struct worker *w);
+
+/* ---- notifications -------------------------------------------------------- */
+
+/* Publishes a started/progress notification; best effort (not confirmed). */
+static void notify(struct job *j, const char *status)
+{
+	struct worker *w = j->w;
+	if (!w->mq || !mq_is_up(w->mq))
+		return;
+	buf_t b = BUF_INIT;
+	struct task_event ev = {
+		.task = &j->task, .status = status, .time_ms = loop_wall_ms(),
+		.worker = w->ident, .has_bytes = 1, .bytes = (int64_t)j->bytes,
+		.total = j->total, .hook_status = -1,
+	};
+	if (task_event_json(&b, &ev) == 0)
+		mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
+			   NULL, NULL);
+	buf_free(&b);
+}
+
+static int final_json(struct job *j, buf_t *b)
+{
+	struct task_event ev = {
+		.task = &j->task, .status = j->ok ? "done" : "failed",
+		.time_ms = loop_wall_ms(), .worker = j->w->ident, .has_bytes = 1,
+		.bytes = (int64_t)j->bytes, .total = j->total,
+		.file = j->ok ? j->file : NULL, .sha256 = j->ok ? j->sha256 : NULL,
+		.error = j->ok ? NULL : j->error, .hook_status = j->hook_status,
+	};
+	return task_event_json(b, &ev);
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+static struct job *find_job(struct worker *w, const char *id)
+{
+	for (struct job *j = w->jobs; j; j = j->next)
+		if (!strcmp(j->task.id, id))
+			return j;
+	return NULL;
+}
+
+static void free_job(struct job *j)
+{
+	struct worker *w = j->w;
+	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	if (j->fetch) {
+		fetch_cancel(j->fetch);
+		w->running--;
+	}
+	hook_cancel(j->hook);
+	part_close(&j->part);
+	loop_timer_cancel(w->loop, j->timer);
+	free(j);
+}
+
+static void remember_settled(struct worker *w, const char *id)
+{
+	snprintf(w->settled[w->settled_next], sizeof(w->settled[0]), "%s", id);
+	w->settled_next = (w->settled_next + 1) % WORKER_SETTLED_MAX;
+}
+
+static int was_settled(struct worker *w, const char *id)
+{
+	for (unsigned i = 0; i < WORKER_SETTLED_MAX; i++)
+		if (!strcmp(w->settled[i], id))
+			return 1;
+	return 0;
+}
+
+/* Acks the job's delivery; the done record is then no longer needed. */
+static void ack_job(struct job *j)
+{
+	struct worker *w = j->w;
+	if (j->has_tag && w->mq && mq_ack(w->mq, j->tag) == 0) {
+		part_done_clear(w->dir, j->task.id);
+		return;
+	}
+	/* The delivery went void with a lost connection: the broker redelivers
+	 * the task, and the settled list or the done record answers it. */
+	log_info("%s: final notification stored; the delivery will be settled on "
+		 "redelivery", j->task.id);
+}
+
+static void on_final_confirm(void *cookie, int ok)
+{
+	struct job *j = cookie;
+	struct worker *w = j->w;
+	j->publishing = 0;
+	if (!ok) {
+		log_warn("%s: final notification not confirmed; publishing again",
+			 j->task.id);
+		if (!w->stopping) {
+			loop_timer_cancel(w->loop, j->timer);
+			j->timer = 0;
+			publish_final(j);
+		}
+		return;
+	}
+	remember_settled(w, j->task.id);
+	ack_job(j);
+	free_job(j);
+	if (w->stopping)
+		check_stopped(w);
+}
+
+static void on_republish(loop_t *loop, void *arg)
+{
+	struct job *j = arg;
+	(void)loop;
+	j->timer = 0;
+	publish_final(j);
+}
+
+/* Publishes the final notification; on_final_confirm acks. While the
+ * broker is away, tries again every second (and at reconnection). */
+static void publish_final(struct job *j)
+{
+	struct worker *w = j->w;
+	if (j->publishing || j->timer)
+		return;
+	j->state = J_FINAL;
+	buf_t b = BUF_INIT;
+	if (final_json(j, &b) == 0 && mq_is_up(w->mq) &&
+	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
+		       on_final_confirm, j) == 0) {
+		j->publishing = 1;
+	} else if (!w->stopping) {
+		j->timer = loop_timer(w->loop, 1000, on_republish, j);
+	}
+	buf_free(&b);
+}
+
+/* ---- --get: the result on stdout ------------------------------------------ */
+
+static void get_finish(struct job *j)
+{
+	struct worker *w = j->w;
+	buf_t b = BUF_INIT;
+	if (final_json(j, &b) == 0 && buf_puts(&b, "\n") == 0)
+		fwrite(b.data, 1, b.len, stdout);
+	fflush(stdout);
+	buf_free(&b);
+	w->get_status = j->ok ? 0 : 1;
+	free_job(j);
+	loop_stop(w->loop);
+}
+
+static void job_final(struct job *j)
+{
+	if (j->w->get_url)
+		get_finish(j);
+	else
+		publish_final(j);
+}
+
+static void job_failed(struct job *j, const char *error)
+{
+	log_warn("%s: failed: %s", j->task.id, error);
+	j->ok = 0;
+	snprintf(j->error, sizeof(j->error), "%s", error);
+	job_final(j);
+}
+
+/* ---- hook -------------------------------------------------------------------- */
+
+static void on_hook_done(void *arg, int status)
+{
+	struct job *j = arg;
+	j->hook = NULL;
+	j->hook_status = status;
+	if (status)
+		log_warn("%s: %s exited with status %d", j->task.id, j->w->hook_path, status);
+	job_final(j);
+}
+
+static void run_hook(struct job *j)
+{
+	struct worker *w = j->w;
+	char id[64], name[TASK_MAX_NAME + 16], url[TASK_MAX_URL + 16],
+		file[PATH_MAX + 16], sha[80], size[48], err[300];
+	snprintf(id, sizeof(id), "WARREN_ID=%s", j->task.id);
+	snprintf(name, sizeof(name), "WARREN_NAME=%s", j->task.name);
+	snprintf(url, sizeof(url), "WARREN_URL=%s", j->task.arg);
+	snprintf(file, sizeof(file), "WARREN_FILE=%s", j->file);
+	snprintf(sha, sizeof(sha), "WARREN_SHA256=%s", j->sha256);
+	snprintf(size, sizeof(size), "WARREN_SIZE=%llu", (unsigned long long)j->bytes);
+	const char *vars[] = { id, name, url, file, sha, size, NULL };
+	j->state = J_HOOK;
+	j->hook = hook_start(w->loop, w->hook_path, vars, HOOK_TIMEOUT_S, on_hook_done,
+			     j, err, sizeof(err));
+	if (!j->hook) {
+		log_warn("%s: %s", j->task.id, err);
+		j->hook_status = 127;
+		job_final(j);
+	}
+}
+
+/* ---- download ------------------------------------------------------------- */
+
+static void on_started(void *arg, uint64_t bytes, int64_t total)
+{
+	struct job *j = arg;
+	j->bytes = bytes;
+	j->total = total;
+	if (bytes)
+		log_info("%s: resuming at byte %llu of %lld", j->task.id,
+			 (unsigned long long)bytes, (long long)total);
+	notify(j, "started");
+	j->last_progress_wall = loop_wall_ms();
+}
+
+static void on_progress(void *arg, uint64_t bytes, int64_t total)
+{
+	struct job *j = arg;
+	int64_t now = loop_wall_ms();
+	j->bytes = bytes;
+	j->total = total;
+	if (now - j->last_progress_wall < PROGRESS_INTERVAL_MS)
+		return;
+	j->last_progress_wall = now;
+	notify(j, "progress");
+}
+
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+	struct job *j = arg;
+	struct worker *w = j->w;
+	char err[320];
+	j->fetch = NULL;
+	w->running--;
+	j->bytes = r->bytes;
+	j->total = r->total;
+	if (!r->ok) {
+		part_remove(&j->part);
+		job_failed(j, r->error);
+	} else {
+		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
+		int rc = w->get_output
+			? part_finish_as(&j->part, w->get_output, err, sizeof(err))
+			: part_finish(&j->part, r->name, w->get_url ? NULL : r->sha256,
+				      r->bytes, j->file, sizeof(j->file), err, sizeof(err));
+		if (rc < 0) {
+			part_remove(&j->part);
+			job_failed(j, err);
+		} else {
+			if (w->get_output && !realpath(w->get_output, j->file))
+				snprintf(j->file, sizeof(j->file), "%s", w->get_output);
+			j->ok = 1;
+			log_info("%s: done: %s (%llu bytes, sha256 %s)", j->task.id, j->file,
+				 (unsigned long long)j->bytes, j->sha256);
+			if (w->hook_path)
+				run_hook(j);
+			else
+				job_final(j);
+		}
+	}
+	schedule(w);
+}
+
+static void on_busy_timer(loop_t *loop, void *arg);
+
+/* Settles the job from a done record in --dir. 1 when there was one. */
+static int settle_from_record(struct job *j)
+{
+	if (!part_done_read(j->w->dir, j->task.id, j->file, sizeof(j->file),
+			    j->sha256, &j->bytes))
+		return 0;
+	log_info("%s: already downloaded to %s; settling", j->task.id, j->file);
+	j->ok = 1;
+	j->total = (int64_t)j->bytes;
+	publish_final(j);
+	return 1;
+}
+
+/* Opens the part and starts the download; 0, or -1 when the slot is not
+ * used (busy elsewhere, settled, or failed). */
+static int start_job(struct job *j)
+{
+	struct worker *w = j->w;
+	char err[320];
+	if (!w->get_url && settle_from_record(j))
+		return -1;
+	int rc = part_open(&j->part, w->dir, j->task.id, err, sizeof(err));
+	if (rc == 1) {
+		if (!j->busy_logged)
+			log_info("%s: another worker is downloading it into %s; waiting",
+				 j->task.id, w->dir);
+		j->busy_logged = 1;
+		j->state = J_BUSY;
+		j->timer = loop_timer(w->loop, WORKER_BUSY_RETRY_MS, on_busy_timer, j);
+		return -1;
+	}
+	if (rc < 0) {
+		job_failed(j, err);
+		return -1;
+	}
+	/* It may have finished elsewhere between our two looks. */
+	if (!w->get_url && settle_from_record(j)) {
+		part_close(&j->part);
+		return -1;
+	}
+	struct fetch_callbacks cb = { on_started, on_progress, on_fetched, j };
+	j->fetch = fetch_start(&w->fctx, j->task.arg, j->task.sha256, &j->part, &cb,
+			       err, sizeof(err));
+	if (!j->fetch) {
+		part_remove(&j->part);
+		job_failed(j, err);
+		return -1;
+	}
+	log_info("%s: downloading %s", j->task.id, j->task.arg);
+	j->state = J_FETCH;
+	w->running++;
+	return 0;
+}
+
+static void on_busy_timer(loop_t *loop, void *arg)
+{
+	struct job *j = arg;
+	(void)loop;
+	j->timer = 0;
+	j->state = J_PENDING; /* look again when a slot is free */
+	schedule(j->w);
+}
+
+/* Starts pending jobs while download slots are free. */
+static void schedule(struct worker *w)
+{
+	while (!w->stopping && w->running < w->concurrency) {
+		struct job *j = NULL;
+		for (struct job *k = w->jobs; k; k = k->next)
+			if (k->state == J_PENDING)
+				j = k; /* the list is newest first: take the oldest */
+		if (!j)
+			return;
+		j->state = J_BUSY; /* not pending any more, whatever happens */
+		start_job(j);
+	}
+}
+
+/* ---- the broker ------------------------------------------------------------- */
+
+static void on_deliver(const struct mq_delivery *d, void *arg)
+{
+	struct worker *w = arg;
+	struct task t;
+	char err[256];
+	if (w->stopping)
+		return; /* requeued when we close */
+	if (task_parse_message(d->body, d->len, &t, err, sizeof(err)) < 0) {
+		log_error("dropping a malformed task message: %s", err);
+		mq_reject(w->mq, d->tag, 0);
+		return;
+	}
+	struct job *j = find_job(w, t.id);
+	if (j) {
+		log_info("%s: redelivered while in progress here; keeping the download",
+			 t.id);
+		j->tag = d->tag;
+		j->has_tag = 1;
+		return;
+	}
+	if (was_settled(w, t.id)) {
+		log_info("%s: redelivered after it finished; acknowledging", t.id);
+		if (mq_ack(w->mq, d->tag) == 0)
+			part_done_clear(w->dir, t.id);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		mq_reject(w->mq, d->tag, 1);
+		return;
+	}
+	j->w = w;
+	j->task = t;
+	j->tag = d->tag;
+	j->has_tag = 1;
+	j->part.fd = -1;
+	j->total = -1;
+	j->hook_status = -1;
+	j->state = J_PENDING;
+	j->next = w->jobs;
+	w->jobs = j;
+	schedule(w);
+}
+
+static void on_mq_state(int up, void *arg)
+{
+	struct worker *w = arg;
+	if (up) {
+		log_info("broker connection ready");
+		for (struct job *j = w->jobs; j; j = j->next)
+			if (j->state == J_FINAL && !j->publishing) {
+				loop_timer_cancel(w->loop, j->timer);
+				j->timer = 0;
+				publish_final(j);
+			}
+		return;
+	}
+	/* Our deliveries are requeued by the broker: downloads go on (their
+	 * redelivery is attached to them), waiting ones are dropped. */
+	struct job *next;
+	for (struct job *j = w->jobs; j; j = next) {
+		next = j->next;
+		j->has_tag = 0;
+		if (j->state == J_PENDING || j->state == J_BUSY)
+			free_job(j);
+	}
+}
+
+/* ---- stopping ----------------------------------------------------------------- */
+
+static void check_stopped(struct worker *w)
+{
+	for (struct job *j = w->jobs; j; j = j->next)
+		if ((j->state == J_HOOK || j->state == J_FINAL) &&
+		    loop_now(w->loop) < w->stop_deadline && (j->publishing || j->hook))
+			return;
+	loop_stop(w->loop);
+}
+
+static void on_stop_tick(loop_t *loop, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	check_stopped(w);
+	loop_timer(w->loop, 100, on_stop_tick, w);
+}
+
+static void on_signal(loop_t *loop, int signo, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	w->stop_deadline = loop_now(w->loop) + WORKER_STOP_GRACE_MS;
+	log_info("signal %d: stopping", signo);
+	struct job *next;
+	for (struct job *j = w->jobs; j; j = next) {
+		next = j->next;
+		if (j->state == J_FETCH) {
+			log_info("%s: interrupted at %llu bytes; %s kept for a resume",
+				 j->task.id, (unsigned long long)j->part.size, j->part.path);
+			if (w->get_url)
+				part_remove(&j->part);
+		}
+		if (j->state == J_FINAL && !j->publishing) {
+			/* One last try while the connection is there. */
+			loop_timer_cancel(w->loop, j->timer);
+			j->timer = 0;
+			if (mq_is_up(w->mq))
+				publish_final(j);
+		}
+		if (j->state != J_HOOK && !(j->state == J_FINAL && j->publishing))
+			free_job(j);
+	}
+	if (w->get_url) {
+		w->get_status = 1;
+		loop_stop(w->loop);
+		return;
+	}
+	check_stopped(w);
+	loop_timer(w->loop, 100, on_stop_tick, w);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static int make_dir(const char *path, char *abs)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -1;
+	if (!realpath(tmp, abs) || access(abs, W_OK | X_OK) < 0)
+		return -1;
+	return 0;
+}
+
+/* worker --get: one download, the result as JSON on stdout. */
+static int run_get(struct worker *w)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j || task_new_id(j->task.id) < 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	j->w = w;
+	j->part.fd = -1;
+	j->total = -1;
+	j->hook_status = -1;
+	snprintf(j->task.arg, sizeof(j->task.arg), "%s", w->get_url);
+	snprintf(j->task.type, sizeof(j->task.type), "download");
+	snprintf(j->task.name, sizeof(j->task.name), "get");
+	j->state = J_PENDING;
+	w->jobs = j;
+	w->get_status = 1;
+	schedule(w);
+	if (w->jobs)
+		loop_run(w->loop);
+	return w->get_status;
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker w;
+	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
+		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL;
+	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
+		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
+		      heartbeat = DEFAULT_HEARTBEAT;
+	int deny_private = 0, use_syslog = 0;
+	const struct opt opts[] = {
+		{ "amqp", "WARREN_AMQP_URL", OPT_STR, &amqp, 0, "URL", "broker URL" },
+		{ "dir", "WARREN_DIR", OPT_STR, &dir, 0, "PATH",
+		  "download folder (created if missing)" },
+		{ "concurrency", "WARREN_CONCURRENCY", OPT_UINT, &concurrency,
+		  WORKER_MAX_CONCURRENCY, "N", "downloads at once" },
+		{ "ca-file", "WARREN_CA_FILE", OPT_STR, &ca_file, 0, "PATH",
+		  "CA bundle for https (PEM)" },
+		{ "max-size", "WARREN_MAX_SIZE", OPT_UINT, &max_size, ULONG_MAX, "N",
+		  "largest download in bytes (0: no limit)" },
+		{ "retries", "WARREN_RETRIES", OPT_UINT, &retries, 100, "N",
+		  "tries again after a transient error" },
+		{ "timeout", "WARREN_TIMEOUT", OPT_UINT, &timeout, 86400, "N",
+		  "seconds a download may receive nothing" },
+		{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, &heartbeat, 3600, "N",
+		  "AMQP heartbeat in seconds (0: none)" },
+		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
+		  "program run after each download (no shell)" },
+		{ "deny-private", "WARREN_DENY_PRIVATE", OPT_FLAG, &deny_private, 0, NULL,
+		  "refuse loopback, link-local and private addresses" },
+		{ "syslog", NULL, OPT_FLAG, &use_syslog, 0, NULL, "log to syslog" },
+		{ "get", NULL, OPT_STR, &get, 0, "URL",
+		  "download URL once without a broker, print the result as JSON" },
+		{ "output", NULL, OPT_STR, &output, 0, "FILE",
+		  "with --get: write to FILE (also -o FILE)" },
+		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
+	};
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-o"))
+			argv[i] = "--output";
+	int first = opt_parse(PROG, "Downloads the tasks of the `tasks` queue "
+			      "(or one URL with --get).", opts, argc, argv);
+	if (first < argc)
+		opt_fail(PROG, "unexpected argument '%s' (try --help)", argv[first]);
+	if (concurrency == 0)
+		opt_fail(PROG, "--concurrency: at least 1");
+	if (timeout == 0)
+		opt_fail(PROG, "--timeout: at least 1 second");
+	if (output && !get)
+		opt_fail(PROG, "-o/--output needs --get URL");
+	char err[256];
+	struct url u;
+	const char *why;
+	if (get && url_parse(get, strlen(get), &u, &why) < 0)
+		opt_fail(PROG, "--get: %s", why);
+	if (!get && mq_check_url(amqp, err, sizeof(err)) < 0)
+		opt_fail(PROG, "--amqp: %s", err);
+	if (hook && access(hook, X_OK) < 0)
+		opt_fail(PROG, "--on-complete: %s is not an executable file", hook);
+
+	log_open(PROG, use_syslog);
+	signal(SIGPIPE, SIG_IGN);
+	w.get_url = get;
+	w.get_output = output;
+	if (output) {
+		/* The part file goes beside the output, so rename() stays in one
+		 * file system. */
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof(tmp), "%s", output);
+		char *slash = strrchr(tmp, '/');
+		dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
+		if (make_dir(dir, w.dir) < 0)
+			opt_fail(PROG, "-o: cannot write into %s: %s", dir, strerror(errno));
+	} else if (make_dir(dir, w.dir) < 0) {
+		opt_fail(PROG, "--dir: cannot use %s: %s", dir, strerror(errno));
+	}
+	w.loop = loop_new();
+	if (!w.loop) {
+		log_error("out of memory");
+		return 1;
+	}
+	w.hook_path = hook;
+	w.concurrency = (unsigned)concurrency;
+	w.fctx = (struct fetch_ctx){
+		.loop = w.loop, .ca_file = ca_file, .retries = (unsigned)retries,
+		.timeout_s = (unsigned)timeout, .max_size = max_size,
+		.deny_private = deny_private,
+	};
+	char host[256];
+	os_hostname(host, sizeof(host));
+	snprintf(w.ident, sizeof(w.ident), "%s:%ld", host, (long)getpid());
+	loop_signal(w.loop, SIGTERM, on_signal, &w);
+	loop_signal(w.loop, SIGINT, on_signal, &w);
+
+	int status = 0;
+	if (get) {
+		status = run_get(&w);
+	} else {
+		struct mq_config mc = {
+			.url = amqp, .heartbeat = (unsigned)heartbeat, .consume = QUEUE_TASKS,
+			.prefetch = (unsigned)concurrency, .on_deliver = on_deliver,
+			.on_state = on_mq_state, .arg = &w, .name = w.ident,
+		};
+		w.mq = mq_new(w.loop, &mc, err, sizeof(err));
+		if (!w.mq) {
+			log_error("%s", err);
+			return 1;
+		}
+		log_info("downloading into %s, %u at once", w.dir, w.concurrency);
+		loop_run(w.loop);
+		while (w.jobs)
+			free_job(w.jobs);
+		mq_free(w.mq);
+		log_info("stopped");
+	}
+	tls_config_free(w.fctx.tls);
+	loop_free(w.loop);
+	return status;
+}
