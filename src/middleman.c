@@ -57,6 +57,7 @@ struct client {
 	enum client_state state;
 	int writing;                 /* watching for LOOP_WRITE */
 	int shut;                    /* shutdown(SHUT_WR) done */
+	int peer_closed;             /* the client's close frame came */
 	char addr[48];
 	char *task;                  /* ?task= filter, or NULL */
 	struct ws_decoder dec;
@@ -117,7 +118,7 @@ static void client_free(struct client *c, const char *why)
 
 static void client_write(struct client *c);
 
-/* Queues a control frame. -1 when the client is dropped for it. */
+/* Queues a control frame. -1 when the client was dropped (freed) for it. */
 static int client_control(struct client *c, int opcode, const void *p,
 			  size_t len)
 {
@@ -131,18 +132,18 @@ static int client_control(struct client *c, int opcode, const void *p,
 	return 0;
 }
 
-/* Sends a close frame and stops pushing; the connection ends at the peer's
- * EOF or after WS_CLOSE_TIMEOUT_S. */
-static void client_close(struct client *c, unsigned code, const char *reason)
+/* Queues a close frame and stops pushing; the connection ends when both
+ * close frames have crossed, at the peer's EOF, or after
+ * WS_CLOSE_TIMEOUT_S. The caller writes. -1 when c was freed. */
+static int client_close(struct client *c, unsigned code, const char *reason)
 {
 	if (c->state != CL_OPEN)
-		return;
+		return 0;
 	uint8_t pl[WS_MAX_CONTROL];
 	size_t len = code == WS_CLOSE_NO_STATUS ? 0 : ws_close_payload(pl, code, reason);
 	c->state = CL_CLOSING;
 	c->close_deadline = loop_now(c->m->loop) + WS_CLOSE_TIMEOUT_S * 1000;
-	if (client_control(c, WS_OP_CLOSE, pl, len) == 0)
-		client_write(c);
+	return client_control(c, WS_OP_CLOSE, pl, len);
 }
 
 /* ---- clients: writing ---- */
@@ -300,7 +301,14 @@ static void client_write(struct client *c)
 		}
 	}
 	set_writing(c, 0);
-	if (c->state == CL_CLOSING && !c->shut) {
+	if (c->state != CL_CLOSING)
+		return;
+	if (c->peer_closed) {
+		/* both close frames crossed: the server closes first */
+		client_free(c, "closed");
+		return;
+	}
+	if (!c->shut) {
 		/* our close frame is out: no more bytes from us; read until
 		 * the peer closes too (closing now could reset the
 		 * connection and lose the close frame in flight) */
@@ -353,17 +361,20 @@ static void client_event(struct client *c, const struct ws_event *ev, int *gone)
 			*gone = 1;
 		break;
 	case WS_EV_CLOSE:
+		c->peer_closed = 1;
 		if (c->state == CL_OPEN) {
 			log_info("ws %s: close %u from the client", c->addr, ev->code);
 			/* echo the code (none for none) */
-			client_close(c, ev->code, "");
+			if (client_close(c, ev->code, "") < 0)
+				*gone = 1;
 		}
 		break;
 	case WS_EV_ERROR:
 		if (c->state == CL_OPEN) {
 			log_info("ws %s: %s: closing with %u", c->addr, ev->reason,
 				 ev->code);
-			client_close(c, ev->code, ev->reason);
+			if (client_close(c, ev->code, ev->reason) < 0)
+				*gone = 1;
 		}
 		break;
 	default: /* data and pongs: clients have nothing to tell us */
@@ -785,7 +796,8 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 	struct client *c = m->clients, *next;
 	for (; c; c = next) {
 		next = c->next;
-		client_close(c, WS_CLOSE_GOING_AWAY, "server stopping");
+		if (client_close(c, WS_CLOSE_GOING_AWAY, "server stopping") == 0)
+			client_write(c);
 	}
 	m->stop_deadline = loop_now(loop) + SHUTDOWN_GRACE_MS;
 	check_stopped(loop, m);

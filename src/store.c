@@ -11,6 +11,7 @@
 #include "store.h"
 #include "config.h"
 #include "json.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -208,6 +209,11 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 
 	if (len > NOTIFY_MAX_SIZE) {
 		snprintf(err, errlen, "notification over %d bytes", NOTIFY_MAX_SIZE);
+		return NULL;
+	}
+	/* it travels in WebSocket text frames, which must be UTF-8 */
+	if (!utf8_valid(json, len)) {
+		snprintf(err, errlen, "not UTF-8");
 		return NULL;
 	}
 	int ntok = json_parse(json, len, toks, NOTIFY_MAX_TOKENS);

@@ -69,6 +69,7 @@ static void test_seq_and_text(void)
 		"{\"id\":\"t\",\"status\":1}",
 		"{\"id\":\"t\",\"status\":\"queued\",\"seq\":9}",
 		"{\"id\":\"t\",\"status\":\"queued\"} x",
+		"{\"id\":\"t\",\"status\":\"queued\",\"name\":\"\xff\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		e = store_entry_new(s, bad[i], strlen(bad[i]), 0, err, sizeof(err));

@@ -1,0 +1,454 @@
+"""The middleman: store, seq, push interval, since/task, /tasks, journal,
+history bound, token, options. Notifications are published straight to the
+private broker's `notifications` queue with pika."""
+
+import json
+import os
+import signal
+import socket
+import time
+
+from harness import (ENV, amqp_connect, http, http_json, purge, queue_depth,
+                     run_program, start_middleman, timeout, wait_for,
+                     fresh_dir)
+import wsraw
+
+
+def note(task, status, **kw):
+    d = {"id": task, "name": "task " + task, "taskType": "download",
+         "arg": "http://127.0.0.1/%s.bin" % task, "status": status,
+         "time": int(time.time() * 1000)}
+    d.update(kw)
+    return d
+
+
+def publish_notes(notes):
+    """Publishes each (dict, str or bytes) to `notifications`; returns the
+    bodies as sent."""
+    import pika
+    conn = amqp_connect()
+    ch = conn.channel()
+    ch.queue_declare("notifications", durable=True)
+    bodies = []
+    for n in notes:
+        body = n if isinstance(n, bytes) else (
+            n.encode() if isinstance(n, str) else json.dumps(n).encode())
+        ch.basic_publish("", "notifications", body,
+                         pika.BasicProperties(delivery_mode=2,
+                                              content_type="application/json"))
+        bodies.append(body)
+    conn.close()
+    return bodies
+
+
+def with_seq(body, seq):
+    """What the middleman stores for body: the same bytes plus seq."""
+    return body.decode().rstrip()[:-1] + ',"seq":%d}' % seq
+
+
+def max_seq(port):
+    st, _, tasks = http_json("GET", port, "/tasks")
+    assert st == 200
+    return max([t["seq"] for t in tasks] or [0])
+
+
+def wait_seq(port, seq, t=10):
+    wait_for(lambda: max_seq(port) >= seq, t, "seq %d stored" % seq)
+
+
+def start(*args, **kw):
+    purge("notifications")
+    return start_middleman(*args, **kw)
+
+
+def served(port, path="/ws", headers=None):
+    """A fresh client gets the whole history: returns its messages."""
+    c = wsraw.RawWS(port, path, headers=headers)
+    assert c.status == 101, c.status
+    want = max_seq(port)
+    msgs = []
+    while not msgs or json.loads(msgs[-1])["seq"] < want:
+        msgs.append(c.recv_text())
+    c.close()
+    return msgs
+
+
+# ---------------------------------------------------------------- store
+
+def test_order_and_seq():
+    mm = start("--interval", "0")
+    notes = [note("a", "queued"), note("a", "started", worker="h:1", bytes=0, total=None),
+             note("b", "queued"), note("a", "progress", bytes=5, total=10)]
+    bodies = publish_notes(notes)
+    wait_seq(mm.port, 4)
+    msgs = served(mm.port)
+    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)], msgs
+    # everything was acknowledged once stored
+    assert queue_depth("notifications") == 0
+    # seq goes on, in arrival order
+    c = wsraw.RawWS(mm.port)
+    for _ in range(4):
+        c.recv_text()
+    more = publish_notes([note("c", "queued"), note("b", "started")])
+    assert c.recv_text() == with_seq(more[0], 5)
+    assert c.recv_text() == with_seq(more[1], 6)
+    # bytes are kept as sent: spacing, key order, unicode, nested values
+    odd = b'{ "status" :"done","id":"z\\u00e9","x":[1,{"y":null}],"name":"\xc3\xa9t\xc3\xa9" }  '
+    publish_notes([odd])
+    assert c.recv_text() == odd.decode().rstrip()[:-1] + ',"seq":7}'
+    c.close()
+    mm.stop()
+
+
+def test_invalid_notifications_dropped():
+    mm = start("--interval", "0")
+    bad = [b"not json", b"[1,2]", b'{"status":"queued"}', b'{"id":"x"}',
+           b'{"id":"x","status":"queued","seq":3}', b'{"id":7,"status":"queued"}',
+           b'{"id":"x","status":"queued"} trailing', b"\xff\xfe",
+           b'{"id":"x","status":"queued","name":"\xc3"}',
+           b'{"id":"' + b"a" * 200 + b'","status":"queued"}',
+           b'{"id":"x","status":"queued","pad":"' + b"p" * 70000 + b'"}']
+    publish_notes(bad + [note("good", "queued")])
+    wait_seq(mm.port, 1)
+    # the bad ones took no seq, are gone from the queue (no redelivery loop)
+    st, _, t = http_json("GET", mm.port, "/tasks")
+    assert [x["id"] for x in t] == ["good"] and t[0]["seq"] == 1
+    wait_for(lambda: queue_depth("notifications") == 0, 5, "queue drained")
+    assert mm.log_text().count("notification dropped") == len(bad)
+    mm.stop()
+
+
+def test_batching_at_interval():
+    mm = start("--interval", "2")
+    c = wsraw.RawWS(mm.port)
+    # find a push: a marker arrives right after a tick
+    publish_notes([note("mark", "queued")])
+    c.recv_text(timeout=5)
+    tick = time.monotonic()
+    a = time.monotonic()
+    publish_notes([note("x", "queued")])
+    time.sleep(0.5)
+    publish_notes([note("x", "started")])
+    first = c.recv_text(timeout=5)
+    t1 = time.monotonic()
+    second = c.recv_text(timeout=5)
+    t2 = time.monotonic()
+    assert json.loads(first)["status"] == "queued"
+    assert json.loads(second)["status"] == "started"
+    # one push: together, and not before the interval had run its course
+    assert t2 - t1 < 0.2, (t1, t2)
+    assert t1 - a > 1.0, "pushed at once, not at the interval"
+    assert t1 - tick < 2.6
+    c.close()
+    mm.stop()
+
+
+def test_interval_zero_pushes_at_once():
+    mm = start("--interval", "0")
+    c = wsraw.RawWS(mm.port)
+    for i in range(5):
+        t0 = time.monotonic()
+        publish_notes([note("n%d" % i, "queued")])
+        m = json.loads(c.recv_text())
+        assert m["seq"] == i + 1 and m["id"] == "n%d" % i
+        assert time.monotonic() - t0 < 1.0
+    c.close()
+    mm.stop()
+
+
+def test_since_and_task():
+    mm = start("--interval", "0")
+    publish_notes([note("a", "queued"), note("b", "queued"), note("a", "started"),
+                   note("b", "started"), note("a", "done")])
+    wait_seq(mm.port, 5)
+    c = wsraw.RawWS(mm.port, "/ws?since=3")
+    assert [json.loads(c.recv_text())["seq"] for _ in range(2)] == [4, 5]
+    c2 = wsraw.RawWS(mm.port, "/ws?task=b")
+    assert [json.loads(c2.recv_text())["seq"] for _ in range(2)] == [2, 4]
+    c3 = wsraw.RawWS(mm.port, "/ws?since=2&task=a")
+    assert [json.loads(c3.recv_text())["seq"] for _ in range(2)] == [3, 5]
+    c4 = wsraw.RawWS(mm.port, "/ws?since=99")
+    # live: the filter holds for new ones too
+    publish_notes([note("a", "x1"), note("b", "x2")])
+    assert json.loads(c.recv_text())["seq"] == 6
+    assert json.loads(c.recv_text())["seq"] == 7
+    assert json.loads(c2.recv_text())["seq"] == 7
+    assert json.loads(c3.recv_text())["seq"] == 6
+    publish_notes([note("a", "x3")])
+    assert json.loads(c3.recv_text())["seq"] == 8
+    # since beyond the last seq: nothing until seq passes it
+    try:
+        got = c4.recv_text(timeout=0.5)
+        raise AssertionError("since=99 got %s" % got)
+    except socket.timeout:
+        pass
+    for bad in ("/ws?since=x", "/ws?since=-1", "/ws?since=", "/ws?task=",
+                "/ws?since=99999999999999999999999"):
+        r = wsraw.RawWS(mm.port, bad)
+        assert r.status == 400, (bad, r.status)
+        r.close()
+    for x in (c, c2, c3, c4):
+        x.close()
+    mm.stop()
+
+
+def test_tasks_endpoints():
+    mm = start("--interval", "0")
+    st, _, body = http_json("GET", mm.port, "/tasks")
+    assert st == 200 and body == []
+    publish_notes([note("t1", "queued"), note("t2", "queued"),
+                   note("t1", "progress", bytes=3, total=9)])
+    wait_seq(mm.port, 3)
+    st, h, body = http_json("GET", mm.port, "/tasks")
+    assert st == 200 and h["content-type"].startswith("application/json")
+    assert [(t["id"], t["status"], t["seq"]) for t in body] == \
+        [("t2", "queued", 2), ("t1", "progress", 3)]
+    st, _, t = http_json("GET", mm.port, "/tasks/t1")
+    assert st == 200 and t["status"] == "progress" and t["bytes"] == 3
+    st, _, t = http_json("GET", mm.port, "/tasks/nope")
+    assert st == 404 and "error" in t
+    assert http("GET", mm.port, "/tasks/")[0] == 404
+    assert http("GET", mm.port, "/nowhere")[0] == 404
+    st, h, _ = http("POST", mm.port, "/tasks", body="{}")
+    assert st == 405 and "GET" in h["allow"]
+    assert http("DELETE", mm.port, "/tasks/t1")[0] == 405
+    st, h, b = http("HEAD", mm.port, "/tasks")
+    assert st == 200 and b == b""
+    st, h, b = http_json("GET", mm.port, "/health")
+    assert st == 200 and b == {"amqp": "up"}
+    st, h, b = http("GET", mm.port, "/")
+    assert st == 200 and h["content-type"].startswith("text/html")
+    assert b"new WebSocket" in b and len(b) < 8192
+    # no external assets: nothing is fetched from elsewhere
+    assert b"src=" not in b and b"href=\"http" not in b and b"@import" not in b
+    mm.stop()
+
+
+def test_health_down_when_broker_unreachable():
+    mm = start_middleman(amqp="amqp://guest:guest@127.0.0.1:1")
+    st, h, b = http_json("GET", mm.port, "/health")
+    assert st == 503 and b == {"amqp": "down"}
+    # still serves the page, the tasks and WebSocket clients meanwhile
+    assert http("GET", mm.port, "/")[0] == 200
+    c = wsraw.RawWS(mm.port)
+    assert c.status == 101
+    c.close()
+    mm.stop()
+
+
+# ---------------------------------------------------------------- journal
+
+def _journal_round(stopper):
+    path = os.path.join(fresh_dir("journal"), "notes.journal")
+    mm = start("--interval", "0", "--journal", path)
+    bodies = publish_notes([note("j%d" % i, "queued") for i in range(5)])
+    wait_seq(mm.port, 5)
+    stopper(mm)
+    assert os.path.getsize(path) > 0
+    mm2 = start_middleman("--interval", "0", "--journal", path)
+    msgs = served(mm2.port)
+    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)]
+    # seq continues: no gap, no duplicate
+    more = publish_notes([note("j5", "queued")])
+    wait_seq(mm2.port, 6)
+    st, _, t = http_json("GET", mm2.port, "/tasks/j5")
+    assert t["seq"] == 6
+    mm2.stop()
+    return path, bodies + more
+
+
+def test_journal_restart():
+    _journal_round(lambda p: p.stop())
+
+
+def test_journal_kill9():
+    path, bodies = _journal_round(lambda p: p.kill(signal.SIGKILL))
+    # a crash in the middle of a write: a torn last record is cut off
+    with open(path, "ab") as f:
+        f.write(b"00000040 1234abcd {\"id\":\"torn")
+    mm = start_middleman("--interval", "0", "--journal", path)
+    mm.wait_log("torn or damaged tail cut off")
+    msgs = served(mm.port)
+    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)]
+    publish_notes([note("after", "queued")])
+    wait_seq(mm.port, 7)
+    mm.kill()
+    mm = start_middleman("--interval", "0", "--journal", path)
+    assert max_seq(mm.port) == 7
+    mm.stop()
+
+
+@timeout(180)
+def test_journal_kill9_under_load():
+    """kill -9 while notifications stream in: after the restart every seq
+    is there once, from 1, and whatever was acknowledged is in the journal
+    (the rest is still in the queue)."""
+    path = os.path.join(fresh_dir("journal"), "load.journal")
+    mm = start("--interval", "0", "--journal", path, "--history", "100000")
+    total = 3000
+    publish_notes([note("k%d" % (i % 50), "progress", n=i) for i in range(total)])
+    wait_for(lambda: max_seq(mm.port) > 300, 20, "some stored")
+    mm.kill(signal.SIGKILL)
+    mm = start_middleman("--interval", "0", "--journal", path, "--history", "100000")
+    # after a restart the rest comes in (unacked ones again from the broker)
+    wait_for(lambda: queue_depth("notifications") == 0 and max_seq(mm.port) >= total,
+             60, "all stored")
+    c = wsraw.RawWS(mm.port)
+    seqs, ns = [], set()
+    while not seqs or seqs[-1] < max_seq(mm.port):
+        m = json.loads(c.recv_text())
+        seqs.append(m["seq"])
+        ns.add(m["n"])
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert ns == set(range(total)), "lost: %s" % sorted(set(range(total)) - ns)[:10]
+    c.close()
+    mm.stop()
+
+
+def test_journal_compaction():
+    path = os.path.join(fresh_dir("journal"), "c.journal")
+    mm = start("--interval", "0", "--journal", path, "--history", "10")
+    # JOURNAL_SLACK (1000) over the history triggers a compaction
+    publish_notes([note("c%d" % i, "queued") for i in range(1100)])
+    wait_seq(mm.port, 1100, 30)
+    mm.wait_log("journal: compacted")
+    mm.stop()
+    with open(path, "rb") as f:
+        records = f.read().count(b"\n")
+    assert records < 200, records
+    mm = start_middleman("--interval", "0", "--journal", path, "--history", "10")
+    msgs = served(mm.port)
+    assert [json.loads(m)["seq"] for m in msgs] == list(range(1091, 1101))
+    mm.stop()
+
+
+def test_journal_in_use_and_unwritable():
+    path = os.path.join(fresh_dir("journal"), "busy.journal")
+    mm = start("--journal", path)
+    r = run_program("middleman", ["--listen", "127.0.0.1:0", "--amqp", ENV.amqp_url,
+                                  "--journal", path], timeout=20)
+    assert r.returncode == 1 and b"in use" in r.stderr, r.stderr
+    mm.stop()
+    r = run_program("middleman", ["--listen", "127.0.0.1:0", "--amqp", ENV.amqp_url,
+                                  "--journal", "/nonexistent/dir/j"], timeout=20)
+    assert r.returncode == 1 and b"/nonexistent/dir/j" in r.stderr
+
+
+# ---------------------------------------------------------------- history
+
+def test_history_bound():
+    mm = start("--interval", "0", "--history", "5")
+    publish_notes([note("h%d" % i, "queued") for i in range(8)])
+    wait_seq(mm.port, 8)
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [4, 5, 6, 7, 8]
+    st, _, t = http_json("GET", mm.port, "/tasks")
+    assert sorted(x["id"] for x in t) == ["h3", "h4", "h5", "h6", "h7"]
+    assert http("GET", mm.port, "/tasks/h0")[0] == 404
+    mm.stop()
+
+
+def test_history_drops_superseded_progress_first():
+    mm = start("--interval", "0", "--history", "5")
+    publish_notes([note("p", "queued"),                  # 1
+                   note("p", "started"),                 # 2
+                   note("p", "progress", bytes=1),       # 3
+                   note("q", "queued"),                  # 4
+                   note("p", "progress", bytes=2),       # 5: supersedes 3
+                   note("p", "progress", bytes=3),       # 6: 3 goes; supersedes 5
+                   note("p", "progress", bytes=4)])      # 7: 5 goes; supersedes 6
+    wait_seq(mm.port, 7)
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [1, 2, 4, 6, 7]
+    publish_notes([note("p", "done")])                   # 8: 6 goes
+    wait_seq(mm.port, 8)
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [1, 2, 4, 7, 8]
+    publish_notes([note("r", "queued")])                 # 9: 7 goes
+    publish_notes([note("r", "started")])                # 10: none superseded: 1 goes
+    wait_seq(mm.port, 10)
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [2, 4, 8, 9, 10]
+    mm.stop()
+
+
+# ---------------------------------------------------------------- token
+
+def test_token():
+    mm = start("--interval", "0", "--token", "s3cret")
+    publish_notes([note("tk", "queued")])
+    for path in ("/tasks", "/tasks/tk", "/health", "/", "/nowhere"):
+        st, h, _ = http("GET", mm.port, path)
+        assert st == 401 and "bearer" in h.get("www-authenticate", "").lower(), (path, st)
+        st, _, _ = http("GET", mm.port, path, headers={"Authorization": "Bearer wrong"})
+        assert st == 401
+    auth = {"Authorization": "Bearer s3cret"}
+    wait_for(lambda: http("GET", mm.port, "/tasks/tk", headers=auth)[0] == 200, 10,
+             "stored")
+    assert http("GET", mm.port, "/health", headers=auth)[0] == 200
+    # the page, as a browser opens it, takes the token in its URL
+    assert http("GET", mm.port, "/?token=s3cret")[0] == 200
+    assert http("GET", mm.port, "/?token=s3cre")[0] == 401
+    # /ws: 401 before any upgrade without it; bearer header or ?token= work
+    for path, hdrs in (("/ws", None), ("/ws?token=nope", None),
+                       ("/ws", {"Authorization": "Bearer nope"})):
+        c = wsraw.RawWS(mm.port, path, headers=hdrs)
+        assert c.status == 401, (path, c.status)
+        c.close()
+    for path, hdrs in (("/ws?token=s3cret", None), ("/ws", auth),
+                       ("/ws?since=0&token=s3cret&task=tk", None)):
+        c = wsraw.RawWS(mm.port, path, headers=hdrs)
+        assert c.status == 101
+        assert json.loads(c.recv_text())["id"] == "tk"
+        c.close()
+    # the token is checked before the upgrade is: a bad upgrade without it
+    c = wsraw.RawWS(mm.port, "/ws", version="8")
+    assert c.status == 401
+    mm.stop()
+    # from the environment too
+    mm = start("--interval", "0", env={"WARREN_TOKEN": "envtok"})
+    assert http("GET", mm.port, "/tasks")[0] == 401
+    assert http("GET", mm.port, "/tasks", headers={"Authorization": "Bearer envtok"})[0] == 200
+    mm.stop()
+
+
+# ---------------------------------------------------------------- options
+
+def test_options():
+    r = run_program("middleman", ["--help"])
+    assert r.returncode == 0
+    for opt in (b"--interval", b"--history", b"--journal", b"--token", b"--listen",
+                b"--amqp", b"--heartbeat", b"--syslog", b"WARREN_INTERVAL"):
+        assert opt in r.stdout, opt
+    r = run_program("middleman", ["--version"])
+    assert r.returncode == 0 and r.stdout.count(b"\n") == 1
+    for bad in (["--interval", "x"], ["--history", "0"], ["--history", "-1"],
+                ["--listen", "nope:"], ["--amqp", "http://x"], ["--bogus"],
+                ["--journal", ""], ["extra"]):
+        r = run_program("middleman", bad)
+        assert r.returncode == 2, (bad, r.returncode)
+        assert r.stderr.count(b"\n") == 1, (bad, r.stderr)
+    r = run_program("middleman", [], env={"WARREN_INTERVAL": "abc"})
+    assert r.returncode == 2
+
+
+def test_settings_from_environment():
+    purge("notifications")
+    path = os.path.join(fresh_dir("journal"), "env.journal")
+    from harness import start_program
+    mm = start_program("middleman", [], port="auto",
+                       env={"WARREN_MIDDLEMAN_LISTEN": "127.0.0.1:{port}",
+                            "WARREN_AMQP_URL": ENV.amqp_url,
+                            "WARREN_INTERVAL": "0", "WARREN_HISTORY": "2",
+                            "WARREN_JOURNAL": path})
+    publish_notes([note("e%d" % i, "queued") for i in range(3)])
+    wait_seq(mm.port, 3)
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [2, 3]
+    assert os.path.getsize(path) > 0
+    mm.stop()
+
+
+def test_sigterm_closes_clients():
+    mm = start("--interval", "0")
+    c = wsraw.RawWS(mm.port)
+    assert c.status == 101
+    mm.signal(signal.SIGTERM)
+    c.expect_close(1001)
+    assert mm.wait(10) == 0
+    mm.stop()
