@@ -35,6 +35,10 @@ JOBS=${JOBS:-2}
 MBEDTLS_SERIES=3.6.
 RABBITMQ_SERIES=0.15.
 
+# Flags meant for warren's own code (make exports command-line variables)
+# would reach cmake through the environment: the libraries get LIB_CFLAGS.
+unset CFLAGS CPPFLAGS LDFLAGS CC AR MAKEFLAGS MFLAGS
+
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 mkdir -p "$DEPS"
@@ -227,7 +231,16 @@ EOF
 SYSROOT_OUT=$OUT/sysroot
 # Same size flags as warren's own code, so --gc-sections can drop what the
 # programs do not call.
-LIB_CFLAGS=${LIB_CFLAGS:--Os -ffunction-sections -fdata-sections -fno-pie}
+LIB_CFLAGS=${LIB_CFLAGS:--Os -ffunction-sections -fdata-sections -fno-pie \
+-fno-asynchronous-unwind-tables -fno-unwind-tables}
+# A library is rebuilt when this script, its flags or (for mbedTLS) the
+# configuration changed since it was built: the stamp holds their checksum.
+recipe() { cat "$TOP/port/deps-src.sh" "$@" | cksum | { read -r sum _; echo "$sum $LIB_CFLAGS"; }; }
+# up_to_date STAMP FILE...: true when STAMP records the current recipe.
+up_to_date() {
+	stamp=$1; shift
+	[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(recipe "$@")" ]
+}
 
 # cmake_build NAME SRC ARGS...: configures, builds and installs one library.
 cmake_build() {
@@ -251,7 +264,7 @@ cmake_build() {
 mbedtls() {
 	cfg=$TOP/port/mbedtls/warren-config.h
 	stamp=$SYSROOT_OUT/.mbedtls
-	[ -f "$stamp" ] && [ "$stamp" -nt "$cfg" ] && return 0
+	up_to_date "$stamp" "$cfg" && return 0
 	fetch_source mbedtls $MBEDTLS_SERIES
 	say "building mbedTLS for $TARGET"
 	cmake_build mbedtls "$DEPS/src/mbedtls" \
@@ -262,12 +275,12 @@ mbedtls() {
 	# Programs must see the configuration the library was built with (it
 	# changes structure layouts), so it replaces the installed default.
 	cp "$cfg" "$SYSROOT_OUT/include/mbedtls/mbedtls_config.h"
-	touch "$stamp"
+	recipe "$cfg" > "$stamp"
 }
 
 rabbitmq() {
 	stamp=$SYSROOT_OUT/.rabbitmq
-	[ -f "$stamp" ] && return 0
+	up_to_date "$stamp" && return 0
 	fetch_source librabbitmq $RABBITMQ_SERIES
 	say "building rabbitmq-c for $TARGET"
 	cmake_build rabbitmq-c "$DEPS/src/librabbitmq" \
@@ -285,7 +298,7 @@ rabbitmq() {
 			"$new" > "$inc/$old"
 	done
 	rm -f "$inc/amqp_ssl_socket.h"
-	touch "$stamp"
+	recipe > "$stamp"
 }
 
 jsmn() {

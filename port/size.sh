@@ -39,6 +39,7 @@ component_table() {
 		if (lib ~ /^librabbitmq/) return "rabbitmq-c"
 		if (lib ~ /^libc\.a/) return "libc (musl)"
 		if (lib ~ /^libgcc/) return "libgcc"
+		if (f == "(alignment)") return f
 		if (lib == "" && obj ~ /^crt|^Scrt|^rcrt|crtbegin|crtend/) return "startup"
 		if (lib == "") { sub(/\.o$/, "", obj); return "main/" obj }
 		return lib
