@@ -1,0 +1,161 @@
+/* test_part.c - safe names, part files, final names and done records. */
+#include "check.h"
+#include "part.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char out[256];
+
+static const char *safe(const char *s)
+{
+	part_safe_name(s, strlen(s), out, sizeof(out));
+	return out;
+}
+
+static const char *from_path(const char *p)
+{
+	part_name_from_path(p, out, sizeof(out));
+	return out;
+}
+
+static void test_names(void)
+{
+	CHECK_STR(safe("report.txt"), "report.txt");
+	CHECK_STR(safe("../../etc/evil"), "evil");
+	CHECK_STR(safe("..\\..\\win.ini"), "win.ini");
+	CHECK_STR(safe(".bashrc"), "bashrc");
+	CHECK_STR(safe("..."), "index.html");
+	CHECK_STR(safe(""), "index.html");
+	CHECK_STR(safe("dir/"), "index.html");
+	CHECK_STR(safe("a\nb\tc\x7f"), "a_b_c_");
+	CHECK_STR(safe("trail. . "), "trail");
+	CHECK_STR(safe("caf\xc3\xa9.txt"), "caf\xc3\xa9.txt");
+	CHECK_STR(safe("bad\xff\xfe.txt"), "bad__.txt");
+	CHECK_STR(safe("half\xe2\x82"), "half__");
+	/* 300 bytes of 3-byte characters: cut at 200 without splitting one. */
+	char big[301];
+	for (int i = 0; i < 300; i += 3)
+		memcpy(big + i, "\xe2\x82\xac", 3);
+	big[300] = '\0';
+	safe(big);
+	CHECK_INT(strlen(out), 198);
+	CHECK(memcmp(out + 195, "\xe2\x82\xac", 3) == 0);
+
+	CHECK_STR(from_path("/a/b/file.tar.gz"), "file.tar.gz");
+	CHECK_STR(from_path("/a/b%20c.txt?x=1/2"), "b c.txt");
+	CHECK_STR(from_path("/"), "index.html");
+	CHECK_STR(from_path("/dir/"), "index.html");
+	CHECK_STR(from_path("/?q"), "index.html");
+	CHECK_STR(from_path("/x/..%2F..%2Fetc%2Fpasswd"), "passwd");
+	CHECK_STR(from_path("/%2e%2e"), "index.html");
+	CHECK_STR(from_path("/a%00b"), "a_b");
+}
+
+static char dir[] = "/tmp/warren-test-part-XXXXXX";
+
+static int exists(const char *name)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static void test_files(void)
+{
+	static const char id[] = "11111111-2222-4333-8444-555555555555";
+	char err[256], final[4096], file[4096], sha[65];
+	struct part p, q;
+	uint64_t bytes;
+	CHECK(mkdtemp(dir) != NULL);
+
+	CHECK_INT(part_open(&p, dir, id, err, sizeof(err)), 0);
+	CHECK(exists(".11111111-2222-4333-8444-555555555555.part"));
+	CHECK_INT(p.size, 0);
+	CHECK_STR(p.validator, "");
+	/* A second opener (same process, another open file) finds it locked. */
+	CHECK_INT(part_open(&q, dir, id, err, sizeof(err)), 1);
+	CHECK_INT(q.fd, -1);
+
+	CHECK(write(p.fd, "hello ", 6) == 6);
+	p.size = 6;
+	CHECK_INT(part_set_validator(&p, "\"etag-1\"", 8), 0);
+	CHECK_INT(part_set_validator(&p, "a\nb", 3), -1);
+	part_close(&p);
+
+	/* Reopened: size and validator come back (a resume after a crash). */
+	CHECK_INT(part_open(&p, dir, id, err, sizeof(err)), 0);
+	CHECK_INT(p.size, 6);
+	CHECK_STR(p.validator, "\"etag-1\"");
+	tls_sha256_t s;
+	char buf[4], hex[65];
+	tls_sha256_start(&s);
+	CHECK_INT(part_hash_prefix(&p, &s, buf, sizeof(buf)), 0);
+	tls_sha256_update(&s, "world", 5);
+	tls_sha256_hex(&s, hex);
+	/* sha256("hello world") */
+	CHECK_STR(hex, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+	CHECK(write(p.fd, "world", 5) == 5);
+	p.size = 11;
+
+	/* The name is taken twice over: .1 then .2 */
+	int fd = open(strcat(strcpy(file, dir), "/out.txt"), O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	fd = open(strcat(strcpy(file, dir), "/out.txt.1"), O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	CHECK_INT(part_finish(&p, "out.txt", hex, 11, final, sizeof(final), err,
+			      sizeof(err)), 0);
+	CHECK_INT(p.fd, -1);
+	CHECK(strstr(final, "/out.txt.2") != NULL);
+	struct stat st;
+	CHECK(stat(final, &st) == 0 && st.st_size == 11);
+	CHECK(!exists(".11111111-2222-4333-8444-555555555555.part"));
+	CHECK(!exists(".11111111-2222-4333-8444-555555555555.meta"));
+
+	/* The done record answers a redelivery... */
+	CHECK_INT(part_done_read(dir, id, file, sizeof(file), sha, &bytes), 1);
+	CHECK_STR(file, final);
+	CHECK_STR(sha, hex);
+	CHECK_INT(bytes, 11);
+	/* ...only while the file is there with its size. */
+	truncate(final, 3);
+	CHECK_INT(part_done_read(dir, id, file, sizeof(file), sha, &bytes), 0);
+	part_done_clear(dir, id);
+	CHECK(!exists(".11111111-2222-4333-8444-555555555555.done"));
+
+	/* A prefix without a validator, a restart and a removal. */
+	CHECK_INT(part_open(&p, dir, id, err, sizeof(err)), 0);
+	CHECK(write(p.fd, "abc", 3) == 3);
+	CHECK_INT(part_set_validator(&p, "v", 1), 0);
+	CHECK_INT(part_restart(&p), 0);
+	CHECK_INT(p.size, 0);
+	CHECK(!exists(".11111111-2222-4333-8444-555555555555.meta"));
+	CHECK(fstat(p.fd, &st) == 0 && st.st_size == 0);
+	part_remove(&p);
+	CHECK(!exists(".11111111-2222-4333-8444-555555555555.part"));
+
+	/* --get -o: onto an exact name, replacing it. */
+	CHECK_INT(part_open(&p, dir, id, err, sizeof(err)), 0);
+	CHECK(write(p.fd, "xy", 2) == 2);
+	CHECK_INT(part_finish_as(&p, strcat(strcpy(file, dir), "/out.txt"), err,
+				 sizeof(err)), 0);
+	CHECK(stat(file, &st) == 0 && st.st_size == 2);
+
+	/* A folder that cannot be written. */
+	CHECK_INT(part_open(&p, "/nonexistent/dir", id, err, sizeof(err)), -1);
+	CHECK(strstr(err, "/nonexistent/dir") != NULL);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+	test_names();
+	test_files();
+	return check_report();
+}
