@@ -97,7 +97,12 @@ start() {
 	fifo=$run_env/$name.fifo
 	rm -f "$fifo" && mkfifo "$fifo"
 	# The prefixer ignores Ctrl-C so that it prints the programs' last words.
-	( trap '' INT TERM; exec awk -v p="[$name] " '{ print p $0; fflush() }' < "$fifo" ) &
+	# (A shell loop, not awk: mawk reads its input in blocks and would
+	# hold lines back.)
+	( trap '' INT TERM
+	  while IFS= read -r line || [ -n "$line" ]; do
+		printf '[%s] %s\n' "$name" "$line"
+	  done < "$fifo" ) &
 	prefixers="$prefixers $!"
 	"$BUILD/$bin" "$@" > "$fifo" 2>&1 < /dev/null &
 	pids="$pids $!"
