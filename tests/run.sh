@@ -83,7 +83,7 @@ matches() {
 
 total_pass=0
 total_fail=0
-out=$WARREN_TEST_LOGS/.last-output
+out=$WARREN_TEST_ENV/last-run.out
 
 # count FILE: add FILE's last line "N passed, N failed" to the totals;
 # false when there is no such line.

@@ -37,7 +37,9 @@ ENV - the test environment (attributes, all set before tests import):
                          "with space.txt". See tests/env/nginx.sh for the extra
                          locations (/slow/, /redir/..., /status/N,
                          /disposition/..., /auth/ (user:pass), /echo).
-    ENV.logs             directory of program logs for the current run
+    ENV.logs             <state>/logs: one folder per test holding its
+                         programs' logs (<name>-<n>.log) and fresh dirs;
+                         emptied when the next run starts
     ENV.tasker, ENV.worker, ENV.middleman   paths of the built programs
     ENV.bin(name)        path of $BUILD/<name> (programs) or
                          $BUILD/tools/<name> (tests/tools/*.c) if it exists

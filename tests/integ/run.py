@@ -18,6 +18,7 @@ import ast
 import importlib
 import inspect
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,16 @@ def report_fail(name, reason, tb):
     sys.stdout.flush()
 
 
+def clear_logs(logs):
+    """Remove the per-test folders of the previous run (logs, downloads);
+    they stay for a person to read until the next run."""
+    os.makedirs(logs, exist_ok=True)
+    for name in os.listdir(logs):
+        path = os.path.join(logs, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt()
 
@@ -149,7 +160,7 @@ def main(argv):
     started = []
     if not os.environ.get("WARREN_TEST_ENV_READY"):
         started = start_env()
-    os.makedirs(harness.ENV.logs, exist_ok=True)
+    clear_logs(harness.ENV.logs)
     passed = failed = 0
     module_objs = []
     try:
