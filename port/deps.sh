@@ -18,7 +18,7 @@ PKGS_RUN="rabbitmq-server"
 PKGS_TEST="nginx-light openssl ca-certificates curl python3 python3-pika
 	python3-websockets wrk sqlite3 time iproute2 busybox"
 # Middleman browser test (headless Chromium driven from Node): appended here.
-PKGS_TEST_BROWSER=""
+PKGS_TEST_BROWSER="chromium"
 # Embedded/cross builds (musl, cross gcc, qemu-user): appended here.
 PKGS_EMBEDDED=""
 
