@@ -19,6 +19,9 @@
 # configuration and unpacked with dpkg -x under build/deps/; nothing is
 # installed. Needs: the packages of `sh port/deps.sh embedded`.
 #
+# WARREN_MBEDTLS_CONFIG=FILE builds mbedTLS with another configuration
+# (e.g. one adding MBEDTLS_DEBUG_C to see a handshake go wrong).
+#
 # Idempotent: each step leaves a stamp and is skipped when it is there.
 # POSIX sh.
 set -eu
@@ -262,7 +265,7 @@ cmake_build() {
 }
 
 mbedtls() {
-	cfg=$TOP/port/mbedtls/warren-config.h
+	cfg=${WARREN_MBEDTLS_CONFIG:-$TOP/port/mbedtls/warren-config.h}
 	stamp=$SYSROOT_OUT/.mbedtls
 	up_to_date "$stamp" "$cfg" && return 0
 	fetch_source mbedtls $MBEDTLS_SERIES

@@ -125,6 +125,10 @@
 /* PEM CA bundles (Debian's ca-certificates.crt). needed */
 #define MBEDTLS_PEM_PARSE_C
 #define MBEDTLS_BASE64_C
+/* RSASSA-PSS signatures: TLS 1.3 servers with RSA keys sign the handshake
+ * with rsa_pss_rsae_* only; without this the client offers no such scheme
+ * and nginx answers handshake_failure. needed (TLS 1.3) */
+#define MBEDTLS_X509_RSASSA_PSS_SUPPORT
 /* Certificates a chain may hold, and the verification depth. */
 #define MBEDTLS_X509_MAX_INTERMEDIATE_CA 8
 
