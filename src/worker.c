@@ -418,7 +418,12 @@ static int start_job(struct job *j)
 		job_failed(j, err);
 		return -1;
 	}
-	log_info("%s: downloading %s", j->task.id, j->task.arg);
+	struct url u;
+	const char *why;
+	char shown[TASK_MAX_URL + 1] = "";
+	if (url_parse(j->task.arg, strlen(j->task.arg), &u, &why) == 0)
+		url_format(&u, 0, shown, sizeof(shown)); /* no password in logs */
+	log_info("%s: downloading %s", j->task.id, shown);
 	j->state = J_FETCH;
 	w->running++;
 	return 0;
@@ -597,7 +602,7 @@ static int make_dir(const char *path, char *abs)
 }
 
 /* worker --get: one download, the result as JSON on stdout. */
-static int run_get(struct worker *w)
+static int run_get(struct worker *w, const char *sha256)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || task_new_id(j->task.id) < 0) {
@@ -611,6 +616,8 @@ static int run_get(struct worker *w)
 	snprintf(j->task.arg, sizeof(j->task.arg), "%s", w->get_url);
 	snprintf(j->task.type, sizeof(j->task.type), "download");
 	snprintf(j->task.name, sizeof(j->task.name), "get");
+	for (size_t i = 0; sha256 && i < 64; i++)
+		j->task.sha256[i] = (char)(sha256[i] | 0x20); /* lowercase */
 	j->state = J_PENDING;
 	w->jobs = j;
 	w->get_status = 1;
@@ -624,7 +631,8 @@ int main(int argc, char **argv)
 {
 	static struct worker w;
 	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
-		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL;
+		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL,
+		   *sha256 = NULL;
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
 		      heartbeat = DEFAULT_HEARTBEAT;
@@ -654,6 +662,8 @@ int main(int argc, char **argv)
 		  "download URL once without a broker, print the result as JSON" },
 		{ "output", NULL, OPT_STR, &output, 0, "FILE",
 		  "with --get: write to FILE (also -o FILE)" },
+		{ "sha256", NULL, OPT_STR, &sha256, 0, "HEX",
+		  "with --get: the SHA-256 the file must have" },
 		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
 	};
 	for (int i = 1; i < argc; i++)
@@ -667,8 +677,10 @@ int main(int argc, char **argv)
 		opt_fail(PROG, "--concurrency: at least 1");
 	if (timeout == 0)
 		opt_fail(PROG, "--timeout: at least 1 second");
-	if (output && !get)
-		opt_fail(PROG, "-o/--output needs --get URL");
+	if ((output || sha256) && !get)
+		opt_fail(PROG, "%s needs --get URL", output ? "-o/--output" : "--sha256");
+	if (sha256 && (strlen(sha256) != 64 || strspn(sha256, "0123456789abcdefABCDEF") != 64))
+		opt_fail(PROG, "--sha256: want 64 hexadecimal characters");
 	char err[256];
 	struct url u;
 	const char *why;
@@ -715,7 +727,7 @@ int main(int argc, char **argv)
 
 	int status = 0;
 	if (get) {
-		status = run_get(&w);
+		status = run_get(&w, sha256);
 	} else {
 		struct mq_config mc = {
 			.url = amqp, .heartbeat = (unsigned)heartbeat, .consume = QUEUE_TASKS,
