@@ -502,11 +502,12 @@ static void upgrade(struct middleman *m, http_conn_t *hc,
 	buf_t leftover = BUF_INIT;
 	c->fd = http_detach(hc, &leftover);
 	if (c->fd < 0) {
-		/* the connection is gone with its socket */
+		/* out of memory: the connection is still the server's */
 		buf_free(&leftover);
 		buf_free(&c->ctrl);
 		free(c->task);
 		free(c);
+		http_respond_error(hc, 503, "out of memory", NULL);
 		return;
 	}
 	c->m = m;
