@@ -9,6 +9,10 @@
  * pieces of 1..512 bytes (sizes from a xorshift generator seeded by the
  * byte). Targets compare the result of a split feed with a whole one: a
  * resumable parser must not care where the reads ended.
+ *
+ * fuzz_check_chunked decodes a chunked body at once and in pieces with
+ * src/chunked.h and checks both give the same bytes and verdict (used by
+ * the server-side and the client-side targets).
  */
 #ifndef WARREN_FUZZ_H
 #define WARREN_FUZZ_H
@@ -17,6 +21,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "chunked.h"
 
 /* An invariant of the parser under test; a crash report when it fails. */
 #define FUZZ_ASSERT(cond)                                                   \
@@ -64,6 +71,70 @@ static inline int fuzz_within(const void *p, size_t n, const void *base,
 {
 	const char *a = p, *b = base;
 	return a >= b && a <= b + len && n <= (size_t)(b + len - a);
+}
+
+/* ---- chunked bodies, whole and in pieces (server and client) ---- */
+
+struct fuzz_dechunk {
+	long consumed;       /* bytes consumed in all */
+	int bad, done;
+	size_t out_len;
+	char *out;           /* decoded data, at most the input's size */
+};
+
+/* Decodes in[0..len) fed in pieces chosen by split; reports in *d. */
+static inline void fuzz_dechunk(const char *in, size_t len, struct fuzz_split *split,
+		    struct fuzz_dechunk *d)
+{
+	struct chunked c;
+	chunked_init(&c);
+	memset(d, 0, sizeof(*d));
+	d->out = malloc(len + 1);
+	FUZZ_ASSERT(d->out);
+	size_t pos = 0;
+	while (pos < len && !d->bad && !chunked_done(&c)) {
+		size_t piece = fuzz_split_next(split, len - pos);
+		size_t off = 0;
+		while (off < piece && !chunked_done(&c)) {
+			const char *data;
+			size_t dlen;
+			long used = chunked_feed(&c, in + pos + off, piece - off, &data, &dlen);
+			if (used < 0) {
+				d->bad = 1;
+				break;
+			}
+			FUZZ_ASSERT(used > 0 && (size_t)used <= piece - off);
+			if (dlen) {
+				FUZZ_ASSERT((size_t)used == dlen);
+				FUZZ_ASSERT(data == in + pos + off);
+				memcpy(d->out + d->out_len, data, dlen);
+				d->out_len += dlen;
+			}
+			off += (size_t)used;
+		}
+		pos += off;
+		d->consumed = (long)pos;
+	}
+	d->done = chunked_done(&c);
+}
+
+static inline void fuzz_check_chunked(const char *body, size_t len, uint8_t seed)
+{
+	struct fuzz_split whole, pieces;
+	struct fuzz_dechunk a, b;
+	fuzz_split_init(&whole, 0);
+	fuzz_split_init(&pieces, seed);
+	fuzz_dechunk(body, len, &whole, &a);
+	fuzz_dechunk(body, len, &pieces, &b);
+	FUZZ_ASSERT(a.bad == b.bad);
+	FUZZ_ASSERT(a.done == b.done);
+	if (!a.bad) {
+		FUZZ_ASSERT(a.consumed == b.consumed);
+		FUZZ_ASSERT(a.out_len == b.out_len);
+		FUZZ_ASSERT(memcmp(a.out, b.out, a.out_len) == 0);
+	}
+	free(a.out);
+	free(b.out);
 }
 
 #endif

@@ -40,8 +40,11 @@ $(FUZZ_DIR)/libwarren.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_DIR)/libwarren.a
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_LDFLAGS) -o $@ $< \
 		$(FUZZ_DIR)/libwarren.a $(LIBS)
+
+# opt_parse exits on a bad option, as a program must: the target catches it.
+$(FUZZ_DIR)/fuzz_options: FUZZ_LDFLAGS = -Wl,--wrap=exit
 
 fuzz-build: $(FUZZ_BINS)
 

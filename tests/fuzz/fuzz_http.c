@@ -22,7 +22,6 @@
  */
 #include <string.h>
 
-#include "chunked.h"
 #include "http.h"
 #include "ws.h"
 #include "fuzz.h"
@@ -82,68 +81,6 @@ static void use_request(const struct http_request *r)
 		FUZZ_ASSERT(strlen(accept) == WS_ACCEPT_LEN);
 }
 
-struct dechunk {
-	long consumed;       /* bytes consumed in all */
-	int bad, done;
-	size_t out_len;
-	char *out;           /* decoded data, at most the input's size */
-};
-
-/* Decodes in[0..len) fed in pieces chosen by split; reports in *d. */
-static void dechunk(const char *in, size_t len, struct fuzz_split *split,
-		    struct dechunk *d)
-{
-	struct chunked c;
-	chunked_init(&c);
-	memset(d, 0, sizeof(*d));
-	d->out = malloc(len + 1);
-	FUZZ_ASSERT(d->out);
-	size_t pos = 0;
-	while (pos < len && !d->bad && !chunked_done(&c)) {
-		size_t piece = fuzz_split_next(split, len - pos);
-		size_t off = 0;
-		while (off < piece && !chunked_done(&c)) {
-			const char *data;
-			size_t dlen;
-			long used = chunked_feed(&c, in + pos + off, piece - off, &data, &dlen);
-			if (used < 0) {
-				d->bad = 1;
-				break;
-			}
-			FUZZ_ASSERT(used > 0 && (size_t)used <= piece - off);
-			if (dlen) {
-				FUZZ_ASSERT((size_t)used == dlen);
-				FUZZ_ASSERT(data == in + pos + off);
-				memcpy(d->out + d->out_len, data, dlen);
-				d->out_len += dlen;
-			}
-			off += (size_t)used;
-		}
-		pos += off;
-		d->consumed = (long)pos;
-	}
-	d->done = chunked_done(&c);
-}
-
-static void check_chunked_body(const char *body, size_t len, uint8_t seed)
-{
-	struct fuzz_split whole, pieces;
-	struct dechunk a, b;
-	fuzz_split_init(&whole, 0);
-	fuzz_split_init(&pieces, seed);
-	dechunk(body, len, &whole, &a);
-	dechunk(body, len, &pieces, &b);
-	FUZZ_ASSERT(a.bad == b.bad);
-	FUZZ_ASSERT(a.done == b.done);
-	if (!a.bad) {
-		FUZZ_ASSERT(a.consumed == b.consumed);
-		FUZZ_ASSERT(a.out_len == b.out_len);
-		FUZZ_ASSERT(memcmp(a.out, b.out, a.out_len) == 0);
-	}
-	free(a.out);
-	free(b.out);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -189,6 +126,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(head);
 
 	/* a chunked body after it, whatever the headers say */
-	check_chunked_body(buf + full, len - (size_t)full, seed);
+	fuzz_check_chunked(buf + full, len - (size_t)full, seed);
 	return 0;
 }

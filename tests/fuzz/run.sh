@@ -3,7 +3,8 @@
 # built: each $FUZZ_DIR/fuzz_<TARGET> for $FUZZ_SECONDS seconds over its
 # seeds (tests/fuzz/corpus/<TARGET>, read only) and its working corpus
 # ($FUZZ_DIR/corpus/<TARGET>, kept between runs), with the dictionary
-# tests/fuzz/<TARGET>.dict when there is one.
+# tests/fuzz/<TARGET>.dict when there is one, and the libFuzzer flags in
+# tests/fuzz/<TARGET>.flags.
 #
 # Prints one line per target: executions, coverage (libFuzzer's cov: edges
 # and ft: features), corpus size, peak RSS and the verdict; a crash, leak,
@@ -43,10 +44,12 @@ for t in "$@"; do
 	[ -d "tests/fuzz/corpus/$t" ] && seeds=tests/fuzz/corpus/$t
 	dict=
 	[ -f "tests/fuzz/$t.dict" ] && dict=-dict=tests/fuzz/$t.dict
+	flags=
+	[ -f "tests/fuzz/$t.flags" ] && flags=$(cat "tests/fuzz/$t.flags")
 	# shellcheck disable=SC2086
 	"$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-		-timeout=10 -rss_limit_mb=2048 -max_len=65536 -close_fd_mask=1 \
-		-artifact_prefix="$art/" $dict $FUZZ_FLAGS "$work" $seeds \
+		-timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix="$art/" $dict $flags $FUZZ_FLAGS "$work" $seeds \
 		> "$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
