@@ -101,8 +101,10 @@ for t in "$BUILD"/tests/test_*; do
 	name=$(basename "$t")
 	matches "$name" "$@" || continue
 	echo "== $name"
-	"$t" > "$out" 2>&1
+	# A hung unit test must not hang CI: 5 minutes each at most.
+	timeout -k 10 "${WARREN_UNIT_TIMEOUT:-300}" "$t" > "$out" 2>&1
 	rc=$?
+	[ $rc -eq 124 ] && echo "$name: timed out" >> "$out"
 	cat "$out"
 	if ! count "$out"; then
 		echo "FAIL $name: exit status $rc and no \"N passed, N failed\" line"
@@ -116,7 +118,9 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 echo "== integration tests"
-$PY "$root/tests/integ/run.py" "$@" > "$out.integ" 2>&1 &
+# The file exists before tail opens it (tail gives up on a missing file).
+: > "$out.integ"
+$PY "$root/tests/integ/run.py" "$@" >> "$out.integ" 2>&1 &
 pypid=$!
 # Show the output as it comes; `wait` keeps traps working meanwhile.
 tail -n +1 -f --pid=$pypid "$out.integ" 2>/dev/null &
