@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -226,6 +228,8 @@ static void batch_done(struct client *c, struct batch *b, size_t n)
 	}
 	size_t k = n < b->ctrl_len ? n : b->ctrl_len;
 	buf_consume(&c->ctrl, k);
+	if (b->ctrl_len && !buf_used(&c->ctrl))
+		buf_free(&c->ctrl); /* rarely used: not worth keeping per client */
 	n -= k;
 	for (int i = 0; i < b->nent; i++) {
 		struct store_entry *e = b->ent[i];
@@ -334,7 +338,8 @@ static void push_all(struct middleman *m)
 		next = c->next;
 		if (c->state != CL_OPEN)
 			continue;
-		c->limit = m->push_seq;
+		if (c->limit < m->push_seq)
+			c->limit = m->push_seq;
 		if (!c->writing)
 			client_write(c);
 		else if (client_backlog(c) > WS_MAX_BACKLOG)
@@ -510,11 +515,17 @@ static void upgrade(struct middleman *m, http_conn_t *hc,
 		http_respond_error(hc, 503, "out of memory", NULL);
 		return;
 	}
+	/* frames go out whole (writev): no need to wait for the client's
+	 * delayed ACK before the next one (Nagle) */
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->m = m;
 	ws_decoder_init(&c->dec, WS_MAX_MESSAGE, 1);
+	/* on open: everything stored (committed), even what the next push
+	 * would bring to the others */
 	c->cursor = since;
-	c->limit = m->push_seq;
-	c->base_end = m->push_end;
+	c->limit = m->committed_seq;
+	c->base_end = m->committed_end;
 	c->last_rx = loop_now(m->loop);
 	c->next = m->clients;
 	if (m->clients)

@@ -134,5 +134,7 @@ printf '  %-44s %s KiB\n' "RSS per client" "$per_client"
 printf '  %-44s %s MiB (goal < 8: %s)\n' "peak RSS (VmHWM)" "$(mib "$rss_peak")" \
 	"$(verdict "$(mib "$rss_peak")" 8)"
 printf '  %-44s %s MiB\n' "RSS at the end" "$(mib "$rss_end")"
-printf '  %-44s %s s of %s s\n' "middleman CPU time" "$cpu" "$(field elapsed_s "$res")"
+printf '  %-44s %s s of %s s (load client: %s s)\n' "middleman CPU time" "$cpu" \
+	"$(field elapsed_s "$res")" "$(field cpu_s "$res")"
+printf '  %-44s %s\n' "load average at the end" "$(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$delivered" = "$expected" ] || { echo "bench_middleman: not every notification reached every client" >&2; exit 1; }

@@ -320,10 +320,14 @@ int main(int argc, char **argv)
 		full += cl[i].got == total;
 		lost_clients += cl[i].fd < 0;
 	}
-	printf("RESULT clients=%d rate=%d seconds=%d published=%ld expected=%llu "
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	printf("RESULT cpu_s=%.1f clients=%d rate=%d seconds=%d published=%ld expected=%llu "
 	       "delivered=%llu complete_clients=%llu disorder=%llu bad=%llu closed=%llu "
 	       "p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f elapsed_s=%.2f\n",
-	       nclients, rate, secs, sent, (unsigned long long)total * (unsigned long long)nclients,
+	       cpu, nclients, rate, secs, sent, (unsigned long long)total * (unsigned long long)nclients,
 	       (unsigned long long)got, (unsigned long long)full,
 	       (unsigned long long)disorder, (unsigned long long)bad,
 	       (unsigned long long)lost_clients,

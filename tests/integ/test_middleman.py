@@ -143,6 +143,27 @@ def test_batching_at_interval():
     mm.stop()
 
 
+def test_open_sends_everything_stored():
+    """A client that connects between two pushes gets at once all that is
+    stored, including what the others get only at the next push."""
+    mm = start("--interval", "5")
+    early = wsraw.RawWS(mm.port)
+    publish_notes([note("s1", "queued")])
+    wait_seq(mm.port, 1)
+    t0 = time.monotonic()
+    late = wsraw.RawWS(mm.port)
+    assert json.loads(late.recv_text(3))["id"] == "s1"
+    assert time.monotonic() - t0 < 2
+    # the early one gets it at the push, then both go on together
+    assert json.loads(early.recv_text(7))["id"] == "s1"
+    publish_notes([note("s2", "queued")])
+    assert json.loads(early.recv_text(7))["seq"] == 2
+    assert json.loads(late.recv_text(7))["seq"] == 2
+    early.close()
+    late.close()
+    mm.stop()
+
+
 def test_interval_zero_pushes_at_once():
     mm = start("--interval", "0")
     c = wsraw.RawWS(mm.port)
