@@ -16,8 +16,10 @@
 # The queues are purged before and after. Goal (issue 2): ratio >= 0.8 and
 # peak RSS < 2 MiB.
 #
-# Environment: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_PROFILE=1 also
-# runs `strace -c` on the tasker during a second wrk run (syscall table).
+# Environment: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_TASKER (the
+# binary, default $BUILD/tasker; e.g. build/x86_64/tasker, the static musl
+# build of `make STATIC=1`), BENCH_PROFILE=1 also runs `strace -c` on the
+# tasker during a second wrk run (syscall table).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +32,7 @@ conns=${BENCH_CONNS:-32}
 dir=${WARREN_BENCH_DIR:-/tmp}/tasker
 mkdir -p "$dir"
 port=$((base + 30))
-tasker=$BUILD/tasker
+tasker=${BENCH_TASKER:-$BUILD/tasker}
 pid=
 
 for tool in wrk cc curl; do
@@ -77,6 +79,14 @@ done = function(summary, latency, requests)
 end
 EOF
 
+# cpu_ticks PID: user + system clock ticks the process used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+broker_pid=$(cat "${WARREN_TEST_ENV:?}/broker/node.pid" 2>/dev/null || echo)
+[ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/stat" ] || broker_pid=$$
+# per_task TICKS TASKS: microseconds of CPU per task
+per_task() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }'; }
+
 # field KEY LINE: the value of KEY=value in LINE
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
@@ -101,8 +111,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -d "$body" "http://127.0.0.1:$port
 
 wrk -t1 -c"$conns" -d2s -s "$dir/post.lua" "http://127.0.0.1:$port/task" >/dev/null
 "$pubref" -P "$url"
+k0=$(cpu_ticks "$pid")
+b0=$(cpu_ticks "$broker_pid")
 wrk -t1 -c"$conns" -d"${secs}s" -s "$dir/post.lua" "http://127.0.0.1:$port/task" \
 	> "$dir/wrk.out"
+k1=$(cpu_ticks "$pid")
+b1=$(cpu_ticks "$broker_pid")
 line=$(grep '^WRK ' "$dir/wrk.out")
 requests=$(field requests "$line")
 dur_us=$(field duration_us "$line")
@@ -117,6 +131,8 @@ rss_anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 rss_file=$(sed -n 's/^RssFile:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 depth=$("$pubref" -D "$url")
+tasker_cpu=$(per_task $((k1 - k0)) "$accepted")
+broker_cpu_tasker=$(per_task $((b1 - b0)) "$accepted")
 tasker_rate=$(awk -v n="$accepted" -v us="$dur_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
 
 profile=
@@ -136,7 +152,12 @@ stop_tasker
 "$pubref" -P "$url"
 n=$accepted
 [ "$n" -ge 1000 ] || n=1000
+b0=$(cpu_ticks "$broker_pid")
 ref=$("$pubref" -n "$n" -i 256 -m both -N "$name" -a "$arg" "$url")
+b1=$(cpu_ticks "$broker_pid")
+broker_cpu_ref=$(per_task $((b1 - b0)) "$n")
+"$pubref" -P "$url"
+ref64=$("$pubref" -n "$n" -i $((conns * 2)) -m both -N "$name" -a "$arg" "$url")
 "$pubref" -P "$url"
 ref_task=$("$pubref" -n "$n" -i 256 -m task -N "$name" -a "$arg" "$url")
 "$pubref" -P "$url"
@@ -151,11 +172,17 @@ printf '%-56s %10s %10s\n' "tasker: wrk ${conns} conns keep-alive ${secs}s (202s
 	"$tasker_rate" "$((tasker_rate * 2))"
 printf '%-56s %10s %10s\n' "pubref: task+notification, 256 in flight" \
 	"$ref_rate" "$(field messages_per_s "$ref")"
+printf '%-56s %10s %10s\n' "pubref: task+notification, $((conns * 2)) in flight (= $conns conns)" \
+	"$(field tasks_per_s "$ref64")" "$(field messages_per_s "$ref64")"
 printf '%-56s %10s %10s\n' "pubref: task only, 256 in flight" \
 	"$(field tasks_per_s "$ref_task")" "$(field messages_per_s "$ref_task")"
 printf '%-56s %10s %10s\n' "pubref: task only, 1 in flight (publish and wait)" \
 	"$(field tasks_per_s "$ref_wait")" "$(field messages_per_s "$ref_wait")"
 printf '%-56s %10s\n' "ratio tasker / pubref task+notification (goal >= 0.8)" "$ratio"
+printf '%-56s %10s\n' "CPU us/task: tasker, broker (tasker run)" \
+	"$tasker_cpu, $broker_cpu_tasker"
+printf '%-56s %10s\n' "CPU us/task: pubref, broker (pubref 256 run)" \
+	"$(field cpu_us_per_task "$ref" | cut -d. -f1), $broker_cpu_ref"
 printf '%-56s %10s\n' "tasker peak RSS, VmHWM KiB (goal < 2048)" "$hwm"
 printf '%-56s %10s\n' "tasker RSS idle at start / at the end, KiB" "$rss_idle / $rss"
 printf '%-56s %10s\n' "  of which at the end: RssAnon (own) / RssFile (libc...)" \

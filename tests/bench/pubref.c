@@ -17,7 +17,7 @@
  *
  * Result line (key=value, for the script to parse):
  *   mode=both inflight=256 tasks=N messages=M seconds=S tasks_per_s=R
- *   messages_per_s=R nacked=0
+ *   messages_per_s=R nacked=0 cpu_us_per_task=C   (C: pubref's own CPU)
  * Exit status 0, 1 on a broker error, 2 on bad usage.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -297,10 +298,15 @@ int main(int argc, char **argv)
 	while (c.outstanding)
 		read_confirms(conn, &c, 1);
 	double secs = now_s() - t0;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	printf("mode=%s inflight=%lu tasks=%" PRIu64 " messages=%" PRIu64
-	       " seconds=%.3f tasks_per_s=%.0f messages_per_s=%.0f nacked=%" PRIu64 "\n",
+	       " seconds=%.3f tasks_per_s=%.0f messages_per_s=%.0f nacked=%" PRIu64
+	       " cpu_us_per_task=%.1f\n",
 	       both ? "both" : "task", inflight, sent_tasks, c.published, secs,
-	       sent_tasks / secs, c.published / secs, c.nacked);
+	       sent_tasks / secs, c.published / secs, c.nacked, cpu * 1e6 / sent_tasks);
 	amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(conn);
