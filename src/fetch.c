@@ -465,6 +465,9 @@ enum {
 };
 enum { B_LENGTH, B_CHUNKED, B_CLOSE };
 
+/* Timeouts and progress are checked this often. */
+#define FETCH_TICK_MS 500
+
 struct fetch {
 	struct fetch_ctx *ctx;
 	struct fetch_callbacks cb;
@@ -730,13 +733,14 @@ static int restart_from_zero(fetch_t *f)
 	return 0;
 }
 
-/* Brings the hash up to the bytes already in the part file. */
-static int hash_part(fetch_t *f)
+/* Brings the hash up to the bytes already in the part file, reading
+ * through the buffer past its first keep bytes (body bytes not yet taken). */
+static int hash_part(fetch_t *f, size_t keep)
 {
 	if (f->hash_ok)
 		return 0;
 	tls_sha256_start(&f->sha);
-	if (part_hash_prefix(f->part, &f->sha, f->buf, FETCH_BUF_SIZE) < 0) {
+	if (part_hash_prefix(f->part, &f->sha, f->buf + keep, FETCH_BUF_SIZE - keep) < 0) {
 		fail(f, 1, "cannot read the partial file: %s", strerror(errno));
 		return -1;
 	}
@@ -790,7 +794,12 @@ static void accept_body(fetch_t *f, const struct fetch_head *h, size_t hl)
 			}
 			return;
 		}
-		if (hash_part(f) < 0)
+		/* The body bytes that came with the head go to the front, so
+		 * the rest of the buffer can read the prefix. */
+		memmove(f->buf, f->buf + hl, f->have - hl);
+		f->have -= hl;
+		hl = 0;
+		if (hash_part(f, f->have) < 0)
 			return;
 		f->bytes = f->part->size;
 		f->total = total >= 0 ? total : last + 1;
@@ -844,7 +853,7 @@ static void range_refused(fetch_t *f, const struct fetch_head *h)
 	    fetch_parse_content_range(h->content_range.p, h->content_range.n,
 				      &first, &last, &total) == 0 &&
 	    first < 0 && (uint64_t)total == f->part->size) {
-		if (hash_part(f) < 0)
+		if (hash_part(f, 0) < 0)
 			return;
 		f->bytes = f->total = total;
 		if (!f->started) {
@@ -1218,7 +1227,7 @@ static void on_tick(loop_t *loop, void *arg)
 {
 	fetch_t *f = arg;
 	int64_t t = now(f);
-	f->tick = loop_timer(loop, 1000, on_tick, f);
+	f->tick = loop_timer(loop, FETCH_TICK_MS, on_tick, f);
 	if (f->state == S_CONNECT && t - f->phase_at > FETCH_CONNECT_TIMEOUT_S * 1000) {
 		snprintf(f->addrs.error, sizeof(f->addrs.error),
 			 "connection timed out after %d s", FETCH_CONNECT_TIMEOUT_S);
@@ -1278,7 +1287,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 	/* The first attempt starts from the loop, so that done is never
 	 * called from inside fetch_start. */
 	f->state = S_WAIT;
-	f->tick = loop_timer(ctx->loop, 1000, on_tick, f);
+	f->tick = loop_timer(ctx->loop, FETCH_TICK_MS, on_tick, f);
 	f->wait_timer = loop_timer(ctx->loop, 0, on_wait_over, f);
 	if (!f->tick || !f->wait_timer) {
 		snprintf(err, errlen, "out of memory");

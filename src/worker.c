@@ -317,7 +317,6 @@ static void on_started(void *arg, uint64_t bytes, int64_t total)
 		log_info("%s: resuming at byte %llu of %lld", j->task.id,
 			 (unsigned long long)bytes, (long long)total);
 	notify(j, "started");
-	j->last_progress_wall = loop_wall_ms();
 }
 
 static void on_progress(void *arg, uint64_t bytes, int64_t total)
