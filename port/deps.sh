@@ -4,6 +4,7 @@
 #   build   compiler, make, pkg-config and the three libraries
 #   run     build + a RabbitMQ server (for `make run`)
 #   test    run + what the test suite and benchmarks use
+#   embedded  build + musl, cross gcc, qemu-user, cmake (make STATIC=1, TARGET=)
 #
 # A quick no-op when everything is present (checked with dpkg-query); otherwise
 # one `apt-get update`, then `apt-get install` of what is missing. Needs root
@@ -20,14 +21,18 @@ PKGS_TEST="nginx-light openssl ca-certificates curl python3 python3-pika
 # Middleman browser test (headless Chromium driven from Node): appended here.
 PKGS_TEST_BROWSER="chromium"
 # Embedded/cross builds (musl, cross gcc, qemu-user): appended here.
-PKGS_EMBEDDED=""
+# (port/deps-src.sh fetches mbedTLS and rabbitmq-c sources with apt-get
+# source and builds them with cmake; foreign musl-dev is unpacked privately.)
+PKGS_EMBEDDED="musl-tools musl-dev gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu
+	qemu-user-static busybox cmake dpkg-dev bzip2 xz-utils"
 
 mode=${1:-build}
 case $mode in
 build)	want="$PKGS_BUILD" ;;
 run)	want="$PKGS_BUILD $PKGS_RUN" ;;
 test)	want="$PKGS_BUILD $PKGS_RUN $PKGS_TEST $PKGS_TEST_BROWSER $PKGS_EMBEDDED" ;;
-*)	echo "usage: $0 build|run|test" >&2; exit 2 ;;
+embedded) want="$PKGS_BUILD $PKGS_EMBEDDED" ;;
+*)	echo "usage: $0 build|run|test|embedded" >&2; exit 2 ;;
 esac
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.
