@@ -83,8 +83,8 @@ for bin in "$@"; do
 	map=$bin.map
 	"$STRIP" -o "$tmp/s" "$bin"
 	stripped=$(wc -c < "$tmp/s")
-	printf '%s: %d bytes stripped (%.1f KiB)\n' "$bin" "$stripped" \
-		"$(echo "$stripped / 1024" | bc -l)"
+	awk -v b="$bin" -v n="$stripped" \
+		'BEGIN { printf "%s: %d bytes stripped (%.1f KiB)\n", b, n, n / 1024 }'
 	if [ ! -f "$map" ]; then
 		echo "  (no link map $map: built without port/embedded.mk's LDFLAGS)"
 		continue
