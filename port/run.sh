@@ -22,6 +22,9 @@ middleman_listen=${WARREN_MIDDLEMAN_LISTEN:-0.0.0.0:8081}
 run_env=$root/build/run-env
 mkdir -p "$run_env"
 
+# The Makefile's `deps` installs what builds; running also needs RabbitMQ.
+sh "$root/port/deps.sh" run || exit 1
+
 say() { echo "[run] $*" >&2; }
 
 # Host and port of the AMQP URL (amqp://user:pass@host:port/vhost).
