@@ -229,6 +229,13 @@ def test_tasks_endpoints():
     st, _, t = http_json("GET", mm.port, "/tasks/nope")
     assert st == 404 and "error" in t
     assert http("GET", mm.port, "/tasks/")[0] == 404
+    # the id in the path is percent-decoded
+    publish_notes([note("with space/\u00e9", "queued")])
+    wait_seq(mm.port, 4)
+    st, _, t = http_json("GET", mm.port, "/tasks/with%20space%2F%C3%A9")
+    assert st == 200 and t["id"] == "with space/\u00e9", (st, t)
+    assert http("GET", mm.port, "/tasks/%zz")[0] == 404
+    assert http("GET", mm.port, "/tasks/%2")[0] == 404
     assert http("GET", mm.port, "/nowhere")[0] == 404
     st, h, _ = http("POST", mm.port, "/tasks", body="{}")
     assert st == 405 and "GET" in h["allow"]
