@@ -1,0 +1,845 @@
+#!/usr/bin/python3
+"""faults.py [PATTERN...] - warren's fault-injection suite (issue 6), against
+the private RabbitMQ and nginx of tests/env and the three built programs.
+
+Scenarios (functions scenario_*; PATTERNs are substrings of their names):
+  1 worker_killed      a worker SIGKILLed mid-download; another one sharing
+                       its folder resumes it with Range; SHA-256 right
+  2 broker_restarts    WARREN_FAULTS_TASKS (1000) tasks through the tasker
+                       while the broker is stopped and started twice: every
+                       202 ends done once, refusals are 503s
+  3 disk_full          a small tmpfs as --dir: the big download fails with
+                       a clear error, no partial file stays, the next succeeds
+  4 link_cut           a worker in its own network namespace (veth pair,
+                       10.213.x.y/30) loses its link mid-download: the broker
+                       notices by heartbeats, a worker on the "other host"
+                       finishes the task, the cut-off one recovers
+  5 middleman_killed   the middleman SIGKILLed while notifications flow,
+                       restarted on its journal: a client coming back with
+                       ?since= sees every notification exactly once
+  6 soak               WARREN_SOAK_SECONDS (600) of mixed tasks from many
+                       clients while workers are killed and restarted at
+                       random: nothing lost, RSS and fds flat, all answering
+
+Each scenario prints a count line
+  "counts <name>: submitted N, 202 N, done N, failed N, lost N, duplicated N"
+(lost: answered 202 but never finished; duplicated: ids with more than one
+`done`, plus final files beyond one per finished id) and passes only when
+lost and duplicated are 0 and its own checks hold. Then "ok name" or "FAIL
+name: why" as in tests/integ/run.py, and the last line "N passed, N failed".
+
+Environment: WARREN_SOAK_SECONDS (600; CI sets 60), WARREN_FAULTS_TASKS
+(1000), WARREN_FAULTS_SAMPLE (seconds between RSS/fd samples in the soak:
+60, or a sixth of the soak when shorter), and the WARREN_TEST_* of the
+harness. Needs root for scenarios 3 (mount) and 4 (ip netns).
+Run with /usr/bin/python3 (Debian's, with pika).
+"""
+
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integ"))
+
+import harness as H  # noqa: E402
+import run as R  # noqa: E402
+import wsraw  # noqa: E402
+
+SOAK_SECONDS = int(os.environ.get("WARREN_SOAK_SECONDS", "600"))
+TASKS = int(os.environ.get("WARREN_FAULTS_TASKS", "1000"))
+FINAL = ("done", "failed")
+
+
+# ---------------------------------------------------------------- ledger
+
+class Ledger:
+    """What clients were told and what the notifications say.
+
+    submitted: POSTs made; accepted: ids answered 202; refused: 503s;
+    other: any other answer or none (silence: a connection error, timeout);
+    notes: id -> list of notifications seen for it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.submitted = 0
+        self.accepted = []
+        self.refused = 0
+        self.other = []
+        self.notes = {}
+
+    def note(self, n):
+        with self.lock:
+            self.notes.setdefault(n.get("id"), []).append(n)
+
+    def finals(self, tid):
+        with self.lock:
+            return [n for n in self.notes.get(tid, []) if n.get("status") in FINAL]
+
+    def all_final(self, ids=None):
+        ids = self.accepted if ids is None else ids
+        return all(self.finals(i) for i in ids)
+
+    def counts(self, dirs=()):
+        """(done, failed, lost, duplicated) over the accepted ids."""
+        done = failed = lost = dup = 0
+        done_ids = set()
+        for tid in self.accepted:
+            f = self.finals(tid)
+            dones = [n for n in f if n["status"] == "done"]
+            if dones:
+                done += 1
+                done_ids.add(tid)
+            elif f:
+                failed += 1
+            else:
+                lost += 1
+            if len(dones) > 1:
+                dup += 1
+        # final files beyond one per finished id (a second copy made by
+        # another worker leaves a second file even without a notification)
+        files = sum(len(final_files(d)) for d in dirs)
+        wanted = len(done_ids | set(self.done_ids_unrequested()))
+        if dirs and files > wanted:
+            dup += files - wanted
+        return done, failed, lost, dup
+
+    def done_ids_unrequested(self):
+        """Ids done that no client was told about (a 503 whose message was
+        stored after all): at-least-once allows them."""
+        acc = set(self.accepted)
+        with self.lock:
+            return [i for i, ns in self.notes.items()
+                    if i not in acc and any(n.get("status") == "done" for n in ns)]
+
+    def line(self, name, dirs=()):
+        done, failed, lost, dup = self.counts(dirs)
+        s = ("counts %s: submitted %d, 202 %d, done %d, failed %d, lost %d, "
+             "duplicated %d" % (name, self.submitted, len(self.accepted), done,
+                                failed, lost, dup))
+        extra = []
+        if self.refused:
+            extra.append("503 %d" % self.refused)
+        if self.other:
+            extra.append("other answers %d (%s)" % (len(self.other),
+                                                    ", ".join(sorted(set(map(str, self.other)))[:5])))
+        unreq = self.done_ids_unrequested()
+        if unreq:
+            extra.append("done without a 202 %d" % len(unreq))
+        if extra:
+            s += " [" + "; ".join(extra) + "]"
+        print(s, flush=True)
+        _summary.append(s)
+        return done, failed, lost, dup
+
+    def check(self, name, dirs=()):
+        done, failed, lost, dup = self.line(name, dirs)
+        if lost:
+            missing = [i for i in self.accepted if not self.finals(i)][:5]
+            raise AssertionError("%s: %d task(s) answered 202 never finished, e.g. %s"
+                                 % (name, lost, missing))
+        if dup:
+            twice = [i for i in self.accepted
+                     if len([n for n in self.finals(i) if n["status"] == "done"]) > 1][:5]
+            raise AssertionError("%s: %d duplicate(s), e.g. ids done twice %s"
+                                 % (name, dup, twice))
+        return done, failed
+
+
+_summary = []
+
+
+def final_files(d):
+    """Final (not hidden) files in a download folder."""
+    try:
+        return [f for f in os.listdir(d) if not f.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def hidden_files(d):
+    try:
+        return [f for f in os.listdir(d) if f.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+class QueueCollector(threading.Thread):
+    """Takes every notification from the `notifications` queue into a
+    ledger, polling; survives broker outages (it just tries again)."""
+
+    def __init__(self, ledger):
+        super().__init__(daemon=True)
+        self.ledger = ledger
+        self.stopping = False
+        self.errors = 0
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                for body, _ in H.drain("notifications"):
+                    self.ledger.note(json.loads(body))
+            except Exception:
+                self.errors += 1
+            time.sleep(0.2)
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+
+
+class WsCollector(threading.Thread):
+    """A WebSocket client of the middleman recording every notification
+    (and its seq) in a ledger; when the connection drops it comes back
+    with ?since=<last seq>, as a browser page would."""
+
+    def __init__(self, ledger, port_fn):
+        super().__init__(daemon=True)
+        self.ledger = ledger
+        self.port_fn = port_fn  # the middleman's port now (it may restart)
+        self.stopping = False
+        self.last_seq = 0
+        self.seqs = []
+        self.reconnects = 0
+        self.connected = threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                path = "/ws" if not self.last_seq else "/ws?since=%d" % self.last_seq
+                c = wsraw.RawWS(self.port_fn(), path, timeout=5)
+                if c.status != 101:
+                    c.close()
+                    time.sleep(0.2)
+                    continue
+                self.connected.set()
+                while not self.stopping:
+                    try:
+                        text = c.recv_text(timeout=1)
+                    except socket.timeout:
+                        continue
+                    n = json.loads(text)
+                    seq = n.get("seq", 0)
+                    self.seqs.append(seq)
+                    if seq > self.last_seq:
+                        self.last_seq = seq
+                    self.ledger.note(n)
+                c.close()
+            except (OSError, wsraw.Closed, AssertionError, ValueError):
+                pass
+            if not self.stopping:
+                self.reconnects += 1
+                self.connected.clear()
+                time.sleep(0.2)
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+
+
+def submit(ledger, port, task, timeout=10):
+    """POSTs one task; records the answer; returns (status, id or None)."""
+    with ledger.lock:
+        ledger.submitted += 1
+    try:
+        st, _, body = H.http_json("POST", port, "/task", task, timeout=timeout)
+    except Exception as e:  # silence: no answer at all
+        with ledger.lock:
+            ledger.other.append(type(e).__name__)
+        return None, None
+    with ledger.lock:
+        if st == 202 and isinstance(body, dict) and body.get("id"):
+            ledger.accepted.append(body["id"])
+            return st, body["id"]
+        if st == 503:
+            ledger.refused += 1
+        else:
+            ledger.other.append(st)
+    return st, None
+
+
+def task(url, name="fault", sha256=None):
+    t = {"name": name, "arg": url, "taskType": "download"}
+    if sha256:
+        t["sha256"] = sha256
+    return t
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def reset_queues():
+    H.declare_topology()
+    H.purge("tasks")
+    H.purge("notifications")
+
+
+def proc_sample(pid):
+    """(RSS in KiB, open fds) of a process, or None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        return rss, fds
+    except (OSError, AttributeError):
+        return None
+
+
+def wait_ledger(ledger, ids, timeout, what):
+    H.wait_for(lambda: ledger.all_final(ids), timeout, what, interval=0.5)
+
+
+# ---------------------------------------------------------------- 1
+
+@H.timeout(180)
+def scenario_1_worker_killed():
+    """SIGKILL a worker mid-download; another worker sharing --dir resumes
+    the .part with Range and the file's SHA-256 is right."""
+    reset_queues()
+    ledger = Ledger()
+    col = QueueCollector(ledger)
+    try:
+        tasker = H.start_tasker()
+        shared = H.fresh_dir("shared")
+        w1 = H.start_worker("--heartbeat", "5", dir=shared)
+        want = H.ENV.sha256("10m.bin")
+        url = H.ENV.url("/slow/10m.bin?rate=2097152")  # 5 s in all
+        st, tid = submit(ledger, tasker.port, task(url, "big", want))
+        assert st == 202, st
+        part = os.path.join(shared, ".%s.part" % tid)
+        H.wait_for(lambda: os.path.exists(part) and os.path.getsize(part) > 3 << 20,
+                   30, "3 MB in the part file")
+        w1.kill(signal.SIGKILL)
+        killed_at = os.path.getsize(part)
+        w2 = H.start_worker("--heartbeat", "5", dir=shared)
+        wait_ledger(ledger, [tid], 60, "the task to finish on the second worker")
+        col.stop()
+        done = [n for n in ledger.finals(tid) if n["status"] == "done"]
+        assert done, ledger.finals(tid)
+        n = done[0]
+        assert n["worker"].endswith(":%d" % w2.pid), (n["worker"], w2.pid)
+        assert n["sha256"] == want, n
+        assert file_sha256(n["file"]) == want
+        m = w2.wait_log(r"resuming at byte (\d+)", 5)
+        resumed = int(m.group(1))
+        assert 0 < resumed <= killed_at + (1 << 20), (resumed, killed_at)
+        assert not hidden_files(shared), hidden_files(shared)
+        print("    killed with %d bytes in the part; resumed at byte %d with Range"
+              % (killed_at, resumed), flush=True)
+        ledger.check("worker_killed", [shared])
+    finally:
+        col.stop()
+
+
+# ---------------------------------------------------------------- 2
+
+@H.timeout(600)
+def scenario_2_broker_restarts():
+    """TASKS tasks, paced, while the broker's application is stopped and
+    started twice; every 202 ends done exactly once, refusals are 503."""
+    reset_queues()
+    ledger = Ledger()
+    col = QueueCollector(ledger)
+    try:
+        tasker = H.start_tasker("--heartbeat", "5")
+        dirs = []
+        for _ in range(2):
+            w = H.start_worker("--concurrency", "8", "--heartbeat", "5")
+            dirs.append(w.dir)
+        url = H.ENV.url("small.txt")
+        want = H.ENV.sha256("small.txt")
+        span = max(20.0, TASKS / 25.0)       # seconds of submitting
+        outages = (span * 0.2, span * 0.6)   # when the broker goes away
+        clients = 8
+        per = TASKS // clients
+        t0 = time.monotonic()
+
+        def client(k):
+            for i in range(per if k else TASKS - per * (clients - 1)):
+                due = t0 + span * (i * clients + k) / TASKS
+                time.sleep(max(0, due - time.monotonic()))
+                submit(ledger, tasker.port, task(url, "t%d-%d" % (k, i), want))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for at in outages:
+            time.sleep(max(0, t0 + at - time.monotonic()))
+            H.broker_stop_app()
+            time.sleep(3)
+            # during the outage the tasker says so
+            st, _, _ = H.http("GET", tasker.port, "/health")
+            assert st == 503, "tasker /health %s with the broker down" % st
+            H.broker_start_app()
+        for t in threads:
+            t.join()
+        print("    submitted in %.0f s with 2 outages; %d refused with 503"
+              % (time.monotonic() - t0, ledger.refused), flush=True)
+        H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
+                   "the tasker to see the broker again")
+        wait_ledger(ledger, None, 300, "every accepted task to finish")
+        time.sleep(2)  # late duplicates, if any, arrive now
+        col.stop()
+        assert not ledger.other, "answers other than 202/503: %r" % ledger.other[:10]
+        assert ledger.refused > 0, "no 503 at all: the outages did not bite"
+        ledger.check("broker_restarts", dirs)
+    finally:
+        col.stop()
+
+
+# ---------------------------------------------------------------- 3
+
+@H.timeout(180)
+def scenario_3_disk_full():
+    """--dir on a 4 MiB tmpfs: 10m.bin fails with a clear error and leaves
+    no partial file; small.txt and 1m.bin then succeed."""
+    reset_queues()
+    ledger = Ledger()
+    col = QueueCollector(ledger)
+    mnt = H.fresh_dir("tmpfs")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755",
+                    "warren-faults", mnt], check=True)
+    try:
+        tasker = H.start_tasker()
+        w = H.start_worker("--retries", "1", dir=mnt)
+        st, big = submit(ledger, tasker.port, task(H.ENV.url("10m.bin"), "too big"))
+        assert st == 202
+        wait_ledger(ledger, [big], 60, "the big download to end")
+        f = ledger.finals(big)
+        assert [n["status"] for n in f] == ["failed"], f
+        err = f[0].get("error", "")
+        assert re.search(r"space|ENOSPC|full", err, re.I), "unclear error: %r" % err
+        assert not os.listdir(mnt), "left behind: %r" % os.listdir(mnt)
+        print("    10m.bin on 4 MiB: failed: %s" % err, flush=True)
+        ids = []
+        for name in ("small.txt", "1m.bin"):
+            st, tid = submit(ledger, tasker.port,
+                             task(H.ENV.url(name), name, H.ENV.sha256(name)))
+            assert st == 202
+            ids.append(tid)
+            wait_ledger(ledger, [tid], 60, name)
+            d = [n for n in ledger.finals(tid) if n["status"] == "done"]
+            assert d, ledger.finals(tid)
+        assert sorted(final_files(mnt)) == ["1m.bin", "small.txt"], os.listdir(mnt)
+        assert w.alive()
+        col.stop()
+        done, failed = ledger.check("disk_full", [mnt])
+        assert (done, failed) == (2, 1), (done, failed)
+    finally:
+        col.stop()
+        H.cleanup()  # the worker holds files on the mount
+        subprocess.run(["umount", "-l", mnt])
+
+
+# ---------------------------------------------------------------- 4
+
+class Relay:
+    """A TCP relay from (host, port) to 127.0.0.1:to_port, in the root
+    namespace: what crosses the veth link to the private broker and nginx
+    (both listen on loopback only). Transparent: when one side closes or
+    fails, the other is closed too."""
+
+    def __init__(self, host, port, to_port):
+        self.to_port = to_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(64)
+        self.conns = []
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(("127.0.0.1", self.to_port), 5)
+            except OSError:
+                a.close()
+                continue
+            self.conns += [a, b]
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def ip(*args, ns=None, check=True):
+    argv = ["ip"] + (["netns", "exec", ns, "ip"] if ns else []) + list(args)
+    return subprocess.run(argv, check=check, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+
+
+class TestHost:
+    """A network namespace joined to the root one by a veth pair, with
+    addresses in a private /30 derived from the port base: root side .1,
+    namespace side .2. Nothing is routed anywhere else."""
+
+    def __init__(self):
+        b = H.ENV.port_base
+        self.ns = "warren-f%d" % b
+        self.root_if = "wf%da" % b
+        self.ns_if = "wf%db" % b
+        net = (b // 50) % 64 * 4  # a /30 per port base
+        self.root_ip = "10.213.%d.%d" % ((b // 3200) % 256, net + 1)
+        self.ns_ip = "10.213.%d.%d" % ((b // 3200) % 256, net + 2)
+        self.remove()
+        ip("netns", "add", self.ns)
+        ip("link", "add", self.root_if, "type", "veth", "peer", "name", self.ns_if)
+        ip("link", "set", self.ns_if, "netns", self.ns)
+        ip("addr", "add", self.root_ip + "/30", "dev", self.root_if)
+        ip("link", "set", self.root_if, "up")
+        ip("addr", "add", self.ns_ip + "/30", "dev", self.ns_if, ns=self.ns)
+        ip("link", "set", self.ns_if, "up", ns=self.ns)
+        ip("link", "set", "lo", "up", ns=self.ns)
+
+    def link(self, up):
+        ip("link", "set", self.root_if, "up" if up else "down")
+
+    def remove(self):
+        ip("link", "del", self.root_if, check=False)
+        ip("netns", "del", self.ns, check=False)
+
+
+@H.timeout(240)
+def scenario_4_link_cut():
+    """A worker in its own namespace loses its link mid-download: the broker
+    notices through heartbeats, the task completes on the other host, and
+    the cut-off worker works again once the link is back."""
+    reset_queues()
+    ledger = Ledger()
+    col = QueueCollector(ledger)
+    host = TestHost()
+    relays = []
+    try:
+        relays.append(Relay(host.root_ip, H.ENV.amqp_port, H.ENV.amqp_port))
+        relays.append(Relay(host.root_ip, H.ENV.http_port, H.ENV.http_port))
+        amqp = "amqp://guest:guest@%s:%d" % (host.root_ip, H.ENV.amqp_port)
+        tasker = H.start_tasker()
+        d1 = H.fresh_dir("host1")
+        w1 = H.start_program("/usr/sbin/ip", [
+            "netns", "exec", host.ns, H.ENV.worker, "--amqp", amqp, "--dir", d1,
+            "--heartbeat", "2", "--timeout", "5", "--retries", "10"],
+            wait_log="broker connection ready")
+        want = H.ENV.sha256("10m.bin")
+        url = "http://%s:%d/slow/10m.bin?rate=1048576" % (host.root_ip, H.ENV.http_port)
+        st, tid = submit(ledger, tasker.port, task(url, "across the link", want))
+        assert st == 202
+        part = os.path.join(d1, ".%s.part" % tid)
+        H.wait_for(lambda: os.path.exists(part) and os.path.getsize(part) > 1 << 20,
+                   30, "the cut-off worker to be downloading")
+        d2 = H.fresh_dir("host2")
+        w2 = H.start_worker("--heartbeat", "2", dir=d2)
+        host.link(False)
+        t_cut = time.monotonic()
+        wait_ledger(ledger, [tid], 90, "the task to finish on the other host")
+        took = time.monotonic() - t_cut
+        done = [n for n in ledger.finals(tid) if n["status"] == "done"]
+        assert done and done[0]["worker"].endswith(":%d" % w2.pid), ledger.finals(tid)
+        assert done[0]["sha256"] == want
+        host.link(True)
+        # the cut-off worker comes back; the old task must not come back
+        # with it as a second result
+        w1.wait_log(r"broker connection ready(.|\n)*broker connection ready", 60)
+        time.sleep(8)  # give it the time to finish or fail its old download
+        w2.stop()
+        st, tid2 = submit(ledger, tasker.port, task(
+            "http://%s:%d/small.txt" % (host.root_ip, H.ENV.http_port), "after",
+            H.ENV.sha256("small.txt")))
+        assert st == 202
+        wait_ledger(ledger, [tid2], 60, "the recovered worker to take a task")
+        d = [n for n in ledger.finals(tid2) if n["status"] == "done"]
+        assert d and d[0]["worker"].endswith(":%d" % w1.pid), ledger.finals(tid2)
+        time.sleep(1)
+        col.stop()
+        print("    link cut with the task on host 1: done on host 2 %.0f s later; "
+              "host 1 back and working" % took, flush=True)
+        late = [n["status"] for n in ledger.notes.get(tid, [])
+                if n.get("worker", "").endswith(":%d" % w1.pid)
+                and n["status"] in FINAL]
+        if late:
+            print("    host 1 still reported the old task: %s" % late, flush=True)
+        ledger.check("link_cut", [d1, d2])
+        assert not late, "the cut-off worker reported %s for a task done elsewhere" % late
+    finally:
+        col.stop()
+        H.cleanup()
+        for r in relays:
+            r.stop()
+        host.remove()
+
+
+# ---------------------------------------------------------------- 5
+
+@H.timeout(240)
+def scenario_5_middleman_killed():
+    """kill -9 the middleman while notifications stream in; restarted on its
+    journal, a client that comes back with ?since= sees each notification
+    exactly once."""
+    H.purge("notifications")
+    journal = os.path.join(H.fresh_dir("journal"), "notes.journal")
+    port = H.free_port()
+    args = ["--listen", "127.0.0.1:%d" % port, "--amqp", H.ENV.amqp_url,
+            "--interval", "0", "--history", "100000", "--journal", journal]
+    mm = H.start_program("middleman", args, port=port)
+    ledger = Ledger()
+    col = WsCollector(ledger, lambda: port)
+    col.connected.wait(10)
+    total, kills = 4000, 2
+    ids = ["n%05d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(total)]
+    pub_done = threading.Event()
+
+    def publisher():
+        import pika
+        conn = H.amqp_connect()
+        ch = conn.channel()
+        ch.queue_declare("notifications", durable=True)
+        ch.confirm_delivery()
+        for i, tid in enumerate(ids):
+            body = json.dumps({"id": tid, "name": "n", "taskType": "download",
+                               "arg": "http://127.0.0.1/x", "status": "queued",
+                               "time": int(time.time() * 1000)})
+            ch.basic_publish("", "notifications", body,
+                             pika.BasicProperties(delivery_mode=2))
+            if i % 50 == 49:
+                time.sleep(0.05)  # ~1000/s: a few seconds of flow
+        conn.close()
+        pub_done.set()
+
+    pt = threading.Thread(target=publisher, daemon=True)
+    pt.start()
+    try:
+        for k in range(kills):
+            H.wait_for(lambda: len(col.seqs) > total * (k + 1) // (kills + 2), 30,
+                       "notifications to flow")
+            mm.kill(signal.SIGKILL)
+            time.sleep(0.5)
+            mm = H.start_program("middleman", args, port=port)
+        pub_done.wait(60)
+        H.wait_for(lambda: len(set(ledger.notes) & set(ids)) == total, 60,
+                   "every notification at the client", interval=0.2)
+        time.sleep(2)  # duplicates, if any, arrive now
+        col.stop()
+        seen = {i: len(ledger.notes.get(i, [])) for i in ids}
+        twice = [i for i, c in seen.items() if c > 1]
+        missing = [i for i, c in seen.items() if c == 0]
+        seqs = col.seqs
+        backwards = sum(1 for a, b in zip(seqs, seqs[1:]) if b <= a)
+        line = ("counts middleman_killed: published %d, seen %d, lost %d, "
+                "duplicated %d [kills %d, reconnects %d, seq not increasing %d]"
+                % (total, sum(1 for c in seen.values() if c), len(missing),
+                   len(twice), kills, col.reconnects, backwards))
+        print(line, flush=True)
+        _summary.append(line)
+        assert col.reconnects >= kills, col.reconnects
+        assert not missing, "lost: %s" % missing[:5]
+        assert not twice, "seen twice: %s" % twice[:5]
+        assert backwards == 0
+    finally:
+        col.stop()
+
+
+# ---------------------------------------------------------------- 6
+
+@H.timeout(SOAK_SECONDS + 600)
+def scenario_6_soak():
+    """SOAK_SECONDS of mixed tasks from many clients while workers are
+    SIGKILLed and restarted at random; then every 202 is final once, RSS
+    and fds of the long-lived programs are flat, everything answers."""
+    reset_queues()
+    ledger = Ledger()
+    tasker = H.start_tasker("--heartbeat", "10")
+    mm_port = H.free_port()
+    mm = H.start_program("middleman", [
+        "--listen", "127.0.0.1:%d" % mm_port, "--amqp", H.ENV.amqp_url,
+        "--interval", "0"], port=mm_port)
+    col = WsCollector(ledger, lambda: mm_port)
+    col.connected.wait(10)
+    shared = H.fresh_dir("shared")
+    steady = H.start_worker("--concurrency", "2", "--retries", "1",
+                            "--timeout", "10", dir=shared)
+    flaky_args = ("--concurrency", "2", "--retries", "1", "--timeout", "10")
+    flaky = [H.start_worker(*flaky_args, dir=shared), H.start_worker(*flaky_args)]
+    dirs = [shared, flaky[1].dir]
+    rnd = random.Random(int(os.environ.get("WARREN_FAULTS_SEED", "6")))
+    small, one = H.ENV.sha256("small.txt"), H.ENV.sha256("1m.bin")
+    mix = [
+        (50, lambda: task(H.ENV.url("small.txt"), "good", small)),
+        (8, lambda: task(H.ENV.url("1m.bin"), "good 1m", one)),
+        (8, lambda: task(H.ENV.url("/slow/1m.bin?rate=262144"), "slow", one)),
+        (10, lambda: task(H.ENV.url("/status/404"), "missing")),
+        (8, lambda: task("http://127.0.0.1:1/refused", "refused")),
+        (8, lambda: task(H.ENV.url("small.txt"), "bad sum", "0" * 64)),
+        (8, lambda: task(H.ENV.url("/slow/small.txt?rate=8"), "trickle")),
+    ]
+    weights = [w for w, _ in mix]
+    stop = threading.Event()
+    bad_requests = [0]
+
+    def client(k):
+        r = random.Random(k)
+        while not stop.is_set():
+            if r.random() < 0.03:  # now and then a client sends garbage
+                st, _, _ = H.http("POST", tasker.port, "/task", b"{\"name\": ",
+                                  timeout=10)
+                assert st == 400, st
+                bad_requests[0] += 1
+            else:
+                submit(ledger, tasker.port, r.choices(mix, weights)[0][1]())
+            stop.wait(r.uniform(0.3, 1.5))
+
+    clients = [threading.Thread(target=client, args=(k,), daemon=True)
+               for k in range(6)]
+    every = int(os.environ.get("WARREN_FAULTS_SAMPLE", "0")) or min(60, max(5, SOAK_SECONDS // 6))
+    samples = {"tasker": [], "middleman": [], "worker": []}
+    procs = {"tasker": tasker, "middleman": mm, "worker": steady}
+    t0 = time.monotonic()
+    next_sample = t0
+    kills = 0
+    for c in clients:
+        c.start()
+    try:
+        while time.monotonic() - t0 < SOAK_SECONDS:
+            now = time.monotonic()
+            if now >= next_sample:
+                for name, p in procs.items():
+                    samples[name].append(proc_sample(p.pid))
+                next_sample += every
+            time.sleep(rnd.uniform(3, 12))
+            i = rnd.randrange(len(flaky))
+            flaky[i].kill(signal.SIGKILL)
+            kills += 1
+            time.sleep(rnd.uniform(0, 2))
+            d = flaky[i].dir
+            flaky[i] = H.start_worker(*flaky_args, dir=d)
+        stop.set()
+        for c in clients:
+            c.join(30)
+        for name, p in procs.items():
+            samples[name].append(proc_sample(p.pid))
+        wait_ledger(ledger, None, 240, "every accepted task to finish")
+        time.sleep(2)
+        # all three still answer
+        assert H.http("GET", tasker.port, "/health")[0] == 200
+        assert H.http("GET", mm_port, "/health")[0] == 200
+        st, tid = submit(ledger, tasker.port, task(H.ENV.url("small.txt"), "last", small))
+        assert st == 202
+        wait_ledger(ledger, [tid], 60, "a last task after the soak")
+        col.stop()
+        print("    %d s, %d workers killed, %d bad requests answered 400, "
+              "WebSocket reconnects %d" % (SOAK_SECONDS, kills, bad_requests[0],
+                                          col.reconnects), flush=True)
+        growth = []
+        for name, s in samples.items():
+            s = [x for x in s if x]
+            line = "    %-9s RSS KiB %s  fds %s" % (
+                name, " ".join(str(x[0]) for x in s), " ".join(str(x[1]) for x in s))
+            print(line, flush=True)
+            _summary.append(line.strip())
+            assert len(s) >= 3, "%s died during the soak" % name
+            # flat: from the second sample (warmed up) to the last
+            base, last = s[1], s[-1]
+            if last[0] > base[0] * 1.10 + 1024:
+                growth.append("%s RSS %d -> %d KiB" % (name, base[0], last[0]))
+            if last[1] > base[1] + 4:
+                growth.append("%s fds %d -> %d" % (name, base[1], last[1]))
+        ledger.check("soak", dirs)
+        assert not growth, "growth: " + "; ".join(growth)
+        assert steady.alive() and tasker.alive() and mm.alive()
+    finally:
+        stop.set()
+        col.stop()
+
+
+# ---------------------------------------------------------------- runner
+
+def main(argv):
+    signal.signal(signal.SIGTERM, R._terminate)
+    patterns = [a for a in argv if not a.startswith("-")]
+    started = []
+    if not os.environ.get("WARREN_TEST_ENV_READY"):
+        started = R.start_env()
+    os.environ.setdefault("WARREN_TEST_LOGS", os.path.join(H.ENV.state, "faults-logs"))
+    H.ENV.logs = os.environ["WARREN_TEST_LOGS"]
+    R.clear_logs(H.ENV.logs)
+    fns = [(n, f) for n, f in sorted(globals().items())
+           if n.startswith("scenario_") and callable(f)
+           and (not patterns or any(p in n for p in patterns))]
+    passed = failed = 0
+    try:
+        for name, fn in fns:
+            H.CURRENT_TEST = name
+            t0 = time.monotonic()
+            res = R.run_one(fn, name, getattr(fn, "timeout", 120))
+            problems = H.cleanup()
+            if res is None and problems:
+                res = (problems[0].split("\n")[0], "\n".join(problems))
+            dt = time.monotonic() - t0
+            if res is None:
+                passed += 1
+                print("ok   %s (%.1fs)" % (name, dt), flush=True)
+            else:
+                failed += 1
+                R.report_fail(name, res[0], res[1])
+    except KeyboardInterrupt:
+        H.cleanup()
+        failed += 1
+        print("interrupted", flush=True)
+    finally:
+        R.stop_env(started)
+    print("== summary")
+    for s in _summary:
+        print(s)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
