@@ -101,6 +101,25 @@ def assert_serves(port):
     assert st == 202 and UUID4.match(obj["id"]), (st, raw)
 
 
+def tasker(*args, env=None):
+    """start_tasker, then wait until it is connected to the broker (it
+    listens at once and connects in the background)."""
+    p = start_tasker(*args, env=env)
+    auth = {"Authorization": "Bearer " + _token(args, env)}
+
+    def up():
+        return http("GET", p.port, "/health", headers=auth)[0] == 200
+    wait_for(up, 20, "the tasker to connect to the broker")
+    return p
+
+
+def _token(args, env):
+    args = list(args)
+    if "--token" in args:
+        return args[args.index("--token") + 1]
+    return (env or {}).get("WARREN_TOKEN", "")
+
+
 def purge_all():
     purge("tasks")
     purge("notifications")
@@ -230,7 +249,7 @@ def raw_error(port, data, status, *words):
 # ---------------------------------------------------------------- positive
 
 def test_single_task_queued_with_exact_message_and_notification():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     name = unique("caf\u00e9 \u2603 \"q\" \\ \t")
     t = task(name=name)
@@ -264,7 +283,7 @@ def test_single_task_queued_with_exact_message_and_notification():
 
 
 def test_sha256_uppercase_accepted_and_stored_lowercase():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     t = task(sha256=SHA.upper())
     st, _, obj, raw = post(p.port, t)
@@ -277,7 +296,7 @@ def test_sha256_uppercase_accepted_and_stored_lowercase():
 
 
 def test_array_of_three_in_order():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     ts = [task(name=unique("arr%d" % i)) for i in range(3)]
     st, _, obj, raw = post(p.port, ts)
@@ -297,7 +316,7 @@ def test_array_of_three_in_order():
 
 @timeout(180)
 def test_array_of_1000_accepted():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     one = {"name": "n", "arg": "http://127.0.0.1/a", "taskType": "download"}
     body = enc([one] * 1000)
@@ -313,7 +332,7 @@ def test_array_of_1000_accepted():
 
 
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     names = ["a" * 256, "\u00e9" * 128, "\u20ac" * 85 + "a"]  # 256 bytes each
     for n in names:
@@ -331,7 +350,7 @@ def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
 
 
 def test_arg_2048_bytes_accepted():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     base = ENV.url("")
     arg = base + "a" * (2048 - len(base))
@@ -342,7 +361,7 @@ def test_arg_2048_bytes_accepted():
 
 
 def test_body_exactly_at_limit_accepted():
-    p = start_tasker()
+    p = tasker()
     body = enc(task())
     body += b" " * (65536 - len(body))
     st, _, _, raw = post(p.port, body)
@@ -350,7 +369,7 @@ def test_body_exactly_at_limit_accepted():
 
 
 def test_keep_alive_several_requests_on_one_connection():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         for i in range(5):
@@ -366,7 +385,7 @@ def test_keep_alive_several_requests_on_one_connection():
 
 
 def test_pipelining_three_requests_in_one_write():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         c.send(req("POST", "/task", task()) + req("GET", "/health") +
@@ -381,7 +400,7 @@ def test_pipelining_three_requests_in_one_write():
 
 
 def test_expect_100_continue():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         body = enc(task())
@@ -398,7 +417,7 @@ def test_expect_100_continue():
 
 
 def test_head_health_headers_without_body():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         # HEAD then GET on one connection: the GET's status line must come
@@ -415,7 +434,7 @@ def test_head_health_headers_without_body():
 
 
 def test_connection_close_honoured():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         c.send(req("GET", "/health", headers={"Connection": "close"}))
@@ -427,7 +446,7 @@ def test_connection_close_honoured():
 
 
 def test_http10_answered_and_closed():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         c.send(req("GET", "/health", version="1.0", host=False))
@@ -439,7 +458,7 @@ def test_http10_answered_and_closed():
 
 
 def test_chunked_request_body_with_extension():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     t = task()
     body = enc(t)
@@ -460,7 +479,7 @@ def test_chunked_request_body_with_extension():
 
 
 def test_curl_d_works_as_is():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     t = task()
     r = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "-d", json.dumps(t),
@@ -475,7 +494,7 @@ def test_curl_d_works_as_is():
 
 
 def test_unknown_path_404_wrong_method_405_with_allow():
-    p = start_tasker()
+    p = tasker()
     for method, path in (("GET", "/"), ("GET", "/tasks"), ("POST", "/task/x"),
                          ("GET", "/health/x")):
         st, h, data = http(method, p.port, path)
@@ -500,7 +519,7 @@ def test_unknown_path_404_wrong_method_405_with_allow():
 # ---------------------------------------------------------------- bad JSON
 
 def test_invalid_or_truncated_json():
-    p = start_tasker()
+    p = tasker()
     good = enc(task())
     cases = [b"", b"{", good[:-1], good[:len(good) // 2], b"nope",
              b'{"name":"x",}', b"{'name':'x'}", good + b" x", good + good,
@@ -512,18 +531,18 @@ def test_invalid_or_truncated_json():
 
 
 def test_top_level_string_number_and_others():
-    p = start_tasker()
+    p = tasker()
     for body in (b'"hello"', b"42", b"true", b"null", b"-1.5e3"):
         assert_error(p.port, body, 400, re.compile(r"object|array"))
 
 
 def test_empty_array():
-    p = start_tasker()
+    p = tasker()
     assert_error(p.port, b"[]", 400, "empty")
 
 
 def test_1001_elements():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     one = {"name": "n", "arg": "http://127.0.0.1/a", "taskType": "download"}
     body = enc([one] * 1001)
@@ -535,7 +554,7 @@ def test_1001_elements():
 
 
 def test_one_bad_element_in_array_nothing_queued():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     bad_cases = [
         ([task(), task(), task(arg="ftp://127.0.0.1/x"), task()], 2, "arg"),
@@ -563,7 +582,7 @@ def test_one_bad_element_in_array_nothing_queued():
 # ---------------------------------------------------------------- bad tasks
 
 def test_missing_unknown_duplicate_key():
-    p = start_tasker()
+    p = tasker()
     for k in ("name", "arg", "taskType"):
         assert_error(p.port, task(**{k: None}), 400, "missing", k)
     assert_error(p.port, {}, 400, "missing")
@@ -579,7 +598,7 @@ def test_missing_unknown_duplicate_key():
 
 
 def test_wrong_types():
-    p = start_tasker()
+    p = tasker()
     for k, v in (("name", 5), ("name", None), ("name", ["x"]), ("arg", {}),
                  ("arg", True), ("taskType", 1)):
         t = task()
@@ -593,12 +612,12 @@ def test_wrong_types():
 
 
 def test_empty_name():
-    p = start_tasker()
+    p = tasker()
     assert_error(p.port, task(name=""), 400, "name", "empty")
 
 
 def test_name_257_bytes():
-    p = start_tasker()
+    p = tasker()
     for n in ("a" * 257, "\u00e9" * 128 + "a", "\u20ac" * 86, "a" * 5000):
         assert len(n.encode()) > 256
         assert_error(p.port, task(name=n), 400, "name", "256")
@@ -609,7 +628,7 @@ def test_name_257_bytes():
 
 
 def test_invalid_utf8_raw_bytes():
-    p = start_tasker()
+    p = tasker()
     a = ENV.url("a").encode()
     for bad in (b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"a\x80b",
                 b"\xf4\x90\x80\x80", b"\xe2\x82"):
@@ -622,7 +641,7 @@ def test_invalid_utf8_raw_bytes():
 
 
 def test_invalid_utf8_via_escapes():
-    p = start_tasker()
+    p = tasker()
     a = ENV.url("a").encode()
     utf = re.compile(r"UTF-8|escape|surrogate", re.I)
     for esc in (rb"\ud800", rb"\udc00", rb"\ud800x", rb"\ud800\u0041",
@@ -640,7 +659,7 @@ def test_invalid_utf8_via_escapes():
 
 
 def test_arg_not_http():
-    p = start_tasker()
+    p = tasker()
     for arg in ("ftp://127.0.0.1/x", "file:///etc/passwd", "127.0.0.1/a",
                 "/a", "", "javascript:alert(1)", "gopher://127.0.0.1/"):
         assert_error(p.port, task(arg=arg), 400, "arg")
@@ -649,7 +668,7 @@ def test_arg_not_http():
 
 
 def test_arg_with_space_or_control():
-    p = start_tasker()
+    p = tasker()
     assert_error(p.port, task(arg=ENV.url("with space.txt")), 400, "arg", "space")
     assert_error(p.port, task(arg=ENV.url("a") + " "), 400, "arg", "space")
     for ch in ("\t", "\n", "\r", "\x01", "\x7f"):
@@ -657,7 +676,7 @@ def test_arg_with_space_or_control():
 
 
 def test_arg_over_2048_bytes():
-    p = start_tasker()
+    p = tasker()
     base = ENV.url("")
     for n in (2049, 4000, 60000):
         arg = base + "a" * (n - len(base))
@@ -665,13 +684,13 @@ def test_arg_over_2048_bytes():
 
 
 def test_unknown_task_type():
-    p = start_tasker()
+    p = tasker()
     for tt in ("upload", "Download", "download ", ""):
         assert_error(p.port, task(taskType=tt), 400, "taskType")
 
 
 def test_bad_sha256():
-    p = start_tasker()
+    p = tasker()
     for sha in (SHA[:63], SHA + "0", "g" * 64, SHA[:62] + "-0", "", " " + SHA[:63],
                 "\u00e9" * 32):
         assert_error(p.port, task(sha256=sha), 400, "sha256", "64")
@@ -680,7 +699,7 @@ def test_bad_sha256():
 # ---------------------------------------------------------------- HTTP limits
 
 def test_body_over_limit_413_without_reading_it_all():
-    p = start_tasker()
+    p = tasker()
     # 10 MB announced, 20 bytes sent: the 413 comes at once, then close
     c = Raw(p.port)
     try:
@@ -697,7 +716,7 @@ def test_body_over_limit_413_without_reading_it_all():
 
 
 def test_body_over_limit_413_instead_of_100_continue():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         c.send(req("POST", "/task", b"", {"Content-Length": "10000000",
@@ -714,7 +733,7 @@ def test_body_over_limit_413_instead_of_100_continue():
 def test_body_one_byte_over_limit_sent_whole_gets_413():
     # A client that sends the whole too-large body before reading (as
     # curl -d @file does) must still receive the 413, not a reset.
-    p = start_tasker()
+    p = tasker()
     body = enc(task())
     body += b" " * (65537 - len(body))
     c = Raw(p.port)
@@ -732,7 +751,7 @@ def test_body_one_byte_over_limit_sent_whole_gets_413():
 
 
 def test_chunked_body_over_limit_413():
-    p = start_tasker()
+    p = tasker()
     c = Raw(p.port)
     try:
         c.send(req("POST", "/task", b"", {"Transfer-Encoding": "chunked"}) +
@@ -746,7 +765,7 @@ def test_chunked_body_over_limit_413():
 
 
 def test_head_over_limit_431():
-    p = start_tasker()
+    p = tasker()
     raw_error(p.port, req("GET", "/health", headers={"X-Big": "a" * 9000}), 431)
     raw_error(p.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431)
     many = {"X-H%d" % i: "v" for i in range(60)}
@@ -754,7 +773,7 @@ def test_head_over_limit_431():
 
 
 def test_garbage_request_line():
-    p = start_tasker()
+    p = tasker()
     for line in (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
                  b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", b"GET  / HTTP/1.1\r\n\r\n",
                  b"GET /\r\n\r\n", b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -764,13 +783,13 @@ def test_garbage_request_line():
 
 
 def test_http11_without_host():
-    p = start_tasker()
+    p = tasker()
     raw_error(p.port, req("GET", "/health", host=False), 400, "Host")
     raw_error(p.port, req("POST", "/task", task(), host=False), 400, "Host")
 
 
 def test_conflicting_content_lengths():
-    p = start_tasker()
+    p = tasker()
     body = enc(task())
     head = ("POST /task HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
             "Content-Length: %d\r\n\r\n" % (len(body), len(body) + 1)).encode()
@@ -785,7 +804,7 @@ def test_conflicting_content_lengths():
 
 
 def test_content_length_with_transfer_encoding():
-    p = start_tasker()
+    p = tasker()
     body = enc(task())
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     head = ("POST /task HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
@@ -797,7 +816,7 @@ def test_content_length_with_transfer_encoding():
 
 
 def test_bad_request_in_the_middle_of_a_pipeline():
-    p = start_tasker()
+    p = tasker()
     purge_all()
     c = Raw(p.port)
     try:
@@ -820,7 +839,7 @@ def test_bad_request_in_the_middle_of_a_pipeline():
 
 @timeout(90)
 def test_slow_client_does_not_stall_others_and_is_dropped():
-    p = start_tasker()
+    p = tasker()
     data = req("POST", "/task", task())
     n = 40   # bytes trickled, one a second: far longer than the timeout
     state = {"status": None, "sent": 0, "end": None}
@@ -877,7 +896,7 @@ def test_connections_past_the_bound():
     want = 2048 if hard == resource.RLIM_INFINITY else min(2048, hard)
     if soft != resource.RLIM_INFINITY and soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    p = start_tasker()
+    p = tasker()
     conns = []
     try:
         for _ in range(256):
@@ -935,14 +954,14 @@ def _token_checks(port, token):
 
 
 def test_token_option():
-    p = start_tasker("--token", "s3cret-Opt")
+    p = tasker("--token", "s3cret-Opt")
     _token_checks(p.port, "s3cret-Opt")
 
 
 def test_token_env_and_option_wins():
-    p = start_tasker(env={"WARREN_TOKEN": "s3cret-Env"})
+    p = tasker(env={"WARREN_TOKEN": "s3cret-Env"})
     _token_checks(p.port, "s3cret-Env")
-    p = start_tasker("--token", "s3cret-Opt", env={"WARREN_TOKEN": "s3cret-Env"})
+    p = tasker("--token", "s3cret-Opt", env={"WARREN_TOKEN": "s3cret-Env"})
     st, _, _, _ = post(p.port, task(), headers={"Authorization": "Bearer s3cret-Env"})
     assert st == 401
     _token_checks(p.port, "s3cret-Opt")
@@ -952,7 +971,7 @@ def test_token_env_and_option_wins():
 
 @timeout(240)
 def test_broker_stopped_then_restarted():
-    p = start_tasker()
+    p = tasker()
     assert_serves(p.port)
     try:
         broker_stop_app()
@@ -1082,14 +1101,15 @@ def test_settings_precedence_option_env_default():
            "WARREN_AMQP_URL": ENV.amqp_url}
     # environment alone
     p = start_program("tasker", [], env=env, port=env_port)
-    st, _, obj = http_json("GET", env_port, "/health")
-    assert st == 200 and obj == {"amqp": "up"}
+    wait_for(lambda: http_json("GET", env_port, "/health")[2] == {"amqp": "up"},
+             20, "the tasker on WARREN_TASKER_LISTEN with WARREN_AMQP_URL")
     p.stop(timeout=5)
     # the option beats the environment
     p = start_program("tasker", ["--listen", "127.0.0.1:%d" % opt_port], env=env,
                       port=opt_port)
     assert not port_open(env_port), "listening on the environment's port too"
-    assert http("GET", opt_port, "/health")[0] == 200
+    wait_for(lambda: http("GET", opt_port, "/health")[0] == 200, 20,
+             "the tasker on --listen")
     p.stop(timeout=5)
     # --amqp beats WARREN_AMQP_URL (which points nowhere)
     dead = "amqp://guest:guest@127.0.0.1:%d" % free_port()
@@ -1106,7 +1126,7 @@ def test_settings_precedence_option_env_default():
 
 
 def test_sigterm_exits_0_promptly():
-    p = start_tasker()
+    p = tasker()
     assert_serves(p.port)
     # neither an idle keep-alive client nor one in the middle of a request
     # holds the exit back
@@ -1123,7 +1143,7 @@ def test_sigterm_exits_0_promptly():
 
 
 def test_sigint_exits_0():
-    p = start_tasker()
+    p = tasker()
 
     p.signal(signal.SIGINT)
     assert p.wait(5) == 0
@@ -1131,7 +1151,7 @@ def test_sigint_exits_0():
 
 
 def test_access_log_one_line_per_request():
-    p = start_tasker()
+    p = tasker()
     http("GET", p.port, "/health")
     post(p.port, b"{")
     http("GET", p.port, "/nowhere")
