@@ -94,6 +94,7 @@ class Ledger:
         """(done, failed, lost, duplicated) over the accepted ids."""
         done = failed = lost = dup = 0
         done_ids = set()
+        extra_dones = 0
         for tid in self.accepted:
             f = self.finals(tid)
             dones = [n for n in f if n["status"] == "done"]
@@ -106,10 +107,11 @@ class Ledger:
                 lost += 1
             if len(dones) > 1:
                 dup += 1
-        # final files beyond one per finished id (a second copy made by
-        # another worker leaves a second file even without a notification)
+                extra_dones += len(dones) - 1
+        # final files beyond one per finished id that no second `done`
+        # explains (a copy made without a notification is a duplicate too)
         files = sum(len(final_files(d)) for d in dirs)
-        wanted = len(done_ids | set(self.done_ids_unrequested()))
+        wanted = len(done_ids | set(self.done_ids_unrequested())) + extra_dones
         if dirs and files > wanted:
             dup += files - wanted
         return done, failed, lost, dup
