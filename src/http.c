@@ -756,7 +756,7 @@ static void refuse(int fd)
 {
 	static const char busy[] =
 		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		"Retry-After: 1\r\nContent-Length: 34\r\nConnection: close\r\n\r\n"
+		"Retry-After: 1\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
 		"{\"error\":\"too many connections\"}\n";
 	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* the client is gone already; nothing to tell */
