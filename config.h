@@ -199,6 +199,18 @@
 #ifndef WORKER_SETTLED_MAX
 #define WORKER_SETTLED_MAX 256
 #endif
+/* Bytes written to a .part between two starts of write-back to disk
+ * (sync_file_range): the final fsync then waits for little, and dirty pages
+ * never pile up in a small router's RAM. 0 leaves it all to the fsync. */
+#ifndef FETCH_WRITEBACK_BYTES
+#define FETCH_WRITEBACK_BYTES (8 * 1024 * 1024)
+#endif
+/* Bytes read from a TLS socket at once, then handed to mbedTLS record by
+ * record: one read() for several 16 KiB records instead of two each.
+ * Allocated per https connection. */
+#ifndef TLS_READ_AHEAD
+#define TLS_READ_AHEAD 65536
+#endif
 /* Largest --concurrency (each running download holds FETCH_BUF_SIZE). */
 #ifndef WORKER_MAX_CONCURRENCY
 #define WORKER_MAX_CONCURRENCY 256

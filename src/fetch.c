@@ -28,6 +28,7 @@
 #include "log.h"
 #include "net.h"
 #include "resolve.h"
+#include "sha256.h"
 #include "url.h"
 
 /* ==== pure parsers ======================================================== */
@@ -490,7 +491,7 @@ struct fetch {
 	struct chunked ch;
 	uint64_t bytes;                 /* bytes of the file so far */
 	int64_t total;
-	tls_sha256_t sha;
+	sha256_t sha;
 	int hash_ok;                    /* sha covers exactly part->size bytes */
 	unsigned redirects, attempt;
 	int range_sent;                 /* this request asked for bytes from part->size */
@@ -620,7 +621,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		     (unsigned long long)f->ctx->max_size);
 		return -1;
 	}
-	tls_sha256_update(&f->sha, p, n);
+	sha256_update(&f->sha, p, n);
 	while (n > 0) {
 		ssize_t w = write(f->part->fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -636,6 +637,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		f->bytes += (uint64_t)w;
 		f->part->size += (uint64_t)w;
 	}
+	part_write_behind(f->part);
 	return 0;
 }
 
@@ -649,7 +651,7 @@ static void complete(fetch_t *f)
 		return;
 	}
 	close_conn(f);
-	tls_sha256_hex(&f->sha, got);
+	sha256_hex(&f->sha, got);
 	f->hash_ok = 0;
 	if (f->expect[0] && strcmp(got, f->expect) != 0) {
 		fail(f, 1, "SHA-256 mismatch: expected %s, got %s", f->expect, got);
@@ -728,7 +730,7 @@ static int restart_from_zero(fetch_t *f)
 		return -1;
 	}
 	f->bytes = 0;
-	tls_sha256_start(&f->sha);
+	sha256_init(&f->sha);
 	f->hash_ok = 1;
 	return 0;
 }
@@ -739,7 +741,7 @@ static int hash_part(fetch_t *f, size_t keep)
 {
 	if (f->hash_ok)
 		return 0;
-	tls_sha256_start(&f->sha);
+	sha256_init(&f->sha);
 	if (part_hash_prefix(f->part, &f->sha, f->buf + keep, FETCH_BUF_SIZE - keep) < 0) {
 		fail(f, 1, "cannot read the partial file: %s", strerror(errno));
 		return -1;
@@ -1283,7 +1285,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 	}
 	f->hash_ok = part->size == 0;
 	if (f->hash_ok)
-		tls_sha256_start(&f->sha);
+		sha256_init(&f->sha);
 	/* The first attempt starts from the loop, so that done is never
 	 * called from inside fetch_start. */
 	f->state = S_WAIT;

@@ -1,4 +1,6 @@
 /* part.c - partial, final and done-record files of downloads; see part.h. */
+/* sync_file_range (Linux) */
+#define _GNU_SOURCE
 #include "part.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "url.h"
 #include "utf8.h"
 
@@ -47,6 +50,7 @@ int part_open(struct part *p, const char *dir, const char *id, char *err, size_t
 	struct stat st;
 	p->fd = -1;
 	p->size = 0;
+	p->flushed = 0;
 	p->validator[0] = '\0';
 	if (snprintf(p->dir, sizeof(p->dir), "%s", dir) >= (int)sizeof(p->dir) ||
 	    snprintf(p->id, sizeof(p->id), "%s", id) >= (int)sizeof(p->id) ||
@@ -109,7 +113,22 @@ int part_restart(struct part *p)
 	return 0;
 }
 
-int part_hash_prefix(struct part *p, tls_sha256_t *s, char *buf, size_t buflen)
+void part_write_behind(struct part *p)
+{
+#if defined(SYNC_FILE_RANGE_WRITE) && FETCH_WRITEBACK_BYTES > 0
+	if (p->size < p->flushed)
+		p->flushed = 0; /* restarted from zero */
+	if (p->size - p->flushed < FETCH_WRITEBACK_BYTES)
+		return;
+	sync_file_range(p->fd, (off_t)p->flushed, (off_t)(p->size - p->flushed),
+			SYNC_FILE_RANGE_WRITE);
+	p->flushed = p->size;
+#else
+	(void)p;
+#endif
+}
+
+int part_hash_prefix(struct part *p, sha256_t *s, char *buf, size_t buflen)
 {
 	uint64_t off = 0;
 	while (off < p->size) {
@@ -119,7 +138,7 @@ int part_hash_prefix(struct part *p, tls_sha256_t *s, char *buf, size_t buflen)
 			continue;
 		if (n <= 0)
 			return -1;
-		tls_sha256_update(s, buf, (size_t)n);
+		sha256_update(s, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	return 0;

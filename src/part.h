@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tls.h"
+#include "sha256.h"
 
 #define PART_MAX_VALIDATOR 256
 
@@ -32,6 +32,7 @@ struct part {
 	char id[64];
 	char path[PATH_MAX];            /* <dir>/.<id>.part */
 	uint64_t size;                  /* bytes in it (the resume offset) */
+	uint64_t flushed;               /* write-back started up to here */
 	char validator[PART_MAX_VALIDATOR]; /* for If-Range, "" when none */
 };
 
@@ -47,8 +48,12 @@ int part_open(struct part *p, const char *dir, const char *id,
 int part_set_validator(struct part *p, const char *v, size_t n);
 /* Empties the file and forgets the validator. 0, or -1. */
 int part_restart(struct part *p);
+/* Starts writing what was appended since the last call to disk, without
+ * waiting, once FETCH_WRITEBACK_BYTES have gathered (Linux; elsewhere a
+ * no-op): the fsync of part_finish then has little left to do. */
+void part_write_behind(struct part *p);
 /* Feeds bytes [0, p->size) of the file into s, reading through buf. 0, or -1. */
-int part_hash_prefix(struct part *p, tls_sha256_t *s, char *buf, size_t buflen);
+int part_hash_prefix(struct part *p, sha256_t *s, char *buf, size_t buflen);
 
 /*
  * Makes the download final: fsync, then <dir>/<name> (or name.1, name.2,

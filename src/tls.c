@@ -1,5 +1,5 @@
 /*
- * tls.c - mbedTLS client connections and SHA-256; see tls.h.
+ * tls.c - mbedTLS client connections; see tls.h.
  *
  * Cipher-suite order: the suite offered first is the one that decrypts
  * fastest here. mbedTLS 2.28 runs ChaCha20-Poly1305 about 1.5x faster than
@@ -9,6 +9,7 @@
  * ARMv8 crypto): there AES-GCM goes first when the CPU has them.
  */
 #include "tls.h"
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
-#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/version.h>
@@ -34,9 +34,6 @@
 /* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #include <psa/crypto.h>
-#define SHA256_STARTS(c) mbedtls_sha256_starts((c), 0)
-#define SHA256_UPDATE(c, p, n) mbedtls_sha256_update((c), (p), (n))
-#define SHA256_FINISH(c, d) mbedtls_sha256_finish((c), (d))
 /* TLS 1.3 key exchange goes through PSA; 3.x defaults to TLS 1.2 minimum. */
 static int tls_lib_init(mbedtls_ssl_config *conf)
 {
@@ -55,9 +52,6 @@ static int aes_is_fast(void)
 #endif
 }
 #else /* 2.28 */
-#define SHA256_STARTS(c) mbedtls_sha256_starts_ret((c), 0)
-#define SHA256_UPDATE(c, p, n) mbedtls_sha256_update_ret((c), (p), (n))
-#define SHA256_FINISH(c, d) mbedtls_sha256_finish_ret((c), (d))
 static int tls_lib_init(mbedtls_ssl_config *conf)
 {
 	/* 2.28 still enables TLS 1.0 and 1.1 by default. */
@@ -70,9 +64,6 @@ static int aes_is_fast(void) { return 0; }
 #endif
 /* ========================================================================== */
 
-_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(tls_sha256_t),
-	       "tls_sha256_t too small for this mbedTLS");
-
 struct tls_config {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
@@ -84,6 +75,10 @@ struct tls_config {
 struct tls_conn {
 	mbedtls_ssl_context ssl;
 	int fd;
+	/* Read-ahead: mbedTLS asks for a record's 5-byte header, then its
+	 * body, two read()s per 16 KiB; one read() here takes several records. */
+	unsigned char *ra;
+	size_t ra_pos, ra_len;
 	int ip_host;            /* host is an address: check IP SANs ourselves */
 	unsigned char ip[16];
 	size_t iplen;
@@ -224,13 +219,23 @@ static int bio_send(void *ctx, const unsigned char *p, size_t n)
 static int bio_recv(void *ctx, unsigned char *p, size_t n)
 {
 	tls_conn_t *c = ctx;
-	ssize_t r = read(c->fd, p, n);
-	if (r >= 0)
-		return (int)r;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	snprintf(c->err, sizeof(c->err), "%s", strerror(errno));
-	return TLS_BIO_FAILED;
+	if (c->ra_pos == c->ra_len) {
+		ssize_t r = read(c->fd, c->ra, TLS_READ_AHEAD);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return MBEDTLS_ERR_SSL_WANT_READ;
+			snprintf(c->err, sizeof(c->err), "%s", strerror(errno));
+			return TLS_BIO_FAILED;
+		}
+		if (r == 0)
+			return 0;
+		c->ra_pos = 0;
+		c->ra_len = (size_t)r;
+	}
+	size_t k = c->ra_len - c->ra_pos < n ? c->ra_len - c->ra_pos : n;
+	memcpy(p, c->ra + c->ra_pos, k);
+	c->ra_pos += k;
+	return (int)k;
 }
 
 tls_conn_t *tls_conn_new(tls_config_t *cfg, int fd, const char *host)
@@ -240,6 +245,10 @@ tls_conn_t *tls_conn_new(tls_config_t *cfg, int fd, const char *host)
 		return NULL;
 	c->fd = fd;
 	mbedtls_ssl_init(&c->ssl);
+	if (!(c->ra = malloc(TLS_READ_AHEAD))) {
+		free(c);
+		return NULL;
+	}
 	if (inet_pton(AF_INET, host, c->ip) == 1) {
 		c->ip_host = 1;
 		c->iplen = 4;
@@ -262,6 +271,7 @@ void tls_conn_free(tls_conn_t *c)
 	if (!c)
 		return;
 	mbedtls_ssl_free(&c->ssl);
+	free(c->ra);
 	free(c);
 }
 
@@ -348,36 +358,11 @@ ssize_t tls_write(tls_conn_t *c, const void *buf, size_t len)
 	return map_error(c, rc);
 }
 
-size_t tls_pending(const tls_conn_t *c) { return mbedtls_ssl_get_bytes_avail(&c->ssl); }
+size_t tls_pending(const tls_conn_t *c)
+{
+	return mbedtls_ssl_get_bytes_avail(&c->ssl) + (c->ra_len - c->ra_pos);
+}
 const char *tls_error(const tls_conn_t *c) { return c->err[0] ? c->err : "TLS error"; }
 int tls_error_is_verify(const tls_conn_t *c) { return c->verify_failed; }
 const char *tls_suite(const tls_conn_t *c) { return mbedtls_ssl_get_ciphersuite(&c->ssl); }
 const char *tls_version(const tls_conn_t *c) { return mbedtls_ssl_get_version(&c->ssl); }
-
-/* ---- SHA-256 -------------------------------------------------------------- */
-
-void tls_sha256_start(tls_sha256_t *s)
-{
-	mbedtls_sha256_context *c = (mbedtls_sha256_context *)s;
-	mbedtls_sha256_init(c);
-	SHA256_STARTS(c);
-}
-
-void tls_sha256_update(tls_sha256_t *s, const void *p, size_t n)
-{
-	SHA256_UPDATE((mbedtls_sha256_context *)s, p, n);
-}
-
-void tls_sha256_hex(tls_sha256_t *s, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char d[32];
-	mbedtls_sha256_context *c = (mbedtls_sha256_context *)s;
-	SHA256_FINISH(c, d);
-	mbedtls_sha256_free(c);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = '\0';
-}

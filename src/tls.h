@@ -1,7 +1,6 @@
 /*
- * tls - everything warren takes from mbedTLS: TLS client connections in
- * non-blocking mode (SNI, certificate chain and host-name verification,
- * errors worded for a person) and the SHA-256 of downloads.
+ * tls - TLS client connections on mbedTLS in non-blocking mode (SNI,
+ * certificate chain and host-name verification, errors worded for a person).
  *
  * Builds against mbedTLS 2.28 and 3.6; the differences between them live in
  * one marked block at the top of tls.c and nowhere else.
@@ -13,7 +12,6 @@
 #define WARREN_TLS_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct tls_config tls_config_t;
@@ -51,7 +49,8 @@ int tls_handshake(tls_conn_t *c);
 ssize_t tls_read(tls_conn_t *c, void *buf, size_t len);
 /* Writes plaintext: > 0 bytes taken, TLS_WANT_*, or TLS_ERROR. */
 ssize_t tls_write(tls_conn_t *c, const void *buf, size_t len);
-/* Decrypted bytes already buffered (a read will not block for them). */
+/* Bytes buffered in the connection, decrypted or not: a read can make
+ * progress without the socket becoming readable. */
 size_t tls_pending(const tls_conn_t *c);
 /* Why the last call failed, for a person ("certificate has expired"). */
 const char *tls_error(const tls_conn_t *c);
@@ -60,15 +59,5 @@ int tls_error_is_verify(const tls_conn_t *c);
 /* The negotiated suite and version after the handshake, for logs. */
 const char *tls_suite(const tls_conn_t *c);
 const char *tls_version(const tls_conn_t *c);
-
-/* SHA-256, streamed. The context is opaque storage sized for either version. */
-typedef struct {
-	uint64_t opaque[32];
-} tls_sha256_t;
-
-void tls_sha256_start(tls_sha256_t *s);
-void tls_sha256_update(tls_sha256_t *s, const void *p, size_t n);
-/* Writes the digest as 64 lowercase hex characters and a NUL. */
-void tls_sha256_hex(tls_sha256_t *s, char out[65]);
 
 #endif

@@ -89,12 +89,12 @@ static void test_files(void)
 	CHECK_INT(part_open(&p, dir, id, err, sizeof(err)), 0);
 	CHECK_INT(p.size, 6);
 	CHECK_STR(p.validator, "\"etag-1\"");
-	tls_sha256_t s;
+	sha256_t s;
 	char buf[4], hex[65];
-	tls_sha256_start(&s);
+	sha256_init(&s);
 	CHECK_INT(part_hash_prefix(&p, &s, buf, sizeof(buf)), 0);
-	tls_sha256_update(&s, "world", 5);
-	tls_sha256_hex(&s, hex);
+	sha256_update(&s, "world", 5);
+	sha256_hex(&s, hex);
 	/* sha256("hello world") */
 	CHECK_STR(hex, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
 	CHECK(write(p.fd, "world", 5) == 5);

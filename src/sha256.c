@@ -1,0 +1,200 @@
+/*
+ * sha256.c - SHA-256 (FIPS 180-4), streamed; see sha256.h.
+ *
+ * The x86 path keeps the state as the SHA extensions want it (two registers
+ * holding ABEF and CDGH), runs four rounds per pair of sha256rnds2, and
+ * extends the message schedule with sha256msg1/sha256msg2. Padding and
+ * buffering are ours. Checked against mbedTLS in tests/unit/test_sha256.c.
+ */
+#include "sha256.h"
+
+#include <string.h>
+
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
+
+/* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define MBED_STARTS(c) mbedtls_sha256_starts((c), 0)
+#define MBED_UPDATE(c, p, n) mbedtls_sha256_update((c), (p), (n))
+#define MBED_FINISH(c, d) mbedtls_sha256_finish((c), (d))
+#else
+#define MBED_STARTS(c) mbedtls_sha256_starts_ret((c), 0)
+#define MBED_UPDATE(c, p, n) mbedtls_sha256_update_ret((c), (p), (n))
+#define MBED_FINISH(c, d) mbedtls_sha256_finish_ret((c), (d))
+#endif
+/* ========================================================================== */
+
+_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((sha256_t *)0)->mbed),
+	       "sha256_t too small for this mbedTLS");
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86_SHA 1
+#include <cpuid.h>
+#include <immintrin.h>
+
+static const uint32_t K[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+/* Compresses n 64-byte blocks at p into h. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void x86_blocks(uint32_t h[8], const unsigned char *p, size_t n)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i t = _mm_loadu_si128((const __m128i *)&h[0]); /* a b c d */
+	__m128i s1 = _mm_loadu_si128((const __m128i *)&h[4]); /* e f g h */
+	t = _mm_shuffle_epi32(t, 0xB1);                 /* b a d c */
+	s1 = _mm_shuffle_epi32(s1, 0x1B);               /* h g f e */
+	__m128i s0 = _mm_alignr_epi8(t, s1, 8);         /* ABEF */
+	s1 = _mm_blend_epi16(s1, t, 0xF0);              /* CDGH */
+	for (; n > 0; n--, p += 64) {
+		__m128i save0 = s0, save1 = s1, m[4];
+		for (int g = 0; g < 16; g++) {
+			__m128i w;
+			if (g < 4) {
+				w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)),
+						     bswap);
+			} else {
+				/* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] */
+				w = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
+				w = _mm_add_epi32(w, _mm_alignr_epi8(m[(g + 3) & 3],
+								     m[(g + 2) & 3], 4));
+				w = _mm_sha256msg2_epu32(w, m[(g + 3) & 3]);
+			}
+			m[g & 3] = w;
+			__m128i k = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+			s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+			s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+		}
+		s0 = _mm_add_epi32(s0, save0);
+		s1 = _mm_add_epi32(s1, save1);
+	}
+	t = _mm_shuffle_epi32(s0, 0x1B);                /* F E B A */
+	s1 = _mm_shuffle_epi32(s1, 0xB1);               /* D C H G */
+	s0 = _mm_blend_epi16(t, s1, 0xF0);              /* D C B A -> a b c d */
+	s1 = _mm_alignr_epi8(s1, t, 8);                 /* h g f e -> e f g h */
+	_mm_storeu_si128((__m128i *)&h[0], s0);
+	_mm_storeu_si128((__m128i *)&h[4], s1);
+}
+
+static int x86_has_sha(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return (b & bit_SHA) != 0;
+}
+#endif
+
+/* -1 unknown, 0 mbedTLS, 1 SHA extensions. */
+static int impl = -1;
+
+static int use_hw(void)
+{
+	if (impl < 0) {
+#ifdef HAVE_X86_SHA
+		impl = x86_has_sha();
+#else
+		impl = 0;
+#endif
+	}
+	return impl;
+}
+
+const char *sha256_impl(void) { return use_hw() ? "x86 SHA extensions" : "mbedTLS"; }
+
+void sha256_init(sha256_t *s)
+{
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	s->hw = use_hw();
+	s->bytes = 0;
+	s->fill = 0;
+	memcpy(s->h, iv, sizeof(iv));
+	if (!s->hw) {
+		mbedtls_sha256_context *c = (mbedtls_sha256_context *)s->mbed;
+		mbedtls_sha256_init(c);
+		MBED_STARTS(c);
+	}
+}
+
+#ifdef HAVE_X86_SHA
+static void hw_update(sha256_t *s, const unsigned char *p, size_t n)
+{
+	s->bytes += n;
+	if (s->fill) {
+		size_t take = 64 - s->fill < n ? 64 - s->fill : n;
+		memcpy(s->block + s->fill, p, take);
+		s->fill += take;
+		p += take;
+		n -= take;
+		if (s->fill < 64)
+			return;
+		x86_blocks(s->h, s->block, 1);
+		s->fill = 0;
+	}
+	if (n >= 64) {
+		x86_blocks(s->h, p, n / 64);
+		p += n / 64 * 64;
+		n %= 64;
+	}
+	memcpy(s->block, p, n);
+	s->fill = n;
+}
+#endif
+
+void sha256_update(sha256_t *s, const void *p, size_t n)
+{
+#ifdef HAVE_X86_SHA
+	if (s->hw) {
+		hw_update(s, p, n);
+		return;
+	}
+#endif
+	MBED_UPDATE((mbedtls_sha256_context *)s->mbed, p, n);
+}
+
+void sha256_hex(sha256_t *s, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[32];
+#ifdef HAVE_X86_SHA
+	if (s->hw) {
+		uint64_t bits = s->bytes * 8;
+		unsigned char pad[72] = { 0x80 };
+		size_t padlen = (s->fill < 56 ? 56 : 120) - s->fill;
+		for (int i = 0; i < 8; i++)
+			pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+		hw_update(s, pad, padlen + 8);
+		for (int i = 0; i < 8; i++) {
+			d[4 * i] = (unsigned char)(s->h[i] >> 24);
+			d[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
+			d[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
+			d[4 * i + 3] = (unsigned char)s->h[i];
+		}
+	} else
+#endif
+	{
+		mbedtls_sha256_context *c = (mbedtls_sha256_context *)s->mbed;
+		MBED_FINISH(c, d);
+		mbedtls_sha256_free(c);
+	}
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+}
