@@ -1,0 +1,142 @@
+#!/bin/sh
+# bench_worker.sh - download speed and peak memory of `worker --get` next to
+# curl, wget and two reference clients built here from tests/bench/:
+#   rawget  blocking raw-socket HTTP GET, 256 KiB buffer, writes a file
+#   tlsget  blocking mbedTLS (system 2.28) read loop, one forced suite
+# A file from the test nginx on loopback (1 GiB by default), over HTTP and
+# HTTPS; each client runs WARREN_BENCH_RUNS times (5), interleaved with the
+# others so that load from elsewhere hits them alike; the table shows the
+# median time, throughput, the ratio to the reference (rawget for HTTP,
+# tlsget with the suite the worker offers first for HTTPS) and the median
+# peak RSS from /usr/bin/time. tlsget runs with ChaCha20-Poly1305 and with
+# AES-128-GCM: that pair is the measurement behind tls.c's suite order.
+#
+# The worker does more than the references: it hashes (SHA-256, checked
+# with --sha256 here), writes a .part, fsyncs it and renames it.
+#
+# Environment: WARREN_BENCH_MIB (file size, default 1024), WARREN_BENCH_RUNS
+# (default 5), BUILD, and what tests/bench/run.sh exports (WARREN_TEST_ENV
+# with env.sh: ports, CA file, docroot). Also runnable alone:
+#   WARREN_TEST_PORT_BASE=25800 sh tests/bench/bench_worker.sh
+# (nginx must run: sh tests/env/nginx.sh start). A static worker found in
+# build/x86_64/worker (make STATIC=1) is measured too.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+BUILD=${BUILD:-$root/build}
+case $BUILD in /*) ;; *) BUILD=$root/$BUILD ;; esac
+base=${WARREN_TEST_PORT_BASE:-25700}
+state=${WARREN_TEST_ENV:-$root/build/test-env/$base}
+. "$state/env.sh"
+mib=${WARREN_BENCH_MIB:-1024}
+runs=${WARREN_BENCH_RUNS:-5}
+dir=${WARREN_BENCH_DIR:-$state/bench}/worker
+mkdir -p "$dir"
+worker=$BUILD/worker
+[ -x "$worker" ] || { echo "bench_worker: $worker is not built" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench_worker: /usr/bin/time missing" >&2; exit 1; }
+
+WARREN_TEST_PORT_BASE=$base WARREN_TEST_ENV=$state sh "$root/tests/env/nginx.sh" bigfile "$mib" >/dev/null
+file=${mib}m.bin
+sha=$(cat "$WARREN_TEST_DOCROOT/$file.sha256")
+bytes=$((mib * 1048576))
+http=http://127.0.0.1:$WARREN_TEST_HTTP_PORT/$file
+https=https://localhost:$WARREN_TEST_HTTPS_PORT/$file
+ca=$WARREN_TEST_CA_FILE
+
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/rawget" "$here/rawget.c"
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/tlsget" "$here/tlsget.c" \
+	-lmbedtls -lmbedx509 -lmbedcrypto
+
+out=$dir/out.bin
+# client NAME PROTO COMMAND...: a client of the table ("{out}" = the file).
+clients=
+n=0
+client() {
+	n=$((n + 1))
+	name=$1 proto=$2
+	shift 2
+	eval "c_name_$n=\$name c_proto_$n=\$proto"
+	cmd=
+	for a in "$@"; do
+		cmd="$cmd '$a'"
+	done
+	eval "c_cmd_$n=\$cmd"
+	clients="$clients $n"
+}
+
+static=$root/build/x86_64/worker
+client rawget http "$dir/rawget" 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
+client worker http "$worker" --get "$http" -o "{out}" --sha256 "$sha"
+[ -x "$static" ] && client "worker (static)" http "$static" --get "$http" -o "{out}" --sha256 "$sha"
+command -v curl >/dev/null && client curl http curl -sS -o "{out}" "$http"
+command -v wget >/dev/null && client wget http wget -q -O "{out}" "$http"
+client "tlsget chacha20" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" chacha
+client "tlsget aes-gcm" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" aesgcm
+client worker https "$worker" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
+[ -x "$static" ] && client "worker (static)" https "$static" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
+command -v curl >/dev/null && client curl https curl -sS --cacert "$ca" -o "{out}" "$https"
+command -v wget >/dev/null && client wget https wget -q --ca-certificate="$ca" -O "{out}" "$https"
+
+# The suite the worker offers first (its log says).
+"$worker" --get "https://localhost:$WARREN_TEST_HTTPS_PORT/small.txt" -o "$out" \
+	--ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
+suite=$(sed -n 's/.*TLS ready: \(.*\) first.*/\1/p' "$dir/suite.log" | head -1)
+case $suite in *CHACHA*) ref_tls="tlsget chacha20" ;; *) ref_tls="tlsget aes-gcm" ;; esac
+
+rm -f "$dir"/times.*
+echo "file: $mib MiB from nginx on loopback; $runs runs each, interleaved; median"
+echo "worker offers first: $suite"
+r=1
+while [ $r -le "$runs" ]; do
+	for i in $clients; do
+		eval "cmd=\$c_cmd_$i"
+		cmd=$(printf '%s' "$cmd" | sed "s|{out}|$out|g")
+		rm -f "$out"
+		if ! eval "/usr/bin/time -f '%e %M' -o '$dir/t' $cmd" >/dev/null 2>"$dir/err"; then
+			eval "echo \"run \$r of \$c_name_$i (\$c_proto_$i) failed:\"" >&2
+			tail -3 "$dir/err" >&2
+			echo "fail fail" > "$dir/t"
+		elif [ "$(stat -c %s "$out")" != "$bytes" ]; then
+			echo "fail fail" > "$dir/t"
+		fi
+		tail -1 "$dir/t" >> "$dir/times.$i"
+		rm -f "$out"
+	done
+	r=$((r + 1))
+done
+
+# median FILE COLUMN
+median() {
+	awk -v c="$2" '$c != "fail" { print $c }' "$1" | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "fail" }'
+}
+
+printf '\n%-6s %-17s %9s %9s %8s %9s\n' proto client "median s" "MB/s" ratio "RSS KiB"
+for proto in http https; do
+	ref_t=
+	for i in $clients; do
+		eval "p=\$c_proto_$i name=\$c_name_$i"
+		[ "$p" = $proto ] || continue
+		if [ $proto = http ] && [ "$name" = rawget ] || [ "$name" = "$ref_tls" ]; then
+			ref_t=$(median "$dir/times.$i" 1)
+		fi
+	done
+	for i in $clients; do
+		eval "p=\$c_proto_$i name=\$c_name_$i"
+		[ "$p" = $proto ] || continue
+		t=$(median "$dir/times.$i" 1)
+		rss=$(median "$dir/times.$i" 2)
+		if [ "$t" = fail ]; then
+			printf '%-6s %-17s %9s\n' "$proto" "$name" failed
+			continue
+		fi
+		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v ref="$ref_t" -v rss="$rss" \
+			'BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
+				 ratio = (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-";
+				 printf "%-6s %-17s %9.2f %9.0f %8s %9s\n", p, n, t, mbs, ratio, rss }'
+	done
+done
+echo "ratio: reference time / client time (rawget for http, $ref_tls for https); >1 is faster"
+rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"
