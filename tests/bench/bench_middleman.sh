@@ -41,7 +41,8 @@ stop_all() {
 	if [ -n "$lpid" ]; then kill "$lpid" 2>/dev/null || true; wait "$lpid" 2>/dev/null || true; lpid=; fi
 	if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi
 }
-trap 'stop_all' EXIT
+# say so when anything fails (set -e exits silently)
+trap 'rc=$?; stop_all; [ $rc = 0 ] || { echo "bench_middleman: failed ($rc); logs in $dir" >&2; tail -n 5 "$dir/middleman.log" >&2; }' EXIT
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 
@@ -72,7 +73,9 @@ rss_before=$(kib VmRSS)
 	{ echo "bench_middleman: wsload failed" >&2; cat "$dir/floor.out" >&2; exit 1; }
 floor=$(grep '^RESULT' "$dir/floor.out")
 # a fresh middleman for the run itself, so that RSS is measured from scratch
-kill -TERM "$pid"; wait "$pid" || true
+kill -0 "$pid" || { echo "bench_middleman: the middleman died" >&2; exit 1; }
+kill -TERM "$pid"
+wait "$pid" || true
 "$middleman" --listen "127.0.0.1:$port" --amqp "$url" --interval 0 \
 	>> "$dir/middleman.log" 2>&1 &
 pid=$!
