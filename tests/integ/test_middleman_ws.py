@@ -282,18 +282,13 @@ def test_client_that_never_reads_does_not_delay_others():
     wait_for(lambda: mm.log_text().count(": open (") == 2, 5, "both clients open")
     pad = "x" * 30000
     n = 400  # 12 MB: far past the slow one's socket buffers and backlog
-    t0 = time.monotonic()
-    worst = 0.0
+    # were a write to the slow one to block, the fast one would starve
+    # once its own socket buffers were full
     for i in range(0, n, 20):
-        sent = time.monotonic()
         publish_notes([note("big%d" % j, "progress", pad=pad) for j in range(i, i + 20)])
         for j in range(i, i + 20):
             m = json.loads(fast.recv_text(10))
             assert m["seq"] == j + 1
-        worst = max(worst, time.monotonic() - sent)
-    elapsed = time.monotonic() - t0
-    # every one reached the fast client while the slow one sat there
-    assert elapsed < 60, elapsed
     mm.wait_log("too slow: backlog over the limit", 10)
     slow.close()
     fast.close()
