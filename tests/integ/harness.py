@@ -111,7 +111,9 @@ private node, or url=...):
     broker_stop_app() / broker_start_app()  simulate an outage and recovery
         (start waits until AMQP accepts logins again)
     Broker(offset, consumer_timeout_ms=None): another private node on
-        port base+offset (dist port +1); offsets 20..29 are free for tests.
+        port base+offset (dist port +1); offsets 20..49 are free for tests
+        (base+10..14 are nginx's; with the default base, base+50 is where
+        `make bench` puts its broker, and other people's bases may follow).
         .start() .stop() .url .port .ctl(*args). Stopped by cleanup().
 
 Hostile servers:
