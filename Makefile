@@ -65,6 +65,8 @@ TOOL_SRC   = $(wildcard tests/tools/*.c)
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all check unit run bench install clean deps test-deps
+# keep objects of programs (make would delete them as intermediates)
+.SECONDARY:
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
