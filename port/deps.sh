@@ -18,6 +18,8 @@ PKGS_BUILD="gcc make pkg-config librabbitmq-dev libmbedtls-dev libjsmn-dev"
 PKGS_RUN="rabbitmq-server"
 PKGS_TEST="nginx-light openssl ca-certificates curl python3 python3-pika
 	python3-websockets wrk sqlite3 time iproute2 busybox"
+# make fuzz (clang with libFuzzer's runtime) and tests/faults/valgrind.sh.
+PKGS_TEST="$PKGS_TEST clang libclang-rt-14-dev valgrind"
 # Middleman browser test (headless Chromium driven from Node): appended here.
 PKGS_TEST_BROWSER="chromium"
 # Embedded/cross builds (musl, cross gcc, qemu-user): appended here.
