@@ -48,7 +48,8 @@ $(FUZZ_DIR)/fuzz_options: FUZZ_LDFLAGS = -Wl,--wrap=exit
 
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
+fuzz: test-deps
+	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		sh tests/fuzz/run.sh $(FUZZ_TARGETS)
 
