@@ -47,6 +47,28 @@ static const uint32_t K[64] = {
 	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
 };
 
+/* Four rounds with message words w (W[i..i+3]) and constants K[i..i+3]. */
+#define ROUNDS4(w, i)                                                          \
+	do {                                                                   \
+		__m128i k_ = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)&K[i])); \
+		s1 = _mm_sha256rnds2_epu32(s1, s0, k_);                        \
+		s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k_, 0x0E)); \
+	} while (0)
+/* The schedule for group g (words 4g..4g+3) in four registers, slot g % 4:
+ * wg arrives holding msg1(W[g-4], W[g-3]) (s0 of W[t-15], plus W[t-16]),
+ * computed two groups early so that it is off the rounds' path; adding
+ * W[t-7] and s1(W[t-2]) makes W[g]. */
+#define SCHEDULE(wg, w1, w2) \
+	(wg) = _mm_sha256msg2_epu32(_mm_add_epi32((wg), _mm_alignr_epi8((w1), (w2), 4)), (w1))
+/* Group g >= 4: W[g] from slots (g, g-1, g-2), then msg1 for group g+2
+ * into slot g-2 (W[g-2] is not needed after this), then the rounds. */
+#define GROUP(wg, w1, w2, i)                                                   \
+	do {                                                                   \
+		SCHEDULE(wg, w1, w2);                                          \
+		(w2) = _mm_sha256msg1_epu32((w2), (w1));                       \
+		ROUNDS4(wg, i);                                                \
+	} while (0)
+
 /* Compresses n 64-byte blocks at p into h. */
 __attribute__((target("sha,sse4.1,ssse3")))
 static void x86_blocks(uint32_t h[8], const unsigned char *p, size_t n)
@@ -59,24 +81,31 @@ static void x86_blocks(uint32_t h[8], const unsigned char *p, size_t n)
 	__m128i s0 = _mm_alignr_epi8(t, s1, 8);         /* ABEF */
 	s1 = _mm_blend_epi16(s1, t, 0xF0);              /* CDGH */
 	for (; n > 0; n--, p += 64) {
-		__m128i save0 = s0, save1 = s1, m[4];
-		for (int g = 0; g < 16; g++) {
-			__m128i w;
-			if (g < 4) {
-				w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)),
-						     bswap);
-			} else {
-				/* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] */
-				w = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
-				w = _mm_add_epi32(w, _mm_alignr_epi8(m[(g + 3) & 3],
-								     m[(g + 2) & 3], 4));
-				w = _mm_sha256msg2_epu32(w, m[(g + 3) & 3]);
-			}
-			m[g & 3] = w;
-			__m128i k = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&K[4 * g]));
-			s1 = _mm_sha256rnds2_epu32(s1, s0, k);
-			s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
-		}
+		__m128i save0 = s0, save1 = s1;
+		__m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), bswap);
+		__m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
+		__m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
+		__m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
+		ROUNDS4(m0, 0);
+		ROUNDS4(m1, 4);
+		m0 = _mm_sha256msg1_epu32(m0, m1);      /* for group 4 */
+		ROUNDS4(m2, 8);
+		m1 = _mm_sha256msg1_epu32(m1, m2);      /* for group 5 */
+		ROUNDS4(m3, 12);
+		GROUP(m0, m3, m2, 16);  /* g 4 */
+		GROUP(m1, m0, m3, 20);
+		GROUP(m2, m1, m0, 24);
+		GROUP(m3, m2, m1, 28);
+		GROUP(m0, m3, m2, 32);  /* g 8 */
+		GROUP(m1, m0, m3, 36);
+		GROUP(m2, m1, m0, 40);
+		GROUP(m3, m2, m1, 44);
+		GROUP(m0, m3, m2, 48);  /* g 12 */
+		GROUP(m1, m0, m3, 52);
+		SCHEDULE(m2, m1, m0);   /* g 14, 15: no group after them */
+		ROUNDS4(m2, 56);
+		SCHEDULE(m3, m2, m1);
+		ROUNDS4(m3, 60);
 		s0 = _mm_add_epi32(s0, save0);
 		s1 = _mm_add_epi32(s1, save1);
 	}
