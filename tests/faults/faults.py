@@ -20,6 +20,8 @@ Scenarios (functions scenario_*; PATTERNs are substrings of their names):
   6 soak               WARREN_SOAK_SECONDS (600) of mixed tasks from many
                        clients while workers are killed and restarted at
                        random: nothing lost, RSS and fds flat, all answering
+  security_secrets_not_shown   token and AMQP password given through the
+                       environment: in no command line (ps) and no log line
 
 Each scenario prints a count line
   "counts <name>: submitted N, 202 N, done N, failed N, lost N, duplicated N"
@@ -77,10 +79,21 @@ class Ledger:
         self.refused = 0
         self.other = []
         self.notes = {}
+        self.sent = {}      # id -> (monotonic time of the 202, task name)
+        self.finished = {}  # id -> monotonic time its first final was seen
 
     def note(self, n):
         with self.lock:
             self.notes.setdefault(n.get("id"), []).append(n)
+            if n.get("status") in FINAL:
+                self.finished.setdefault(n.get("id"), time.monotonic())
+
+    def slowest(self, k=5):
+        """The k tasks that took longest from 202 to their end."""
+        with self.lock:
+            t = [(self.finished[i] - s[0], s[1], i) for i, s in self.sent.items()
+                 if i in self.finished]
+        return sorted(t, reverse=True)[:k]
 
     def finals(self, tid):
         with self.lock:
@@ -253,7 +266,7 @@ class WsCollector(threading.Thread):
         self.join(5)
 
 
-def submit(ledger, port, task, timeout=10):
+def submit(ledger, port, task, timeout=10):  # noqa: F811 (task: the body)
     """POSTs one task; records the answer; returns (status, id or None)."""
     with ledger.lock:
         ledger.submitted += 1
@@ -266,6 +279,7 @@ def submit(ledger, port, task, timeout=10):
     with ledger.lock:
         if st == 202 and isinstance(body, dict) and body.get("id"):
             ledger.accepted.append(body["id"])
+            ledger.sent[body["id"]] = (time.monotonic(), task.get("name"))
             return st, body["id"]
         if st == 503:
             ledger.refused += 1
@@ -723,7 +737,7 @@ def scenario_6_soak():
         (10, lambda: task(H.ENV.url("/status/404"), "missing")),
         (8, lambda: task("http://127.0.0.1:1/refused", "refused")),
         (8, lambda: task(H.ENV.url("small.txt"), "bad sum", "0" * 64)),
-        (8, lambda: task(H.ENV.url("/slow/small.txt?rate=8"), "trickle")),
+        (8, lambda: task(H.ENV.url("/slow/small.txt?rate=64"), "trickle")),  # ~3 s
     ]
     weights = [w for w, _ in mix]
     stop = threading.Event()
@@ -770,7 +784,12 @@ def scenario_6_soak():
             c.join(30)
         for name, p in procs.items():
             samples[name].append(proc_sample(p.pid))
-        wait_ledger(ledger, None, 240, "every accepted task to finish")
+        t_end = time.monotonic()
+        wait_ledger(ledger, None, 300, "every accepted task to finish")
+        print("    the last tasks ended %.0f s after submissions stopped; slowest: %s"
+              % (time.monotonic() - t_end, ", ".join(
+                  "%s %.0f s" % (name, dt) for dt, name, _ in ledger.slowest())),
+              flush=True)
         time.sleep(2)
         # all three still answer
         assert H.http("GET", tasker.port, "/health")[0] == 200
@@ -804,6 +823,91 @@ def scenario_6_soak():
         col.stop()
 
 
+# ---------------------------------------------------------------- security
+
+@H.timeout(180)
+def security_secrets_not_shown():
+    """Token and AMQP password given through the environment appear in no
+    command line (ps, /proc/PID/cmdline) and in no log line - through
+    logins, refused logins, reconnections, 401s and a download with
+    credentials in its URL."""
+    user = "warren-sec"
+    pw = "pw-%s" % uuid.uuid4().hex
+    token = "tok-%s" % uuid.uuid4().hex
+    H.broker_ctl("add_user", user, pw)
+    try:
+        H.broker_ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        reset_queues()
+        url = "amqp://%s:%s@127.0.0.1:%d" % (user, pw, H.ENV.amqp_port)
+        bad = "amqp://%s:wrong-%s@127.0.0.1:%d" % (user, pw, H.ENV.amqp_port)
+        env = {"WARREN_AMQP_URL": url, "WARREN_TOKEN": token}
+        tasker = H.start_program("tasker", ["--listen", "127.0.0.1:{port}"],
+                                 env=env, port="auto")
+        mm = H.start_program("middleman", ["--listen", "127.0.0.1:{port}",
+                                           "--interval", "0"], env=env, port="auto")
+        d = H.fresh_dir("downloads")
+        w = H.start_program("worker", ["--dir", d, "--ca-file", H.ENV.ca_file],
+                            env={"WARREN_AMQP_URL": url},
+                            wait_log="broker connection ready")
+        refused = H.start_program("worker", ["--dir", H.fresh_dir("refused")],
+                                  env={"WARREN_AMQP_URL": bad})
+        auth = {"Authorization": "Bearer " + token}
+        H.wait_for(lambda: H.http("GET", tasker.port, "/health", headers=auth)[0] == 200,
+                   15, "the tasker to log in")
+        # wrong and right tokens, on both servers
+        wrong = {"Authorization": "Bearer wrong-" + token}
+        t = task(H.ENV.url("/auth/small.txt").replace("://", "://user:pass@"), "auth")
+        assert H.http("POST", tasker.port, "/task", t, headers=wrong)[0] == 401
+        st, _, body = H.http_json("POST", tasker.port, "/task", t, headers=auth)
+        assert st == 202, st
+        assert H.http("GET", mm.port, "/tasks", headers=wrong)[0] == 401
+        assert H.http("GET", mm.port, "/tasks?token=wrong-" + token)[0] == 401
+        H.wait_for(lambda: any(n.get("status") == "done" for n in H.http_json(
+            "GET", mm.port, "/tasks", headers=auth)[2] or []), 30, "the download")
+        c = wsraw.RawWS(mm.port, "/ws?token=wrong-" + token)
+        assert c.status == 401, c.status
+        c.close()
+        c = wsraw.RawWS(mm.port, "/ws?token=" + token)  # the token in a URL
+        assert c.status == 101, c.status
+        assert json.loads(c.recv_text())["id"] == body["id"]
+        c.close()
+        # a reconnection logs the broker URL again
+        H.close_all_connections("security test")
+        for p in (tasker, mm, w):
+            H.wait_for(lambda p=p: len(re.findall("broker connection ready|connected to broker",
+                                                  p.log_text())) >= 2 or
+                       p.log_text().count("amqp: up") >= 2, 30,
+                       "%s to reconnect" % p.name)
+        time.sleep(1)
+        ps = subprocess.run(["ps", "-eo", "pid,args"], stdout=subprocess.PIPE).stdout.decode()
+        leaks = []
+        for p in (tasker, mm, w, refused):
+            with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                cmd = f.read().decode("utf-8", "replace")
+            text = p.log_text()
+            for what, secret in (("AMQP password", pw), ("token", token),
+                                 ("URL password", "user:pass@")):
+                if secret in cmd:
+                    leaks.append("%s in %s's command line" % (what, p.name))
+                if secret in text:
+                    line = [x for x in text.splitlines() if secret in x][0]
+                    leaks.append("%s in %s's log: %s" % (what, p.name, line[:160]))
+        for secret in (pw, token):
+            if secret in ps:
+                leaks.append("a secret in ps output")
+        assert "***" in w.log_text() or user in w.log_text(), \
+            "the worker never named its broker (nothing to check)"
+        assert refused.alive(), "a refused login must not end the worker"
+        print("    checked: 4 programs, command lines, ps, logs (%d lines) after "
+              "logins, a refused login, reconnections, 401s, a download with "
+              "credentials" % sum(len(p.log_text().splitlines())
+                                  for p in (tasker, mm, w, refused)), flush=True)
+        assert not leaks, "; ".join(leaks)
+    finally:
+        H.cleanup()
+        H.broker_ctl("delete_user", user)
+
+
 # ---------------------------------------------------------------- runner
 
 def main(argv):
@@ -816,7 +920,7 @@ def main(argv):
     H.ENV.logs = os.environ["WARREN_TEST_LOGS"]
     R.clear_logs(H.ENV.logs)
     fns = [(n, f) for n, f in sorted(globals().items())
-           if n.startswith("scenario_") and callable(f)
+           if n.startswith(("scenario_", "security_")) and callable(f)
            and (not patterns or any(p in n for p in patterns))]
     passed = failed = 0
     try:
