@@ -211,6 +211,12 @@
 #ifndef TLS_READ_AHEAD
 #define TLS_READ_AHEAD 65536
 #endif
+/* Bytes after which a download's SHA-256 moves to a helper process on
+ * another CPU (hasher.c), on machines with more than one; 0: never. The
+ * helper costs a fork and a 64 KiB buffer. */
+#ifndef FETCH_HASHER_MIN
+#define FETCH_HASHER_MIN (16 * 1024 * 1024)
+#endif
 /* Largest --concurrency (each running download holds FETCH_BUF_SIZE). */
 #ifndef WORKER_MAX_CONCURRENCY
 #define WORKER_MAX_CONCURRENCY 256
@@ -242,7 +248,8 @@
 #ifndef WS_PONG_TIMEOUT_S
 #define WS_PONG_TIMEOUT_S 30
 #endif
-/* WebSocket clients at once (each also counts as an HTTP connection). */
+/* WebSocket clients at once; more are answered 503. They leave the HTTP
+ * server at the upgrade (~0.5 KiB each, plus kernel socket buffers). */
 #ifndef WS_MAX_CLIENTS
 #define WS_MAX_CLIENTS 1024
 #endif
