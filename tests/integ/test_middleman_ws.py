@@ -319,3 +319,28 @@ def test_idle_clients_pinged_dead_ones_dropped():
     assert json.loads(alive.recv_text(40))["id"] == "still"
     alive.close()
     mm.stop()
+
+
+@timeout(180)
+def test_client_limit():
+    """WS_MAX_CLIENTS (1024) at once; the next one is answered 503 before
+    any upgrade, and is served again once a place is free."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    mm = setup_one()
+    clients = [RawWS(mm.port, timeout=10) for _ in range(1024)]
+    assert all(c.status == 101 for c in clients)
+    extra = RawWS(mm.port)
+    assert extra.status == 503, extra.status
+    assert "retry-after" in extra.headers
+    extra.close()
+    # HTTP still answers meanwhile
+    assert http("GET", mm.port, "/health")[0] == 200
+    clients.pop().close()
+    wait_for(lambda: mm.log_text().count("the client left") >= 1, 5, "a place freed")
+    assert_served(mm)
+    for c in clients:
+        c.close()
+    mm.stop()
