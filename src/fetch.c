@@ -27,6 +27,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "hasher.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "url.h"
@@ -462,7 +463,8 @@ int fetch_addr_is_private(const struct sockaddr *sa)
 /* ==== the engine ========================================================== */
 
 enum {
-	S_RESOLVE, S_CONNECT, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY, S_WAIT
+	S_RESOLVE, S_CONNECT, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY, S_WAIT,
+	S_HASH /* body done, waiting for the hash helper */
 };
 enum { B_LENGTH, B_CHUNKED, B_CLOSE };
 
@@ -492,7 +494,9 @@ struct fetch {
 	uint64_t bytes;                 /* bytes of the file so far */
 	int64_t total;
 	sha256_t sha;
-	int hash_ok;                    /* sha covers exactly part->size bytes */
+	hasher_t *hasher;               /* when set, it hashes instead of sha */
+	int helper_ok;                  /* hashing may move to a helper process */
+	int hash_ok;                    /* the digest covers part->size bytes */
 	unsigned redirects, attempt;
 	int range_sent;                 /* this request asked for bytes from part->size */
 	int no_resume;                  /* next request without Range */
@@ -531,6 +535,7 @@ static void close_conn(fetch_t *f)
 static void destroy(fetch_t *f)
 {
 	close_conn(f);
+	hasher_free(f->hasher);
 	loop_timer_cancel(f->ctx->loop, f->tick);
 	loop_timer_cancel(f->ctx->loop, f->wait_timer);
 	free(f->buf);
@@ -621,7 +626,8 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		     (unsigned long long)f->ctx->max_size);
 		return -1;
 	}
-	sha256_update(&f->sha, p, n);
+	if (!f->hasher)
+		sha256_update(&f->sha, p, n);
 	while (n > 0) {
 		ssize_t w = write(f->part->fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -638,33 +644,79 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		f->part->size += (uint64_t)w;
 	}
 	part_write_behind(f->part);
+	if (f->hasher)
+		hasher_advance(f->hasher, f->part->size);
+	else if (f->helper_ok && f->part->size >= FETCH_HASHER_MIN)
+		/* Large: hashing moves to a helper, which takes the state on. */
+		f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, f->part->size);
 	return 0;
 }
 
-static void complete(fetch_t *f)
+static int hash_part(fetch_t *f, size_t keep);
+
+/* The whole file is there and got is its digest: check it and report. */
+static void conclude(fetch_t *f, const char *got)
 {
 	struct fetch_result r;
-	char got[65];
-	if (f->total >= 0 && f->bytes != (uint64_t)f->total) {
-		fail(f, 0, "connection closed after %llu of %lld bytes",
-		     (unsigned long long)f->bytes, (long long)f->total);
-		return;
-	}
-	close_conn(f);
-	sha256_hex(&f->sha, got);
-	f->hash_ok = 0;
 	if (f->expect[0] && strcmp(got, f->expect) != 0) {
 		fail(f, 1, "SHA-256 mismatch: expected %s, got %s", f->expect, got);
 		return;
 	}
 	memset(&r, 0, sizeof(r));
 	r.ok = 1;
-	memcpy(r.sha256, got, sizeof(got));
+	memcpy(r.sha256, got, sizeof(r.sha256));
 	if (f->name[0])
 		part_safe_name(f->name, strlen(f->name), r.name, sizeof(r.name));
 	else
 		part_name_from_path(f->url.path, r.name, sizeof(r.name));
 	finish(f, &r);
+}
+
+/* Hashes the whole file here (no helper, or the helper failed). */
+static void conclude_here(fetch_t *f)
+{
+	char got[65];
+	if (!f->hash_ok && hash_part(f, 0) < 0)
+		return;
+	sha256_hex(&f->sha, got);
+	f->hash_ok = 0;
+	conclude(f, got);
+}
+
+static void on_hashed(void *arg, const char *hex)
+{
+	fetch_t *f = arg;
+	char got[65];
+	if (hex)
+		memcpy(got, hex, sizeof(got)); /* hex lives in the hasher */
+	hasher_free(f->hasher);
+	f->hasher = NULL;
+	if (!hex) {
+		log_warn("%s: the hash helper failed; hashing here", f->log_url);
+		f->hash_ok = 0;
+		conclude_here(f);
+		return;
+	}
+	conclude(f, got);
+}
+
+static void complete(fetch_t *f)
+{
+	if (f->total >= 0 && f->bytes != (uint64_t)f->total) {
+		fail(f, 0, "connection closed after %llu of %lld bytes",
+		     (unsigned long long)f->bytes, (long long)f->total);
+		return;
+	}
+	close_conn(f);
+	if (f->hasher) {
+		f->state = S_HASH;
+		if (hasher_finish(f->hasher, f->part->size, on_hashed, f) == 0)
+			return;
+		hasher_free(f->hasher);
+		f->hasher = NULL;
+		f->hash_ok = 0;
+	}
+	conclude_here(f);
 }
 
 /* Body bytes in buf[0..n). 0 to go on, 1 when the body is complete (the
@@ -730,8 +782,12 @@ static int restart_from_zero(fetch_t *f)
 		return -1;
 	}
 	f->bytes = 0;
-	sha256_init(&f->sha);
 	f->hash_ok = 1;
+	if (f->hasher && hasher_restart(f->hasher) == 0)
+		return 0;
+	hasher_free(f->hasher);
+	f->hasher = NULL;
+	sha256_init(&f->sha);
 	return 0;
 }
 
@@ -742,6 +798,13 @@ static int hash_part(fetch_t *f, size_t keep)
 	if (f->hash_ok)
 		return 0;
 	sha256_init(&f->sha);
+	if (f->helper_ok && !f->hasher && f->part->size >= FETCH_HASHER_MIN &&
+	    (f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, 0))) {
+		/* A long prefix is hashed by the helper while the body comes. */
+		hasher_advance(f->hasher, f->part->size);
+		f->hash_ok = 1;
+		return 0;
+	}
 	if (part_hash_prefix(f->part, &f->sha, f->buf + keep, FETCH_BUF_SIZE - keep) < 0) {
 		fail(f, 1, "cannot read the partial file: %s", strerror(errno));
 		return -1;
@@ -1239,7 +1302,7 @@ static void on_tick(loop_t *loop, void *arg)
 		try_connect(f);
 		return;
 	}
-	if (f->state != S_WAIT && f->state != S_CONNECT &&
+	if (f->state != S_WAIT && f->state != S_CONNECT && f->state != S_HASH &&
 	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
 		return;
@@ -1283,6 +1346,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 		destroy(f);
 		return NULL;
 	}
+	f->helper_ok = FETCH_HASHER_MIN > 0 && hasher_useful();
 	f->hash_ok = part->size == 0;
 	if (f->hash_ok)
 		sha256_init(&f->sha);

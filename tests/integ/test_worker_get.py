@@ -497,3 +497,37 @@ def test_cli():
         r = run_program("worker", bad)
         assert r.returncode == 2, (bad, r.returncode)
         assert len(r.stderr.decode().strip().splitlines()) == 1, (bad, r.stderr)
+
+
+# ---------------------------------------------------------------- large files
+
+def bigfile(mib):
+    """<docroot>/<mib>m.bin made by nginx.sh (kept between runs)."""
+    subprocess.run(["sh", os.path.join(ENV.root, "tests", "env", "nginx.sh"), "bigfile",
+                    str(mib)], check=True, capture_output=True,
+                   env=dict(os.environ, WARREN_TEST_PORT_BASE=str(ENV.port_base),
+                            WARREN_TEST_ENV=ENV.state))
+    return "%dm.bin" % mib
+
+
+@timeout(120)
+def test_large_file_hashed_by_the_helper_process():
+    # past FETCH_HASHER_MIN (16 MiB) the digest moves to a helper process
+    name = bigfile(40)
+    for tls in (False, True):
+        res, data, err = done(ENV.url(name, tls=tls, host="localhost"),
+                              "--sha256", ENV.sha256(name))
+        assert res["sha256"] == ENV.sha256(name)
+
+
+@timeout(120)
+def test_large_resume_and_restart_with_the_helper():
+    body = os.urandom(40 << 20)
+    want = hashlib.sha256(body).hexdigest()
+    s = Script(ranged(body, cut=25 << 20), ranged(body))
+    res, data, err = done(s.url("/big.bin"), "--retries", "1", "--sha256", want)
+    assert s.requests[1][1]["range"] == "bytes=%d-" % (25 << 20)
+    # the retry is answered 200: the helper starts over with the file
+    s = Script(ranged(body, cut=25 << 20), resp(200, body))
+    res, data, err = done(s.url("/big.bin"), "--retries", "1", "--sha256", want)
+    assert len(s.requests) == 2

@@ -400,3 +400,25 @@ def test_concurrency_and_sigterm_while_idle():
     assert time.time() - t0 < 5.5, time.time() - t0
     wait_for(lambda: settled(), 10, "acked", interval=0.3)
     w.stop()
+
+
+@timeout(120)
+def test_sigkill_with_a_large_part_resumed():
+    # the next worker hashes the 20+ MiB already there in its helper process
+    # while the rest of the file arrives
+    from test_worker_get import bigfile
+    name = bigfile(40)
+    purge("tasks")
+    notes = Notes()
+    d = fresh_dir("bigcrash")
+    a = start_worker(dir=d)
+    t = new_task(slow(name, 8 * 1024 * 1024), sha256=ENV.sha256(name))
+    send(t)
+    wait_for(lambda: part_size(d, t["id"]) > 20 * 1024 * 1024, 30, "20 MiB", interval=0.1)
+    a.kill(signal.SIGKILL)
+    b = start_worker(dir=d)
+    b.wait_log(r"%s: resuming at byte" % t["id"], timeout=20)
+    check_file(notes.final(t["id"], tmo=60), name)
+    wait_for(lambda: settled(), 10, "acked", interval=0.3)
+    assert not leftovers(d)
+    b.stop()
