@@ -198,9 +198,11 @@ static void on_final_confirm(void *cookie, int ok)
 	struct worker *w = j->w;
 	j->publishing = 0;
 	if (!ok) {
+		if (w->stopping)
+			return;
 		log_warn("%s: final notification not confirmed; publishing again",
 			 j->task.id);
-		if (!w->stopping) {
+		{
 			loop_timer_cancel(w->loop, j->timer);
 			j->timer = 0;
 			publish_final(j);
@@ -550,15 +552,29 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 	w->stopping = 1;
 	w->stop_deadline = loop_now(w->loop) + WORKER_STOP_GRACE_MS;
 	log_info("signal %d: stopping", signo);
+	if (w->get_url) {
+		/* One-shot: the download is abandoned, its partial file removed. */
+		struct job *j = w->jobs;
+		if (j) {
+			if (j->fetch) {
+				fetch_cancel(j->fetch);
+				j->fetch = NULL;
+				w->running--;
+			}
+			part_remove(&j->part);
+			j->ok = 0;
+			snprintf(j->error, sizeof(j->error), "interrupted by signal %d", signo);
+			get_finish(j);
+		}
+		loop_stop(w->loop);
+		return;
+	}
 	struct job *next;
 	for (struct job *j = w->jobs; j; j = next) {
 		next = j->next;
-		if (j->state == J_FETCH) {
+		if (j->state == J_FETCH)
 			log_info("%s: interrupted at %llu bytes; %s kept for a resume",
 				 j->task.id, (unsigned long long)j->part.size, j->part.path);
-			if (w->get_url)
-				part_remove(&j->part);
-		}
 		if (j->state == J_FINAL && !j->publishing) {
 			/* One last try while the connection is there. */
 			loop_timer_cancel(w->loop, j->timer);
@@ -568,11 +584,6 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 		}
 		if (j->state != J_HOOK && !(j->state == J_FINAL && j->publishing))
 			free_job(j);
-	}
-	if (w->get_url) {
-		w->get_status = 1;
-		loop_stop(w->loop);
-		return;
 	}
 	check_stopped(w);
 	loop_timer(w->loop, 100, on_stop_tick, w);
@@ -740,9 +751,12 @@ int main(int argc, char **argv)
 		}
 		log_info("downloading into %s, %u at once", w.dir, w.concurrency);
 		loop_run(w.loop);
+		/* The connection first: its close requeues what we did not ack,
+		 * and pending confirms are failed while their jobs still exist. */
+		mq_free(w.mq);
+		w.mq = NULL;
 		while (w.jobs)
 			free_job(w.jobs);
-		mq_free(w.mq);
 		log_info("stopped");
 	}
 	tls_config_free(w.fctx.tls);

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -531,3 +532,19 @@ def test_large_resume_and_restart_with_the_helper():
     s = Script(ranged(body, cut=25 << 20), resp(200, body))
     res, data, err = done(s.url("/big.bin"), "--retries", "1", "--sha256", want)
     assert len(s.requests) == 2
+
+
+def test_sigterm_during_get_leaves_nothing():
+    d = fresh_dir("term")
+    p = subprocess.Popen([ENV.worker, "--get", ENV.url("slow/10m.bin?rate=1000000"),
+                          "--dir", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline and not [f for f in os.listdir(d) if f.endswith(".part")]:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 1, (p.returncode, err)
+    res = json.loads(out)
+    assert res["status"] == "failed" and "interrupted" in res["error"]
+    assert os.listdir(d) == [], os.listdir(d)
