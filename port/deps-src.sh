@@ -8,8 +8,9 @@
 #           cross    $CROSS_COMPILE gcc [--sysroot=$SYSROOT] (an OpenWrt SDK)
 #   OUT     build/<target>: gets toolchain/{cc,ar,strip} (wrappers), and
 #           sysroot/{include,lib} with mbedTLS 3.6 (configured by
-#           port/mbedtls/warren-config.h) and rabbitmq-c 0.15 built static, jsmn.h,
-#           and amqp.h-style headers forwarding to <rabbitmq-c/...>.
+#           port/mbedtls/warren-config.h) and rabbitmq-c 0.15 built
+#           static, jsmn.h, and amqp.h-style headers forwarding to
+#           <rabbitmq-c/...>.
 #
 # Sources come with `apt-get source` from Debian trixie (deb-src), through a
 # private apt configuration under build/deps/apt: the system's /etc/apt, its
@@ -238,7 +239,10 @@ LIB_CFLAGS=${LIB_CFLAGS:--Os -ffunction-sections -fdata-sections -fno-pie \
 -fno-asynchronous-unwind-tables -fno-unwind-tables}
 # A library is rebuilt when this script, its flags or (for mbedTLS) the
 # configuration changed since it was built: the stamp holds their checksum.
-recipe() { cat "$TOP/port/deps-src.sh" "$@" | cksum | { read -r sum _; echo "$sum $LIB_CFLAGS"; }; }
+recipe() {
+	cat "$TOP/port/deps-src.sh" "$@" | cksum |
+		{ read -r sum _; echo "$sum $LIB_CFLAGS"; }
+}
 # up_to_date STAMP FILE...: true when STAMP records the current recipe.
 up_to_date() {
 	stamp=$1; shift
@@ -297,7 +301,7 @@ rabbitmq() {
 	for pair in amqp.h:amqp.h amqp_framing.h:framing.h \
 	    amqp_tcp_socket.h:tcp_socket.h; do
 		old=${pair%%:*} new=${pair#*:}
-		printf '/* forwarder written by port/deps-src.sh */\n#include <rabbitmq-c/%s>\n' \
+		printf '/* written by port/deps-src.sh */\n#include <rabbitmq-c/%s>\n' \
 			"$new" > "$inc/$old"
 	done
 	rm -f "$inc/amqp_ssl_socket.h"

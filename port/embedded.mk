@@ -72,7 +72,9 @@ CFLAGS      ?= -Os -ffunction-sections -fdata-sections -fno-pie \
 # protect in a static program is .init_array/.fini_array and a few GOT
 # entries. The 64 KiB segment alignment itself is kept: the binaries still
 # run on kernels with 64 KiB pages.
-LDFLAGS     ?= -no-pie -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,-z,norelro \
+# -s: the binaries are installed as built, stripped (no -g anyway); the link
+# map beside each one still names every function's address.
+LDFLAGS     ?= -no-pie -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,-z,norelro \
                -Wl,--build-id=none -Wl,-Map,$@.map
 
 # The toolchain and libraries come first: they are an included makefile,

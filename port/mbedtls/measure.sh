@@ -32,10 +32,11 @@ nist_optim=-MBEDTLS_ECP_NIST_OPTIM
 chachapoly=-MBEDTLS_CHACHA20_C,-MBEDTLS_POLY1305_C,-MBEDTLS_CHACHAPOLY_C
 aesni=-MBEDTLS_AESNI_C
 aes_tables=-MBEDTLS_AES_ROM_TABLES,-MBEDTLS_AES_FEWER_TABLES
+aes_rom=-MBEDTLS_AES_ROM_TABLES
 sha256_smaller=-MBEDTLS_SHA256_SMALLER
 sha512_smaller=-MBEDTLS_SHA512_SMALLER
 sha1=-MBEDTLS_SHA1_C
-have_asm=-MBEDTLS_HAVE_ASM
+have_asm=-MBEDTLS_HAVE_ASM,-MBEDTLS_AESNI_C
 time_date=-MBEDTLS_HAVE_TIME_DATE
 error_c=+MBEDTLS_ERROR_C
 session_tickets=+MBEDTLS_SSL_SESSION_TICKETS
@@ -84,10 +85,14 @@ mbase=$(link middleman "$OUT/base/sysroot")
 printf '%-16s worker %7d  middleman %7d\n' base "$wbase" "$mbase"
 for v in $VARIANTS; do
 	name=${v%%=*}
-	if variant "$name" "${v#*=}" && w=$(link worker "$OUT/$name/sysroot" 2>"$OUT/$name.link") &&
-	   m=$(link middleman "$OUT/$name/sysroot" 2>>"$OUT/$name.link"); then
-		printf '%-16s worker %+7d  middleman %+7d   (%s)\n' "$name" \
-			$((w - wbase)) $((m - mbase)) "${v#*=}"
+	if variant "$name" "${v#*=}" && w=$(link worker "$OUT/$name/sysroot" 2>"$OUT/$name.link"); then
+		if m=$(link middleman "$OUT/$name/sysroot" 2>>"$OUT/$name.link"); then
+			m=$(printf '%+7d' $((m - mbase)))
+		else
+			m="(needs it)"
+		fi
+		printf '%-16s worker %+7d  middleman %7s   (%s)\n' "$name" \
+			$((w - wbase)) "$m" "${v#*=}"
 	else
 		printf '%-16s does not build or link (see %s/%s.*)\n' "$name" "$OUT" "$name"
 	fi
