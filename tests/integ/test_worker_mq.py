@@ -422,3 +422,12 @@ def test_sigkill_with_a_large_part_resumed():
     wait_for(lambda: settled(), 10, "acked", interval=0.3)
     assert not leftovers(d)
     b.stop()
+
+
+def test_zz_no_partial_file_left_by_the_suite():
+    # every folder the worker tests of this run downloaded into
+    left = []
+    for top, dirs, files in os.walk(ENV.logs):
+        left += [os.path.join(top, f) for f in files
+                 if re.match(r"^\..*\.(part|meta|done)$", f)]
+    assert not left, left
