@@ -548,3 +548,65 @@ def test_sigterm_during_get_leaves_nothing():
     res = json.loads(out)
     assert res["status"] == "failed" and "interrupted" in res["error"]
     assert os.listdir(d) == [], os.listdir(d)
+
+
+NS_SERVER = r'''
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/hop":
+            self.send_response(302)
+            self.send_header("Location", sys.argv[3])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"inner")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+'''
+
+
+@timeout(60)
+def test_deny_private_judges_each_hop_in_a_netns():
+    """In a network namespace of our own, a "public" address (TEST-NET-2,
+    198.51.100.1, on the namespace's lo) redirects to 127.0.0.1 there:
+    --deny-private follows the first hop and refuses the second."""
+    ns = "warren-w%d" % os.getpid()
+    def ip(*a):
+        return subprocess.run(["ip"] + list(a), capture_output=True)
+    if ip("netns", "add", ns).returncode != 0:
+        print("skip: cannot create a network namespace")
+        return
+    procs = []
+    try:
+        for cmd in (["-n", ns, "link", "set", "lo", "up"],
+                    ["-n", ns, "addr", "add", "198.51.100.1/32", "dev", "lo"]):
+            assert ip(*cmd).returncode == 0, cmd
+        for host, port in (("198.51.100.1", 8080), ("127.0.0.1", 8081)):
+            procs.append(subprocess.Popen(
+                ["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", NS_SERVER, host,
+                 str(port), "http://127.0.0.1:8081/inner.txt"]))
+        time.sleep(1.0)
+        d = fresh_dir("ns")
+        def run(*extra):
+            r = subprocess.run(["ip", "netns", "exec", ns, ENV.worker, "--get",
+                                "http://198.51.100.1:8080/hop", "--dir", d,
+                                "--retries", "0"] + list(extra),
+                               capture_output=True, timeout=30)
+            return json.loads(r.stdout)
+        res = run()
+        assert res["status"] == "done", res
+        assert open(res["file"], "rb").read() == b"inner"
+        res = run("--deny-private")
+        assert res["status"] == "failed", res
+        assert "127.0.0.1" in res["error"] and "private" in res["error"], res
+        assert not leftovers(d)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        ip("netns", "del", ns)
