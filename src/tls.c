@@ -62,6 +62,11 @@ static int tls_lib_init(mbedtls_ssl_config *conf)
 /* 2.28's GCM is slower than its ChaCha20 even with AES-NI (measured). */
 static int aes_is_fast(void) { return 0; }
 #endif
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+#define TLS13_NEW_TICKET MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+#else
+#define TLS13_NEW_TICKET 1 /* never returned by mbedtls_ssl_read */
+#endif
 /* ========================================================================== */
 
 struct tls_config {
@@ -343,6 +348,8 @@ int tls_handshake(tls_conn_t *c)
 ssize_t tls_read(tls_conn_t *c, void *buf, size_t len)
 {
 	int rc = mbedtls_ssl_read(&c->ssl, buf, len);
+	while (rc == TLS13_NEW_TICKET) /* 3.6.0 reports tickets; we keep none */
+		rc = mbedtls_ssl_read(&c->ssl, buf, len);
 	if (rc >= 0)
 		return rc;
 	if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
