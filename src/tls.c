@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static int aes_is_fast(void) { return 0; }
 #ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
 #define TLS13_NEW_TICKET MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
 #else
-#define TLS13_NEW_TICKET 1 /* never returned by mbedtls_ssl_read */
+#define TLS13_NEW_TICKET INT_MIN /* never returned by mbedtls_ssl_read */
 #endif
 /* ========================================================================== */
 
