@@ -4,7 +4,8 @@
 # musl binaries). This script adds:
 #
 #   build    make TARGET=armhf, TARGET=aarch64, and the multi-call `warren`
-#            (MULTI=1) for x86_64 and aarch64
+#            (MULTI=1) for x86_64 and aarch64; CROSS_COMPILE= SYSROOT= with
+#            a stand-in SDK (musl-gcc under a prefix of its own)
 #   multi    the multi-call binary dispatches on argv[0] and on its first
 #            argument, and refuses an unknown applet
 #   smoke    tests/embedded/smoke.py on loopback, ARM binaries run by
@@ -54,6 +55,19 @@ counts() {
 	fail=$((fail + f))
 }
 
+# expect_run NAME STATUS PATTERN CMD...: CMD exits STATUS and its output
+# (stdout and stderr) matches the extended regex PATTERN.
+expect_run() {
+	name=$1 want=$2 pat=$3; shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ] && printf '%s\n' "$out" | grep -Eq "$pat"; then
+		ok "$name"
+	else
+		bad "$name: exit $rc (want $want), output: $(printf '%s' "$out" | head -n 3)"
+	fi
+}
+
 # ---- build -----------------------------------------------------------------
 
 # build NAME MAKE-ARGS...: one build, its output in $logs/build-NAME.log.
@@ -80,20 +94,21 @@ build x86_64-multi STATIC=1 all multi && built_x86=1
 build armhf TARGET=armhf all && built_armhf=1
 build aarch64-multi TARGET=aarch64 all multi && built_aarch64=1
 
-# ---- multi-call dispatch ---------------------------------------------------------
+# CROSS_COMPILE= and SYSROOT=, the OpenWrt SDK way, with a stand-in SDK:
+# musl-gcc and the host's binutils under a prefix of their own.
+sdk=$logs/sdk/bin
+mkdir -p "$sdk"
+for t in gcc:musl-gcc ar:ar strip:strip ranlib:ranlib; do
+	printf '#!/bin/sh\nexec %s "$@"\n' "${t#*:}" > "$sdk/x86_64-sdk-linux-musl-${t%%:*}"
+	chmod 755 "$sdk/x86_64-sdk-linux-musl-${t%%:*}"
+done
+if build cross CROSS_COMPILE="$sdk/x86_64-sdk-linux-musl-" SYSROOT=/ all; then
+	for p in tasker worker middleman; do
+		expect_run "cross: build/cross/$p runs" 0 "^$p \\(warren\\)" build/cross/$p --version
+	done
+fi
 
-# expect_run NAME STATUS PATTERN CMD...: CMD exits STATUS and its output
-# (stdout and stderr) matches the extended regex PATTERN.
-expect_run() {
-	name=$1 want=$2 pat=$3; shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && printf '%s\n' "$out" | grep -Eq "$pat"; then
-		ok "$name"
-	else
-		bad "$name: exit $rc (want $want), output: $(printf '%s' "$out" | head -n 3)"
-	fi
-}
+# ---- multi-call dispatch ---------------------------------------------------------
 
 if [ $built_x86 = 1 ]; then
 	b=build/x86_64
