@@ -72,9 +72,13 @@ CFLAGS      ?= -Os -ffunction-sections -fdata-sections -fno-pie \
 # protect in a static program is .init_array/.fini_array and a few GOT
 # entries. The 64 KiB segment alignment itself is kept: the binaries still
 # run on kernels with 64 KiB pages.
+# -z common-page-size=64: the data segment starts right after the code in
+# the file instead of on the next page boundary (at most one more page of
+# RAM): 2.5 KB less per binary.
 # -s: the binaries are installed as built, stripped (no -g anyway); the link
 # map beside each one still names every function's address.
-LDFLAGS     ?= -no-pie -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,-z,norelro \
+LDFLAGS     ?= -no-pie -s -Wl,--gc-sections -Wl,-z,noseparate-code \
+               -Wl,-z,norelro -Wl,-z,common-page-size=64 \
                -Wl,--build-id=none -Wl,-Map,$@.map
 
 # The toolchain and libraries come first: they are an included makefile,
