@@ -13,6 +13,9 @@
 #            through tasker -> worker (HTTPS from a TLS-1.3-only nginx,
 #            verified) -> middleman -> WebSocket client; also the x86_64
 #            multi-call binary natively (and the RSS figures)
+#   syslog   --syslog of each program (static, and multi-call applets): a
+#            message with facility LOG_DAEMON and the program as ident on
+#            /dev/log of a private mount namespace (tests/embedded/syslog_check.py)
 #   busybox  port/busybox init scripts under Debian's busybox (sh and its
 #            start-stop-daemon applet): start, status, stop of each program,
 #            separate binaries and multi-call links; no process left behind
@@ -24,7 +27,8 @@
 # what it started. The last line is "N passed, N failed".
 # Environment: WARREN_TEST_PORT_BASE (default 25700), JOBS (make -j, 2).
 # Ports: base+40 the TLS-1.3-only nginx of smoke.py, base+41..42 the
-# BusyBox-started tasker and middleman, base+43..44 openwrt_init.sh's.
+# BusyBox-started tasker and middleman, base+43..44 openwrt_init.sh's,
+# base+45..46 syslog_check.py's.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -164,6 +168,17 @@ smoke() {
 [ $built_armhf = 1 ] && smoke armhf build/armhf --arch arm --qemu qemu-arm-static
 [ $built_aarch64 = 1 ] && smoke aarch64-multi build/aarch64 --arch aarch64 \
 	--qemu qemu-aarch64-static --multi arg
+
+# ---- --syslog ------------------------------------------------------------------------
+
+# syslog_check NAME BINDIR: tests/embedded/syslog_check.py, counted.
+syslog_check() {
+	$PY tests/embedded/syslog_check.py "$2" > "$logs/syslog-$1.log" 2>&1
+	sed 's/^/  /' "$logs/syslog-$1.log" | grep -v ' passed, .* failed$'
+	counts "$logs/syslog-$1.log"
+}
+[ $built_x86 = 1 ] && syslog_check x86_64 build/x86_64
+[ $built_x86 = 1 ] && syslog_check x86_64-multi build/x86_64/multi
 
 # ---- BusyBox init scripts ------------------------------------------------------------
 
