@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -39,6 +40,12 @@
 
 enum mq_state { MQ_IDLE, MQ_CONNECTING, MQ_UP };
 
+/* A parsed amqp:// URL (see parse_amqp_url). */
+struct mq_url {
+	char user[128], pass[128], host[256], vhost[128];
+	int port;
+};
+
 struct confirm {
 	mq_confirm_fn cb;
 	void *cookie;
@@ -49,8 +56,7 @@ struct confirm {
 struct mq {
 	loop_t *loop;
 	struct mq_config cfg;
-	char *url_copy;                 /* amqp_parse_url writes into it */
-	struct amqp_connection_info ci;
+	struct mq_url ci;
 	char redacted[256];
 
 	enum mq_state state;
@@ -83,34 +89,144 @@ static void pump(mq_t *mq);
 
 /* ---- URLs ---- */
 
-int mq_check_url(const char *url, char *err, size_t errlen)
+/*
+ * The AMQP URI (amqp://user:pass@host:port/vhost) is parsed here rather than
+ * by amqp_parse_url(), whose sscanf() brings 12 KB of libc into static
+ * builds. Components are percent-decoded; defaults are guest, guest,
+ * localhost, 5672 and vhost "/". A trailing "/" with nothing after it also
+ * names "/" (the URI spec would say "", which RabbitMQ never accepts).
+ */
+static int hexdigit(char c)
 {
-	struct amqp_connection_info ci;
-	char *copy = strdup(url);
-	if (!copy) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..n) into out. 0, or -1 on a bad escape or overflow. */
+static int url_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int hi = hexdigit(s[i + 1]), lo = hexdigit(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || o + 1 >= outlen)
+			return -1;
+		out[o++] = c;
 	}
-	int rc = amqp_parse_url(copy, &ci);
-	int ssl = rc == AMQP_STATUS_OK && ci.ssl;
-	free(copy);
-	if (rc != AMQP_STATUS_OK) {
-		snprintf(err, errlen, "bad broker URL (want amqp://user:pass@host:port/vhost)");
-		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+/* Where the authority of url ends and its userinfo's '@' is (or NULL). */
+static const char *authority(const char *url, const char **end, const char **at)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return NULL;
+	p += 3;
+	*end = p + strcspn(p, "/?#");
+	*at = NULL;
+	for (const char *q = p; q < *end; q++)
+		if (*q == '@')
+			*at = q;
+	return p;
+}
+
+static int parse_host_port(const char *h, const char *end, struct mq_url *u)
+{
+	const char *colon = NULL, *hend = end;
+	if (h < end && *h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb)
+			return -1;
+		if (url_decode(h + 1, (size_t)(rb - h - 1), u->host, sizeof(u->host)) < 0)
+			return -1;
+		if (rb + 1 < end && rb[1] != ':')
+			return -1;
+		colon = rb + 1 < end ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		hend = colon ? colon : end;
+		if (url_decode(h, (size_t)(hend - h), u->host, sizeof(u->host)) < 0)
+			return -1;
 	}
-	if (ssl) {
-		snprintf(err, errlen, "amqps:// is not supported; use amqp://");
-		return -1;
+	if (!u->host[0])
+		strcpy(u->host, "localhost");
+	u->port = 5672;
+	if (colon) {
+		const char *p = colon + 1;
+		long v = 0;
+		if (p == end)
+			return -1;
+		for (; p < end; p++) {
+			if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 65535)
+				return -1;
+		}
+		if (v == 0)
+			return -1;
+		u->port = (int)v;
 	}
 	return 0;
 }
 
+static int parse_amqp_url(const char *url, struct mq_url *u, char *err, size_t errlen)
+{
+	const char *end, *at;
+	memset(u, 0, sizeof(*u));
+	if (!strncasecmp(url, "amqps://", 8)) {
+		snprintf(err, errlen, "amqps:// is not supported; use amqp://");
+		return -1;
+	}
+	const char *a = authority(url, &end, &at);
+	if (strncasecmp(url, "amqp://", 7) != 0 || !a)
+		goto bad;
+	strcpy(u->user, "guest");
+	strcpy(u->pass, "guest");
+	if (at) {
+		const char *colon = memchr(a, ':', (size_t)(at - a));
+		const char *uend = colon ? colon : at;
+		if (url_decode(a, (size_t)(uend - a), u->user, sizeof(u->user)) < 0 ||
+		    (colon && url_decode(colon + 1, (size_t)(at - colon - 1), u->pass,
+					 sizeof(u->pass)) < 0))
+			goto bad;
+		a = at + 1;
+	}
+	if (parse_host_port(a, end, u) < 0)
+		goto bad;
+	strcpy(u->vhost, "/");
+	if (*end == '/') {
+		const char *v = end + 1;
+		size_t n = strcspn(v, "?#");
+		if (memchr(v, '/', n) || (n && url_decode(v, n, u->vhost, sizeof(u->vhost)) < 0))
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad broker URL (want amqp://user:pass@host:port/vhost)");
+	return -1;
+}
+
+int mq_check_url(const char *url, char *err, size_t errlen)
+{
+	struct mq_url u;
+	return parse_amqp_url(url, &u, err, errlen);
+}
+
 void mq_redact_url(const char *url, char *out, size_t outlen)
 {
-	const char *scheme = strstr(url, "://");
-	const char *start = scheme ? scheme + 3 : url;
-	const char *at = strchr(start, '@');
-	const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+	const char *end, *at;
+	const char *a = authority(url, &end, &at);
+	const char *colon = a && at ? memchr(a, ':', (size_t)(at - a)) : NULL;
 	if (!colon) {
 		snprintf(out, outlen, "%s", url);
 		return;
@@ -277,7 +393,7 @@ static void handshake(mq_t *mq)
 	amqp_table_t props = { 1, &prop };
 	amqp_rpc_reply_t r = amqp_login_with_properties(
 		mq->conn, mq->ci.vhost, 0, MQ_FRAME_MAX, (int)mq->cfg.heartbeat, &props,
-		AMQP_SASL_METHOD_PLAIN, mq->ci.user, mq->ci.password);
+		AMQP_SASL_METHOD_PLAIN, mq->ci.user, mq->ci.pass);
 	char buf[256], msg[320];
 	const char *err = reply_error(r, buf, sizeof(buf));
 	if (err) {
@@ -572,10 +688,7 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	if (mq_check_url(cfg->url, err, errlen) < 0)
 		return NULL;
 	mq_t *mq = calloc(1, sizeof(*mq));
-	if (!mq || !(mq->url_copy = strdup(cfg->url)) ||
-	    !(mq->ring = calloc(MQ_MAX_INFLIGHT, sizeof(*mq->ring)))) {
-		if (mq)
-			free(mq->url_copy);
+	if (!mq || !(mq->ring = calloc(MQ_MAX_INFLIGHT, sizeof(*mq->ring)))) {
 		free(mq);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -584,7 +697,7 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	mq->cfg = *cfg;
 	mq->fd = -1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
-	amqp_parse_url(mq->url_copy, &mq->ci);
+	parse_amqp_url(cfg->url, &mq->ci, err, errlen);
 	mq_redact_url(cfg->url, mq->redacted, sizeof(mq->redacted));
 	mq->retry_timer = loop_timer(loop, 0, start_connect, mq);
 	return mq;
@@ -604,7 +717,6 @@ void mq_free(mq_t *mq)
 	}
 	teardown(mq, NULL);
 	free(mq->ring);
-	free(mq->url_copy);
 	free(mq);
 }
 

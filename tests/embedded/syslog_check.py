@@ -60,8 +60,9 @@ def check_program(bindir, prog, args):
         if msg is None:
             report(False, name, "no message on /dev/log in 15 s")
             return
-        # musl: "<PRI>Mmm dd hh:mm:ss IDENT[PID]: MESSAGE"
-        m = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+)\[(\d+)\]: (.*)", msg)
+        # "<PRI>IDENT[PID]: MESSAGE" (warren's log.c; syslogd adds the time)
+        # or "<PRI>Mmm dd hh:mm:ss IDENT[PID]: MESSAGE" (syslog(3))
+        m = re.match(r"<(\d+)>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )?(\S+)\[(\d+)\]: (.*)", msg)
         if not m:
             report(False, name, "unexpected format %r" % msg)
             return
