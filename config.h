@@ -212,10 +212,23 @@
 #define TLS_READ_AHEAD 65536
 #endif
 /* Bytes after which a download's SHA-256 moves to a helper process on
- * another CPU (hasher.c), on machines with more than one; 0: never. The
- * helper costs a fork and a 64 KiB buffer. */
+ * another CPU (hasher.c); 0: never. The helper costs a fork and a 64 KiB
+ * buffer. */
 #ifndef FETCH_HASHER_MIN
 #define FETCH_HASHER_MIN (16 * 1024 * 1024)
+#endif
+/* CPUs online for the helper to be used. On 2 CPUs shared with a local
+ * server (the benchmark) it measured slower than hashing in place; with 4
+ * a CPU is free for it (a quad-core board hashing with mbedTLS at ~100 MB/s
+ * would otherwise cap a gigabit download). */
+#ifndef FETCH_HASHER_MIN_CPUS
+#define FETCH_HASHER_MIN_CPUS 4
+#endif
+/* TLS suite offered first: -1 the faster here (ChaCha20-Poly1305 with
+ * mbedTLS 2.28; AES-GCM with 3.x on a CPU with AES instructions), 0
+ * ChaCha20-Poly1305, 1 AES-GCM. See tls.c and bench_worker.sh. */
+#ifndef TLS_PREFER_AESGCM
+#define TLS_PREFER_AESGCM -1
 #endif
 /* Largest --concurrency (each running download holds FETCH_BUF_SIZE). */
 #ifndef WORKER_MAX_CONCURRENCY

@@ -468,6 +468,9 @@ enum {
 };
 enum { B_LENGTH, B_CHUNKED, B_CLOSE };
 
+/* A variable, so that FETCH_HASHER_MIN 0 compiles without warnings. */
+static const uint64_t hasher_min = FETCH_HASHER_MIN;
+
 /* Timeouts and progress are checked this often. */
 #define FETCH_TICK_MS 500
 
@@ -646,7 +649,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 	part_write_behind(f->part);
 	if (f->hasher)
 		hasher_advance(f->hasher, f->part->size);
-	else if (f->helper_ok && f->part->size >= FETCH_HASHER_MIN)
+	else if (f->helper_ok && f->part->size >= hasher_min)
 		/* Large: hashing moves to a helper, which takes the state on. */
 		f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, f->part->size);
 	return 0;
@@ -798,7 +801,7 @@ static int hash_part(fetch_t *f, size_t keep)
 	if (f->hash_ok)
 		return 0;
 	sha256_init(&f->sha);
-	if (f->helper_ok && !f->hasher && f->part->size >= FETCH_HASHER_MIN &&
+	if (f->helper_ok && !f->hasher && f->part->size >= hasher_min &&
 	    (f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, 0))) {
 		/* A long prefix is hashed by the helper while the body comes. */
 		hasher_advance(f->hasher, f->part->size);
@@ -1346,7 +1349,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 		destroy(f);
 		return NULL;
 	}
-	f->helper_ok = FETCH_HASHER_MIN > 0 && hasher_useful();
+	f->helper_ok = FETCH_HASHER_MIN > 0 && hasher_useful(FETCH_HASHER_MIN_CPUS);
 	f->hash_ok = part->size == 0;
 	if (f->hash_ok)
 		sha256_init(&f->sha);

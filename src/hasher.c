@@ -47,9 +47,9 @@ struct hasher {
 	size_t got;
 };
 
-int hasher_useful(void)
+int hasher_useful(int min_cpus)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) >= min_cpus;
 }
 
 /* ---- the helper --------------------------------------------------------- */

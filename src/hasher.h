@@ -11,7 +11,7 @@
  * threads, nothing shared but the file; the helper exits when told, or when
  * the caller goes away (its command pipe closes).
  *
- * Worth it only where there is a second CPU (hasher_useful) and for a large
+ * Worth it only where a CPU is free for it (hasher_useful) and for a large
  * file; the caller hashes in place otherwise, and also when anything here
  * fails (hasher_start returns NULL, or the digest callback gets NULL).
  */
@@ -28,8 +28,8 @@ typedef struct hasher hasher_t;
 /* hex: the 64-character digest, or NULL when the helper failed. */
 typedef void (*hasher_fn)(void *arg, const char *hex);
 
-/* 1 when this machine has more than one CPU online. */
-int hasher_useful(void);
+/* 1 when this machine has at least min_cpus CPUs online. */
+int hasher_useful(int min_cpus);
 
 /*
  * Forks a helper that continues state (which covers bytes [0, upto) of the

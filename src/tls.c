@@ -133,7 +133,8 @@ static int *make_suites(void)
 	if (!list)
 		return NULL;
 	size_t n = 0;
-	const int *first = aes_is_fast() ? aesgcm : chacha;
+	int aes = TLS_PREFER_AESGCM < 0 ? aes_is_fast() : TLS_PREFER_AESGCM;
+	const int *first = aes ? aesgcm : chacha;
 	const int *second = first == chacha ? aesgcm : chacha;
 	for (const int *p = first; *p; p++)
 		append_suite(list, &n, *p);

@@ -18,8 +18,9 @@
 # (default 5), BUILD, and what tests/bench/run.sh exports (WARREN_TEST_ENV
 # with env.sh: ports, CA file, docroot). Also runnable alone:
 #   WARREN_TEST_PORT_BASE=25800 sh tests/bench/bench_worker.sh
-# (nginx must run: sh tests/env/nginx.sh start). A static worker found in
-# build/x86_64/worker (make STATIC=1) is measured too.
+# (nginx must run: sh tests/env/nginx.sh start). A static worker (musl,
+# mbedTLS 3.6: make STATIC=1) is measured too when there is one at
+# $WARREN_BENCH_STATIC (default build/x86_64/worker).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,7 +67,7 @@ client() {
 	clients="$clients $n"
 }
 
-static=$root/build/x86_64/worker
+static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 client rawget http "$dir/rawget" 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client worker http "$worker" --get "$http" -o "{out}" --sha256 "$sha"
 [ -x "$static" ] && client "worker (static)" http "$static" --get "$http" -o "{out}" --sha256 "$sha"
