@@ -1161,7 +1161,9 @@ static void io_handshake(fetch_t *f)
 		return;
 	}
 	if (rc < 0) {
-		fail(f, tls_error_is_verify(f->tls), "https://%s: %s", f->url.host,
+		char host[300];
+		url_host_header(&f->url, host, sizeof(host));
+		fail(f, tls_error_is_verify(f->tls), "TLS with %s: %s", host,
 		     tls_error(f->tls));
 		return;
 	}
