@@ -22,6 +22,8 @@ Scenarios (functions scenario_*; PATTERNs are substrings of their names):
                        random: nothing lost, RSS and fds flat, all answering
   security_secrets_not_shown   token and AMQP password given through the
                        environment: in no command line (ps) and no log line
+  security_names_stay_in_dir   hostile names and symlinks planted in --dir:
+                       every file lands in --dir, nothing outside is touched
 
 Each scenario prints a count line
   "counts <name>: submitted N, 202 N, done N, failed N, lost N, duplicated N"
@@ -906,6 +908,39 @@ def security_secrets_not_shown():
     finally:
         H.cleanup()
         H.broker_ctl("delete_user", user)
+
+
+@H.timeout(60)
+def security_names_stay_in_dir():
+    """Downloaded names never leave --dir: hostile Content-Disposition and
+    URL paths, and symlinks planted in --dir under the names the files
+    will take (dangling, and to a file outside) are never followed."""
+    d = H.fresh_dir("dir")
+    outside = H.fresh_dir("outside")
+    victim = os.path.join(outside, "victim")
+    with open(victim, "w") as f:
+        f.write("keep me\n")
+    os.symlink(os.path.join(outside, "created"), os.path.join(d, "small.txt"))
+    os.symlink(victim, os.path.join(d, "evil"))
+    os.symlink(outside, os.path.join(d, "sub"))
+    urls = [H.ENV.url("small.txt"), H.ENV.url("/disposition/evil"),
+            H.ENV.url("small.txt").replace("small.txt", "sub%2F..%2F..%2Fsmall.txt"),
+            H.ENV.url("/redir/rel")]
+    files = []
+    for u in urls:
+        r = H.run_program("worker", ["--get", u, "--dir", d], timeout=30)
+        res = json.loads(r.stdout)
+        if res["status"] == "done":
+            files.append(res["file"])
+    assert len(files) >= 3, files
+    for f in files:
+        assert os.path.dirname(f) == d, f
+        assert not os.path.islink(f) and os.path.isfile(f), f
+    with open(victim) as f:
+        assert f.read() == "keep me\n"
+    assert sorted(os.listdir(outside)) == ["victim"], os.listdir(outside)
+    print("    %d downloads beside 3 planted symlinks: all in --dir, as %s"
+          % (len(files), ", ".join(os.path.basename(f) for f in files)), flush=True)
 
 
 # ---------------------------------------------------------------- runner
