@@ -406,9 +406,10 @@ static int start_job(struct job *j)
 		job_failed(j, err);
 		return -1;
 	}
-	/* It may have finished elsewhere between our two looks. */
+	/* It may have finished elsewhere between our two looks; the .part we
+	 * just opened (or created) is then of no use. */
 	if (!w->get_url && settle_from_record(j)) {
-		part_close(&j->part);
+		part_remove(&j->part);
 		return -1;
 	}
 	struct fetch_callbacks cb = { on_started, on_progress, on_fetched, j };
