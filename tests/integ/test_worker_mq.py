@@ -431,3 +431,30 @@ def test_zz_no_partial_file_left_by_the_suite():
         left += [os.path.join(top, f) for f in files
                  if re.match(r"^\..*\.(part|meta|done)$", f)]
     assert not left, left
+
+
+@timeout(150)
+def test_consumer_timeout_two_workers_one_folder():
+    """Redeliveries bounce between two workers sharing a folder while one of
+    them downloads: the other waits on the .part lock, then settles the task
+    from the done record. One download, one file, everything acked."""
+    br = Broker(50, consumer_timeout_ms=2000).start()
+    br.ctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
+    purge("tasks", url=br.url)
+    purge("notifications", url=br.url)
+    notes = Notes(url=br.url)
+    d = fresh_dir("bounce")
+    a = start_worker(amqp=br.url, dir=d)
+    b = start_worker(amqp=br.url, dir=d)
+    t = new_task(slow("10m.bin", 1024 * 1024))
+    send(t, url=br.url)
+    n = notes.final(t["id"], tmo=90)
+    check_file(n, "10m.bin")
+    wait_for(lambda: settled(broker=br, url=br.url), 60, "acked at last", interval=0.5)
+    logs = a.log_text() + b.log_text()
+    assert logs.count("%s: downloading " % t["id"]) == 1, logs
+    assert sorted(os.listdir(d)) == ["10m.bin"], os.listdir(d)
+    finals = [x for x in notes.of(t["id"]) if x["status"] in ("done", "failed")]
+    assert all(x["status"] == "done" and x["sha256"] == n["sha256"] for x in finals)
+    a.stop()
+    b.stop()
