@@ -858,15 +858,15 @@ int main(int argc, char **argv)
 	unsigned long history = DEFAULT_HISTORY;
 	int use_syslog = 0;
 	const struct opt opts[] = {
-		{ "amqp", "WARREN_AMQP_URL", OPT_STR, &amqp, 0, "URL", "broker URL (default " DEFAULT_AMQP_URL ")" },
+		OPT_ROW_AMQP(&amqp),
 		{ "listen", "WARREN_MIDDLEMAN_LISTEN", OPT_STR, &listen, 0, "[ADDR:]PORT", "HTTP and WebSocket address (default " DEFAULT_MIDDLEMAN_LISTEN ")" },
 		{ "token", "WARREN_TOKEN", OPT_STR, &token, 0, "SECRET", "require Authorization: Bearer SECRET (or ?token=SECRET for / and /ws)" },
 		{ "interval", "WARREN_INTERVAL", OPT_UINT, &interval, MAX_INTERVAL_S, "N", "seconds between pushes, 0 = at once (default 5)" },
 		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept (default 1000)" },
 		{ "journal", "WARREN_JOURNAL", OPT_STR, &journal, 0, "PATH", "keep notifications across restarts in PATH" },
-		{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, &heartbeat, 65535, "N", "AMQP heartbeat in seconds (default 30)" },
-		{ "syslog", NULL, OPT_FLAG, &use_syslog, 0, NULL, "log to syslog instead of stderr" },
-		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
+		OPT_ROW_HEARTBEAT(&heartbeat),
+		OPT_ROW_SYSLOG(&use_syslog),
+		OPT_ROW_END
 	};
 	int first = opt_parse(PROG, "Keeps task notifications and pushes them to browsers over WebSocket.",
 			      opts, argc, argv);

@@ -6,6 +6,8 @@
 #ifndef WARREN_OPT_H
 #define WARREN_OPT_H
 
+#include "config.h"
+
 enum opt_kind {
 	OPT_FLAG, /* dst is int*: --name sets 1; env "1"/"0" */
 	OPT_STR,  /* dst is const char**: points into argv or environ */
@@ -21,6 +23,22 @@ struct opt {
 	const char *arg;    /* value placeholder in --help ("URL") */
 	const char *help;   /* one line */
 };
+
+#define OPT_STR_(x) #x
+#define OPT_STR_OF(x) OPT_STR_(x)
+
+/* The rows every program has (INTERFACE "Programs and build"). */
+#define OPT_ROW_AMQP(dst)                                                  \
+	{ "amqp", "WARREN_AMQP_URL", OPT_STR, (dst), 0, "URL",             \
+	  "broker URL (default " DEFAULT_AMQP_URL ")" }
+#define OPT_ROW_HEARTBEAT(dst)                                             \
+	{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, (dst), 65535, "N",    \
+	  "AMQP heartbeat in seconds, 0 = none (default "                  \
+	  OPT_STR_OF(DEFAULT_HEARTBEAT) ")" }
+#define OPT_ROW_SYSLOG(dst)                                                \
+	{ "syslog", NULL, OPT_FLAG, (dst), 0, NULL,                        \
+	  "log to syslog (LOG_DAEMON) instead of stderr" }
+#define OPT_ROW_END { NULL, NULL, 0, NULL, 0, NULL, NULL }
 
 /*
  * Applies the environment, then argv (--name value or --name=value), over

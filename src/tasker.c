@@ -209,12 +209,12 @@ int main(int argc, char **argv)
 	unsigned long heartbeat = DEFAULT_HEARTBEAT;
 	int use_syslog = 0;
 	const struct opt opts[] = {
-		{ "amqp", "WARREN_AMQP_URL", OPT_STR, &amqp, 0, "URL", "broker URL (default " DEFAULT_AMQP_URL ")" },
+		OPT_ROW_AMQP(&amqp),
 		{ "listen", "WARREN_TASKER_LISTEN", OPT_STR, &listen, 0, "[ADDR:]PORT", "HTTP address (default " DEFAULT_TASKER_LISTEN ")" },
 		{ "token", "WARREN_TOKEN", OPT_STR, &token, 0, "SECRET", "require Authorization: Bearer SECRET" },
-		{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, &heartbeat, 65535, "N", "AMQP heartbeat in seconds (default 30)" },
-		{ "syslog", NULL, OPT_FLAG, &use_syslog, 0, NULL, "log to syslog instead of stderr" },
-		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
+		OPT_ROW_HEARTBEAT(&heartbeat),
+		OPT_ROW_SYSLOG(&use_syslog),
+		OPT_ROW_END
 	};
 	int first = opt_parse(PROG, "Accepts download tasks over HTTP and queues them on RabbitMQ.",
 			      opts, argc, argv);

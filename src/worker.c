@@ -649,33 +649,32 @@ int main(int argc, char **argv)
 		      heartbeat = DEFAULT_HEARTBEAT;
 	int deny_private = 0, use_syslog = 0;
 	const struct opt opts[] = {
-		{ "amqp", "WARREN_AMQP_URL", OPT_STR, &amqp, 0, "URL", "broker URL" },
+		OPT_ROW_AMQP(&amqp),
 		{ "dir", "WARREN_DIR", OPT_STR, &dir, 0, "PATH",
-		  "download folder (created if missing)" },
+		  "download folder, created if missing (default " DEFAULT_DIR ")" },
 		{ "concurrency", "WARREN_CONCURRENCY", OPT_UINT, &concurrency,
-		  WORKER_MAX_CONCURRENCY, "N", "downloads at once" },
+		  WORKER_MAX_CONCURRENCY, "N", "downloads at once (default " OPT_STR_OF(DEFAULT_CONCURRENCY) ")" },
 		{ "ca-file", "WARREN_CA_FILE", OPT_STR, &ca_file, 0, "PATH",
-		  "CA bundle for https (PEM)" },
+		  "CA bundle for https, PEM (default " DEFAULT_CA_FILE ")" },
 		{ "max-size", "WARREN_MAX_SIZE", OPT_UINT, &max_size, ULONG_MAX, "N",
 		  "largest download in bytes (0: no limit)" },
 		{ "retries", "WARREN_RETRIES", OPT_UINT, &retries, 100, "N",
-		  "tries again after a transient error" },
+		  "tries again after a transient error (default " OPT_STR_OF(DEFAULT_RETRIES) ")" },
 		{ "timeout", "WARREN_TIMEOUT", OPT_UINT, &timeout, 86400, "N",
-		  "seconds a download may receive nothing" },
-		{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, &heartbeat, 3600, "N",
-		  "AMQP heartbeat in seconds (0: none)" },
+		  "seconds a download may receive nothing (default " OPT_STR_OF(DEFAULT_TIMEOUT) ")" },
+		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
 		{ "deny-private", "WARREN_DENY_PRIVATE", OPT_FLAG, &deny_private, 0, NULL,
 		  "refuse loopback, link-local and private addresses" },
-		{ "syslog", NULL, OPT_FLAG, &use_syslog, 0, NULL, "log to syslog" },
+		OPT_ROW_SYSLOG(&use_syslog),
 		{ "get", NULL, OPT_STR, &get, 0, "URL",
 		  "download URL once without a broker, print the result as JSON" },
 		{ "output", NULL, OPT_STR, &output, 0, "FILE",
 		  "with --get: write to FILE (also -o FILE)" },
 		{ "sha256", NULL, OPT_STR, &sha256, 0, "HEX",
 		  "with --get: the SHA-256 the file must have" },
-		{ NULL, NULL, 0, NULL, 0, NULL, NULL }
+		OPT_ROW_END
 	};
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "-o"))
