@@ -92,7 +92,13 @@ write_config() {
 			echo "consumer_timeout = $WARREN_CONSUMER_TIMEOUT_MS"
 		fi
 	} > "$dir/rabbitmq.conf"
-	echo '[].' > "$dir/advanced.config"
+	# RabbitMQ checks consumer_timeout on its channel tick (60 s by default):
+	# a test timeout of a few seconds needs a faster tick to act in time.
+	if [ -n "${WARREN_CONSUMER_TIMEOUT_MS:-}" ]; then
+		echo '[{rabbit, [{channel_tick_interval, 500}]}].' > "$dir/advanced.config"
+	else
+		echo '[].' > "$dir/advanced.config"
+	fi
 }
 
 start() {
