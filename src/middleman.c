@@ -38,6 +38,7 @@
 #include "os.h"
 #include "page.h"
 #include "store.h"
+#include "url.h"
 #include "ws.h"
 
 #define PROG "middleman"
@@ -688,40 +689,6 @@ static void health(struct middleman *m, http_conn_t *c)
 	http_respond(c, 503, json_type, down, sizeof(down) - 1, extra);
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Decodes %XX escapes of p[0..n) into out. Its length, or -1 when it does
- * not fit or an escape is broken. */
-static int percent_decode(const char *p, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = p[i];
-		if (ch == '%') {
-			if (i + 2 >= n)
-				return -1;
-			int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			ch = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (o + 1 >= outlen)
-			return -1;
-		out[o++] = ch;
-	}
-	out[o] = '\0';
-	return (int)o;
-}
 
 static void tasks(struct middleman *m, http_conn_t *c, const struct http_request *req)
 {
@@ -735,7 +702,7 @@ static void tasks(struct middleman *m, http_conn_t *c, const struct http_request
 		return;
 	}
 	char id[NOTIFY_MAX_ID + 1];
-	int len = percent_decode(req->path + 7, req->path_len - 7, id, sizeof(id));
+	int len = url_pct_decode_strict(req->path + 7, req->path_len - 7, id, sizeof(id));
 	const struct store_entry *e = len > 0 ? store_task(m->store, id, (size_t)len) : NULL;
 	if (!e) {
 		http_respond_error(c, 404, "no such task", NULL);

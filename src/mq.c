@@ -33,6 +33,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "url.h"
 
 #define MQ_CHANNEL 1
 #define MQ_TICK_MS 500          /* heartbeat and confirm-timeout checks */
@@ -96,37 +97,6 @@ static void pump(mq_t *mq);
  * localhost, 5672 and vhost "/". A trailing "/" with nothing after it also
  * names "/" (the URI spec would say "", which RabbitMQ never accepts).
  */
-static int hexdigit(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s[0..n) into out. 0, or -1 on a bad escape or overflow. */
-static int url_decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			int hi = hexdigit(s[i + 1]), lo = hexdigit(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == '\0' || o + 1 >= outlen)
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* Where the authority of url ends and its userinfo's '@' is (or NULL). */
 static const char *authority(const char *url, const char **end, const char **at)
 {
@@ -149,7 +119,7 @@ static int parse_host_port(const char *h, const char *end, struct mq_url *u)
 		const char *rb = memchr(h, ']', (size_t)(end - h));
 		if (!rb)
 			return -1;
-		if (url_decode(h + 1, (size_t)(rb - h - 1), u->host, sizeof(u->host)) < 0)
+		if (url_pct_decode_strict(h + 1, (size_t)(rb - h - 1), u->host, sizeof(u->host)) < 0)
 			return -1;
 		if (rb + 1 < end && rb[1] != ':')
 			return -1;
@@ -157,7 +127,7 @@ static int parse_host_port(const char *h, const char *end, struct mq_url *u)
 	} else {
 		colon = memchr(h, ':', (size_t)(end - h));
 		hend = colon ? colon : end;
-		if (url_decode(h, (size_t)(hend - h), u->host, sizeof(u->host)) < 0)
+		if (url_pct_decode_strict(h, (size_t)(hend - h), u->host, sizeof(u->host)) < 0)
 			return -1;
 	}
 	if (!u->host[0])
@@ -195,8 +165,8 @@ static int parse_amqp_url(const char *url, struct mq_url *u, char *err, size_t e
 	if (at) {
 		const char *colon = memchr(a, ':', (size_t)(at - a));
 		const char *uend = colon ? colon : at;
-		if (url_decode(a, (size_t)(uend - a), u->user, sizeof(u->user)) < 0 ||
-		    (colon && url_decode(colon + 1, (size_t)(at - colon - 1), u->pass,
+		if (url_pct_decode_strict(a, (size_t)(uend - a), u->user, sizeof(u->user)) < 0 ||
+		    (colon && url_pct_decode_strict(colon + 1, (size_t)(at - colon - 1), u->pass,
 					 sizeof(u->pass)) < 0))
 			goto bad;
 		a = at + 1;
@@ -207,7 +177,7 @@ static int parse_amqp_url(const char *url, struct mq_url *u, char *err, size_t e
 	if (*end == '/') {
 		const char *v = end + 1;
 		size_t n = strcspn(v, "?#");
-		if (memchr(v, '/', n) || (n && url_decode(v, n, u->vhost, sizeof(u->vhost)) < 0))
+		if (memchr(v, '/', n) || (n && url_pct_decode_strict(v, n, u->vhost, sizeof(u->vhost)) < 0))
 			goto bad;
 	}
 	return 0;

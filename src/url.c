@@ -349,6 +349,17 @@ int url_pct_decode(const char *s, size_t len, char *out, size_t outlen)
 	return (int)o;
 }
 
+int url_pct_decode_strict(const char *s, size_t len, char *out, size_t outlen)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '%' && !is_pct(s, len, i))
+			return -1;
+	int n = url_pct_decode(s, len, out, outlen);
+	if (n > 0 && memchr(out, '\0', (size_t)n))
+		return -1;
+	return n;
+}
+
 int url_basic_auth(const struct url *u, char *out, size_t outlen)
 {
 	static const char b64[] =

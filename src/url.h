@@ -78,5 +78,8 @@ int url_basic_auth(const struct url *u, char *out, size_t outlen);
  * copied as they are. Returns the decoded length, or -1 when out is too small.
  */
 int url_pct_decode(const char *s, size_t len, char *out, size_t outlen);
+/* The same, but a malformed escape or an escaped NUL is an error (-1):
+ * for names that must mean exactly one thing (a vhost, a task id). */
+int url_pct_decode_strict(const char *s, size_t len, char *out, size_t outlen);
 
 #endif
