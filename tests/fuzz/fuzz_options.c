@@ -14,14 +14,16 @@
  *
  * Invariants checked besides memory safety:
  * - options land where the table says, numbers within their maximum;
- * - a URL mq_check_url accepts that carries a password (rabbitmq-c's
- *   grammar: user ':' password '@' host) is logged with exactly that
- *   password replaced by "***"; the output is always a terminated string
- *   within its buffer, however small;
+ * - a URL mq_check_url accepts that carries a password (the AMQP URI
+ *   grammar: user ':' password '@' host, the userinfo ending at the
+ *   authority's last '@') is logged with exactly that password replaced by
+ *   "***"; the output is always a terminated string within its buffer,
+ *   however small;
  * - a listen address accepted has a port of 0..65535 in decimal.
  */
 #include <setjmp.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mq.h"
 #include "net.h"
@@ -42,20 +44,29 @@ void __wrap_exit(int status)
 	longjmp(back, 1);
 }
 
-/* The password of an amqp:// URL as rabbitmq-c reads it: [from, to). */
+/*
+ * The password of an amqp:// URL as the AMQP URI spec and mq.c read it:
+ * the authority runs from "://" to the first '/', '?' or '#'; the userinfo
+ * ends at its last '@'; the password follows the userinfo's first ':'.
+ * [from, to) of url.
+ */
 static int find_password(const char *url, size_t *from, size_t *to)
 {
-	static const char delims[] = ":/?#[]@";
-	if (strncmp(url, "amqp://", 7) != 0)
+	if (strncasecmp(url, "amqp://", 7) != 0)
 		return 0;
-	size_t i = 7 + strcspn(url + 7, delims);
-	if (url[i] != ':')
+	size_t a = 7, end = a + strcspn(url + a, "/?#"), at = 0, colon = 0;
+	for (size_t i = a; i < end; i++)
+		if (url[i] == '@')
+			at = i;
+	if (!at)
 		return 0;
-	size_t p = i + 1, e = p + strcspn(url + p, delims);
-	if (url[e] != '@')
+	for (size_t i = a; i < at && !colon; i++)
+		if (url[i] == ':')
+			colon = i;
+	if (!colon)
 		return 0;
-	*from = p;
-	*to = e;
+	*from = colon + 1;
+	*to = at;
 	return 1;
 }
 
