@@ -285,6 +285,12 @@
 #define MIDDLEMAN_MAX_HISTORY 1000000
 #endif
 /* Unacked notifications the broker may hand us at once (basic.qos). */
+/* Newest stored notifications searched for a copy of a redelivered one
+ * (a crash between journal write and ack); twice the prefetch covers every
+ * delivery that can have been unacknowledged. */
+#ifndef MIDDLEMAN_DEDUP_WINDOW
+#define MIDDLEMAN_DEDUP_WINDOW (2 * MIDDLEMAN_PREFETCH)
+#endif
 #ifndef MIDDLEMAN_PREFETCH
 #define MIDDLEMAN_PREFETCH 256
 #endif

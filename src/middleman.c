@@ -647,6 +647,17 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		mq_reject(m->mq, d->tag, 0); /* a poison message must not loop */
 		return;
 	}
+	/* stored before a crash but not acknowledged: the broker sends it
+	 * again, and ?since= readers must not see it twice */
+	if (d->redelivered && store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
+		log_info("notification for %s redelivered, already stored", e->id);
+		store_entry_unref(e);
+		if (add_ack(m, d->tag) < 0)
+			log_error("out of memory");
+		else if (!m->commit_timer)
+			m->commit_timer = loop_timer(m->loop, 0, commit, m);
+		return;
+	}
 	if (m->journal && journal_append(m->journal, e->text, e->len) < 0) {
 		/* left unacked: the broker keeps it for a later connection */
 		log_error("journal: %s: notification %llu not stored",

@@ -261,6 +261,26 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	return e;
 }
 
+/* Length of e's text before its ,"seq":N} tail. */
+static size_t text_without_seq(const struct store_entry *e)
+{
+	char tail[32];
+	int n = snprintf(tail, sizeof(tail), ",\"seq\":%" PRIu64 "}", e->seq);
+	return n > 0 && e->len >= (size_t)n ? e->len - (size_t)n : 0;
+}
+
+int store_has_copy(const store_t *s, const struct store_entry *e, size_t window)
+{
+	size_t n = text_without_seq(e), count = s->count;
+	for (size_t i = 0; i < window && i < count; i++) {
+		const struct store_entry *o = s->arr[s->start + count - 1 - i];
+		if (strcmp(o->id, e->id) == 0 && text_without_seq(o) == n &&
+		    memcmp(o->text, e->text, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Removes the entry at window index i from the history. */
 static void remove_at(store_t *s, size_t i)
 {

@@ -53,6 +53,12 @@ void store_free(store_t *s);
 struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 				    int with_seq, char *err, size_t errlen);
 /*
+ * 1 when one of the newest window stored entries is the same notification
+ * as e apart from its seq: how a redelivery of a notification that was
+ * stored (and journaled) before a crash, but not acknowledged, is known.
+ */
+int store_has_copy(const store_t *s, const struct store_entry *e, size_t window);
+/*
  * Inserts e (made by store_entry_new on this store, the latest made) and
  * takes over the caller's ref; then evicts down to the history bound.
  * Never fails.

@@ -246,8 +246,30 @@ static void test_index_churn(void)
 	store_free(s);
 }
 
+static void test_copy_of_redelivery(void)
+{
+	store_t *s = store_new(20);
+	const char *a = "{\"id\":\"t1\",\"status\":\"done\",\"time\":5}";
+	const char *b = "{\"id\":\"t1\",\"status\":\"done\",\"time\":6}";
+	const char *c = "{\"id\":\"t2\",\"status\":\"queued\",\"time\":5}";
+	store_insert(s, store_entry_new(s, a, strlen(a), 0, err, sizeof(err)));
+	store_insert(s, store_entry_new(s, c, strlen(c), 0, err, sizeof(err)));
+	for (int i = 0; i < 9; i++) /* seq grows a digit: 10 and over */
+		store_insert(s, store_entry_new(s, c, strlen(c), 0, err, sizeof(err)));
+	struct store_entry *again = store_entry_new(s, a, strlen(a), 0, err, sizeof(err));
+	struct store_entry *other = store_entry_new(s, b, strlen(b), 0, err, sizeof(err));
+	CHECK(again && other);
+	CHECK_INT(store_has_copy(s, again, 11), 1);  /* t1 is the 11th newest */
+	CHECK_INT(store_has_copy(s, again, 10), 0);  /* outside a shorter window */
+	CHECK_INT(store_has_copy(s, other, 11), 0);  /* another event of the task */
+	store_entry_unref(again);
+	store_entry_unref(other);
+	store_free(s);
+}
+
 int main(void)
 {
+	test_copy_of_redelivery();
 	test_seq_and_text();
 	test_with_seq();
 	test_bound_plain();
