@@ -187,6 +187,13 @@
 #endif
 /* After SIGTERM: ms to wait for hooks and final notifications to settle
  * before closing (unfinished deliveries are requeued by the close). */
+/* Milliseconds after a reconnection that a download whose delivery went
+ * void waits for the broker to hand the task back; past it, the task is
+ * another worker's and this copy is dropped (no second done, no second
+ * file). RabbitMQ redelivers at once to a consumer with room. */
+#ifndef WORKER_ORPHAN_GRACE_MS
+#define WORKER_ORPHAN_GRACE_MS 3000
+#endif
 #ifndef WORKER_STOP_GRACE_MS
 #define WORKER_STOP_GRACE_MS 8000
 #endif

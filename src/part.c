@@ -310,6 +310,32 @@ void part_done_clear(const char *dir, const char *id)
 		unlink(path);
 }
 
+int part_wait_mark(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	if (side_path(path, sizeof(path), dir, id, "wait") < 0)
+		return -1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int part_wait_exists(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	return side_path(path, sizeof(path), dir, id, "wait") == 0 &&
+	       access(path, F_OK) == 0;
+}
+
+void part_wait_clear(const char *dir, const char *id)
+{
+	char path[PATH_MAX];
+	if (side_path(path, sizeof(path), dir, id, "wait") == 0)
+		unlink(path);
+}
+
 /* ---- names ------------------------------------------------------------- */
 
 void part_safe_name(const char *in, size_t len, char *out, size_t outlen)

@@ -83,6 +83,16 @@ int part_done_read(const char *dir, const char *id, char *file, size_t filelen,
 void part_done_clear(const char *dir, const char *id);
 
 /*
+ * The wait marker .<id>.wait: a worker holding the delivery of a task whose
+ * .part another worker of the same folder has locked leaves it, so that the
+ * other worker (whose own delivery went void with its broker connection)
+ * knows to finish rather than abandon the download. Mark: 0 or -1.
+ */
+int part_wait_mark(const char *dir, const char *id);
+int part_wait_exists(const char *dir, const char *id);
+void part_wait_clear(const char *dir, const char *id);
+
+/*
  * Makes a file name safe for the folder: keeps what follows the last '/' or
  * '\\', replaces control bytes by '_', drops leading dots and trailing
  * spaces and dots, truncates to 200 bytes (on a UTF-8 character boundary);

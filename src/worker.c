@@ -67,6 +67,7 @@ struct job {
 	fetch_t *fetch;
 	hook_t *hook;
 	uint64_t timer;         /* BUSY re-check, FINAL re-publish */
+	uint64_t orphan_timer;  /* delivery void since a reconnection */
 	int publishing;         /* final notification awaiting its confirm */
 	int ok;
 	char error[320];
@@ -161,6 +162,7 @@ static void free_job(struct job *j)
 	hook_cancel(j->hook);
 	part_close(&j->part);
 	loop_timer_cancel(w->loop, j->timer);
+	loop_timer_cancel(w->loop, j->orphan_timer);
 	free(j);
 }
 
@@ -232,6 +234,10 @@ static void publish_final(struct job *j)
 	if (j->publishing || j->timer)
 		return;
 	j->state = J_FINAL;
+	/* Without a live delivery the task may be another worker's by now:
+	 * only its redelivery to us (on_deliver) lets us report it. */
+	if (!j->has_tag)
+		return;
 	buf_t b = BUF_INIT;
 	if (final_json(j, &b) == 0 && mq_is_up(w->mq) &&
 	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
@@ -377,6 +383,7 @@ static int settle_from_record(struct job *j)
 	if (!part_done_read(j->w->dir, j->task.id, j->file, sizeof(j->file),
 			    j->sha256, &j->bytes))
 		return 0;
+	part_wait_clear(j->w->dir, j->task.id);
 	log_info("%s: already downloaded to %s; settling", j->task.id, j->file);
 	j->ok = 1;
 	j->total = (int64_t)j->bytes;
@@ -394,6 +401,7 @@ static int start_job(struct job *j)
 		return -1;
 	int rc = part_open(&j->part, w->dir, j->task.id, err, sizeof(err));
 	if (rc == 1) {
+		part_wait_mark(w->dir, j->task.id);
 		if (!j->busy_logged)
 			log_info("%s: another worker is downloading it into %s; waiting",
 				 j->task.id, w->dir);
@@ -402,6 +410,7 @@ static int start_job(struct job *j)
 		j->timer = loop_timer(w->loop, WORKER_BUSY_RETRY_MS, on_busy_timer, j);
 		return -1;
 	}
+	part_wait_clear(w->dir, j->task.id);
 	if (rc < 0) {
 		job_failed(j, err);
 		return -1;
@@ -475,6 +484,10 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 			 t.id);
 		j->tag = d->tag;
 		j->has_tag = 1;
+		loop_timer_cancel(w->loop, j->orphan_timer);
+		j->orphan_timer = 0;
+		if (j->state == J_FINAL)
+			publish_final(j); /* finished while its delivery was void */
 		return;
 	}
 	if (was_settled(w, t.id)) {
@@ -501,17 +514,56 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	schedule(w);
 }
 
+/*
+ * A job whose delivery went void with the broker connection and was not
+ * handed back to us within WORKER_ORPHAN_GRACE_MS of reconnecting: the
+ * broker gave the task to another consumer. Unless a worker sharing our
+ * folder waits for this very download (its wait marker), we step aside so
+ * that the task is reported once and downloaded into one place.
+ */
+static void on_orphan_grace(loop_t *loop, void *arg)
+{
+	struct job *j = arg;
+	struct worker *w = j->w;
+	char file[PATH_MAX], sha[65];
+	uint64_t bytes;
+	(void)loop;
+	j->orphan_timer = 0;
+	if (j->has_tag)
+		return;
+	int finished = j->state == J_FINAL && j->ok;
+	if (finished && !part_done_read(w->dir, j->task.id, file, sizeof(file), sha, &bytes)) {
+		/* a neighbour settled it from our done record */
+		remember_settled(w, j->task.id);
+		free_job(j);
+		return;
+	}
+	if (j->state == J_HOOK || part_wait_exists(w->dir, j->task.id)) {
+		j->orphan_timer = loop_timer(w->loop, WORKER_ORPHAN_GRACE_MS,
+					     on_orphan_grace, j);
+		return;
+	}
+	log_warn("%s: not handed back after reconnecting: another worker has it; "
+		 "dropping this %s", j->task.id, finished ? "copy" : "download");
+	if (finished) {
+		unlink(j->file);
+		part_done_clear(w->dir, j->task.id);
+	} else if (j->fetch || j->part.fd >= 0) {
+		part_remove(&j->part);
+	}
+	free_job(j);
+	schedule(w);
+}
+
 static void on_mq_state(int up, void *arg)
 {
 	struct worker *w = arg;
 	if (up) {
 		log_info("broker connection ready");
 		for (struct job *j = w->jobs; j; j = j->next)
-			if (j->state == J_FINAL && !j->publishing) {
-				loop_timer_cancel(w->loop, j->timer);
-				j->timer = 0;
-				publish_final(j);
-			}
+			if (!j->has_tag && !j->orphan_timer)
+				j->orphan_timer = loop_timer(w->loop, WORKER_ORPHAN_GRACE_MS,
+							     on_orphan_grace, j);
 		return;
 	}
 	/* Our deliveries are requeued by the broker: downloads go on (their
@@ -520,8 +572,13 @@ static void on_mq_state(int up, void *arg)
 	for (struct job *j = w->jobs; j; j = next) {
 		next = j->next;
 		j->has_tag = 0;
-		if (j->state == J_PENDING || j->state == J_BUSY)
+		loop_timer_cancel(w->loop, j->orphan_timer);
+		j->orphan_timer = 0;
+		if (j->state == J_PENDING || j->state == J_BUSY) {
+			if (j->state == J_BUSY && j->busy_logged)
+				part_wait_clear(w->dir, j->task.id);
 			free_job(j);
+		}
 	}
 }
 

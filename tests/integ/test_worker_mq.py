@@ -108,7 +108,7 @@ def test_notifications_and_ack_after_done():
     purge("tasks")
     notes = Notes()
     w = start_worker()
-    t = new_task(slow("10m.bin", 3 * 1024 * 1024), name="ten \u00e9 \"megs\"")
+    t = new_task(slow("10m.bin", 2 * 1024 * 1024), name="ten \u00e9 \"megs\"")
     send(t)
     # while it downloads, the task is delivered but not acknowledged
     wait_for(lambda: unacked() == 1, 10, "the task unacked during the download",
