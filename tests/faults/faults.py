@@ -669,7 +669,7 @@ def scenario_5_middleman_killed():
     ledger = Ledger()
     col = WsCollector(ledger, lambda: port)
     col.connected.wait(10)
-    total, kills = 4000, 2
+    total, kills = 4000, 4
     ids = ["n%05d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(total)]
     pub_done = threading.Event()
 
