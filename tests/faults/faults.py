@@ -25,6 +25,8 @@ Scenarios (functions scenario_*; PATTERNs are substrings of their names):
   security_names_stay_in_dir   hostile names and symlinks planted in --dir:
                        every file lands in --dir, nothing outside is touched
 
+Scenarios 1-4 and 6 count what a client of the middleman sees (a
+WebSocket with ?since= reconnection); 5 is about the middleman itself.
 Each scenario prints a count line
   "counts <name>: submitted N, 202 N, done N, failed N, lost N, duplicated N"
 (lost: answered 202 but never finished; duplicated: ids with more than one
@@ -191,31 +193,6 @@ def hidden_files(d):
         return []
 
 
-class QueueCollector(threading.Thread):
-    """Takes every notification from the `notifications` queue into a
-    ledger, polling; survives broker outages (it just tries again)."""
-
-    def __init__(self, ledger):
-        super().__init__(daemon=True)
-        self.ledger = ledger
-        self.stopping = False
-        self.errors = 0
-        self.start()
-
-    def run(self):
-        while not self.stopping:
-            try:
-                for body, _ in H.drain("notifications"):
-                    self.ledger.note(json.loads(body))
-            except Exception:
-                self.errors += 1
-            time.sleep(0.2)
-
-    def stop(self):
-        self.stopping = True
-        self.join(5)
-
-
 class WsCollector(threading.Thread):
     """A WebSocket client of the middleman recording every notification
     (and its seq) in a ledger; when the connection drops it comes back
@@ -266,6 +243,23 @@ class WsCollector(threading.Thread):
     def stop(self):
         self.stopping = True
         self.join(5)
+
+
+def observe(ledger):
+    """What a person watching sees: a middleman (pushing at once, with a
+    history that holds the whole scenario) and a WebSocket client of it
+    recording every notification into ledger. Counting here rather than in
+    the queue is deliberate: `notifications` is at-least-once (a publish
+    whose confirm is lost must be sent again), the middleman is where one
+    task's events become the single story a client reads."""
+    H.purge("notifications")
+    port = H.free_port()
+    mm = H.start_program("middleman", [
+        "--listen", "127.0.0.1:%d" % port, "--amqp", H.ENV.amqp_url,
+        "--interval", "0", "--history", "100000"], port=port)
+    col = WsCollector(ledger, lambda: port)
+    assert col.connected.wait(10), "no WebSocket to the middleman"
+    return mm, col
 
 
 def submit(ledger, port, task, timeout=10):  # noqa: F811 (task: the body)
@@ -334,7 +328,7 @@ def scenario_1_worker_killed():
     the .part with Range and the file's SHA-256 is right."""
     reset_queues()
     ledger = Ledger()
-    col = QueueCollector(ledger)
+    mm, col = observe(ledger)
     try:
         tasker = H.start_tasker()
         shared = H.fresh_dir("shared")
@@ -376,7 +370,7 @@ def scenario_2_broker_restarts():
     started twice; every 202 ends done exactly once, refusals are 503."""
     reset_queues()
     ledger = Ledger()
-    col = QueueCollector(ledger)
+    mm, col = observe(ledger)
     try:
         tasker = H.start_tasker("--heartbeat", "5")
         dirs = []
@@ -432,7 +426,7 @@ def scenario_3_disk_full():
     no partial file; small.txt and 1m.bin then succeed."""
     reset_queues()
     ledger = Ledger()
-    col = QueueCollector(ledger)
+    mm, col = observe(ledger)
     mnt = H.fresh_dir("tmpfs")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755",
                         "warren-faults", mnt], stderr=subprocess.PIPE)
@@ -593,7 +587,7 @@ def scenario_4_link_cut():
         _summary.append("SKIP link_cut (no network namespaces here)")
         return
     ledger = Ledger()
-    col = QueueCollector(ledger)
+    mm, col = observe(ledger)
     relays = []
     try:
         relays.append(Relay(host.root_ip, H.ENV.amqp_port, H.ENV.amqp_port))
