@@ -647,10 +647,11 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		mq_reject(m->mq, d->tag, 0); /* a poison message must not loop */
 		return;
 	}
-	/* stored before a crash but not acknowledged: the broker sends it
-	 * again, and ?since= readers must not see it twice */
-	if (d->redelivered && store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
-		log_info("notification for %s redelivered, already stored", e->id);
+	/* stored before a crash but not acknowledged, so the broker sends it
+	 * again; or published twice by a worker whose confirm was lost:
+	 * ?since= readers must not see it twice */
+	if (store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
+		log_info("notification for %s already stored; not again", e->id);
 		store_entry_unref(e);
 		if (add_ack(m, d->tag) < 0)
 			log_error("out of memory");

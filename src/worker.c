@@ -68,6 +68,8 @@ struct job {
 	hook_t *hook;
 	uint64_t timer;         /* BUSY re-check, FINAL re-publish */
 	uint64_t orphan_timer;  /* delivery void since a reconnection */
+	buf_t final;            /* the final notification, built once: a
+				 * re-publish sends the very same bytes */
 	int publishing;         /* final notification awaiting its confirm */
 	int ok;
 	char error[320];
@@ -163,6 +165,7 @@ static void free_job(struct job *j)
 	part_close(&j->part);
 	loop_timer_cancel(w->loop, j->timer);
 	loop_timer_cancel(w->loop, j->orphan_timer);
+	buf_free(&j->final);
 	free(j);
 }
 
@@ -238,15 +241,17 @@ static void publish_final(struct job *j)
 	 * only its redelivery to us (on_deliver) lets us report it. */
 	if (!j->has_tag)
 		return;
-	buf_t b = BUF_INIT;
-	if (final_json(j, &b) == 0 && mq_is_up(w->mq) &&
-	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
-		       on_final_confirm, j) == 0) {
+	/* a confirm lost with the broker may hide a stored copy: the same
+	 * bytes let the middleman see the second one for what it is */
+	if (!j->final.len && final_json(j, &j->final) < 0)
+		buf_reset(&j->final);
+	if (j->final.len && mq_is_up(w->mq) &&
+	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, j->final.data, j->final.len,
+		       j->task.id, on_final_confirm, j) == 0) {
 		j->publishing = 1;
 	} else if (!w->stopping) {
 		j->timer = loop_timer(w->loop, 1000, on_republish, j);
 	}
-	buf_free(&b);
 }
 
 /* ---- --get: the result on stdout ------------------------------------------ */
