@@ -5,6 +5,7 @@
 #                                (clang, ASan + UBSan) and run each for
 #                                FUZZ_SECONDS (default 60)
 #   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="http ws"
+#   make fuzz FUZZ_JOBS=2        two targets at a time (default 1)
 #   make fuzz-build              build only ($(BUILD)/fuzz/fuzz_<target>)
 #   make faults                  the fault-injection suite (tests/faults/run.sh)
 #
@@ -16,6 +17,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
 FUZZ_DIR      = $(BUILD)/fuzz
 FUZZ_ALL      = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
@@ -50,7 +52,7 @@ fuzz-build: $(FUZZ_BINS)
 
 fuzz: test-deps
 	$(Q)$(MAKE) --no-print-directory fuzz-build
-	$(Q)FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	$(Q)FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
 		sh tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 faults: test-deps

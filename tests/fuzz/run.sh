@@ -22,24 +22,28 @@ cd "$root"
 FUZZ_DIR=${FUZZ_DIR:-build/fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_FLAGS=${FUZZ_FLAGS:-}
+FUZZ_JOBS=${FUZZ_JOBS:-1}
+done_targets=
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 [ $# -gt 0 ] || set -- $(ls tests/fuzz/fuzz_*.c | sed 's|.*/fuzz_||; s|\.c$||')
 
-pass=0
-fail=0
-for t in "$@"; do
+# run_target T: fuzzes T, writes its line (and any report) to
+# $FUZZ_DIR/logs/T.result; the first line ends in "ok" or "FAILED ...".
+run_target() {
+	t=$1
 	bin=$FUZZ_DIR/fuzz_$t
+	res=$FUZZ_DIR/logs/$t.result
+	mkdir -p "$FUZZ_DIR/logs"
 	if [ ! -x "$bin" ]; then
-		echo "FAIL $t: $bin is not built"
-		fail=$((fail + 1))
-		continue
+		echo "$t: $bin is not built: FAILED" > "$res"
+		return
 	fi
 	work=$FUZZ_DIR/corpus/$t
 	art=$FUZZ_DIR/artifacts/$t
 	log=$FUZZ_DIR/logs/$t.log
-	mkdir -p "$work" "$art" "$(dirname "$log")"
+	mkdir -p "$work" "$art"
 	seeds=
 	[ -d "tests/fuzz/corpus/$t" ] && seeds=tests/fuzz/corpus/$t
 	dict=
@@ -60,16 +64,41 @@ for t in "$@"; do
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p')
 	if [ $rc -eq 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|fuzz invariant broken' "$log"; then
 		verdict=ok
-		pass=$((pass + 1))
 	else
 		verdict="FAILED (exit $rc; see $log and $art/)"
-		fail=$((fail + 1))
 	fi
 	printf '%-10s %5ss  execs %-10s cov %-5s ft %-6s corpus %-10s rss %sMB  %s\n' \
 		"$t" "$FUZZ_SECONDS" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
-		"${corp:-?}" "${rss:-?}" "$verdict"
+		"${corp:-?}" "${rss:-?}" "$verdict" > "$res"
 	if [ "$verdict" != ok ]; then
-		grep -E 'ERROR:|runtime error:|fuzz invariant|SUMMARY:|Test unit written' "$log" | head -n 8
+		grep -E 'ERROR:|runtime error:|fuzz invariant|SUMMARY:|Test unit written' "$log" |
+			head -n 8 >> "$res"
+	fi
+}
+
+# FUZZ_JOBS targets at a time (plain sh has no `wait -n`: in batches)
+while [ $# -gt 0 ]; do
+	batch=
+	n=0
+	while [ $# -gt 0 ] && [ $n -lt "$FUZZ_JOBS" ]; do
+		run_target "$1" &
+		batch="$batch $1"
+		n=$((n + 1))
+		shift
+	done
+	wait
+	done_targets="$done_targets$batch"
+done
+
+pass=0
+fail=0
+for t in $done_targets; do
+	res=$FUZZ_DIR/logs/$t.result
+	cat "$res"
+	if head -n 1 "$res" | grep -q ' ok$'; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
 	fi
 done
 echo "$pass passed, $fail failed"
