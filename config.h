@@ -185,8 +185,6 @@
 #ifndef HOOK_TIMEOUT_S
 #define HOOK_TIMEOUT_S 60
 #endif
-/* After SIGTERM: ms to wait for hooks and final notifications to settle
- * before closing (unfinished deliveries are requeued by the close). */
 /* Milliseconds after a reconnection that a download whose delivery went
  * void waits for the broker to hand the task back; past it, the task is
  * another worker's and this copy is dropped (no second done, no second
@@ -194,6 +192,25 @@
 #ifndef WORKER_ORPHAN_GRACE_MS
 #define WORKER_ORPHAN_GRACE_MS 3000
 #endif
+/* A redelivered task unknown here may be finished by the worker that had
+ * it (its done stored or its ack lost with that worker's connection): for
+ * this many ms from the first sight it goes back to the queue, so that
+ * worker can settle it, before we download it ourselves. Keep it above
+ * WORKER_ORPHAN_GRACE_MS. */
+#ifndef WORKER_HANDBACK_MS
+#define WORKER_HANDBACK_MS 5000
+#endif
+/* ms a redelivery being handed back is held before each return to the
+ * queue, so that a lone consumer does not spin on it. */
+#ifndef WORKER_HANDBACK_HOLD_MS
+#define WORKER_HANDBACK_HOLD_MS 250
+#endif
+/* Redelivered ids remembered with the time first seen (48 bytes each). */
+#ifndef WORKER_HANDBACK_MAX
+#define WORKER_HANDBACK_MAX 256
+#endif
+/* After SIGTERM: ms to wait for hooks and final notifications to settle
+ * before closing (unfinished deliveries are requeued by the close). */
 #ifndef WORKER_STOP_GRACE_MS
 #define WORKER_STOP_GRACE_MS 8000
 #endif

@@ -7,7 +7,7 @@
  * hooks, and the AMQP connection (heartbeats, confirms), so a two-hour
  * download never costs the broker connection.
  *
- * A task's life:  PENDING (delivered, waiting for a download slot)
+ * A task's life:  [HELD] -> PENDING (delivered, waiting for a download slot)
  *   -> FETCH (downloading) -> HOOK (--on-complete running) -> FINAL
  *   (publishing done/failed, then ack) -> freed.
  * BUSY: another worker sharing --dir holds the task's .part; we keep the
@@ -20,6 +20,12 @@
  * here is attached to it (its tag replaces the void one), a recently
  * finished id is acked at once, and a task with a done record in --dir is
  * settled from the record. No task is downloaded twice into one folder.
+ *
+ * HELD: a redelivery of a task unknown here. The worker that had it may
+ * have finished it and lost only the confirm or the ack with its
+ * connection; it alone can settle the task without a second download. So
+ * for WORKER_HANDBACK_MS we hand the task back to the queue (RabbitMQ then
+ * offers it to the next consumer) before taking it ourselves.
  *
  * SIGTERM/SIGINT: running downloads stop at once (their .part is kept for a
  * resume), hooks and final notifications get WORKER_STOP_GRACE_MS, then the
@@ -52,7 +58,7 @@
 
 #define PROG "worker"
 
-enum job_state { J_PENDING, J_BUSY, J_FETCH, J_HOOK, J_FINAL };
+enum job_state { J_HELD, J_PENDING, J_BUSY, J_FETCH, J_HOOK, J_FINAL };
 
 struct worker;
 
@@ -66,7 +72,7 @@ struct job {
 	struct part part;
 	fetch_t *fetch;
 	hook_t *hook;
-	uint64_t timer;         /* BUSY re-check, FINAL re-publish */
+	uint64_t timer;         /* HELD hand-back, BUSY re-check, FINAL re-publish */
 	uint64_t orphan_timer;  /* delivery void since a reconnection */
 	buf_t final;            /* the final notification, built once: a
 				 * re-publish sends the very same bytes */
@@ -96,6 +102,11 @@ struct worker {
 	int64_t stop_deadline;
 	char settled[WORKER_SETTLED_MAX][37];
 	unsigned settled_next;
+	struct {                /* redeliveries handed back, by id */
+		char id[37];
+		int64_t since;  /* loop clock, first sight */
+	} handback[WORKER_HANDBACK_MAX];
+	unsigned handback_next;
 	/* --get */
 	const char *get_url;
 	const char *get_output;
@@ -471,6 +482,55 @@ static void schedule(struct worker *w)
 
 /* ---- the broker ------------------------------------------------------------- */
 
+/* When we first saw a redelivery of this id, recording now if never or
+ * long ago (a new round of redeliveries). */
+static int64_t handback_since(struct worker *w, const char *id)
+{
+	int64_t now = loop_now(w->loop);
+	unsigned i;
+	for (i = 0; i < WORKER_HANDBACK_MAX; i++)
+		if (!strcmp(w->handback[i].id, id))
+			break;
+	if (i < WORKER_HANDBACK_MAX && now - w->handback[i].since <= 2 * WORKER_HANDBACK_MS)
+		return w->handback[i].since;
+	if (i == WORKER_HANDBACK_MAX) {
+		i = w->handback_next;
+		w->handback_next = (i + 1) % WORKER_HANDBACK_MAX;
+		snprintf(w->handback[i].id, sizeof(w->handback[i].id), "%s", id);
+	}
+	w->handback[i].since = now;
+	log_info("%s: redelivered; handing it back for up to %d ms to the worker "
+		 "that had it", id, WORKER_HANDBACK_MS);
+	return now;
+}
+
+static void on_handback(loop_t *loop, void *arg)
+{
+	struct job *j = arg;
+	struct worker *w = j->w;
+	(void)loop;
+	j->timer = 0;
+	if (loop_now(w->loop) - handback_since(w, j->task.id) < WORKER_HANDBACK_MS) {
+		if (j->has_tag)
+			mq_reject(w->mq, j->tag, 1);
+		free_job(j);
+		return;
+	}
+	log_info("%s: no other worker settled it; taking it", j->task.id);
+	j->state = J_PENDING;
+	schedule(w);
+}
+
+/* A redelivery of a task unknown here: held, then handed back (see HELD). */
+static void hold_redelivery(struct job *j)
+{
+	struct worker *w = j->w;
+	if (loop_now(w->loop) - handback_since(w, j->task.id) >= WORKER_HANDBACK_MS)
+		return; /* handed back long enough: ours now */
+	j->state = J_HELD;
+	j->timer = loop_timer(w->loop, WORKER_HANDBACK_HOLD_MS, on_handback, j);
+}
+
 static void on_deliver(const struct mq_delivery *d, void *arg)
 {
 	struct worker *w = arg;
@@ -516,6 +576,8 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	j->state = J_PENDING;
 	j->next = w->jobs;
 	w->jobs = j;
+	if (d->redelivered)
+		hold_redelivery(j);
 	schedule(w);
 }
 
@@ -579,7 +641,7 @@ static void on_mq_state(int up, void *arg)
 		j->has_tag = 0;
 		loop_timer_cancel(w->loop, j->orphan_timer);
 		j->orphan_timer = 0;
-		if (j->state == J_PENDING || j->state == J_BUSY) {
+		if (j->state == J_HELD || j->state == J_PENDING || j->state == J_BUSY) {
 			if (j->state == J_BUSY && j->busy_logged)
 				part_wait_clear(w->dir, j->task.id);
 			free_job(j);

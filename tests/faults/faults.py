@@ -194,6 +194,10 @@ class Ledger:
         if dup:
             twice = [i for i in self.accepted
                      if len([n for n in self.finals(i) if n["status"] == "done"]) > 1][:5]
+            for i in twice:
+                for n in self.finals(i):
+                    print("    %s: %s by %s at %s" % (i, n.get("status"), n.get("worker"),
+                                                  n.get("time")), flush=True)
             raise AssertionError("%s: %d duplicate(s), e.g. ids done twice %s"
                                  % (name, dup, twice))
         return done, failed

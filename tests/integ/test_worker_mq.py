@@ -18,6 +18,7 @@ import uuid
 from harness import (ENV, Broker, broker_ctl, broker_start_app, broker_stop_app,
                      drain, fresh_dir, publish, purge, queue_depth,
                      start_worker, timeout, wait_for)
+from amqpcut import AmqpCut
 from hostile import Script, resp
 
 HOOK = os.path.join(ENV.root, "port", "hooks", "sqlite-import")
@@ -221,6 +222,8 @@ def test_sigkill_mid_download_resumed_by_another_worker():
     b = start_worker(dir=d)
     m = b.wait_log(r"%s: resuming at byte (\d+)" % t["id"], timeout=20)
     assert int(m.group(1)) >= have
+    # nobody else claimed the redelivered task within the hand-back window
+    assert "%s: no other worker settled it; taking it" % t["id"] in b.log_text()
     n = notes.final(t["id"], tmo=30)
     check_file(n, "10m.bin")
     assert n["worker"].endswith(":%d" % b.pid)
@@ -458,3 +461,53 @@ def test_consumer_timeout_two_workers_one_folder():
     assert all(x["status"] == "done" and x["sha256"] == n["sha256"] for x in finals)
     a.stop()
     b.stop()
+
+
+# ---------------------------------------------------------------- in doubt
+
+def in_doubt_case(mode):
+    """Worker A's connection is cut just after it published its `done`
+    (amqpcut.py): in "confirm" mode the broker stored it but A never hears
+    so; in "ack" mode A's ack of the task is lost. Either way the broker
+    requeues the task and hands it to worker B (other folder) while A
+    reconnects. B must not download it again: it gives the task back to
+    the queue until A, which knows it, settles it. One `done` (A may send
+    the very same bytes twice), one file, everything acked."""
+    purge("tasks")
+    purge("notifications")
+    notes = Notes()
+    cut = AmqpCut(ENV.amqp_port, mode)
+    try:
+        a = start_worker(amqp=cut.url, wait_log=r"broker connection ready")
+        t = new_task(slow("1m.bin", 512 * 1024))   # about 2 s
+        send(t)
+        a.wait_log(r"%s: downloading" % t["id"], timeout=10)
+        b = start_worker(wait_log=r"broker connection ready")
+        n = notes.final(t["id"], tmo=30)
+        wait_for(lambda: cut.fired.is_set(), 10, "the cut")
+        wait_for(lambda: settled(), 30, "the task acked", interval=0.3)
+        time.sleep(1.5)  # a second `done`, if any, arrives now
+        finals = [x for x in notes.of(t["id"]) if x["status"] in ("done", "failed")]
+        assert all(x == n for x in finals), finals   # the same notification
+        assert n["status"] == "done" and n["worker"].endswith(":%d" % a.pid), n
+        check_file(n, "1m.bin")
+        assert sorted(os.listdir(a.dir)) == ["1m.bin"], os.listdir(a.dir)
+        assert os.listdir(b.dir) == [], os.listdir(b.dir)
+        assert "%s: downloading" % t["id"] not in b.log_text(), b.log_text()
+        assert re.search(r"%s: redelivered; handing it back" % t["id"], b.log_text()), \
+            b.log_text()
+        assert a.log_text().count("%s: downloading" % t["id"]) == 1
+        a.stop()
+        b.stop()
+    finally:
+        cut.close()
+
+
+@timeout(90)
+def test_final_stored_but_confirm_lost_not_done_twice():
+    in_doubt_case("confirm")
+
+
+@timeout(90)
+def test_final_confirmed_but_ack_lost_not_done_twice():
+    in_doubt_case("ack")
