@@ -101,6 +101,13 @@
 #ifndef HTTP_MAX_OUTBUF
 #define HTTP_MAX_OUTBUF 262144
 #endif
+/* Pipelined requests of one connection whose answers may be owed at once
+ * (a deferred answer, such as the tasker's 202 awaiting the broker's
+ * confirm, does not stop the next request); parsing pauses beyond it.
+ * ~130 bytes each, allocated only for a connection that pipelines. */
+#ifndef HTTP_MAX_PIPELINE
+#define HTTP_MAX_PIPELINE 16
+#endif
 /* Seconds suggested in Retry-After when the broker is down. */
 #ifndef HTTP_RETRY_AFTER_S
 #define HTTP_RETRY_AFTER_S 5

@@ -4,13 +4,21 @@
  *
  * A connection reads into `in`. Once a head parses, it is copied to `head`
  * and parsed again there, so the request's pointers stay valid while the
- * body arrives; the body is gathered in `body` (de-chunked). Requests are
- * answered strictly in order: while one is with its handler (deferred),
- * nothing more is parsed, which keeps pipelined responses in sequence.
+ * body arrives; the body is gathered in `body` (de-chunked).
+ *
+ * Pipelined requests are answered strictly in order, yet a deferred one
+ * (http_defer) does not hold up the next: it is parked with what its answer
+ * needs (keep-alive, HEAD, the access-log line), the next request is parsed
+ * and dispatched, and an answer that comes while an earlier one is still
+ * owed waits in its park slot. So a client that pipelines POST /task keeps
+ * many confirms in flight on one connection. At most HTTP_MAX_PIPELINE
+ * answers are owed per connection; parsing pauses there.
  */
 #include "http.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,8 +306,20 @@ enum conn_state {
 	ST_HEAD,     /* waiting for a request head */
 	ST_BODY,     /* reading a Content-Length body */
 	ST_CHUNKED,  /* reading a chunked body */
-	ST_HANDLER,  /* deferred: the handler owes an answer */
-	ST_CLOSING   /* flushing the last response, then close */
+	ST_HANDLER,  /* inside the handler */
+	ST_CLOSING   /* flushing the last responses, then close */
+};
+
+/* A request whose answer cannot go out yet: deferred by its handler, or
+ * answered while an earlier one is still owed. */
+struct parked {
+	uint64_t ticket;
+	int answered;
+	int closes;                /* its answer ends the connection */
+	int keep_alive, head;
+	int64_t started;
+	char line[80];             /* "METHOD /path" for the access log */
+	buf_t out;                 /* its answer, once there */
 };
 
 struct http_conn {
@@ -317,6 +337,9 @@ struct http_conn {
 	int eof;                   /* client finished sending */
 	int responded;             /* current request answered */
 	int in_dispatch;           /* inside the handler's call */
+	struct parked *park;       /* ring of HTTP_MAX_PIPELINE, or NULL */
+	unsigned park_first, park_count;
+	struct parked *cur;        /* the parked request being answered */
 	char remote[56];
 };
 
@@ -353,6 +376,10 @@ static void conn_free(http_conn_t *c, int close_fd)
 	buf_free(&c->out);
 	buf_free(&c->head);
 	buf_free(&c->body);
+	if (c->park)
+		for (unsigned i = 0; i < HTTP_MAX_PIPELINE; i++)
+			buf_free(&c->park[i].out);
+	free(c->park);
 	free(c);
 }
 
@@ -388,7 +415,8 @@ static int conn_flush(http_conn_t *c)
 		}
 	}
 	int idle = c->state == ST_HEAD && !buf_used(&c->in);
-	if (!buf_used(&c->out) && (c->state == ST_CLOSING || (c->eof && idle))) {
+	if (!buf_used(&c->out) && !c->park_count &&
+	    (c->state == ST_CLOSING || (c->eof && idle))) {
 		conn_free(c, 1);
 		return -1;
 	}
@@ -396,9 +424,15 @@ static int conn_flush(http_conn_t *c)
 	return 0;
 }
 
-static void log_access(http_conn_t *c, int status, size_t bytes)
+static void log_access(http_conn_t *c, const struct parked *p, int status,
+		       size_t bytes)
 {
 	const struct http_request *r = &c->req;
+	if (p) {
+		log_info("%s \"%s\" %d %zu %lldms", c->remote, p->line, status, bytes,
+			 (long long)(loop_now(c->srv->loop) - p->started));
+		return;
+	}
 	if (!r->method) {
 		log_info("%s \"-\" %d %zu", c->remote, status, bytes);
 		return;
@@ -409,22 +443,106 @@ static void log_access(http_conn_t *c, int status, size_t bytes)
 		 (long long)(loop_now(c->srv->loop) - c->started));
 }
 
-/* Appends a whole response to out; marks the connection closing when the
- * request or the status says so. */
+/* A new slot at the end of the park ring (allocated on first use), or
+ * NULL when out of memory. The caller makes sure the ring has room. */
+static struct parked *park_push(http_conn_t *c, int keep_alive, int head)
+{
+	if (!c->park && !(c->park = calloc(HTTP_MAX_PIPELINE, sizeof(*c->park))))
+		return NULL;
+	struct parked *p = &c->park[(c->park_first + c->park_count) % HTTP_MAX_PIPELINE];
+	c->park_count++;
+	p->ticket = 0;
+	p->answered = p->closes = 0;
+	p->keep_alive = keep_alive;
+	p->head = head;
+	p->started = c->started;
+	buf_reset(&p->out);
+	const struct http_request *r = &c->req;
+	snprintf(p->line, sizeof(p->line), "%.*s %.*s", (int)r->method_len,
+		 r->method ? r->method : "", (int)r->path_len, r->path ? r->path : "");
+	return p;
+}
+
+/* Moves the answers now due, in request order, from the park to out. */
+static void park_drain(http_conn_t *c)
+{
+	while (c->park_count) {
+		struct parked *p = &c->park[c->park_first];
+		if (!p->answered)
+			return;
+		int closes = buf_append(&c->out, p->out.data, p->out.len) < 0;
+		closes |= p->closes;
+		buf_free(&p->out); /* answers are small; keep no memory parked */
+		c->park_first = (c->park_first + 1) % HTTP_MAX_PIPELINE;
+		c->park_count--;
+		if (closes) {
+			/* what was pipelined after it stays unanswered */
+			while (c->park_count) {
+				buf_free(&c->park[c->park_first].out);
+				c->park_first = (c->park_first + 1) % HTTP_MAX_PIPELINE;
+				c->park_count--;
+			}
+			c->state = ST_CLOSING;
+		}
+	}
+}
+
+/* Writes a whole response to b: 0, or -1 out of memory. */
+static int format_response(buf_t *b, int status, const char *type, const char *body,
+			   size_t len, const char *extra, int keep, int head)
+{
+	int fail = buf_printf(b, "HTTP/1.1 %d %s\r\nServer: warren/%s\r\n",
+			      status, http_reason(status), WARREN_VERSION) < 0;
+	if (type)
+		fail |= buf_printf(b, "Content-Type: %s\r\n", type) < 0;
+	fail |= buf_printf(b, "Content-Length: %zu\r\n%s%s\r\n", len,
+			   extra ? extra : "", keep ? "" : "Connection: close\r\n") < 0;
+	if (!head)
+		fail |= buf_append(b, body, len) < 0;
+	return fail ? -1 : 0;
+}
+
+/* Statuses after which the connection is not reused. */
+static int status_closes(int status)
+{
+	return status == 400 || status == 408 || status == 413 || status == 431 ||
+	       status == 501;
+}
+
+/*
+ * Answers the request being served: a parked one (c->cur, through
+ * http_resume) into its slot; the current one straight to out, or into a
+ * new slot when an earlier answer is still owed. Marks the connection
+ * closing when the request or the status says so.
+ */
 static void queue_response(http_conn_t *c, int status, const char *type,
 			   const char *body, size_t len, const char *extra)
 {
-	int keep = c->req.keep_alive && c->state != ST_CLOSING && status != 400 &&
-		   status != 408 && status != 413 && status != 431 && status != 501;
-	int fail = buf_printf(&c->out, "HTTP/1.1 %d %s\r\nServer: warren/%s\r\n",
-			      status, http_reason(status), WARREN_VERSION) < 0;
-	if (type)
-		fail |= buf_printf(&c->out, "Content-Type: %s\r\n", type) < 0;
-	fail |= buf_printf(&c->out, "Content-Length: %zu\r\n%s%s\r\n", len,
-			   extra ? extra : "", keep ? "" : "Connection: close\r\n") < 0;
-	if (!c->req.head)
-		fail |= buf_append(&c->out, body, len) < 0;
-	log_access(c, status, c->req.head ? 0 : len);
+	struct parked *p = c->cur;
+	if (p) {
+		int keep = p->keep_alive && !status_closes(status);
+		p->closes = format_response(&p->out, status, type, body, len, extra,
+					    keep, p->head) < 0 || !keep;
+		p->answered = 1;
+		log_access(c, p, status, p->head ? 0 : len);
+		park_drain(c);
+		return;
+	}
+	int keep = c->req.keep_alive && c->state != ST_CLOSING && !status_closes(status);
+	int fail;
+	if (c->park_count) {
+		p = park_push(c, c->req.keep_alive, c->req.head);
+		fail = !p || format_response(&p->out, status, type, body, len, extra,
+					     keep, c->req.head) < 0;
+		if (p) {
+			p->answered = 1;
+			p->closes = fail || !keep;
+		}
+	} else {
+		fail = format_response(&c->out, status, type, body, len, extra, keep,
+				       c->req.head) < 0;
+	}
+	log_access(c, NULL, status, c->req.head ? 0 : len);
 	c->responded = 1;
 	/* out of memory: whatever went out is sent, then the connection ends */
 	c->state = (keep && !fail) ? ST_HEAD : ST_CLOSING;
@@ -452,21 +570,27 @@ static void answered(http_conn_t *c)
 		conn_process(c);
 }
 
+/* 1 when the request http_respond would answer has its answer already. */
+static int already_answered(const http_conn_t *c)
+{
+	return c->cur ? c->cur->answered : c->responded;
+}
+
 void http_respond(http_conn_t *c, int status, const char *type,
 		  const char *body, size_t len, const char *extra)
 {
-	if (c->responded)
-		return;
-	queue_response(c, status, type, body, len, extra);
+	if (!already_answered(c))
+		queue_response(c, status, type, body, len, extra);
+	c->cur = NULL;
 	answered(c);
 }
 
 void http_respond_error(http_conn_t *c, int status, const char *msg,
 			const char *extra)
 {
-	if (c->responded)
-		return;
-	queue_error(c, status, msg, extra);
+	if (!already_answered(c))
+		queue_error(c, status, msg, extra);
+	c->cur = NULL;
 	answered(c);
 }
 
@@ -486,9 +610,17 @@ uint64_t http_defer(http_conn_t *c)
 
 http_conn_t *http_resume(http_server_t *s, uint64_t ticket)
 {
-	for (http_conn_t *c = s->conns; c; c = c->next)
-		if (c->ticket == ticket)
-			return c->state == ST_HANDLER && !c->responded ? c : NULL;
+	for (http_conn_t *c = s->conns; c; c = c->next) {
+		if (c->ticket == ticket && c->in_dispatch) /* answered at once */
+			return c->responded ? NULL : c;
+		for (unsigned i = 0; i < c->park_count; i++) {
+			struct parked *p = &c->park[(c->park_first + i) % HTTP_MAX_PIPELINE];
+			if (p->ticket == ticket && !p->answered) {
+				c->cur = p;
+				return c;
+			}
+		}
+	}
 	return NULL;
 }
 
@@ -501,7 +633,9 @@ int http_detach(http_conn_t *c, buf_t *leftover)
 	return fd;
 }
 
-/* Calls the handler. 0 while c lives on, -1 when the handler detached it. */
+/* Calls the handler. 0 while c lives on, -1 when the handler detached it.
+ * A request left unanswered (deferred) is parked, and the connection goes
+ * on with the next one unless this one ends it. */
 static int dispatch(http_conn_t *c)
 {
 	http_server_t *s = c->srv;
@@ -510,12 +644,22 @@ static int dispatch(http_conn_t *c)
 	c->state = ST_HANDLER;
 	c->responded = 0;
 	c->in_dispatch = 1;
+	c->cur = NULL;
 	s->current = c;
 	s->handler(c, &c->req, s->arg);
 	if (s->current != c)
 		return -1;
 	s->current = NULL;
 	c->in_dispatch = 0;
+	if (c->responded)
+		return 0;
+	struct parked *p = park_push(c, c->req.keep_alive, c->req.head);
+	if (!p) {
+		fail_request(c, 503, "out of memory");
+		return 0;
+	}
+	p->ticket = c->ticket;
+	c->state = c->req.keep_alive ? ST_HEAD : ST_CLOSING;
 	return 0;
 }
 
@@ -601,7 +745,9 @@ static int check_head(http_conn_t *c)
 		}
 		/* only while the body is still to come (RFC 9110 10.1.1) */
 		int pending = c->state == ST_CHUNKED || c->body_left > 0;
-		if (r->minor >= 1 && pending && !buf_used(&c->in))
+		/* not before an earlier answer still owed: the body may come
+		 * anyway, as RFC 9110 lets clients send it after a while */
+		if (r->minor >= 1 && pending && !buf_used(&c->in) && !c->park_count)
 			buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	}
 	return 0;
@@ -666,6 +812,9 @@ static void conn_process(http_conn_t *c)
 	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED) {
 		if (buf_used(&c->out) >= HTTP_MAX_OUTBUF)
 			break; /* the client does not read: stop parsing its pipeline */
+		if (c->park_count >= HTTP_MAX_PIPELINE - 1)
+			break; /* answers owed up to the bound (one slot kept for
+				* the answer of the request being read) */
 		if (c->state == ST_HEAD && take_head(c) <= 0)
 			break;
 		int done = take_body(c);
@@ -739,6 +888,10 @@ static void conn_new(http_server_t *s, int fd, const struct sockaddr *sa)
 		close(fd);
 		return;
 	}
+	/* answers are whole buffers; Nagle would hold a pipelined answer
+	 * back for the client's delayed ACK of the previous one (40 ms) */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = s;
 	c->fd = fd;
 	c->state = ST_HEAD;
@@ -796,8 +949,9 @@ static void sweep(loop_t *loop, void *arg)
 	http_conn_t *next;
 	for (http_conn_t *c = s->conns; c; c = next) {
 		next = c->next;
-		int receiving = (c->state == ST_HEAD && buf_used(&c->in)) ||
-				c->state == ST_BODY || c->state == ST_CHUNKED;
+		int paused = c->park_count >= HTTP_MAX_PIPELINE - 1;
+		int receiving = !paused && ((c->state == ST_HEAD && buf_used(&c->in)) ||
+					    c->state == ST_BODY || c->state == ST_CHUNKED);
 		if (buf_used(&c->out) && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
 			conn_free(c, 1);
 		} else if (receiving && now - c->started > HTTP_REQUEST_TIMEOUT_S * 1000) {
@@ -805,7 +959,7 @@ static void sweep(loop_t *loop, void *arg)
 			fail_request(c, 408, "request not received in time");
 			conn_flush(c);
 		} else if (c->state == ST_HEAD && !buf_used(&c->in) && !buf_used(&c->out) &&
-			   now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
+			   !c->park_count && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
 			conn_free(c, 1);
 		}
 	}

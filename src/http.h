@@ -104,10 +104,14 @@ void http_respond_error(http_conn_t *c, int status, const char *msg,
 const char *http_reason(int status);
 
 /*
- * Defers the answer to the current request: returns a ticket, and the
- * connection reads no further request until http_resume(ticket) is answered.
- * A deferred connection whose client leaves is freed; http_resume then
- * returns NULL, so the late answer is simply dropped.
+ * Defers the answer to the current request: returns a ticket. The
+ * connection goes on with the requests pipelined after it (up to
+ * HTTP_MAX_PIPELINE answers owed; none after a `Connection: close` one);
+ * answers leave in request order, whatever order they are given in.
+ * http_resume(ticket) gives the connection to answer on, with
+ * http_respond/http_respond_error, right away; NULL when the client is
+ * gone or the request was answered already, and the late answer is then
+ * simply dropped.
  */
 uint64_t http_defer(http_conn_t *c);
 http_conn_t *http_resume(http_server_t *s, uint64_t ticket);

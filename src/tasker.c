@@ -40,7 +40,9 @@ struct batch {
 	uint64_t ticket;
 	int is_array;
 	int count, pending, failed;
-	struct task *tasks;
+	char (*ids)[37];        /* the tasks' ids, all the answer needs: a
+				 * struct task is 2.4 KB, and hundreds of
+				 * batches may await their confirms */
 };
 
 static const char json_type[] = "application/json";
@@ -57,7 +59,7 @@ static void batch_answer(struct batch *b)
 		int fail = b->is_array && buf_puts(&out, "[") < 0;
 		for (int i = 0; i < b->count && !fail; i++)
 			fail = buf_printf(&out, "%s{\"id\":\"%s\",\"status\":\"queued\"}",
-					  i ? "," : "", b->tasks[i].id) < 0;
+					  i ? "," : "", b->ids[i]) < 0;
 		fail = fail || (b->is_array && buf_puts(&out, "]") < 0) ||
 		       buf_puts(&out, "\n") < 0;
 		if (fail)
@@ -66,7 +68,7 @@ static void batch_answer(struct batch *b)
 			http_respond(c, 202, json_type, out.data, out.len, NULL);
 		buf_free(&out);
 	}
-	free(b->tasks);
+	free(b->ids);
 	free(b);
 }
 
@@ -103,37 +105,45 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
 	char err[256], extra[48];
-	struct batch *b = calloc(1, sizeof(*b));
-	if (!b) {
-		http_respond_error(c, 503, "out of memory", NULL);
-		return;
-	}
-	b->t = t;
-	b->count = task_parse_request(req->body, req->body_len, &b->tasks,
-				      &b->is_array, err, sizeof(err));
-	if (b->count < 0) {
-		free(b);
+	struct task *tasks;
+	int is_array;
+	int count = task_parse_request(req->body, req->body_len, &tasks, &is_array,
+				       err, sizeof(err));
+	if (count < 0) {
 		http_respond_error(c, 400, err, NULL);
 		return;
 	}
 	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
 	if (!mq_is_up(t->mq)) {
-		free(b->tasks);
-		free(b);
+		free(tasks);
 		http_respond_error(c, 503, "the broker is unreachable", extra);
 		return;
 	}
+	struct batch *b = calloc(1, sizeof(*b));
+	if (b)
+		b->ids = malloc((size_t)count * sizeof(*b->ids));
+	if (!b || !b->ids) {
+		free(b);
+		free(tasks);
+		http_respond_error(c, 503, "out of memory", NULL);
+		return;
+	}
+	b->t = t;
+	b->count = count;
+	b->is_array = is_array;
 	buf_t scratch = BUF_INIT;
 	b->ticket = http_defer(c);
 	b->pending = 1; /* held until every publish is out */
-	for (int i = 0; i < b->count; i++) {
-		if (task_new_id(b->tasks[i].id) < 0 ||
-		    publish_task(t, b, &b->tasks[i], &scratch) < 0) {
+	for (int i = 0; i < count; i++) {
+		if (task_new_id(tasks[i].id) < 0 ||
+		    publish_task(t, b, &tasks[i], &scratch) < 0) {
 			b->failed = 1;
 			break;
 		}
+		memcpy(b->ids[i], tasks[i].id, sizeof(b->ids[i]));
 	}
 	buf_free(&scratch);
+	free(tasks);
 	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 }
 

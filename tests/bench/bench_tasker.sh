@@ -8,7 +8,10 @@
 #  1. tasker: wrk posts a valid task over 32 keep-alive connections for
 #     BENCH_SECONDS (10) s after a 2 s warm-up; tasks/s = 202 answers / s.
 #     Every 202 means the task and its `queued` notification were published
-#     persistently and the task was confirmed. Peak RSS = VmHWM at the end.
+#     persistently and the task was confirmed. Then the same with each
+#     connection pipelining BENCH_PIPELINE (8) requests: 32 connections that
+#     wait for each answer can never have more than 32 tasks in flight, the
+#     broker's ceiling below has 256. Peak RSS = VmHWM at the end.
 #  2. pubref (tests/bench/pubref.c, plain rabbitmq-c): the same number of
 #     tasks, the same two messages of the same size, 256 confirms in flight:
 #     the broker's ceiling. Also the task message alone, and publish-and-wait
@@ -16,7 +19,8 @@
 # The queues are purged before and after. Goal (issue 2): ratio >= 0.8 and
 # peak RSS < 2 MiB.
 #
-# Environment: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_TASKER (the
+# Environment: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_PIPELINE (8),
+# BENCH_TASKER (the
 # binary, default $BUILD/tasker; e.g. build/x86_64/tasker, the static musl
 # build of `make STATIC=1`), BENCH_PROFILE=1 also runs `strace -c` on the
 # tasker during a second wrk run (syscall table).
@@ -29,6 +33,7 @@ url=${WARREN_TEST_AMQP_URL:?run me through tests/bench/run.sh}
 base=${WARREN_TEST_PORT_BASE:?}
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-32}
+depth=${BENCH_PIPELINE:-8}
 dir=${WARREN_BENCH_DIR:-/tmp}/tasker
 mkdir -p "$dir"
 port=$((base + 30))
@@ -78,6 +83,21 @@ done = function(summary, latency, requests)
 		latency:percentile(50), latency:percentile(99)))
 end
 EOF
+# the same, BENCH_PIPELINE requests written at once on each connection
+sed '/^done = /,$d' "$dir/post.lua" > "$dir/pipeline.lua"
+cat >> "$dir/pipeline.lua" <<EOF
+init = function(args)
+	local r = {}
+	for i = 1, $depth do
+		r[i] = wrk.format(nil, nil, nil, nil)
+	end
+	req = table.concat(r)
+end
+request = function()
+	return req
+end
+EOF
+sed -n '/^done = /,$p' "$dir/post.lua" >> "$dir/pipeline.lua"
 
 # cpu_ticks PID: user + system clock ticks the process used so far
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -125,12 +145,21 @@ sockerr=$(field socket_errors "$line")
 p50=$(field p50_us "$line")
 p99=$(field p99_us "$line")
 accepted=$((requests - bad))
+
+"$pubref" -P "$url"
+wrk -t1 -c"$conns" -d"${secs}s" -s "$dir/pipeline.lua" "http://127.0.0.1:$port/task" \
+	> "$dir/wrk-pipeline.out"
+pline=$(grep '^WRK ' "$dir/wrk-pipeline.out")
+p_bad=$(field status_errors "$pline")
+p_accepted=$(($(field requests "$pline") - p_bad))
+p_rate=$(awk -v n="$p_accepted" -v us="$(field duration_us "$pline")" \
+	'BEGIN { printf "%.0f", n / (us / 1e6) }')
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 rss_anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 rss_file=$(sed -n 's/^RssFile:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-depth=$("$pubref" -D "$url")
+queued=$("$pubref" -D "$url")
 tasker_cpu=$(per_task $((k1 - k0)) "$accepted")
 broker_cpu_tasker=$(per_task $((b1 - b0)) "$accepted")
 tasker_rate=$(awk -v n="$accepted" -v us="$dur_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
@@ -166,10 +195,14 @@ ref_wait=$("$pubref" -n "$n" -i 1 -m task -t 5 -N "$name" -a "$arg" "$url")
 
 ref_rate=$(field tasks_per_s "$ref")
 ratio=$(awk -v a="$tasker_rate" -v b="$ref_rate" 'BEGIN { printf "%.2f", a / b }')
+ratio64=$(awk -v a="$tasker_rate" -v b="$(field tasks_per_s "$ref64")" 'BEGIN { printf "%.2f", a / b }')
+p_ratio=$(awk -v a="$p_rate" -v b="$ref_rate" 'BEGIN { printf "%.2f", a / b }')
 
 printf '\n%-56s %10s %10s\n' "tasker vs broker ceiling (task msg ${msg_bytes} B)" "tasks/s" "msgs/s"
 printf '%-56s %10s %10s\n' "tasker: wrk ${conns} conns keep-alive ${secs}s (202s)" \
 	"$tasker_rate" "$((tasker_rate * 2))"
+printf '%-56s %10s %10s\n' "tasker: the same, $depth pipelined per conn ($((conns * depth)) in flight)" \
+	"$p_rate" "$((p_rate * 2))"
 printf '%-56s %10s %10s\n' "pubref: task+notification, 256 in flight" \
 	"$ref_rate" "$(field messages_per_s "$ref")"
 printf '%-56s %10s %10s\n' "pubref: task+notification, $((conns * 2)) in flight (= $conns conns)" \
@@ -178,7 +211,9 @@ printf '%-56s %10s %10s\n' "pubref: task only, 256 in flight" \
 	"$(field tasks_per_s "$ref_task")" "$(field messages_per_s "$ref_task")"
 printf '%-56s %10s %10s\n' "pubref: task only, 1 in flight (publish and wait)" \
 	"$(field tasks_per_s "$ref_wait")" "$(field messages_per_s "$ref_wait")"
-printf '%-56s %10s\n' "ratio tasker / pubref task+notification (goal >= 0.8)" "$ratio"
+printf '%-56s %10s\n' "ratio tasker / pubref 256 (goal >= 0.8)" "$ratio"
+printf '%-56s %10s\n' "ratio tasker / pubref $((conns * 2)) (the same in flight)" "$ratio64"
+printf '%-56s %10s\n' "ratio tasker pipelined / pubref 256 (goal >= 0.8)" "$p_ratio"
 printf '%-56s %10s\n' "CPU us/task: tasker, broker (tasker run)" \
 	"$tasker_cpu, $broker_cpu_tasker"
 printf '%-56s %10s\n' "CPU us/task: pubref, broker (pubref 256 run)" \
@@ -189,9 +224,11 @@ printf '%-56s %10s\n' "  of which at the end: RssAnon (own) / RssFile (libc...)"
 	"$rss_anon / $rss_file"
 printf '%-56s %10s\n' "wrk: 202 answers / other statuses / socket errors" \
 	"$accepted / $bad / $sockerr"
+printf '%-56s %10s\n' "wrk pipelined: 202 answers / other statuses" \
+	"$p_accepted / $p_bad"
 printf '%-56s %10s\n' "wrk latency p50 / p99, ms" \
 	"$(awk -v a="$p50" -v b="$p99" 'BEGIN { printf "%.1f / %.1f", a / 1000, b / 1000 }')"
-printf '%-56s %10s\n' "tasks in the queue after wrk (>= 202 answers)" "$depth"
+printf '%-56s %10s\n' "tasks in the queue after the last wrk (>= 202 answers)" "$queued"
 printf '%-56s %10s\n' "pubref tasks published per run" "$n"
 printf '%-56s %10s\n' "load average during the tasker run ($(nproc) CPUs)" "$load"
 if [ -n "$profile" ]; then
@@ -199,4 +236,4 @@ if [ -n "$profile" ]; then
 	echo "strace -c of the tasker during a 5 s wrk run:"
 	head -n 20 "$profile"
 fi
-[ "$bad" -eq 0 ] && [ "$depth" -ge "$accepted" ]
+[ "$bad" -eq 0 ] && [ "$p_bad" -eq 0 ] && [ "$queued" -ge "$p_accepted" ]

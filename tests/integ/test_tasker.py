@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 
-from harness import (ENV, broker_ctl, broker_start_app,
+from harness import (ENV, broker_ctl, broker_start_app, drain,
                      broker_stop_app, free_port, get_all, http, http_json,
                      port_open, purge, queue_depth,
                      raw_connect, run_program, start_program, start_tasker,
@@ -397,6 +397,27 @@ def test_pipelining_three_requests_in_one_write():
         assert "error" in json.loads(got[2][2])
     finally:
         c.close()
+
+
+def test_pipelined_posts_answered_in_order():
+    """Eight POSTs in one write: each is published at once (a deferred 202
+    does not hold up the next request), answered 202 in request order."""
+    p = tasker()
+    purge_all()
+    c = Raw(p.port)
+    try:
+        names = ["pipelined %d" % i for i in range(8)]
+        c.send(b"".join(req("POST", "/task", task(name=n)) for n in names) +
+               req("GET", "/health"))
+        got = [c.read_response() for _ in range(9)]
+        assert [g[0] for g in got] == [202] * 8 + [200], got
+        ids = [json.loads(g[2])["id"] for g in got[:8]]
+        assert all(UUID4.match(i) for i in ids) and len(set(ids)) == 8
+    finally:
+        c.close()
+    queued = [json.loads(b) for b, _ in drain("tasks")]
+    assert [(q["id"], q["name"]) for q in queued] == list(zip(ids, names)), queued
+    assert_serves(p.port)
 
 
 def test_expect_100_continue():

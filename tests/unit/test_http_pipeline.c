@@ -1,0 +1,246 @@
+/*
+ * test_http_pipeline - the server's pipelining with deferred answers
+ * (http_defer / http_resume): answers leave in request order whatever
+ * order the handler gives them in, a deferred request does not hold up the
+ * next, parsing pauses at HTTP_MAX_PIPELINE owed answers, and a deferred
+ * `Connection: close` request ends the pipeline.
+ *
+ * A real server on 127.0.0.1 and a blocking client socket; the loop is
+ * turned by hand.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "http.h"
+#include "loop.h"
+
+/* The handler: /d/<n> is deferred (its ticket kept), anything else is
+ * answered at once with its path as the body. */
+struct srv {
+	loop_t *loop;
+	http_server_t *http;
+	uint64_t tickets[64];
+	char names[64][16];
+	int deferred, calls;
+};
+
+static void handler(http_conn_t *c, const struct http_request *r, void *arg)
+{
+	struct srv *s = arg;
+	s->calls++;
+	if (r->path_len > 3 && !memcmp(r->path, "/d/", 3) && s->deferred < 64) {
+		snprintf(s->names[s->deferred], sizeof(s->names[0]), "%.*s",
+			 (int)(r->path_len - 3), r->path + 3);
+		s->tickets[s->deferred++] = http_defer(c);
+		return;
+	}
+	http_respond(c, 200, "text/plain", r->path, r->path_len, NULL);
+}
+
+static void turn(struct srv *s)
+{
+	for (int i = 0; i < 20; i++)
+		loop_once(s->loop, 5);
+}
+
+/* Answers deferred request i with its name as the body; 0, or -1 when its
+ * connection is gone. */
+static int resume(struct srv *s, int i)
+{
+	http_conn_t *c = http_resume(s->http, s->tickets[i]);
+	if (!c)
+		return -1;
+	http_respond(c, 200, "text/plain", s->names[i], strlen(s->names[i]), NULL);
+	return 0;
+}
+
+static int client(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		perror("connect");
+		exit(2);
+	}
+	return fd;
+}
+
+static void send_all(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	CHECK_INT(send(fd, s, n, 0), (long long)n);
+}
+
+/* What the server sent so far (without waiting), appended to got. */
+static size_t drain(int fd, char *got, size_t cap, size_t have)
+{
+	for (;;) {
+		ssize_t n = recv(fd, got + have, cap - 1 - have, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	got[have] = 0;
+	return have;
+}
+
+/* The bodies of the responses in got, joined with '|' ("!" for a closed
+ * connection is added by the caller). Content-Length framing only. */
+static void bodies(const char *got, char *out, size_t cap)
+{
+	out[0] = 0;
+	const char *p = got;
+	while ((p = strstr(p, "HTTP/1.1 "))) {
+		const char *cl = strstr(p, "Content-Length: ");
+		const char *end = strstr(p, "\r\n\r\n");
+		if (!cl || !end)
+			break;
+		int len = atoi(cl + 16);
+		end += 4;
+		if ((size_t)len <= strlen(end)) {
+			size_t o = strlen(out);
+			snprintf(out + o, cap - o, "%s%.*s", o ? "|" : "", len, end);
+		}
+		p = end + len;
+	}
+}
+
+static void test_answers_in_request_order(struct srv *s, int port)
+{
+	int fd = client(port);
+	char got[8192], seen[512];
+	size_t have = 0;
+	s->deferred = s->calls = 0;
+	send_all(fd, "GET /d/a HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /now HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /d/b HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /d/c HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	/* every request reached the handler although /d/a is still owed */
+	CHECK_INT(s->calls, 5);
+	CHECK_INT(s->deferred, 3);
+	/* answered last first: nothing may leave before /d/a's answer */
+	CHECK_INT(resume(s, 2), 0);
+	CHECK_INT(resume(s, 1), 0);
+	turn(s);
+	have = drain(fd, got, sizeof(got), have);
+	CHECK_INT(have, 0);
+	CHECK_INT(resume(s, 0), 0);
+	turn(s);
+	have = drain(fd, got, sizeof(got), have);
+	bodies(got, seen, sizeof(seen));
+	CHECK_STR(seen, "a|/now|b|c|/later");
+	/* a ticket answered already resumes nothing */
+	CHECK(http_resume(s->http, s->tickets[0]) == NULL);
+	close(fd);
+}
+
+static void test_pipeline_bound(struct srv *s, int port)
+{
+	int fd = client(port);
+	char req[64], got[65536], seen[4096];
+	s->deferred = s->calls = 0;
+	for (int i = 0; i < HTTP_MAX_PIPELINE + 4; i++) {
+		snprintf(req, sizeof(req), "GET /d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		send_all(fd, req);
+	}
+	turn(s);
+	/* one slot stays free for the answer of the request being read */
+	CHECK_INT(s->calls, HTTP_MAX_PIPELINE - 1);
+	CHECK_INT(resume(s, 0), 0);
+	turn(s);
+	CHECK_INT(s->calls, HTTP_MAX_PIPELINE);
+	for (int i = 1; i < HTTP_MAX_PIPELINE + 4; i++) {
+		turn(s);
+		if (i < s->deferred)
+			CHECK_INT(resume(s, i), 0);
+	}
+	turn(s);
+	CHECK_INT(s->calls, HTTP_MAX_PIPELINE + 4);
+	for (int i = 0; i < s->deferred; i++)
+		if (http_resume(s->http, s->tickets[i]))
+			resume(s, i);
+	turn(s);
+	size_t have = drain(fd, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	char want[4096] = "";
+	for (int i = 0; i < HTTP_MAX_PIPELINE + 4; i++) {
+		size_t o = strlen(want);
+		snprintf(want + o, sizeof(want) - o, "%s%d", i ? "|" : "", i);
+	}
+	CHECK_STR(seen, want);
+	CHECK(have > 0);
+	close(fd);
+}
+
+static void test_deferred_close_ends_the_pipeline(struct srv *s, int port)
+{
+	int fd = client(port);
+	char got[8192], seen[512];
+	s->deferred = s->calls = 0;
+	send_all(fd, "GET /d/x HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /d/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+		     "GET /never HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	CHECK_INT(s->calls, 2); /* nothing parsed after the closing request */
+	CHECK_INT(resume(s, 1), 0);
+	CHECK_INT(resume(s, 0), 0);
+	turn(s);
+	size_t have = drain(fd, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	CHECK_STR(seen, "x|last");
+	CHECK(strstr(got, "Connection: close") != NULL);
+	char c;
+	CHECK_INT(recv(fd, &c, 1, 0), 0); /* closed by the server */
+	CHECK(have > 0);
+	close(fd);
+}
+
+static void test_client_gone_while_owed(struct srv *s, int port)
+{
+	int fd = client(port);
+	s->deferred = s->calls = 0;
+	send_all(fd, "GET /d/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /d/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	CHECK_INT(s->deferred, 2);
+	close(fd);
+	turn(s);
+	/* the connection stays for its owed answers, which then go nowhere */
+	resume(s, 1);
+	resume(s, 0);
+	turn(s);
+	CHECK_INT(http_server_conns(s->http), 0);
+}
+
+int main(void)
+{
+	struct srv s = { 0 };
+	char err[128];
+	s.loop = loop_new();
+	struct http_server_config cfg = { "127.0.0.1:0", 8, handler, &s };
+	s.http = http_server_new(s.loop, &cfg, err, sizeof(err));
+	if (!s.loop || !s.http) {
+		fprintf(stderr, "server: %s\n", err);
+		return 2;
+	}
+	int port = http_server_port(s.http);
+	test_answers_in_request_order(&s, port);
+	test_pipeline_bound(&s, port);
+	test_deferred_close_ends_the_pipeline(&s, port);
+	test_client_gone_while_owed(&s, port);
+	http_server_free(s.http);
+	loop_free(s.loop);
+	return check_report();
+}
