@@ -31,6 +31,9 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -41,11 +44,14 @@ static int tls_lib_init(mbedtls_ssl_config *conf)
 	(void)conf;
 	return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
 }
-/* 3.x accelerates AES-GCM with AES-NI / ARMv8 crypto when present. */
+/* 3.x accelerates AES-GCM with AES-NI / ARMv8 crypto when present.
+ * CPUID itself, not __builtin_cpu_supports(): that links libgcc's CPU
+ * model table and its constructor, 5.5 KB of a static worker. */
 static int aes_is_fast(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	return __builtin_cpu_supports("aes");
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_AES);
 #elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP_AES)
 	return (getauxval(AT_HWCAP) & HWCAP_AES) != 0;
 #else
@@ -296,6 +302,24 @@ static int ip_san_matches(tls_conn_t *c)
 	return 0;
 }
 
+#if defined(MBEDTLS_X509_REMOVE_INFO)
+/* mbedtls_x509_crt_verify_info() is left out of the static builds' library
+ * (port/mbedtls/warren-config.h); its texts are still in the header: the
+ * text of the first flag set. */
+static const char *verify_reason(uint32_t flags)
+{
+#define X509_CRT_ERROR_INFO(flag, name, text) { flag, text },
+	static const struct { uint32_t flag; const char *text; } reasons[] = {
+		MBEDTLS_X509_CRT_ERROR_INFO_LIST
+	};
+#undef X509_CRT_ERROR_INFO
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (flags & reasons[i].flag)
+			return reasons[i].text;
+	return "verification failed";
+}
+#endif
+
 static void verify_error(tls_conn_t *c, uint32_t flags)
 {
 	c->verify_failed = 1;
@@ -312,10 +336,15 @@ static void verify_error(tls_conn_t *c, uint32_t flags)
 	else if (flags & MBEDTLS_X509_BADCERT_REVOKED)
 		snprintf(c->err, sizeof(c->err), "server certificate is revoked");
 	else {
+#if defined(MBEDTLS_X509_REMOVE_INFO)
+		snprintf(c->err, sizeof(c->err), "server certificate rejected: %s",
+			 verify_reason(flags));
+#else
 		char info[120];
 		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 		info[strcspn(info, "\n")] = '\0';
 		snprintf(c->err, sizeof(c->err), "server certificate rejected: %s", info);
+#endif
 	}
 }
 
