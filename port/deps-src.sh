@@ -22,6 +22,8 @@
 #
 # WARREN_MBEDTLS_CONFIG=FILE builds mbedTLS with another configuration
 # (e.g. one adding MBEDTLS_DEBUG_C to see a handshake go wrong).
+# LTO=0 builds the libraries without link-time optimisation (for a
+# toolchain without the LTO plugin; port/embedded.mk passes its LTO).
 #
 # Idempotent: each step leaves a stamp and is skipped when it is there.
 # POSIX sh.
@@ -190,7 +192,7 @@ toolchain() {
 	x86_64)
 		need musl-gcc
 		wrapper cc musl-gcc "-static"
-		wrapper ar ar; wrapper strip strip; wrapper ranlib ranlib ;;
+		wrapper ar gcc-ar; wrapper strip strip; wrapper ranlib gcc-ranlib ;;
 	armhf|aarch64)
 		if [ "$TARGET" = armhf ]; then
 			gnu=arm-linux-gnueabihf debarch=armhf mt=arm-linux-musleabihf
@@ -200,15 +202,18 @@ toolchain() {
 		need "$gnu-gcc"
 		spec=$(musl_foreign $debarch $mt)
 		wrapper cc "$gnu-gcc" "-static -specs $spec"
-		wrapper ar "$gnu-ar"; wrapper strip "$gnu-strip"
-		wrapper ranlib "$gnu-ranlib" ;;
+		wrapper ar "$gnu-gcc-ar"; wrapper strip "$gnu-strip"
+		wrapper ranlib "$gnu-gcc-ranlib" ;;
 	cross)
 		[ -n "${CROSS_COMPILE:-}" ] || die "cross: set CROSS_COMPILE"
 		need "${CROSS_COMPILE}gcc"
 		wrapper cc "${CROSS_COMPILE}gcc" \
 			"-static${SYSROOT:+ --sysroot=$SYSROOT}"
-		wrapper ar "${CROSS_COMPILE}ar"; wrapper strip "${CROSS_COMPILE}strip"
-		wrapper ranlib "${CROSS_COMPILE}ranlib" ;;
+		# gcc-ar where the SDK has it (LTO objects need its plugin).
+		p=${CROSS_COMPILE}gcc-
+		command -v "${p}ar" >/dev/null 2>&1 || p=$CROSS_COMPILE
+		wrapper ar "${p}ar"; wrapper strip "${CROSS_COMPILE}strip"
+		wrapper ranlib "${p}ranlib" ;;
 	*)
 		die "unknown target $TARGET (x86_64, armhf, aarch64, cross)" ;;
 	esac
@@ -234,8 +239,12 @@ EOF
 
 SYSROOT_OUT=$OUT/sysroot
 # Same size flags as warren's own code, so --gc-sections can drop what the
-# programs do not call.
-LIB_CFLAGS=${LIB_CFLAGS:--Os -ffunction-sections -fdata-sections -fno-pie \
+# programs do not call, and the same link-time optimisation: the libraries'
+# objects are then compiled with the program at its link, where what no
+# program reaches goes and small functions melt into their callers
+# (port/embedded.mk has the figures; fat objects for port/size.sh).
+case ${LTO:-1} in 0) lto= ;; *) lto='-flto -ffat-lto-objects -flto-partition=one ' ;; esac
+LIB_CFLAGS=${LIB_CFLAGS:-$lto-Os -ffunction-sections -fdata-sections -fno-pie \
 -fno-asynchronous-unwind-tables -fno-unwind-tables}
 # A library is rebuilt when this script, its flags or (for mbedTLS) the
 # configuration changed since it was built: the stamp holds their checksum.

@@ -7,6 +7,16 @@
 # flash, and is shown apart. The rest of a stripped file is ELF headers and
 # alignment.
 #
+# With link-time optimisation the code of warren and of the libraries is
+# compiled anew at the link, into one object (the map names it
+# /tmp/cc*.ltrans0.ltrans.o): its sections are traced back by name
+# (.text.FUNCTION, .rodata.OBJECT) to the object that defined them, read
+# from the LTO objects' own sections (a .gnu.lto_FUNCTION section each;
+# the data from the code beside it, as port/embedded.mk builds them with
+# -ffat-lto-objects). A function inlined elsewhere counts where it was
+# inlined; merged string and number constants that no name leads back
+# to show as "(LTO: merged constants)".
+#
 # Environment: STRIP (the target's strip), SIZE_TOP (objects listed per
 # binary, default 8).
 set -eu
@@ -16,9 +26,45 @@ TOP=${SIZE_TOP:-8}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# component_table MAP: "component object bytes kind" per kept input section.
+# section_owners MAP: "name file(member)" for every code or data section
+# of the objects the map says were loaded (those that went through LTO).
+section_owners() {
+	sed -n 's/^LOAD //p' "$1" | grep -v 'ltrans\|/libc\.a$\|/libgcc\|/crt' |
+	while read -r f; do
+		# (ARM maps also load "linker stubs", no file.)
+		[ -f "$f" ] || continue
+		readelf -SW "$f" 2>/dev/null | awk -v f="$f" '
+		/^File: / { sub(/^File: /, ""); f = $0; next }
+		match($0, /^ *\[ *[0-9]+\] /) {
+			n = substr($0, RLENGTH + 1); sub(/ .*/, "", n)
+			if (n ~ /^\.(text|rodata|data|bss|tbss|tdata)\./) print n "\t" f
+			# The intermediate form: a section per function,
+			# also those the fat code has inlined.
+			else if (sub(/^\.gnu\.lto_/, "", n) && n !~ /^\./ &&
+			    sub(/\.[0-9]+\.[0-9a-f]+$/, "", n))
+				print ".text." n "\t" f
+		}'
+	done
+}
+
+# component_table MAP [OWNERS]: "component object bytes kind" per kept
+# input section; OWNERS (from section_owners) places the LTO output's.
 component_table() {
-	awk '
+	awk -v owners="${2:-}" '
+	# A section name without its kind and what GCC appends to clones:
+	# .text.unlikely.f.constprop.0.isra.0 and .rodata.f.str1.1 give f.
+	function base(n) {
+		sub(/^\.(text|rodata|data|bss|tbss|tdata)(\.(unlikely|startup|hot|exit|rel\.ro(\.local)?))?\./, "", n)
+		while (sub(/\.(constprop|isra|part|lto_priv|cold|localalias|str1|cst)(\.?[0-9]+)?$/, "", n)) ;
+		return n
+	}
+	BEGIN {
+		if (owners != "")
+			while ((getline l < owners) > 0) {
+				split(l, a, "\t")
+				if (!(base(a[1]) in owner)) owner[base(a[1])] = a[2]
+			}
+	}
 	# Sections that are in the map but not in a stripped, loaded image.
 	function unloaded(s) {
 		return s ~ /^\.(comment|debug|note\.GNU-stack|gnu\.attributes|ARM\.attributes|symtab|strtab|shstrtab|gnu_debuglink|stab)/
@@ -53,9 +99,19 @@ component_table() {
 		return n
 	}
 	function objname(f) { sub(/.*\//, "", f); return f }
-	function emit(f, size, kind) {
-		if (size + 0 > 0)
-			printf "%s\t%s\t%d\t%s\n", component(f), objname(f), size, kind
+	function emit(f, size, kind, sec,   b) {
+		if (size + 0 <= 0)
+			return
+		if (f ~ /ltrans[0-9]*\.o$/) {
+			b = base(sec)
+			if (b ~ /^(str1|cst)/ || sec !~ /^\.[a-z]+\./) {
+				printf "(LTO: merged constants)\t-\t%d\t%s\n", size, kind
+				return
+			}
+			if (b in owner)
+				f = owner[b]
+		}
+		printf "%s\t%s\t%d\t%s\n", component(f), objname(f), size, kind
 	}
 	/^Linker script and memory map/ { on = 1; next }
 	!on { next }
@@ -66,14 +122,14 @@ component_table() {
 		kind = (out ~ /^\.(t?bss)/) ? "bss" : "image"
 		# " .text.x  0xADDR  0xSIZE  file" or " .text.x" then
 		# "          0xADDR  0xSIZE  file" on the next line.
-		if ($1 ~ /^\./ && NF == 1) { pending = 1; next }
+		if ($1 ~ /^\./ && NF == 1) { pending = 1; sec = $1; next }
 		if ($1 ~ /^\./ && NF >= 4 && $2 ~ /^0x/ && $3 ~ /^0x/) {
-			emit($4, hex($3), kind); pending = 0; next
+			emit($4, hex($3), kind, $1); pending = 0; next
 		}
 		if (pending && NF >= 3 && $1 ~ /^0x/ && $2 ~ /^0x/) {
-			emit($3, hex($2), kind); pending = 0; next
+			emit($3, hex($2), kind, sec); pending = 0; next
 		}
-		if ($1 == "*fill*" && NF >= 3) { emit("(alignment)", hex($3), kind); next }
+		if ($1 == "*fill*" && NF >= 3) { emit("(alignment)", hex($3), kind, ""); next }
 		pending = 0
 	}' "$1"
 }
@@ -89,7 +145,12 @@ for bin in "$@"; do
 		echo "  (no link map $map: built without port/embedded.mk's LDFLAGS)"
 		continue
 	fi
-	component_table "$map" > "$tmp/t"
+	owners=
+	if grep -q '^LOAD .*ltrans' "$map"; then
+		section_owners "$map" > "$tmp/owners"
+		owners=$tmp/owners
+	fi
+	component_table "$map" "$owners" > "$tmp/t"
 	awk -F '\t' -v total="$stripped" -v top="$TOP" '
 	$4 == "image" { comp[$1] += $3; obj[$1 "\t" $2] += $3; img += $3 }
 	$4 == "bss" { bss += $3 }
