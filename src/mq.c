@@ -19,7 +19,6 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "resolve.h"
 #include "url.h"
 
 #define MQ_CHANNEL 1
@@ -63,7 +63,9 @@ struct mq {
 	enum mq_state state;
 	amqp_connection_state_t conn;
 	int fd;                         /* connecting socket, then rabbitmq-c's */
-	struct addrinfo *addrs, *next_addr;
+	resolve_t *lookup;              /* the broker's name being resolved */
+	struct resolve_result addrs;    /* its addresses */
+	int next_addr;                  /* the next of them to try */
 	uint32_t epoch;                 /* bumped at each new connection */
 	int64_t backoff_ms;
 	uint64_t retry_timer, tick_timer, connect_timer, pump_timer;
@@ -262,9 +264,9 @@ static void teardown(mq_t *mq, const char *why)
 		close(mq->fd);
 	}
 	mq->fd = -1;
-	if (mq->addrs) {
-		freeaddrinfo(mq->addrs);
-		mq->addrs = mq->next_addr = NULL;
+	if (mq->lookup) {
+		resolve_cancel(mq->lookup);
+		mq->lookup = NULL;
 	}
 	mq->state = MQ_IDLE;
 	mq->receiving = 0;
@@ -423,8 +425,6 @@ static void on_connected(loop_t *loop, int fd, int events, void *arg)
 		try_next_address(mq);
 		return;
 	}
-	freeaddrinfo(mq->addrs);
-	mq->addrs = mq->next_addr = NULL;
 	handshake(mq);
 }
 
@@ -441,9 +441,9 @@ static void on_connect_timeout(loop_t *loop, void *arg)
 
 static void try_next_address(mq_t *mq)
 {
-	for (; mq->next_addr; mq->next_addr = mq->next_addr->ai_next) {
-		struct addrinfo *ai = mq->next_addr;
-		int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	while (mq->next_addr < mq->addrs.n) {
+		const struct resolve_addr *ai = &mq->addrs.addr[mq->next_addr++];
+		int fd = socket(ai->sa.ss_family, SOCK_STREAM, 0);
 		if (fd < 0 || net_nonblock(fd) < 0) {
 			if (fd >= 0)
 				close(fd);
@@ -452,11 +452,11 @@ static void try_next_address(mq_t *mq)
 		int one = 1;
 		/* a publish is three frames; send them now, not after 40 ms */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		if (connect(fd, (const struct sockaddr *)&ai->sa, ai->len) < 0 &&
+		    errno != EINPROGRESS) {
 			close(fd);
 			continue;
 		}
-		mq->next_addr = ai->ai_next;
 		mq->fd = fd;
 		if (loop_watch(mq->loop, fd, LOOP_WRITE, on_connected, mq) < 0) {
 			close(fd);
@@ -470,31 +470,33 @@ static void try_next_address(mq_t *mq)
 	fail_and_retry(mq, "cannot connect");
 }
 
+static void on_resolved(void *arg, const struct resolve_result *r)
+{
+	mq_t *mq = arg;
+	mq->lookup = NULL;
+	if (r->n == 0) {
+		fail_and_retry(mq, r->error); /* "cannot resolve HOST: why" */
+		return;
+	}
+	mq->addrs = *r;
+	mq->next_addr = 0;
+	try_next_address(mq);
+}
+
+/* Resolves the broker's name in a child (a DNS outage must not stall the
+ * loop: the tasker still answers 503 meanwhile), then connects. */
 static void start_connect(loop_t *loop, void *arg)
 {
-	(void)loop;
 	mq_t *mq = arg;
 	mq->retry_timer = 0;
 	if (mq->state != MQ_IDLE)
 		return;
-	char port[8];
-	snprintf(port, sizeof(port), "%d", mq->ci.port);
-	struct addrinfo hints = { 0 };
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	int rc = getaddrinfo(mq->ci.host, port, &hints, &mq->addrs);
-	if (rc != 0) {
-		mq->addrs = NULL;
-		char msg[300];
-		snprintf(msg, sizeof(msg), "cannot resolve %s: %s", mq->ci.host,
-			 gai_strerror(rc));
-		fail_and_retry(mq, msg);
+	mq->lookup = resolve_start(loop, mq->ci.host, (unsigned)mq->ci.port, on_resolved, mq);
+	if (!mq->lookup) {
+		fail_and_retry(mq, "out of memory");
 		return;
 	}
 	mq->state = MQ_CONNECTING;
-	mq->next_addr = mq->addrs;
-	try_next_address(mq);
 }
 
 /* ---- incoming frames ---- */

@@ -1040,6 +1040,41 @@ def test_starts_without_broker_and_connects_later():
     assert_error_free_log(p)
 
 
+@timeout(60)
+def test_dns_outage_does_not_stall_the_server():
+    """The broker named by a host whose DNS server never answers: the
+    lookup is the resolver child's business, the tasker keeps answering
+    (503 while the broker is unknown) and logs the failed lookup. Run in a
+    mount namespace of its own whose /etc/resolv.conf names a silent
+    nameserver on 127.0.0.77."""
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.0.0.77", 53))    # takes queries, answers none
+    conf = os.path.join(ENV.logs, "resolv-silent.conf")
+    with open(conf, "w") as f:
+        f.write("nameserver 127.0.0.77\noptions timeout:4 attempts:1\n")
+    try:
+        p = start_program("/usr/bin/unshare", [
+            "--mount", "sh", "-c",
+            'mount --bind "$0" /etc/resolv.conf && exec "$@"', conf,
+            ENV.tasker, "--listen", "127.0.0.1:{port}",
+            "--amqp", "amqp://guest:guest@broker.warren-test:5672"],
+            port="auto")
+        time.sleep(0.5)              # the first lookup is under way
+        for _ in range(3):
+            st, _, obj = http_json("GET", p.port, "/health", timeout=2)
+            assert st == 503 and obj == {"amqp": "down"}, (st, obj)
+            st, h, _, raw = post(p.port, task())
+            assert st == 503 and "retry-after" in h, (st, raw)
+            time.sleep(0.5)
+        assert dns.recv(512)         # the lookup did ask our nameserver
+        p.wait_log(r"cannot resolve broker\.warren-test", timeout=15)
+        st, _, obj = http_json("GET", p.port, "/health", timeout=2)
+        assert st == 503 and obj == {"amqp": "down"}, (st, obj)
+        assert p.alive()
+    finally:
+        dns.close()
+
+
 def assert_error_free_log(p):
     if ENV.sanitize:
         p.check_sanitizer()
