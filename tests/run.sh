@@ -37,36 +37,20 @@ if [ $san = 1 ]; then
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 
-# Start what is not running; remember it for the exit trap.
-started=
+# Start what is not running; the exit trap stops it (and the Python suite).
 pypid=
-cleanup() {
+env_on_exit() {
 	if [ -n "$pypid" ]; then
 		kill -TERM "$pypid" 2>/dev/null && wait "$pypid" 2>/dev/null
 		pypid=
 	fi
-	for s in $started; do
-		sh "$root/tests/env/$s" stop >/dev/null 2>&1 || true
-	done
-	started=
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-
-for s in broker.sh nginx.sh; do
-	if ! sh "$root/tests/env/$s" status >/dev/null 2>&1; then
-		if ! sh "$root/tests/env/$s" start; then
-			echo "run.sh: could not start $s" >&2
-			echo "0 passed, 1 failed"
-			exit 1
-		fi
-		started="$started $s"
-	elif [ $s = nginx.sh ]; then
-		sh "$root/tests/env/$s" start   # refresh its config and env files
-	fi
-done
-. "$WARREN_TEST_ENV/env.sh"
+. "$root/tests/env/lib.sh"
+if ! env_up; then
+	echo "run.sh: could not start $env_failed" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 export WARREN_TEST_ENV_READY=1
 export WARREN_TEST_LOGS=$WARREN_TEST_ENV/logs
 mkdir -p "$WARREN_TEST_LOGS"
@@ -137,7 +121,7 @@ elif [ $rc -ne 0 ] && ! tail -n 1 "$out.integ" | grep -qE '^[0-9]+ passed, [1-9]
 	total_fail=$((total_fail + 1))
 fi
 
-cleanup
+env_exit
 trap - EXIT INT TERM
 echo "$total_pass passed, $total_fail failed"
 [ $total_fail -eq 0 ]

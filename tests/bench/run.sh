@@ -24,26 +24,8 @@ export WARREN_TEST_ENV=$root/build/test-env/$WARREN_TEST_PORT_BASE
 export WARREN_BENCH_DIR=$WARREN_TEST_ENV/bench
 mkdir -p "$WARREN_BENCH_DIR"
 
-started=
-cleanup() {
-	for s in $started; do
-		sh "$root/tests/env/$s" stop >/dev/null 2>&1 || true
-	done
-	started=
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-
-for s in broker.sh nginx.sh; do
-	if ! sh "$root/tests/env/$s" status >/dev/null 2>&1; then
-		sh "$root/tests/env/$s" start || { echo "bench: could not start $s" >&2; exit 1; }
-		started="$started $s"
-	elif [ $s = nginx.sh ]; then
-		sh "$root/tests/env/$s" start
-	fi
-done
-. "$WARREN_TEST_ENV/env.sh"
+. "$root/tests/env/lib.sh"
+env_up || { echo "bench: could not start $env_failed" >&2; exit 1; }
 
 failed=
 ran=0
@@ -66,5 +48,5 @@ for b in "$here"/bench_*.sh; do
 	ran=$((ran + 1))
 done
 [ $ran -gt 0 ] || echo "no benchmark (tests/bench/bench_*.sh) to run"
-cleanup
+env_exit
 [ -z "$failed" ] || { echo "failed:$failed"; exit 1; }

@@ -132,26 +132,8 @@ fi
 
 # ---- services for the smoke tests and the init scripts -----------------------
 
-started=
-cleanup() {
-	for s in $started; do
-		sh "$root/tests/env/$s" stop >/dev/null 2>&1 || true
-	done
-	started=
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-for s in broker.sh nginx.sh; do
-	if ! sh "tests/env/$s" status >/dev/null 2>&1; then
-		if ! sh "tests/env/$s" start > "$logs/$s.log" 2>&1; then
-			bad "start tests/env/$s (see $logs/$s.log)"
-			continue
-		fi
-		started="$started $s"
-	fi
-done
-[ -f "$WARREN_TEST_ENV/env.sh" ] && . "$WARREN_TEST_ENV/env.sh"
+. "$root/tests/env/lib.sh"
+env_up "$logs" || bad "start tests/env/$env_failed (see $logs/$env_failed.log)"
 export WARREN_TEST_LOGS=$logs/programs
 
 # ---- smoke tests -----------------------------------------------------------------
@@ -290,7 +272,7 @@ echo "== size (stripped; budget x86_64: tasker 130 KB, middleman 150 KB, worker 
 [ $built_armhf = 1 ] && make --no-print-directory TARGET=armhf size 2>&1 | grep -E '^build/'
 [ $built_aarch64 = 1 ] && make --no-print-directory TARGET=aarch64 size 2>&1 | grep -E '^build/'
 
-cleanup
+env_exit
 trap - EXIT INT TERM
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
