@@ -91,8 +91,8 @@ CFLAGS      ?= $(EMB_LTO) $(EMB_CODE)
 # -s: the binaries are installed as built, stripped (no -g anyway); the link
 # map beside each one still names every function's address.
 # With LTO the code is generated at the link: the code flags go there too.
-LDFLAGS     ?= $(EMB_LTO) $(EMB_CODE) -no-pie -s -Wl,--gc-sections -Wl,-z,noseparate-code \
-               -Wl,-z,norelro -Wl,-z,common-page-size=64 \
+LDFLAGS     ?= $(EMB_LTO) $(EMB_CODE) -no-pie -s -Wl,--gc-sections \
+               -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-z,common-page-size=64 \
                -Wl,--build-id=none -Wl,-Map,$@.map
 
 # The toolchain and libraries come first: they are an included makefile,

@@ -13,8 +13,9 @@
  *
  * Sizes are what each choice adds to the stripped x86_64 musl worker
  * (-Os, --gc-sections, LTO as port/embedded.mk builds it), measured by
- * toggling it alone with port/mbedtls/measure.sh; "needed" marks what the rest cannot build or
- * interoperate without. ARM Thumb-2 is about 0.7 of it.
+ * toggling it alone with port/mbedtls/measure.sh; "needed" marks what the
+ * rest cannot build or interoperate without. ARM Thumb-2 is about 0.7 of
+ * it.
  * Host builds (Debian's libmbedtls 2.28) do not read this file.
  */
 #ifndef WARREN_MBEDTLS_CONFIG_H
@@ -130,18 +131,18 @@
 /* ---- PSA crypto ---------------------------------------------------------- */
 
 /* mbedTLS 3.6 implements TLS 1.3 on the PSA API only: the worker calls
- * psa_crypto_init() before its first handshake. The PSA algorithm set is
- * MBEDTLS_USE_PSA_CRYPTO (X.509 and TLS 1.2 through PSA too) would need the
- * PSA set below widened to RSA and ECDSA, and added 10 KB before that set
- * was trimmed. needed (TLS 1.3) */
+ * psa_crypto_init() before its first handshake. MBEDTLS_USE_PSA_CRYPTO
+ * (X.509 and TLS 1.2 through PSA too) would need the PSA set below widened
+ * to RSA and ECDSA, and added 10 KB before that set was trimmed.
+ * needed (TLS 1.3) */
 #define MBEDTLS_PSA_CRYPTO_C
 /* The PSA algorithm set is ours, not derived from the legacy options
  * (which would add RSA encryption, signing and key import, ECDSA, AES-ECB,
  * the TLS 1.2 PRF, ... through the PSA dispatch tables): only what the
- * TLS 1.3 client calls, 3.7 KB less. The PSA_WANT_* below are that set; the file
- * mbedTLS reads for it only has to exist (build_info.h, being read already,
- * adds nothing a second time). The hashes built in above are PSA hashes
- * too (mbedTLS adds their PSA_WANT_ALG_SHA_* itself). */
+ * TLS 1.3 client calls, 3.7 KB less. The PSA_WANT_* below are that set;
+ * the file mbedTLS reads for it only has to exist (build_info.h, being read
+ * already, adds nothing a second time). The hashes built in above are PSA
+ * hashes too (mbedTLS adds their PSA_WANT_ALG_SHA_* itself). */
 #define MBEDTLS_PSA_CRYPTO_CONFIG
 #define MBEDTLS_PSA_CRYPTO_CONFIG_FILE <mbedtls/build_info.h>
 /* TLS 1.3 key schedule: HKDF on HMAC. */
