@@ -1167,6 +1167,9 @@ static void io_handshake(fetch_t *f)
 		     tls_error(f->tls));
 		return;
 	}
+	char host[300];
+	url_host_header(&f->url, host, sizeof(host));
+	log_info("TLS with %s: %s, %s", host, tls_version(f->tls), tls_suite(f->tls));
 	f->last_io = now(f);
 	to_send(f);
 }

@@ -12,10 +12,15 @@
 #   base+12  https, certificate for wrong.example signed by the test CA
 #   base+13  https, certificate for localhost signed by another, unknown CA
 #   base+14  https, certificate for localhost signed by the test CA, expired
+#   base+15  https, ECDSA: a P-256 certificate for localhost signed by the
+#            test ECDSA CA (P-384)
+#   base+16  the same, TLS 1.2 only
 #
 # Files under <state>:
 #   pki/ca.crt               the test CA (give it to --ca-file / curl --cacert)
-#   pki/{localhost,wrong,unknown,expired}.{crt,key}
+#   pki/ec-ca.crt            the test ECDSA CA
+#   pki/bundle.crt           both, one PEM bundle
+#   pki/{localhost,wrong,unknown,expired,ecdsa}.{crt,key}
 #   www/                     docroot:
 #     small.txt              "hello from warren's test nginx\n" (small.txt.sha256 beside)
 #     empty.txt              0 bytes
@@ -56,12 +61,16 @@ https_port=$((base + 11))
 wrong_port=$((base + 12))
 unknown_port=$((base + 13))
 expired_port=$((base + 14))
+ecdsa_port=$((base + 15))
+ecdsa12_port=$((base + 16))
 NGINX=${NGINX:-/usr/sbin/nginx}
 
-# sign NAME SAN CA [DAYS|expired]: key + certificate NAME signed by CA.
+# sign NAME SAN CA [DAYS|expired]: key + certificate NAME signed by CA;
+# the key is RSA 2048, or what $KEY says (openssl req -newkey syntax), the
+# signature's digest SHA-256 or $MD.
 sign() {
 	name=$1 san=$2 ca=$3
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=${san#*:}" \
+	openssl req -new -newkey "${KEY:-rsa:2048}" -nodes -subj "/CN=${san#*:}" \
 	    -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
 	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
 	    "$san" > "$pki/$name.ext"
@@ -89,22 +98,24 @@ sign() {
 		    -extfile "$pki/$name.ext" -notext 2>/dev/null
 	else
 		openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" \
-		    -CAkey "$pki/$ca.key" -CAcreateserial -days 3650 -sha256 \
+		    -CAkey "$pki/$ca.key" -CAcreateserial -days 3650 "-${MD:-sha256}" \
 		    -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
 	fi
 	rm -f "$pki/$name.csr"
 }
 
-# make_ca NAME CN: a self-signed CA.
+# make_ca NAME CN: a self-signed CA (key as for sign).
 make_ca() {
-	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+	openssl req -x509 -newkey "${KEY:-rsa:2048}" -nodes -days 3650 -sha256 \
 	    -subj "/CN=$2" -addext basicConstraints=critical,CA:TRUE \
 	    -addext keyUsage=critical,keyCertSign,cRLSign \
 	    -keyout "$pki/$1.key" -out "$pki/$1.crt" 2>/dev/null
 }
 
+pki_version=2   # bump when make_pki makes more: older ones are made anew
+
 make_pki() {
-	[ -s "$pki/done" ] && return 0
+	[ "$(cat "$pki/done" 2>/dev/null)" = "$pki_version" ] && return 0
 	rm -rf "$pki" && mkdir -p "$pki"
 	make_ca ca "warren test CA"
 	make_ca other-ca "some other CA"
@@ -112,7 +123,13 @@ make_pki() {
 	sign wrong "DNS:wrong.example" ca
 	sign unknown "DNS:localhost,IP:127.0.0.1,IP:::1" other-ca
 	sign expired "DNS:localhost,IP:127.0.0.1,IP:::1" ca expired
-	echo ok > "$pki/done"
+	# an ECDSA chain: P-256 leaf under a P-384 CA
+	ecparam() { openssl genpkey -genparam -algorithm EC -pkeyopt "ec_paramgen_curve:$1" \
+	    -out "$pki/$1.param" 2>/dev/null && echo "param:$pki/$1.param"; }
+	KEY=$(ecparam P-384) make_ca ec-ca "warren test ECDSA CA"
+	KEY=$(ecparam P-256) MD=sha384 sign ecdsa "DNS:localhost,IP:127.0.0.1,IP:::1" ec-ca
+	cat "$pki/ca.crt" "$pki/ec-ca.crt" > "$pki/bundle.crt"
+	echo "$pki_version" > "$pki/done"
 }
 
 # random_file PATH MiB: random bytes plus PATH.sha256 (hex only).
@@ -242,6 +259,8 @@ write_conf() {
 		$(tls_server "$wrong_port" wrong)
 		$(tls_server "$unknown_port" unknown)
 		$(tls_server "$expired_port" expired)
+		$(tls_server "$ecdsa_port" ecdsa)
+		$(tls_server "$ecdsa12_port" ecdsa "ssl_protocols TLSv1.2;")
 	}
 	CONF
 }
@@ -258,7 +277,10 @@ write_env() {
 	export WARREN_TEST_HTTPS_WRONG_PORT=$wrong_port
 	export WARREN_TEST_HTTPS_UNKNOWN_PORT=$unknown_port
 	export WARREN_TEST_HTTPS_EXPIRED_PORT=$expired_port
+	export WARREN_TEST_HTTPS_ECDSA_PORT=$ecdsa_port
+	export WARREN_TEST_HTTPS_ECDSA12_PORT=$ecdsa12_port
 	export WARREN_TEST_CA_FILE='$pki/ca.crt'
+	export WARREN_TEST_CA_BUNDLE='$pki/bundle.crt'
 	export WARREN_TEST_DOCROOT='$www'
 	ENV
 	mv "$state/env.sh.tmp" "$state/env.sh"
@@ -273,7 +295,10 @@ write_env() {
 	  "https_wrong_port": $wrong_port,
 	  "https_unknown_port": $unknown_port,
 	  "https_expired_port": $expired_port,
+	  "https_ecdsa_port": $ecdsa_port,
+	  "https_ecdsa12_port": $ecdsa12_port,
 	  "ca_file": "$pki/ca.crt",
+	  "ca_bundle": "$pki/bundle.crt",
 	  "docroot": "$www"
 	}
 	JSON

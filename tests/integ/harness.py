@@ -31,7 +31,10 @@ ENV - the test environment (attributes, all set before tests import):
     ENV.https_wrong_port      https, cert for wrong.example            (base+12)
     ENV.https_unknown_port    https, cert from an unknown CA           (base+13)
     ENV.https_expired_port    https, expired cert from the test CA     (base+14)
+    ENV.https_ecdsa_port      https, ECDSA chain (P-256 leaf, P-384 CA) (base+15)
+    ENV.https_ecdsa12_port    the same, TLS 1.2 only                   (base+16)
     ENV.ca_file          the test CA (PEM) to give to --ca-file
+    ENV.ca_bundle        the test CA and the test ECDSA CA in one PEM file
     ENV.docroot          nginx docroot: small.txt, empty.txt, 1m.bin, 10m.bin,
                          each with NAME.sha256 (hex) beside; dir/nested.txt;
                          "with space.txt". See tests/env/nginx.sh for the extra
@@ -182,7 +185,10 @@ class _Env:
         self.https_wrong_port = b + 12
         self.https_unknown_port = b + 13
         self.https_expired_port = b + 14
+        self.https_ecdsa_port = b + 15
+        self.https_ecdsa12_port = b + 16
         self.ca_file = os.path.join(self.state, "pki", "ca.crt")
+        self.ca_bundle = os.path.join(self.state, "pki", "bundle.crt")
         self.pki = os.path.join(self.state, "pki")
         self.docroot = os.path.join(self.state, "www")
         self.logs = os.environ.get("WARREN_TEST_LOGS") or os.path.join(

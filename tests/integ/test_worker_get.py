@@ -23,10 +23,10 @@ def leftovers(d):
     return [f for f in os.listdir(d) if re.match(r"^\..*\.(part|meta|done)$", f)]
 
 
-def get(url, *args, dir=None, expect_rc=None, tmo=60):
+def get(url, *args, dir=None, expect_rc=None, tmo=60, ca=None):
     """worker --get URL in a fresh dir; (result JSON, stderr text, dir)."""
     d = dir or fresh_dir("get")
-    argv = ["--get", url, "--dir", d, "--ca-file", ENV.ca_file] + list(args)
+    argv = ["--get", url, "--dir", d, "--ca-file", ca or ENV.ca_file] + list(args)
     r = run_program("worker", argv, timeout=tmo)
     err = r.stderr.decode(errors="replace")
     out = r.stdout.decode()
@@ -87,6 +87,30 @@ def test_https_10m_and_ipv6():
     assert res["sha256"] == ENV.sha256("1m.bin")
     res, data, err = done(ENV.url("1m.bin", tls=True, host="::1"))
     assert res["sha256"] == ENV.sha256("1m.bin")
+
+
+def test_https_ecdsa_chain_tls13_and_tls12():
+    """A P-256 certificate under a P-384 CA (signed with SHA-384), the CA
+    found in a PEM bundle of two; on a server that speaks TLS 1.3 and 1.2
+    and on one that speaks 1.2 only. The worker logs what was negotiated:
+    with mbedTLS 3.6 (static builds) 1.3 where it can, 1.2 otherwise; with
+    Debian's 2.28, 1.2 and an ECDSA suite."""
+    for port, only12 in ((ENV.https_ecdsa_port, False), (ENV.https_ecdsa12_port, True)):
+        url = "https://localhost:%d/1m.bin" % port
+        res, data, err = done(url, ca=ENV.ca_bundle)
+        assert res["sha256"] == ENV.sha256("1m.bin")
+        m = re.search(r"TLS with localhost:%d: TLSv1\.([23]), (\S+)" % port, err)
+        assert m, err
+        if only12:
+            assert m.group(1) == "2", err
+        if m.group(1) == "2":
+            assert "ECDHE-ECDSA" in m.group(2), err
+        # the RSA test CA alone does not vouch for it
+        res, err = failed(url)
+        assert "unknown CA" in res["error"], res
+    # the bundle serves the RSA chain as well
+    res, data, err = done(ENV.url("small.txt", tls=True, host="localhost"), ca=ENV.ca_bundle)
+    assert data == docfile("small.txt")
 
 
 def test_http_ipv6_literal():
