@@ -621,6 +621,17 @@ static void fail(fetch_t *f, int permanent, const char *fmt, ...)
 
 /* ---- writing the body ---------------------------------------------------- */
 
+/* Hands the hashing over to a helper process (hasher.c), which continues
+ * f->sha from byte upto of the part. 1 when it took it. */
+static int start_hasher(fetch_t *f, uint64_t upto)
+{
+	f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, upto);
+	if (f->hasher)
+		log_info("%s: SHA-256 goes on in a helper process from byte %llu",
+			 f->part->path, (unsigned long long)upto);
+	return f->hasher != NULL;
+}
+
 /* Takes n body bytes: size limit, hash, write. 0, or -1 after failing. */
 static int sink(fetch_t *f, const char *p, size_t n)
 {
@@ -651,7 +662,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		hasher_advance(f->hasher, f->part->size);
 	else if (f->helper_ok && f->part->size >= hasher_min)
 		/* Large: hashing moves to a helper, which takes the state on. */
-		f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, f->part->size);
+		start_hasher(f, f->part->size);
 	return 0;
 }
 
@@ -802,7 +813,7 @@ static int hash_part(fetch_t *f, size_t keep)
 		return 0;
 	sha256_init(&f->sha);
 	if (f->helper_ok && !f->hasher && f->part->size >= hasher_min &&
-	    (f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, 0))) {
+	    start_hasher(f, 0)) {
 		/* A long prefix is hashed by the helper while the body comes. */
 		hasher_advance(f->hasher, f->part->size);
 		f->hash_ok = 1;

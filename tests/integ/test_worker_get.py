@@ -535,6 +535,14 @@ def bigfile(mib):
     return "%dm.bin" % mib
 
 
+HELPER = re.compile(r"SHA-256 goes on in a helper process from byte (\d+)")
+
+
+def helper_cpus():
+    """The helper is used with FETCH_HASHER_MIN_CPUS (2) CPUs or more."""
+    return (os.cpu_count() or 1) >= 2
+
+
 @timeout(120)
 def test_large_file_hashed_by_the_helper_process():
     # past FETCH_HASHER_MIN (16 MiB) the digest moves to a helper process
@@ -543,6 +551,11 @@ def test_large_file_hashed_by_the_helper_process():
         res, data, err = done(ENV.url(name, tls=tls, host="localhost"),
                               "--sha256", ENV.sha256(name))
         assert res["sha256"] == ENV.sha256(name)
+        m = HELPER.search(err)
+        if helper_cpus():
+            assert m and int(m.group(1)) >= 16 << 20, err
+        else:
+            assert not m, err
 
 
 @timeout(120)
@@ -552,10 +565,13 @@ def test_large_resume_and_restart_with_the_helper():
     s = Script(ranged(body, cut=25 << 20), ranged(body))
     res, data, err = done(s.url("/big.bin"), "--retries", "1", "--sha256", want)
     assert s.requests[1][1]["range"] == "bytes=%d-" % (25 << 20)
+    # the helper took over past 16 MiB and kept going across the resume
+    assert not helper_cpus() or len(HELPER.findall(err)) == 1, err
     # the retry is answered 200: the helper starts over with the file
     s = Script(ranged(body, cut=25 << 20), resp(200, body))
     res, data, err = done(s.url("/big.bin"), "--retries", "1", "--sha256", want)
     assert len(s.requests) == 2
+    assert not helper_cpus() or HELPER.search(err), err
 
 
 def test_sigterm_during_get_leaves_nothing():

@@ -422,6 +422,8 @@ def test_sigkill_with_a_large_part_resumed():
     b = start_worker(dir=d)
     b.wait_log(r"%s: resuming at byte" % t["id"], timeout=20)
     check_file(notes.final(t["id"], tmo=60), name)
+    if (os.cpu_count() or 1) >= 2:   # FETCH_HASHER_MIN_CPUS
+        assert "SHA-256 goes on in a helper process from byte 0" in b.log_text()
     wait_for(lambda: settled(), 10, "acked", interval=0.3)
     assert not leftovers(d)
     b.stop()
