@@ -71,10 +71,14 @@ struct mq {
 	uint64_t retry_timer, tick_timer, connect_timer, pump_timer;
 	uint64_t uncork_timer;          /* pending flush of corked publishes */
 
-	/* confirms in flight: ring of MQ_MAX_INFLIGHT, front has seq front_seq */
+	/* confirms in flight: ring of cap (doubling up to MQ_MAX_INFLIGHT),
+	 * front has seq front_seq */
 	struct confirm *ring;
-	size_t head, count;
+	size_t cap, head, count;
 	uint64_t front_seq, next_seq;
+	/* since the last tick, for one log line (a storm must not flood it) */
+	unsigned long nacked;           /* basic.nack frames from the broker */
+	unsigned long refused;          /* publishes refused: ring full */
 
 	/* delivery being assembled from method, header and body frames */
 	int receiving;
@@ -210,7 +214,7 @@ void mq_redact_url(const char *url, char *out, size_t outlen)
 
 static struct confirm *slot(mq_t *mq, size_t i)
 {
-	return &mq->ring[(mq->head + i) % MQ_MAX_INFLIGHT];
+	return &mq->ring[(mq->head + i) % mq->cap];
 }
 
 /* Settles seq (and all before it when multiple) with ok. */
@@ -231,10 +235,32 @@ static void settle(mq_t *mq, uint64_t seq, int multiple, int ok)
 			c->cb(c->cookie, ok);
 	}
 	while (mq->count && slot(mq, 0)->settled) {
-		mq->head = (mq->head + 1) % MQ_MAX_INFLIGHT;
+		mq->head = (mq->head + 1) % mq->cap;
 		mq->count--;
 		mq->front_seq++;
 	}
+}
+
+/* Room for one more confirm: 0, or -1 at MQ_MAX_INFLIGHT or out of memory.
+ * The ring doubles, its entries unwrapped to the front of the new one. */
+static int ring_room(mq_t *mq)
+{
+	if (mq->count < mq->cap)
+		return 0;
+	if (mq->cap >= MQ_MAX_INFLIGHT)
+		return -1;
+	struct confirm *r = malloc(2 * mq->cap * sizeof(*r));
+	if (!r)
+		return -1;
+	for (size_t i = 0; i < mq->count; i++)
+		r[i] = *slot(mq, i);
+	free(mq->ring);
+	mq->ring = r;
+	mq->head = 0;
+	mq->cap *= 2;
+	log_info("broker %s: %zu publishes await their confirm; room for %zu now",
+		 mq->redacted, mq->count, mq->cap);
+	return 0;
 }
 
 static void fail_all_confirms(mq_t *mq)
@@ -535,6 +561,7 @@ static int on_method(mq_t *mq, amqp_method_t *m)
 	}
 	case AMQP_BASIC_NACK_METHOD: {
 		amqp_basic_nack_t *a = m->decoded;
+		mq->nacked++;
 		settle(mq, a->delivery_tag, a->multiple, 0);
 		return 0;
 	}
@@ -644,6 +671,12 @@ static void on_tick(loop_t *loop, void *arg)
 {
 	mq_t *mq = arg;
 	mq->tick_timer = 0;
+	if (mq->nacked || mq->refused) {
+		log_warn("broker %s: %lu nack(s) of publishes; %lu publish(es) refused "
+			 "with %zu confirms awaited", mq->redacted, mq->nacked, mq->refused,
+			 mq->count);
+		mq->nacked = mq->refused = 0;
+	}
 	if (mq->count && slot(mq, 0)->deadline < loop_now(loop)) {
 		fail_and_retry(mq, "publisher confirm timed out");
 		return;
@@ -660,11 +693,12 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	if (mq_check_url(cfg->url, err, errlen) < 0)
 		return NULL;
 	mq_t *mq = calloc(1, sizeof(*mq));
-	if (!mq || !(mq->ring = calloc(MQ_MAX_INFLIGHT, sizeof(*mq->ring)))) {
+	if (!mq || !(mq->ring = calloc(MQ_INFLIGHT_INITIAL, sizeof(*mq->ring)))) {
 		free(mq);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	mq->cap = MQ_INFLIGHT_INITIAL;
 	mq->loop = loop;
 	mq->cfg = *cfg;
 	mq->fd = -1;
@@ -720,8 +754,12 @@ static void cork(mq_t *mq)
 int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	       const char *message_id, mq_confirm_fn cb, void *cookie)
 {
-	if (mq->state != MQ_UP || mq->count >= MQ_MAX_INFLIGHT)
+	if (mq->state != MQ_UP)
 		return -1;
+	if (ring_room(mq) < 0) {
+		mq->refused++;
+		return -1;
+	}
 	amqp_basic_properties_t p;
 	memset(&p, 0, sizeof(p));
 	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
