@@ -217,6 +217,22 @@ static struct confirm *slot(mq_t *mq, size_t i)
 	return &mq->ring[(mq->head + i) % mq->cap];
 }
 
+/* Once empty, a ring grown by a lag goes back to its first size: the
+ * memory of a rare burst is not kept (up to 2 MiB on a router). Called from
+ * the tick only: settle() walks the ring while callbacks run. */
+static void ring_shrink(mq_t *mq)
+{
+	if (mq->count || mq->cap <= MQ_INFLIGHT_INITIAL)
+		return;
+	struct confirm *r = malloc(MQ_INFLIGHT_INITIAL * sizeof(*r));
+	if (!r)
+		return; /* keep the big one */
+	free(mq->ring);
+	mq->ring = r;
+	mq->cap = MQ_INFLIGHT_INITIAL;
+	mq->head = 0;
+}
+
 /* Settles seq (and all before it when multiple) with ok. */
 static void settle(mq_t *mq, uint64_t seq, int multiple, int ok)
 {
@@ -671,6 +687,7 @@ static void on_tick(loop_t *loop, void *arg)
 {
 	mq_t *mq = arg;
 	mq->tick_timer = 0;
+	ring_shrink(mq);
 	if (mq->nacked || mq->refused) {
 		log_warn("broker %s: %lu nack(s) of publishes; %lu publish(es) refused "
 			 "with %zu confirms awaited", mq->redacted, mq->nacked, mq->refused,
