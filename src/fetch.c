@@ -622,14 +622,19 @@ static void fail(fetch_t *f, int permanent, const char *fmt, ...)
 /* ---- writing the body ---------------------------------------------------- */
 
 /* Hands the hashing over to a helper process (hasher.c), which continues
- * f->sha from byte upto of the part. 1 when it took it. */
+ * f->sha from byte upto of the part. 1 when it took it; when it cannot
+ * (fork failed), this download hashes in place from now on rather than
+ * trying a fork at every read. */
 static int start_hasher(fetch_t *f, uint64_t upto)
 {
 	f->hasher = hasher_start(f->ctx->loop, f->part->fd, &f->sha, upto);
-	if (f->hasher)
-		log_info("%s: SHA-256 goes on in a helper process from byte %llu",
-			 f->part->path, (unsigned long long)upto);
-	return f->hasher != NULL;
+	if (!f->hasher) {
+		f->helper_ok = 0;
+		return 0;
+	}
+	log_info("%s: SHA-256 goes on in a helper process from byte %llu",
+		 f->part->path, (unsigned long long)upto);
+	return 1;
 }
 
 /* Takes n body bytes: size limit, hash, write. 0, or -1 after failing. */
