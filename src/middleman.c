@@ -6,25 +6,14 @@
  * A notification is acknowledged to the broker only once stored (and, with
  * a journal, written and fdatasync'ed: deliveries that arrive together are
  * committed with one sync). Clients are pushed only what is committed.
- *
- * WebSocket clients leave the HTTP server at the upgrade. Each client is a
- * cursor into the store: sending copies nothing, frames are written with
- * writev() straight from the stored text, and an entry evicted while a
- * client is halfway through it stays alive by its reference. A client's
- * backlog is what was pushed to it but not yet written; one whose backlog
- * passes WS_MAX_BACKLOG is dropped, so a client that stops reading costs
- * nothing and delays no one (writes never block).
+ * WebSocket clients leave the HTTP server at the upgrade and belong to
+ * push.c from then on.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
@@ -37,399 +26,46 @@
 #include "opt.h"
 #include "os.h"
 #include "page.h"
+#include "push.h"
 #include "store.h"
 #include "url.h"
 #include "ws.h"
 
 #define PROG "middleman"
-#define TICK_MS 1000              /* housekeeping: pings, timeouts */
 #define SHUTDOWN_GRACE_MS 1000    /* to flush close frames at exit */
 #define MAX_INTERVAL_S 86400
-
-enum client_state {
-	CL_OPEN,      /* pushing notifications */
-	CL_CLOSING    /* our close frame queued or sent: waiting for EOF */
-};
-
-struct middleman;
-
-struct client {
-	struct middleman *m;
-	struct client *prev, *next;
-	int fd;
-	enum client_state state;
-	int writing;                 /* watching for LOOP_WRITE */
-	int shut;                    /* shutdown(SHUT_WR) done */
-	int peer_closed;             /* the client's close frame came */
-	char addr[48];
-	char *task;                  /* ?task= filter, or NULL */
-	struct ws_decoder dec;
-	buf_t ctrl;                  /* handshake answer and control frames */
-	uint64_t cursor;             /* seq of the last entry taken */
-	uint64_t cursor_end;         /* its store "end" position */
-	uint64_t base_end;           /* store position when it connected */
-	uint64_t limit;              /* may be sent entries up to this seq */
-	struct store_entry *partial; /* entry being written, with a ref */
-	size_t partial_off;          /* bytes of its frame already written */
-	int64_t last_rx, ping_at, close_deadline;
-};
 
 struct middleman {
 	loop_t *loop;
 	http_server_t *http;
 	mq_t *mq;
 	store_t *store;
+	push_t *push;
 	journal_t *journal;
 	const char *token;
 	unsigned long interval;
-	struct client *clients;
-	unsigned nclients;
 	/* committed: stored (journaled and synced) and acknowledged */
-	uint64_t committed_seq, committed_end;
-	/* pushed: what clients may be sent now */
-	uint64_t push_seq, push_end;
+	uint64_t committed_seq, pushed_seq;
 	uint64_t *acks;              /* delivery tags waiting for the commit */
 	size_t nacks, acks_cap;
-	uint64_t commit_timer, flush_timer;
+	uint64_t commit_timer;
 	int stopping;
 	int64_t stop_deadline;
 };
 
 static const char json_type[] = "application/json";
 
-/* ---- clients: lifetime ---- */
-
-static void client_free(struct client *c, const char *why)
-{
-	struct middleman *m = c->m;
-	if (why)
-		log_info("ws %s: closed (%s)", c->addr, why);
-	loop_unwatch(m->loop, c->fd);
-	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		m->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	m->nclients--;
-	store_entry_unref(c->partial);
-	buf_free(&c->ctrl);
-	free(c->task);
-	free(c);
-}
-
-static void client_write(struct client *c);
-
-/* Queues a control frame. -1 when the client was dropped (freed) for it. */
-static int client_control(struct client *c, int opcode, const void *p,
-			  size_t len)
-{
-	uint8_t hdr[WS_MAX_HEADER];
-	size_t h = ws_frame_header(hdr, opcode, 1, len, NULL);
-	if (buf_used(&c->ctrl) + h + len > WS_MAX_BACKLOG ||
-	    buf_append(&c->ctrl, hdr, h) < 0 || buf_append(&c->ctrl, p, len) < 0) {
-		client_free(c, "control frames not read");
-		return -1;
-	}
-	return 0;
-}
-
-/* Queues a close frame and stops pushing; the connection ends when both
- * close frames have crossed, at the peer's EOF, or after
- * WS_CLOSE_TIMEOUT_S. The caller writes. -1 when c was freed. */
-static int client_close(struct client *c, unsigned code, const char *reason)
-{
-	if (c->state != CL_OPEN)
-		return 0;
-	uint8_t pl[WS_MAX_CONTROL];
-	size_t len = code == WS_CLOSE_NO_STATUS ? 0 : ws_close_payload(pl, code, reason);
-	c->state = CL_CLOSING;
-	c->close_deadline = loop_now(c->m->loop) + WS_CLOSE_TIMEOUT_S * 1000;
-	return client_control(c, WS_OP_CLOSE, pl, len);
-}
-
-/* ---- clients: writing ---- */
-
-static int entry_wanted(const struct client *c, const struct store_entry *e)
-{
-	return !c->task || strcmp(c->task, e->id) == 0;
-}
-
-/* One frame (header + text) of an entry, from byte off, as iovecs. */
-static int frame_iov(struct iovec *iov, uint8_t *hdr,
-		     const struct store_entry *e, size_t off)
-{
-	size_t h = ws_frame_header(hdr, WS_OP_TEXT, 1, e->len, NULL);
-	int n = 0;
-	if (off < h) {
-		iov[n].iov_base = hdr + off;
-		iov[n++].iov_len = h - off;
-		off = h;
-	}
-	iov[n].iov_base = (char *)e->text + (off - h);
-	iov[n++].iov_len = e->len - (off - h);
-	return n;
-}
-
-/* What one writev() covers, to account for it afterwards. */
-struct batch {
-	struct iovec iov[3 + 2 * WS_WRITEV_FRAMES];
-	uint8_t hdr[WS_WRITEV_FRAMES + 1][WS_MAX_HEADER];
-	struct store_entry *ent[WS_WRITEV_FRAMES];
-	size_t ent_size[WS_WRITEV_FRAMES];
-	int niov, nent;
-	size_t partial_rest, ctrl_len, total;
-	uint64_t scanned_seq, scanned_end; /* last entry looked at */
-};
-
-static void batch_entries(struct client *c, struct batch *b)
-{
-	store_t *s = c->m->store;
-	size_t i = store_after(s, c->cursor), n = store_count(s);
-	b->scanned_seq = 0;
-	for (; i < n && b->nent < WS_WRITEV_FRAMES; i++) {
-		struct store_entry *e = store_at(s, i);
-		if (e->seq > c->limit)
-			break;
-		b->scanned_seq = e->seq;
-		b->scanned_end = e->end;
-		if (!entry_wanted(c, e))
-			continue;
-		uint8_t *hdr = b->hdr[b->nent + 1];
-		int k = frame_iov(b->iov + b->niov, hdr, e, 0);
-		size_t size = 0;
-		for (int j = 0; j < k; j++)
-			size += b->iov[b->niov + j].iov_len;
-		b->niov += k;
-		b->ent[b->nent] = e;
-		b->ent_size[b->nent++] = size;
-		b->total += size;
-	}
-}
-
-/* Moves the cursor past entry e (sent or skipped). */
-static void advance(struct client *c, uint64_t seq, uint64_t end)
-{
-	c->cursor = seq;
-	c->cursor_end = end;
-}
-
-/* Accounts for n bytes written from batch b. */
-static void batch_done(struct client *c, struct batch *b, size_t n)
-{
-	if (c->partial) {
-		size_t k = n < b->partial_rest ? n : b->partial_rest;
-		c->partial_off += k;
-		n -= k;
-		if (k < b->partial_rest)
-			return;
-		store_entry_unref(c->partial);
-		c->partial = NULL;
-	}
-	size_t k = n < b->ctrl_len ? n : b->ctrl_len;
-	buf_consume(&c->ctrl, k);
-	if (b->ctrl_len && !buf_used(&c->ctrl))
-		buf_free(&c->ctrl); /* rarely used: not worth keeping per client */
-	n -= k;
-	for (int i = 0; i < b->nent; i++) {
-		struct store_entry *e = b->ent[i];
-		if (n >= b->ent_size[i]) {
-			n -= b->ent_size[i];
-			advance(c, e->seq, e->end);
-			continue;
-		}
-		if (n > 0) {
-			store_entry_ref(e);
-			c->partial = e;
-			c->partial_off = n;
-			advance(c, e->seq, e->end);
-		}
-		return;
-	}
-	/* all written: skipped entries after the last frame are passed too */
-	if (b->scanned_seq > c->cursor)
-		advance(c, b->scanned_seq, b->scanned_end);
-}
-
-static void set_writing(struct client *c, int on)
-{
-	if (c->writing == on)
-		return;
-	c->writing = on;
-	loop_mask(c->m->loop, c->fd, LOOP_READ | (on ? LOOP_WRITE : 0));
-}
-
-/* Writes what can be written now without blocking. May free c. */
-static void client_write(struct client *c)
-{
-	for (;;) {
-		struct batch b;
-		b.niov = b.nent = 0;
-		b.partial_rest = b.ctrl_len = b.total = 0;
-		b.scanned_seq = 0;
-		if (c->partial) {
-			b.niov = frame_iov(b.iov, b.hdr[0], c->partial, c->partial_off);
-			for (int j = 0; j < b.niov; j++)
-				b.partial_rest += b.iov[j].iov_len;
-			b.total = b.partial_rest;
-		}
-		if (buf_used(&c->ctrl)) {
-			b.iov[b.niov].iov_base = buf_head(&c->ctrl);
-			b.iov[b.niov++].iov_len = b.ctrl_len = buf_used(&c->ctrl);
-			b.total += b.ctrl_len;
-		}
-		if (c->state == CL_OPEN)
-			batch_entries(c, &b);
-		if (b.total == 0) {
-			if (b.scanned_seq > c->cursor)
-				advance(c, b.scanned_seq, b.scanned_end);
-			if (b.scanned_seq && c->cursor < c->limit)
-				continue; /* only skipped entries so far */
-			break;
-		}
-		ssize_t w = writev(c->fd, b.iov, b.niov);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				set_writing(c, 1);
-				return;
-			}
-			client_free(c, strerror(errno));
-			return;
-		}
-		batch_done(c, &b, (size_t)w);
-		if ((size_t)w < b.total) {
-			set_writing(c, 1);
-			return;
-		}
-	}
-	set_writing(c, 0);
-	if (c->state != CL_CLOSING)
-		return;
-	if (c->peer_closed) {
-		/* both close frames crossed: the server closes first */
-		client_free(c, "closed");
-		return;
-	}
-	if (!c->shut) {
-		/* our close frame is out: no more bytes from us; read until
-		 * the peer closes too (closing now could reset the
-		 * connection and lose the close frame in flight) */
-		shutdown(c->fd, SHUT_WR);
-		c->shut = 1;
-	}
-}
-
-/* Bytes pushed to c and not yet written. */
-static uint64_t client_backlog(const struct client *c)
-{
-	uint64_t from = c->cursor_end > c->base_end ? c->cursor_end : c->base_end;
-	return c->m->push_end > from ? c->m->push_end - from : 0;
-}
-
-/* Makes everything committed available to every client, and writes. */
-static void push_all(struct middleman *m)
-{
-	m->push_seq = m->committed_seq;
-	m->push_end = m->committed_end;
-	struct client *c = m->clients, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (c->state != CL_OPEN)
-			continue;
-		if (c->limit < m->push_seq)
-			c->limit = m->push_seq;
-		if (!c->writing)
-			client_write(c);
-		else if (client_backlog(c) > WS_MAX_BACKLOG)
-			client_free(c, "too slow: backlog over the limit");
-	}
-}
-
 static void on_push_tick(loop_t *loop, void *arg)
 {
 	struct middleman *m = arg;
-	if (m->committed_seq > m->push_seq)
-		push_all(m);
+	if (m->committed_seq > m->pushed_seq) {
+		m->pushed_seq = m->committed_seq;
+		push_publish(m->push);
+	}
 	loop_timer(loop, (int64_t)m->interval * 1000, on_push_tick, m);
 }
 
-/* ---- clients: reading ---- */
-
-static void client_event(struct client *c, const struct ws_event *ev, int *gone)
-{
-	switch (ev->type) {
-	case WS_EV_PING:
-		if (c->state == CL_OPEN &&
-		    client_control(c, WS_OP_PONG, ev->data, ev->len) < 0)
-			*gone = 1;
-		break;
-	case WS_EV_CLOSE:
-		c->peer_closed = 1;
-		if (c->state == CL_OPEN) {
-			log_info("ws %s: close %u from the client", c->addr, ev->code);
-			/* echo the code (none for none) */
-			if (client_close(c, ev->code, "") < 0)
-				*gone = 1;
-		}
-		break;
-	case WS_EV_ERROR:
-		if (c->state == CL_OPEN) {
-			log_info("ws %s: %s: closing with %u", c->addr, ev->reason,
-				 ev->code);
-			if (client_close(c, ev->code, ev->reason) < 0)
-				*gone = 1;
-		}
-		break;
-	default: /* data and pongs: clients have nothing to tell us */
-		break;
-	}
-}
-
-/* Decodes bytes from the client. Sets *gone when c was freed. */
-static void client_input(struct client *c, uint8_t *p, size_t n, int *gone)
-{
-	while (n > 0 && !*gone) {
-		struct ws_event ev;
-		size_t used = ws_decode(&c->dec, p, n, &ev);
-		p += used;
-		n -= used;
-		if (ev.type != WS_EV_NONE)
-			client_event(c, &ev, gone);
-		if (ev.type == WS_EV_ERROR)
-			break; /* the decoder is dead: ignore the rest */
-	}
-}
-
-static void on_client_io(loop_t *loop, int fd, int events, void *arg)
-{
-	struct client *c = arg;
-	int gone = 0;
-	if (events & LOOP_READ) {
-		uint8_t buf[4096];
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r == 0) {
-			client_free(c, c->state == CL_OPEN ? "the client left" : "closed");
-			return;
-		}
-		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			client_free(c, strerror(errno));
-			return;
-		}
-		if (r > 0) {
-			c->last_rx = loop_now(loop);
-			c->ping_at = 0;
-			client_input(c, buf, (size_t)r, &gone);
-			if (gone)
-				return;
-		}
-	}
-	client_write(c);
-}
-
-/* ---- clients: upgrade ---- */
+/* ---- WebSocket upgrade ---- */
 
 static int query_token_ok(const struct http_request *req, const char *token)
 {
@@ -468,108 +104,14 @@ static int ws_params(const struct http_request *req, uint64_t *since,
 static void upgrade(struct middleman *m, http_conn_t *hc,
 		    const struct http_request *req)
 {
-	char accept[WS_ACCEPT_LEN + 1], task[NOTIFY_MAX_ID + 1];
+	char task[NOTIFY_MAX_ID + 1];
 	const char *why = NULL;
 	uint64_t since;
-	int rc = ws_check_upgrade(req, accept);
-	if (rc == 426) {
-		http_respond_error(hc, 426, "only WebSocket version 13 is spoken here",
-				   "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n");
-		return;
-	}
-	if (rc != 0) {
-		http_respond_error(hc, 400, "not a valid WebSocket upgrade", NULL);
-		return;
-	}
 	if (ws_params(req, &since, task, sizeof(task), &why) < 0) {
 		http_respond_error(hc, 400, why, NULL);
 		return;
 	}
-	if (m->stopping || m->nclients >= WS_MAX_CLIENTS) {
-		char extra[48];
-		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-		http_respond_error(hc, 503, "too many WebSocket clients", extra);
-		return;
-	}
-	struct client *c = calloc(1, sizeof(*c));
-	if (!c || (task[0] && !(c->task = strdup(task))) ||
-	    buf_printf(&c->ctrl, "HTTP/1.1 101 Switching Protocols\r\n"
-		       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-		       "Sec-WebSocket-Accept: %s\r\n\r\n", accept) < 0) {
-		if (c) {
-			free(c->task);
-			buf_free(&c->ctrl);
-		}
-		free(c);
-		http_respond_error(hc, 503, "out of memory", NULL);
-		return;
-	}
-	snprintf(c->addr, sizeof(c->addr), "%s", req->remote ? req->remote : "?");
-	buf_t leftover = BUF_INIT;
-	c->fd = http_detach(hc, &leftover);
-	if (c->fd < 0) {
-		/* out of memory: the connection is still the server's */
-		buf_free(&leftover);
-		buf_free(&c->ctrl);
-		free(c->task);
-		free(c);
-		http_respond_error(hc, 503, "out of memory", NULL);
-		return;
-	}
-	/* frames go out whole (writev): no need to wait for the client's
-	 * delayed ACK before the next one (Nagle) */
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->m = m;
-	ws_decoder_init(&c->dec, WS_MAX_MESSAGE, 1);
-	/* on open: everything stored (committed), even what the next push
-	 * would bring to the others */
-	c->cursor = since;
-	c->limit = m->committed_seq;
-	c->base_end = m->committed_end;
-	c->last_rx = loop_now(m->loop);
-	c->next = m->clients;
-	if (m->clients)
-		m->clients->prev = c;
-	m->clients = c;
-	m->nclients++;
-	log_info("ws %s: open (since %llu%s%s), %u clients", c->addr,
-		 (unsigned long long)since, c->task ? ", task " : "",
-		 c->task ? c->task : "", m->nclients);
-	if (loop_watch(m->loop, c->fd, LOOP_READ, on_client_io, c) < 0) {
-		buf_free(&leftover);
-		client_free(c, "out of memory");
-		return;
-	}
-	int gone = 0;
-	/* frames the client sent right behind its request */
-	client_input(c, (uint8_t *)buf_head(&leftover), buf_used(&leftover), &gone);
-	buf_free(&leftover);
-	if (!gone)
-		client_write(c);
-}
-
-/* ---- housekeeping ---- */
-
-static void on_tick(loop_t *loop, void *arg)
-{
-	struct middleman *m = arg;
-	int64_t now = loop_now(loop);
-	struct client *c = m->clients, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (c->state == CL_CLOSING) {
-			if (now >= c->close_deadline)
-				client_free(c, "close handshake timed out");
-		} else if (c->ping_at && now - c->ping_at >= WS_PONG_TIMEOUT_S * 1000) {
-			client_free(c, "no answer to ping");
-		} else if (!c->ping_at && now - c->last_rx >= WS_PING_INTERVAL_S * 1000) {
-			c->ping_at = now;
-			if (client_control(c, WS_OP_PING, "", 0) == 0)
-				client_write(c);
-		}
-	}
-	loop_timer(loop, TICK_MS, on_tick, m);
+	push_upgrade(m->push, hc, req, since, task[0] ? task : NULL);
 }
 
 /* ---- notifications ---- */
@@ -607,9 +149,11 @@ static void commit(loop_t *loop, void *arg)
 		mq_ack(m->mq, m->acks[i]);
 	m->nacks = 0;
 	m->committed_seq = store_last_seq(m->store);
-	m->committed_end = store_bytes(m->store);
-	if (m->interval == 0)
-		push_all(m);
+	push_commit(m->push, m->committed_seq, store_bytes(m->store));
+	if (m->interval == 0) {
+		m->pushed_seq = m->committed_seq;
+		push_publish(m->push);
+	}
 	if (m->journal &&
 	    journal_records(m->journal) > store_count(m->store) + JOURNAL_SLACK) {
 		struct compact_iter it = { m->store, 0 };
@@ -793,15 +337,14 @@ static int open_journal(struct middleman *m, const char *path)
 	log_info("journal %s: %zu records, %zu kept, last seq %llu", path,
 		 journal_records(m->journal), store_count(m->store),
 		 (unsigned long long)store_last_seq(m->store));
-	m->committed_seq = m->push_seq = store_last_seq(m->store);
-	m->committed_end = m->push_end = store_bytes(m->store);
+	m->committed_seq = m->pushed_seq = store_last_seq(m->store);
 	return 0;
 }
 
 static void check_stopped(loop_t *loop, void *arg)
 {
 	struct middleman *m = arg;
-	if (!m->clients || loop_now(loop) >= m->stop_deadline)
+	if (!push_clients(m->push) || loop_now(loop) >= m->stop_deadline)
 		loop_stop(loop);
 	else
 		loop_timer(loop, 20, check_stopped, m);
@@ -819,12 +362,7 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 		loop_timer_cancel(loop, m->commit_timer);
 		commit(loop, m);
 	}
-	struct client *c = m->clients, *next;
-	for (; c; c = next) {
-		next = c->next;
-		if (client_close(c, WS_CLOSE_GOING_AWAY, "server stopping") == 0)
-			client_write(c);
-	}
+	push_close_all(m->push, WS_CLOSE_GOING_AWAY, "server stopping");
 	m->stop_deadline = loop_now(loop) + SHUTDOWN_GRACE_MS;
 	check_stopped(loop, m);
 }
@@ -873,12 +411,14 @@ int main(int argc, char **argv)
 	int rc = 1;
 	m.loop = loop_new();
 	m.store = store_new(history);
-	if (!m.loop || !m.store) {
+	m.push = m.loop && m.store ? push_new(m.loop, m.store) : NULL;
+	if (!m.push) {
 		log_error("out of memory");
 		goto out;
 	}
 	if (journal && open_journal(&m, journal) < 0)
 		goto out;
+	push_commit(m.push, m.committed_seq, store_bytes(m.store));
 	struct http_server_config hc = { listen, MIDDLEMAN_HTTP_CONNS, handle, &m };
 	m.http = http_server_new(m.loop, &hc, err, sizeof(err));
 	if (!m.http) {
@@ -896,15 +436,13 @@ int main(int argc, char **argv)
 	}
 	loop_signal(m.loop, SIGTERM, on_stop_signal, &m);
 	loop_signal(m.loop, SIGINT, on_stop_signal, &m);
-	loop_timer(m.loop, TICK_MS, on_tick, &m);
 	if (interval > 0)
 		loop_timer(m.loop, (int64_t)interval * 1000, on_push_tick, &m);
 	log_info("listening on %s (port %d), push every %lus, history %lu",
 		 listen, http_server_port(m.http), interval, history);
 	rc = loop_run(m.loop) < 0 ? 1 : 0;
 out:
-	while (m.clients)
-		client_free(m.clients, NULL);
+	push_free(m.push);
 	if (m.http)
 		http_server_free(m.http);
 	if (m.mq)

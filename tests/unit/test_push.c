@@ -1,0 +1,309 @@
+/* test_push.c - WebSocket clients over a socketpair, no broker, no HTTP
+ * server: what is committed and published arrives in seq order, ?task=
+ * filters, pings are answered, a close is echoed, a protocol error closes
+ * with 1002, a client that stops reading is dropped. */
+#include "check.h"
+#include "loop.h"
+#include "push.h"
+#include "store.h"
+#include "ws.h"
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char err[128];
+static const char hello[] = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+
+static uint64_t add(store_t *s, const char *id, const char *status)
+{
+	char js[256];
+	snprintf(js, sizeof(js), "{\"id\":\"%s\",\"status\":\"%s\"}", id, status);
+	struct store_entry *e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
+	if (!e)
+		return 0;
+	uint64_t seq = e->seq;
+	store_insert(s, e);
+	return seq;
+}
+
+static void commit(push_t *p, store_t *s)
+{
+	push_commit(p, store_last_seq(s), store_bytes(s));
+}
+
+/* A connected pair: sv[0] for the push, sv[1] the test's client side. */
+static int pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static void spin(loop_t *loop)
+{
+	for (int i = 0; i < 5; i++)
+		loop_once(loop, 10);
+}
+
+/* What the client side has received so far, appended to a buffer. */
+struct rx {
+	char data[1 << 20];
+	size_t len, off;
+	int eof;
+};
+
+static void drain(int fd, struct rx *r)
+{
+	for (;;) {
+		ssize_t n = read(fd, r->data + r->len, sizeof(r->data) - r->len - 1);
+		if (n > 0) {
+			r->len += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			r->eof = 1;
+		break;
+	}
+	r->data[r->len] = '\0';
+}
+
+/* Takes the next server frame: its opcode, payload copied to out
+ * (NUL-terminated). -1 when no whole frame is there. */
+static int next_frame(struct rx *r, char *out, size_t outlen)
+{
+	const uint8_t *p = (const uint8_t *)r->data + r->off;
+	size_t avail = r->len - r->off, h = 2, len;
+	if (avail < 2)
+		return -1;
+	len = p[1] & 0x7f;
+	if (len == 126) {
+		if (avail < 4)
+			return -1;
+		len = (size_t)p[2] << 8 | p[3];
+		h = 4;
+	}
+	if (avail < h + len || len >= outlen)
+		return -1;
+	memcpy(out, p + h, len);
+	out[len] = '\0';
+	r->off += h + len;
+	return p[0] & 0x0f;
+}
+
+/* A masked client frame. */
+static void send_frame(int fd, int b0, const void *payload, size_t len)
+{
+	uint8_t f[256], mask[4] = { 1, 2, 3, 4 };
+	size_t n = 0;
+	f[n++] = (uint8_t)b0;
+	f[n++] = (uint8_t)(0x80 | len);
+	memcpy(f + n, mask, 4);
+	n += 4;
+	for (size_t i = 0; i < len; i++)
+		f[n++] = ((const uint8_t *)payload)[i] ^ mask[i % 4];
+	CHECK_INT(write(fd, f, n), (long long)n);
+}
+
+/* Reads the hello, then the ids of the text frames that follow, as
+ * "seq:id,seq:id". */
+static const char *texts(struct rx *r)
+{
+	static char out[4096];
+	char f[70000];
+	size_t n = 0;
+	out[0] = '\0';
+	if (r->off == 0 && r->len >= strlen(hello))
+		r->off = strlen(hello);
+	while (next_frame(r, f, sizeof(f)) == WS_OP_TEXT) {
+		const char *id = strstr(f, "\"id\":\"");
+		const char *seq = strstr(f, "\"seq\":");
+		if (!id || !seq)
+			return "bad frame";
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%d:%.*s",
+				      n ? "," : "", atoi(seq + 6), 2, id + 6);
+	}
+	return out;
+}
+
+static void test_publish_order_and_filter(void)
+{
+	loop_t *loop = loop_new();
+	store_t *s = store_new(100);
+	push_t *p = push_new(loop, s);
+	struct rx *all = calloc(1, sizeof(*all)), *one = calloc(1, sizeof(*one));
+	struct rx *late = calloc(1, sizeof(*late));
+	int a[2], b[2], c[2];
+	CHECK(pair(a) == 0 && pair(b) == 0 && pair(c) == 0);
+	add(s, "t1", "queued");
+	add(s, "t2", "queued");
+	commit(p, s);
+	CHECK_INT(push_attach(p, a[0], "a", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	CHECK_INT(push_attach(p, b[0], "b", hello, strlen(hello), NULL, 0, 0, "t2"), 0);
+	CHECK_INT(push_clients(p), 2);
+	spin(loop);
+	drain(a[1], all);
+	drain(b[1], one);
+	CHECK(memcmp(all->data, hello, strlen(hello)) == 0);
+	CHECK_STR(texts(all), "1:t1,2:t2");
+	CHECK_STR(texts(one), "2:t2");
+
+	/* committed but not published: only a new client gets it at once */
+	add(s, "t1", "started");
+	add(s, "t2", "done");
+	commit(p, s);
+	CHECK_INT(push_attach(p, c[0], "c", hello, strlen(hello), NULL, 0, 2, NULL), 0);
+	spin(loop);
+	drain(a[1], all);
+	drain(c[1], late);
+	CHECK_STR(texts(all), "");
+	CHECK_STR(texts(late), "3:t1,4:t2");
+	push_publish(p);
+	spin(loop);
+	drain(a[1], all);
+	drain(b[1], one);
+	CHECK_STR(texts(all), "3:t1,4:t2");
+	CHECK_STR(texts(one), "4:t2");
+
+	push_free(p);
+	drain(a[1], all);
+	CHECK(all->eof);
+	close(a[1]);
+	close(b[1]);
+	close(c[1]);
+	store_free(s);
+	loop_free(loop);
+	free(all);
+	free(one);
+	free(late);
+}
+
+static void test_ping_close_and_errors(void)
+{
+	loop_t *loop = loop_new();
+	store_t *s = store_new(10);
+	push_t *p = push_new(loop, s);
+	struct rx *r = calloc(1, sizeof(*r));
+	char f[256];
+	int a[2];
+	CHECK(pair(a) == 0);
+	/* a ping sent right behind the handshake (leftover bytes) */
+	uint8_t ping[] = { 0x89, 0x82, 0, 0, 0, 0, 'h', 'i' };
+	CHECK_INT(push_attach(p, a[0], "a", hello, strlen(hello), ping,
+			      sizeof(ping), 0, NULL), 0);
+	spin(loop);
+	drain(a[1], r);
+	r->off = strlen(hello);
+	CHECK_INT(next_frame(r, f, sizeof(f)), WS_OP_PONG);
+	CHECK_STR(f, "hi");
+
+	send_frame(a[1], 0x89, "yo", 2);
+	spin(loop);
+	drain(a[1], r);
+	CHECK_INT(next_frame(r, f, sizeof(f)), WS_OP_PONG);
+	CHECK_STR(f, "yo");
+
+	/* a close is echoed with its code, and the server closes */
+	uint8_t code[2] = { 0x03, 0xe8 };
+	send_frame(a[1], 0x88, code, 2);
+	spin(loop);
+	drain(a[1], r);
+	CHECK_INT(next_frame(r, f, sizeof(f)), WS_OP_CLOSE);
+	CHECK(memcmp(f, code, 2) == 0);
+	CHECK(r->eof);
+	CHECK_INT(push_clients(p), 0);
+	close(a[1]);
+
+	/* an unmasked frame is a protocol error: 1002, then gone at EOF */
+	memset(r, 0, sizeof(*r));
+	CHECK(pair(a) == 0);
+	CHECK_INT(push_attach(p, a[0], "a", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	uint8_t bad[] = { 0x81, 0x01, 'x' };
+	CHECK_INT(write(a[1], bad, sizeof(bad)), 3);
+	spin(loop);
+	drain(a[1], r);
+	r->off = strlen(hello);
+	CHECK_INT(next_frame(r, f, sizeof(f)), WS_OP_CLOSE);
+	CHECK_INT(((uint8_t)f[0] << 8) | (uint8_t)f[1], 1002);
+	CHECK(r->eof); /* our side shut down writing */
+	close(a[1]);
+	spin(loop);
+	CHECK_INT(push_clients(p), 0);
+
+	/* close_all: a close frame (1001) and no new client */
+	memset(r, 0, sizeof(*r));
+	CHECK(pair(a) == 0);
+	CHECK_INT(push_attach(p, a[0], "a", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	push_close_all(p, WS_CLOSE_GOING_AWAY, "bye");
+	spin(loop);
+	drain(a[1], r);
+	r->off = strlen(hello);
+	CHECK_INT(next_frame(r, f, sizeof(f)), WS_OP_CLOSE);
+	CHECK_INT(((uint8_t)f[0] << 8) | (uint8_t)f[1], 1001);
+	CHECK_STR(f + 2, "bye");
+	close(a[1]);
+	spin(loop);
+	CHECK_INT(push_clients(p), 0);
+
+	push_free(p);
+	store_free(s);
+	loop_free(loop);
+	free(r);
+}
+
+/* A client that reads nothing while far more than WS_MAX_BACKLOG is
+ * published to it is dropped; another one is not delayed. */
+static void test_slow_client_dropped(void)
+{
+	loop_t *loop = loop_new();
+	store_t *s = store_new(100000);
+	push_t *p = push_new(loop, s);
+	struct rx *r = calloc(1, sizeof(*r));
+	int slow[2], fast[2];
+	CHECK(pair(slow) == 0 && pair(fast) == 0);
+	CHECK_INT(push_attach(p, slow[0], "slow", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	CHECK_INT(push_attach(p, fast[0], "fast", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	char name[300];
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	size_t got = 0;
+	for (int round = 0; round < 40 && push_clients(p) == 2; round++) {
+		for (int i = 0; i < 200; i++) {
+			char js[512];
+			snprintf(js, sizeof(js), "{\"id\":\"t%d\",\"status\":\"progress\",\"name\":\"%s\"}",
+				 i, name);
+			struct store_entry *e = store_entry_new(s, js, strlen(js), 0,
+								err, sizeof(err));
+			store_insert(s, e);
+		}
+		commit(p, s);
+		push_publish(p);
+		spin(loop);
+		r->len = r->off = 0;
+		drain(fast[1], r);
+		got += r->len;
+	}
+	CHECK_INT(push_clients(p), 1);
+	CHECK(got > WS_MAX_BACKLOG);
+	push_free(p);
+	close(slow[1]);
+	close(fast[1]);
+	store_free(s);
+	loop_free(loop);
+	free(r);
+}
+
+int main(void)
+{
+	test_publish_order_and_filter();
+	test_ping_close_and_errors();
+	test_slow_client_dropped();
+	return check_report();
+}
