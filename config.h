@@ -1,13 +1,27 @@
 /*
- * config.h - every compile-time default and limit of warren, in one place.
+ * config.h - what a build of warren may change: every compile-time default
+ * and limit a person building for a board might want to set, each with why
+ * and, where it matters, what it costs in memory or binary size.
  *
- * Each value can be overridden without editing this file: pass -DNAME=value in
- * CFLAGS (e.g. `make CFLAGS+=-DHTTP_MAX_CONNS=64`). Run-time settings (the
- * INTERFACE table) take, strongest first: option, environment, this default.
- * Memory costs are for x86-64; halve pointers for 32-bit ARM.
+ * Change a value without editing this file: pass -DNAME=value in CFLAGS
+ * (`make CFLAGS+=-DHTTP_MAX_CONNS=64`), or name a header of your own that
+ * defines several: `make CFLAGS+='-DWARREN_LOCAL_CONFIG=\"board.h\"'` (it is
+ * read first, as dropbear reads localoptions.h). Every value below is
+ * guarded by #ifndef. Internal constants (protocol facts, timer periods,
+ * values derived from these) are in src/sysconfig.h, which is not for
+ * editing; it also checks, with #error, the relations between the values
+ * here that the code relies on.
+ *
+ * Run-time settings (the settings table of the README) take, strongest
+ * first: option, environment, the default here. Memory costs are for
+ * x86-64; halve pointers for 32-bit ARM.
  */
 #ifndef WARREN_CONFIG_H
 #define WARREN_CONFIG_H
+
+#ifdef WARREN_LOCAL_CONFIG
+#include WARREN_LOCAL_CONFIG
+#endif
 
 /* ---- identity ---------------------------------------------------------- */
 
@@ -62,12 +76,30 @@
 #ifndef MQ_CONFIRM_TIMEOUT_MS
 #define MQ_CONFIRM_TIMEOUT_MS 5000
 #endif
-/* Queue names of the topology (INTERFACE "RabbitMQ topology"). */
+/* Queue names of the topology (../shared/INTERFACE.md, "RabbitMQ topology"). */
 #ifndef QUEUE_TASKS
 #define QUEUE_TASKS "tasks"
 #endif
 #ifndef QUEUE_NOTIFICATIONS
 #define QUEUE_NOTIFICATIONS "notifications"
+#endif
+
+/* ---- logging and input (all programs) ---------------------------------- */
+
+/* The syslog socket --syslog writes to (BusyBox syslogd, rsyslog and
+ * journald all listen there). */
+#ifndef LOG_SOCKET
+#define LOG_SOCKET "/dev/log"
+#endif
+/* Longest log message in bytes; longer ones are cut. Twice this is on the
+ * stack while a line is written. */
+#ifndef LOG_MAX_LINE
+#define LOG_MAX_LINE 1024
+#endif
+/* Nesting accepted in JSON input (warren's own messages need 3); each
+ * level is one recursion of the validator (~64 bytes of stack). */
+#ifndef JSON_MAX_DEPTH
+#define JSON_MAX_DEPTH 64
 #endif
 
 /* ---- HTTP server (tasker, middleman) ----------------------------------- */
@@ -80,7 +112,9 @@
 #ifndef DEFAULT_MIDDLEMAN_LISTEN
 #define DEFAULT_MIDDLEMAN_LISTEN "0.0.0.0:8081"
 #endif
-/* Largest request head (request line + headers); beyond it: 431. */
+/* Largest request head (request line + headers); beyond it: 431. A
+ * connection's input buffer grows to at most HTTP_MAX_HEAD + HTTP_MAX_BODY
+ * while a request arrives. */
 #ifndef HTTP_MAX_HEAD
 #define HTTP_MAX_HEAD 8192
 #endif
@@ -106,7 +140,8 @@
 #define HTTP_REQUEST_TIMEOUT_S 10
 #endif
 /* Responses queued unsent per connection before we stop reading its
- * pipeline (back-pressure on a client that sends but does not read). */
+ * pipeline (back-pressure on a client that sends but does not read): the
+ * most a connection's output buffer holds. */
 #ifndef HTTP_MAX_OUTBUF
 #define HTTP_MAX_OUTBUF 262144
 #endif
@@ -120,6 +155,15 @@
 /* Seconds suggested in Retry-After when the broker is down. */
 #ifndef HTTP_RETRY_AFTER_S
 #define HTTP_RETRY_AFTER_S 5
+#endif
+
+/* ---- tasker ------------------------------------------------------------ */
+
+/* After SIGTERM: ms the tasker waits for outstanding confirms, so that the
+ * clients whose tasks are being stored get their 202 (or a 503) before it
+ * exits. */
+#ifndef TASKER_SHUTDOWN_GRACE_MS
+#define TASKER_SHUTDOWN_GRACE_MS 3000
 #endif
 
 /* ---- tasks --------------------------------------------------------------- */
@@ -172,7 +216,8 @@
 #ifndef FETCH_MAX_REDIRECTS
 #define FETCH_MAX_REDIRECTS 5
 #endif
-/* Largest response head from a server. */
+/* Largest response head from a server; read into the download's
+ * FETCH_BUF_SIZE buffer, so it costs nothing more. */
 #ifndef FETCH_MAX_HEAD
 #define FETCH_MAX_HEAD 16384
 #endif
@@ -200,6 +245,17 @@
 /* Seconds an --on-complete hook may run before it is killed. */
 #ifndef HOOK_TIMEOUT_S
 #define HOOK_TIMEOUT_S 60
+#endif
+/* ms between the SIGTERM to a hook past its time and the SIGKILL. */
+#ifndef HOOK_KILL_GRACE_MS
+#define HOOK_KILL_GRACE_MS 2000
+#endif
+/* Largest --retries and --timeout (seconds) accepted. */
+#ifndef WORKER_MAX_RETRIES
+#define WORKER_MAX_RETRIES 100
+#endif
+#ifndef WORKER_MAX_TIMEOUT_S
+#define WORKER_MAX_TIMEOUT_S 86400
 #endif
 /* Milliseconds after a reconnection that a download whose delivery went
  * void waits for the broker to hand the task back; past it, the task is
@@ -257,6 +313,11 @@
 #ifndef FETCH_HASHER_MIN
 #define FETCH_HASHER_MIN (16 * 1024 * 1024)
 #endif
+/* Bytes the hashing helper reads from the file at once: a static buffer,
+ * touched only in the helper process. */
+#ifndef HASHER_READ_SIZE
+#define HASHER_READ_SIZE (64 * 1024)
+#endif
 /* CPUs online for the helper to be used. On 2 CPUs shared with the local
  * nginx of bench_worker it made a 1 GiB download 1.5x faster over HTTP and
  * 1.14x over HTTPS than hashing in place (x86 SHA-NI); on one CPU it could
@@ -282,6 +343,15 @@
 #ifndef DEFAULT_INTERVAL
 #define DEFAULT_INTERVAL 5
 #endif
+/* Largest --interval, in seconds. */
+#ifndef MIDDLEMAN_MAX_INTERVAL_S
+#define MIDDLEMAN_MAX_INTERVAL_S 86400
+#endif
+/* After SIGTERM: ms the middleman gives its WebSocket clients to take
+ * their close frames before it exits. */
+#ifndef MIDDLEMAN_SHUTDOWN_GRACE_MS
+#define MIDDLEMAN_SHUTDOWN_GRACE_MS 1000
+#endif
 /* --history default: notifications kept. */
 #ifndef DEFAULT_HISTORY
 #define DEFAULT_HISTORY 1000
@@ -290,7 +360,8 @@
 #ifndef WS_MAX_MESSAGE
 #define WS_MAX_MESSAGE 65536
 #endif
-/* Bytes queued for one WebSocket client before it is dropped as too slow. */
+/* Bytes queued for one WebSocket client before it is dropped as too slow:
+ * the most a stalled client costs besides its socket buffers. */
 #ifndef WS_MAX_BACKLOG
 #define WS_MAX_BACKLOG (1024 * 1024)
 #endif
@@ -325,15 +396,16 @@
 #ifndef MIDDLEMAN_MAX_HISTORY
 #define MIDDLEMAN_MAX_HISTORY 1000000
 #endif
-/* Unacked notifications the broker may hand us at once (basic.qos). */
+/* Unacked notifications the broker may hand us at once (basic.qos); each
+ * can hold up to NOTIFY_MAX_SIZE of rabbitmq-c's memory until acked. */
+#ifndef MIDDLEMAN_PREFETCH
+#define MIDDLEMAN_PREFETCH 256
+#endif
 /* Newest stored notifications searched for a copy of a redelivered one
  * (a crash between journal write and ack); twice the prefetch covers every
  * delivery that can have been unacknowledged. */
 #ifndef MIDDLEMAN_DEDUP_WINDOW
 #define MIDDLEMAN_DEDUP_WINDOW (2 * MIDDLEMAN_PREFETCH)
-#endif
-#ifndef MIDDLEMAN_PREFETCH
-#define MIDDLEMAN_PREFETCH 256
 #endif
 /* HTTP connections of the middleman (WebSocket clients leave the HTTP
  * server once upgraded and count against WS_MAX_CLIENTS instead). */
@@ -356,5 +428,8 @@
 #ifndef JOURNAL_SLACK
 #define JOURNAL_SLACK 1000
 #endif
+
+/* Internal constants and the checks of the values above. */
+#include "src/sysconfig.h"
 
 #endif /* WARREN_CONFIG_H */

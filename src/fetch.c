@@ -471,9 +471,6 @@ enum { B_LENGTH, B_CHUNKED, B_CLOSE };
 /* A variable, so that FETCH_HASHER_MIN 0 compiles without warnings. */
 static const uint64_t hasher_min = FETCH_HASHER_MIN;
 
-/* Timeouts and progress are checked this often. */
-#define FETCH_TICK_MS 500
-
 struct fetch {
 	struct fetch_ctx *ctx;
 	struct fetch_callbacks cb;

@@ -19,15 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "net.h"
 
 enum { OP_ADVANCE = 1, OP_RESTART = 2, OP_FINISH = 3 };
-
-/* Send an ADVANCE only after this many new bytes: a few thousand records
- * per GiB would cost as many syscalls for nothing. */
-#define HASHER_STEP (1024 * 1024)
-/* Bytes the helper reads at once. */
-#define HASHER_READ (64 * 1024)
 
 struct cmd {
 	uint32_t op;
@@ -71,7 +66,7 @@ static int read_cmd(int fd, struct cmd *c)
 __attribute__((noreturn))
 static void helper(int cmd_fd, int res_fd, int fd, sha256_t st, uint64_t done)
 {
-	static unsigned char buf[HASHER_READ];
+	static unsigned char buf[HASHER_READ_SIZE];
 	struct cmd c;
 	signal(SIGTERM, SIG_DFL); /* not the loop's handler: its pipe is the parent's */
 	signal(SIGINT, SIG_DFL);

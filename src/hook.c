@@ -4,6 +4,7 @@
  * handler, so other children (name lookups) are never reaped by mistake.
  */
 #include "hook.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,9 +14,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define HOOK_POLL_MS 100
-#define HOOK_KILL_GRACE_MS 2000
 
 extern char **environ;
 

@@ -9,13 +9,12 @@
 #define JSMN_STATIC
 #include <jsmn.h>
 
+#include "config.h"
 #include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define JSON_MAX_DEPTH 64 /* nesting allowed in input; warren needs 3 */
 
 int json_put_str(buf_t *b, const char *s, size_t len)
 {

@@ -7,6 +7,7 @@
  * (8 KB) into static builds only to format a timestamp syslogd adds anyway.
  */
 #include "log.h"
+#include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,8 +18,6 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LOG_SOCKET "/dev/log"
 
 static const char *log_ident = "warren";
 static int log_to_syslog;
@@ -59,7 +58,7 @@ void log_open(const char *ident, int use_syslog)
 /* Sends one record (NUL-terminated on a stream socket, to split records). */
 static int syslog_send(int prio, const char *msg)
 {
-	char rec[1200];
+	char rec[LOG_MAX_RECORD];
 	int n = snprintf(rec, sizeof(rec), "<%d>%s[%d]: %s", LOG_DAEMON | prio,
 			 log_ident, (int)getpid(), msg);
 	if (n < 0)
@@ -77,7 +76,7 @@ static int syslog_send(int prio, const char *msg)
 
 static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[LOG_MAX_LINE];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_to_syslog && syslog_send(prio, msg) == 0)
 		return;

@@ -7,6 +7,7 @@
  * closes another fd (which may be reused at once) never gets a stale event.
  */
 #include "loop.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,8 +41,6 @@ struct timer {
 	int next_free;
 };
 
-#define NSIG_MAX 65
-
 struct loop {
 	struct watch *w;
 	int wcap;
@@ -55,8 +54,8 @@ struct loop {
 	int nheap;
 
 	int sigfd[2];
-	loop_signal_fn sigfn[NSIG_MAX];
-	void *sigarg[NSIG_MAX];
+	loop_signal_fn sigfn[LOOP_NSIG];
+	void *sigarg[LOOP_NSIG];
 
 	int64_t now;
 	int stop;
@@ -332,13 +331,13 @@ static void drain_signals(loop_t *l, int fd, int events, void *arg)
 	ssize_t n;
 	while ((n = read(fd, b, sizeof(b))) > 0)
 		for (ssize_t i = 0; i < n; i++)
-			if (b[i] < NSIG_MAX && l->sigfn[b[i]])
+			if (b[i] < LOOP_NSIG && l->sigfn[b[i]])
 				l->sigfn[b[i]](l, b[i], l->sigarg[b[i]]);
 }
 
 int loop_signal(loop_t *l, int signo, loop_signal_fn fn, void *arg)
 {
-	if (signo <= 0 || signo >= NSIG_MAX)
+	if (signo <= 0 || signo >= LOOP_NSIG)
 		return -1;
 	if (l->sigfd[0] < 0) {
 		if (pipe(l->sigfd) < 0)

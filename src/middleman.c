@@ -32,8 +32,6 @@
 #include "ws.h"
 
 #define PROG "middleman"
-#define SHUTDOWN_GRACE_MS 1000    /* to flush close frames at exit */
-#define MAX_INTERVAL_S 86400
 
 struct middleman {
 	loop_t *loop;
@@ -363,7 +361,7 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 		commit(loop, m);
 	}
 	push_close_all(m->push, WS_CLOSE_GOING_AWAY, "server stopping");
-	m->stop_deadline = loop_now(loop) + SHUTDOWN_GRACE_MS;
+	m->stop_deadline = loop_now(loop) + MIDDLEMAN_SHUTDOWN_GRACE_MS;
 	check_stopped(loop, m);
 }
 
@@ -378,8 +376,8 @@ int main(int argc, char **argv)
 		OPT_ROW_AMQP(&amqp),
 		{ "listen", "WARREN_MIDDLEMAN_LISTEN", OPT_STR, &listen, 0, "[ADDR:]PORT", "HTTP and WebSocket address (default " DEFAULT_MIDDLEMAN_LISTEN ")" },
 		{ "token", "WARREN_TOKEN", OPT_STR, &token, 0, "SECRET", "require Authorization: Bearer SECRET (or ?token=SECRET for / and /ws)" },
-		{ "interval", "WARREN_INTERVAL", OPT_UINT, &interval, MAX_INTERVAL_S, "N", "seconds between pushes, 0 = at once (default 5)" },
-		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept (default 1000)" },
+		{ "interval", "WARREN_INTERVAL", OPT_UINT, &interval, MIDDLEMAN_MAX_INTERVAL_S, "N", "seconds between pushes, 0 = at once (default " OPT_STR_OF(DEFAULT_INTERVAL) ")" },
+		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept (default " OPT_STR_OF(DEFAULT_HISTORY) ")" },
 		{ "journal", "WARREN_JOURNAL", OPT_STR, &journal, 0, "PATH", "keep notifications across restarts in PATH" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		OPT_ROW_SYSLOG(&use_syslog),

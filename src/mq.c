@@ -36,8 +36,6 @@
 #include "url.h"
 
 #define MQ_CHANNEL 1
-#define MQ_TICK_MS 500          /* heartbeat and confirm-timeout checks */
-#define MQ_PUMP_BURST 4096      /* frames handled before yielding to the loop */
 
 enum mq_state { MQ_IDLE, MQ_CONNECTING, MQ_UP };
 

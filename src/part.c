@@ -16,8 +16,6 @@
 #include "url.h"
 #include "utf8.h"
 
-#define PART_NAME_MAX 200 /* leaves room for ".NNNN" under NAME_MAX */
-
 static int side_path(char *out, size_t outlen, const char *dir, const char *id,
 		     const char *ext)
 {

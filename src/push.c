@@ -23,8 +23,6 @@
 #include "push.h"
 #include "ws.h"
 
-#define TICK_MS 1000              /* housekeeping: pings, timeouts */
-
 enum client_state {
 	CL_OPEN,      /* pushing notifications */
 	CL_CLOSING    /* our close frame queued or sent: waiting for EOF */
@@ -414,7 +412,7 @@ static void on_tick(loop_t *loop, void *arg)
 				client_write(c);
 		}
 	}
-	p->tick = loop_timer(loop, TICK_MS, on_tick, p);
+	p->tick = loop_timer(loop, PUSH_TICK_MS, on_tick, p);
 }
 
 /* ---- the clients as a whole ---- */
@@ -426,7 +424,7 @@ push_t *push_new(loop_t *loop, store_t *s)
 		return NULL;
 	p->loop = loop;
 	p->store = s;
-	p->tick = loop_timer(loop, TICK_MS, on_tick, p);
+	p->tick = loop_timer(loop, PUSH_TICK_MS, on_tick, p);
 	if (!p->tick) {
 		free(p);
 		return NULL;

@@ -23,7 +23,6 @@
 #include "task.h"
 
 #define PROG "tasker"
-#define SHUTDOWN_GRACE_MS 3000 /* wait for confirms before exiting */
 
 struct tasker {
 	loop_t *loop;
@@ -208,7 +207,7 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 	t->stopping = 1;
 	log_info("signal %d: finishing", signo);
 	http_server_stop_listening(t->http);
-	t->stop_deadline = loop_now(loop) + SHUTDOWN_GRACE_MS;
+	t->stop_deadline = loop_now(loop) + TASKER_SHUTDOWN_GRACE_MS;
 	check_stopped(loop, t);
 }
 

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define URL_MAX_HOST 253 /* DNS limit on a name, without the trailing dot */
-
 static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 static int hexval(int c)
