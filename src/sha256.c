@@ -10,20 +10,7 @@
 
 #include <string.h>
 
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
-
-/* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-#define MBED_STARTS(c) mbedtls_sha256_starts((c), 0)
-#define MBED_UPDATE(c, p, n) mbedtls_sha256_update((c), (p), (n))
-#define MBED_FINISH(c, d) mbedtls_sha256_finish((c), (d))
-#else
-#define MBED_STARTS(c) mbedtls_sha256_starts_ret((c), 0)
-#define MBED_UPDATE(c, p, n) mbedtls_sha256_update_ret((c), (p), (n))
-#define MBED_FINISH(c, d) mbedtls_sha256_finish_ret((c), (d))
-#endif
-/* ========================================================================== */
+#include "mbedtls_compat.h"
 
 _Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((sha256_t *)0)->mbed),
 	       "sha256_t too small for this mbedTLS");
@@ -156,7 +143,7 @@ void sha256_init(sha256_t *s)
 	if (!s->hw) {
 		mbedtls_sha256_context *c = (mbedtls_sha256_context *)s->mbed;
 		mbedtls_sha256_init(c);
-		MBED_STARTS(c);
+		COMPAT_SHA256_STARTS(c);
 	}
 }
 
@@ -193,7 +180,7 @@ void sha256_update(sha256_t *s, const void *p, size_t n)
 		return;
 	}
 #endif
-	MBED_UPDATE((mbedtls_sha256_context *)s->mbed, p, n);
+	COMPAT_SHA256_UPDATE((mbedtls_sha256_context *)s->mbed, p, n);
 }
 
 void sha256_hex(sha256_t *s, char out[65])
@@ -218,7 +205,7 @@ void sha256_hex(sha256_t *s, char out[65])
 #endif
 	{
 		mbedtls_sha256_context *c = (mbedtls_sha256_context *)s->mbed;
-		MBED_FINISH(c, d);
+		COMPAT_SHA256_FINISH(c, d);
 		mbedtls_sha256_free(c);
 	}
 	for (int i = 0; i < 32; i++) {

@@ -25,56 +25,10 @@
 #include <mbedtls/error.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
-#include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
+#include "mbedtls_compat.h"
 
-/* ==== mbedTLS 2.28 / 3.x differences: this block only ==================== */
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-#include <psa/crypto.h>
-/* TLS 1.3 key exchange goes through PSA; 3.x defaults to TLS 1.2 minimum. */
-static int tls_lib_init(mbedtls_ssl_config *conf)
-{
-	(void)conf;
-	return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
-}
-/* 3.x accelerates AES-GCM with AES-NI / ARMv8 crypto when present.
- * CPUID itself, not __builtin_cpu_supports(): that links libgcc's CPU
- * model table and its constructor, 5.5 KB of a static worker. */
-static int aes_is_fast(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_AES);
-#elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP_AES)
-	return (getauxval(AT_HWCAP) & HWCAP_AES) != 0;
-#else
-	return 0;
-#endif
-}
-#else /* 2.28 */
-static int tls_lib_init(mbedtls_ssl_config *conf)
-{
-	/* 2.28 still enables TLS 1.0 and 1.1 by default. */
-	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-				     MBEDTLS_SSL_MINOR_VERSION_3);
-	return 0;
-}
-/* 2.28's GCM is slower than its ChaCha20 even with AES-NI (measured). */
-static int aes_is_fast(void) { return 0; }
-#endif
-#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
-#define TLS13_NEW_TICKET MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
-#else
-#define TLS13_NEW_TICKET INT_MIN /* never returned by mbedtls_ssl_read */
-#endif
-/* ========================================================================== */
 
 struct tls_config {
 	mbedtls_ssl_config conf;
@@ -139,7 +93,7 @@ static int *make_suites(void)
 	if (!list)
 		return NULL;
 	size_t n = 0;
-	int aes = TLS_PREFER_AESGCM < 0 ? aes_is_fast() : TLS_PREFER_AESGCM;
+	int aes = TLS_PREFER_AESGCM < 0 ? compat_aes_is_fast() : TLS_PREFER_AESGCM;
 	const int *first = aes ? aesgcm : chacha;
 	const int *second = first == chacha ? aesgcm : chacha;
 	for (const int *p = first; *p; p++)
@@ -180,7 +134,7 @@ tls_config_t *tls_config_new(const char *ca_file, char *err, size_t errlen)
 	if (mbedtls_ssl_config_defaults(&cfg->conf, MBEDTLS_SSL_IS_CLIENT,
 					MBEDTLS_SSL_TRANSPORT_STREAM,
 					MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
-	    tls_lib_init(&cfg->conf) < 0 || !(cfg->suites = make_suites())) {
+	    compat_tls_init(&cfg->conf) < 0 || !(cfg->suites = make_suites())) {
 		snprintf(err, errlen, "cannot set up TLS");
 		goto fail;
 	}
@@ -379,7 +333,7 @@ int tls_handshake(tls_conn_t *c)
 ssize_t tls_read(tls_conn_t *c, void *buf, size_t len)
 {
 	int rc = mbedtls_ssl_read(&c->ssl, buf, len);
-	while (rc == TLS13_NEW_TICKET) /* 3.6.0 reports tickets; we keep none */
+	while (rc == COMPAT_TLS13_NEW_TICKET) /* 3.6.0 reports tickets; we keep none */
 		rc = mbedtls_ssl_read(&c->ssl, buf, len);
 	if (rc >= 0)
 		return rc;

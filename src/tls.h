@@ -3,7 +3,7 @@
  * certificate chain and host-name verification, errors worded for a person).
  *
  * Builds against mbedTLS 2.28 and 3.6; the differences between them live in
- * one marked block at the top of tls.c and nowhere else.
+ * mbedtls_compat.h and nowhere else.
  *
  * One tls_config per process holds the CA bundle (parsed once), the random
  * generator and the cipher-suite order; connections share it.

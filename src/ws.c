@@ -13,21 +13,12 @@
 #include <strings.h>
 
 #include <mbedtls/base64.h>
-#include <mbedtls/sha1.h>
-#include <mbedtls/version.h>
+
+#include "mbedtls_compat.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* ---- handshake ---- */
-
-static int sha1(const unsigned char *in, size_t len, unsigned char out[20])
-{
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	return mbedtls_sha1(in, len, out);
-#else
-	return mbedtls_sha1_ret(in, len, out);
-#endif
-}
 
 int ws_accept_key(const char *key, size_t key_len,
 		  char accept[WS_ACCEPT_LEN + 1])
@@ -44,7 +35,7 @@ int ws_accept_key(const char *key, size_t key_len,
 	unsigned char in[24 + sizeof(WS_GUID) - 1], digest[20];
 	memcpy(in, key, 24);
 	memcpy(in + 24, WS_GUID, sizeof(WS_GUID) - 1);
-	if (sha1(in, sizeof(in), digest) != 0)
+	if (compat_sha1(in, sizeof(in), digest) != 0)
 		return -1;
 	size_t olen = 0;
 	if (mbedtls_base64_encode((unsigned char *)accept, WS_ACCEPT_LEN + 1,

@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include <mbedtls/sha256.h>
+#include "mbedtls_compat.h"
 
 static const char *hex_of(const void *p, size_t n)
 {
@@ -20,12 +20,7 @@ static const char *hex_of(const void *p, size_t n)
 static void reference(const unsigned char *p, size_t n, char out[65])
 {
 	unsigned char d[32];
-	/* the one-shot call has the same name in mbedTLS 2.28 (_ret) and 3.x */
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	mbedtls_sha256(p, n, d, 0);
-#else
-	mbedtls_sha256_ret(p, n, d, 0);
-#endif
+	compat_sha256(p, n, d);
 	for (int i = 0; i < 32; i++)
 		sprintf(out + 2 * i, "%02x", d[i]);
 }
