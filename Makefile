@@ -9,6 +9,15 @@
 #
 # Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir, DEP_STATIC=0
 # (link the system's shared rabbitmq-c and mbedTLS instead of their archives).
+# Compile-time defaults and limits: config.h (override with -D in CFLAGS).
+#
+# port/embedded.mk, included first, adds the static, cross and multi-call
+# builds: STATIC=1, TARGET=armhf|aarch64 or CROSS_COMPILE=... set CC, AR,
+# STRIP, PKG_CONFIG (a musl toolchain and a sysroot it builds),
+# BUILD=build/<target>, and size-first CFLAGS/LDFLAGS (-Os, LTO, sections,
+# --gc-sections, stripped) unless given; MULTI=1 builds one BusyBox-style
+# binary; `make size` reports stripped sizes. tests/fuzz/fuzz.mk, included
+# last, adds `make fuzz`, `make fuzz-build` and `make faults`.
 
 -include port/embedded.mk
 
@@ -57,12 +66,9 @@ MAINS      = $(addprefix src/,$(addsuffix .c,$(PROGRAMS)))
 # program uses, so shared code is written once and linked where needed.
 LIB_SRC    = $(filter-out $(MAINS),$(wildcard src/*.c)) $(wildcard port/*.c)
 LIB_OBJ    = $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-GEN_SRC    =
 BINS       = $(addprefix $(BUILD)/,$(notdir $(basename $(wildcard $(MAINS)))))
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOL_SRC   = $(wildcard tests/tools/*.c)
-TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all check unit run bench install clean deps test-deps
 # keep objects of programs (make would delete them as intermediates)
@@ -104,11 +110,6 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwarren.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libwarren.a
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
-
 # Installs build and test dependencies from Debian when missing.
 deps:
 	$(Q)sh port/deps.sh build
@@ -118,7 +119,7 @@ test-deps:
 unit: $(UNIT_BINS)
 
 check: test-deps
-	$(Q)$(MAKE) --no-print-directory all unit $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)BUILD=$(BUILD) sh tests/run.sh
 
 run: deps
@@ -126,7 +127,7 @@ run: deps
 	$(Q)BUILD=$(BUILD) sh port/run.sh
 
 bench: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh tests/bench/run.sh
 
 install: all

@@ -27,7 +27,7 @@ struct opt {
 #define OPT_STR_(x) #x
 #define OPT_STR_OF(x) OPT_STR_(x)
 
-/* The rows every program has (INTERFACE "Programs and build"). */
+/* The rows every program has (../shared/INTERFACE.md, "Programs and build"). */
 #define OPT_ROW_AMQP(dst)                                                  \
 	{ "amqp", "WARREN_AMQP_URL", OPT_STR, (dst), 0, "URL",             \
 	  "broker URL (default " DEFAULT_AMQP_URL ")" }

@@ -43,7 +43,7 @@ int task_new_id(char id[37]);
 /* Appends the task message: {"id","name","arg","taskType"[,"sha256"]}. */
 int task_message_json(buf_t *out, const struct task *t);
 
-/* One notification (INTERFACE "Task and notification messages"). */
+/* One notification (../shared/INTERFACE.md, "Task and notification messages"). */
 struct task_event {
 	const struct task *task;
 	const char *status;     /* queued, started, progress, done, failed */

@@ -49,7 +49,6 @@ exec valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indir
 EOF
 	chmod +x "$vg/bin/$p"
 done
-[ -d "$BUILD/tools" ] && ln -s "$BUILD/tools" "$vg/bin/tools"
 
 started=
 cleanup() {

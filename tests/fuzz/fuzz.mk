@@ -56,7 +56,7 @@ fuzz: test-deps
 		sh tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 faults: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh tests/faults/run.sh $(FAULTS)
 
 -include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)

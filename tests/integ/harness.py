@@ -44,8 +44,7 @@ ENV - the test environment (attributes, all set before tests import):
                          programs' logs (<name>-<n>.log) and fresh dirs;
                          emptied when the next run starts
     ENV.tasker, ENV.worker, ENV.middleman   paths of the built programs
-    ENV.bin(name)        path of $BUILD/<name> (programs) or
-                         $BUILD/tools/<name> (tests/tools/*.c) if it exists
+    ENV.bin(name)        path of $BUILD/<name> (programs)
     ENV.url(path, tls=False, host="127.0.0.1")  nginx URL of a docroot path
     ENV.sha256(name)     the hex sha256 of a docroot file (from NAME.sha256,
                          or computed)
@@ -60,8 +59,8 @@ Waiting and ports:
 Programs:
     start_program(name, args=(), env=None, port=None, wait_log=None,
                   cwd=None, timeout=15, stdin=None) -> Proc
-        name: a program in $BUILD (tasker, worker, middleman), a tool in
-        $BUILD/tools, or an absolute path. port: None (do not wait), an int
+        name: a program in $BUILD (tasker, worker, middleman) or an
+        absolute path. port: None (do not wait), an int
         (wait until 127.0.0.1:port accepts) or "auto" (allocate a free port,
         substitute "{port}" in args and env values, and wait for it).
         wait_log: a regex to wait for in the log instead / as well.
@@ -199,13 +198,12 @@ class _Env:
         self.middleman = os.path.join(self.build, "middleman")
 
     def bin(self, name):
-        """Path of a built program or tool; AssertionError if not built."""
+        """Path of a built program; AssertionError if not built."""
         if os.path.isabs(name):
             return name
-        for p in (os.path.join(self.build, name),
-                  os.path.join(self.build, "tools", name)):
-            if os.path.isfile(p) and os.access(p, os.X_OK):
-                return p
+        p = os.path.join(self.build, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
         raise AssertionError("%s is not built in %s" % (name, self.build))
 
     def url(self, path, tls=False, host="127.0.0.1", port=None):

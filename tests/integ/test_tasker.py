@@ -1,5 +1,5 @@
 """Integration tests of the tasker against the private RabbitMQ node
-(issue 2, INTERFACE "The tasker"): every bad input of the issue gets its
+(issue 2, ../shared/INTERFACE.md "The tasker"): every bad input of the issue gets its
 exact status and a JSON error that says what is wrong, and the server keeps
 serving afterwards; the queued task and notification are checked byte for
 byte and property by property; HTTP/1.1 as curl speaks it; options,

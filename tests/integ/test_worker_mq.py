@@ -1,4 +1,4 @@
-"""The worker with RabbitMQ (issue 3, INTERFACE "The worker", "RabbitMQ
+"""The worker with RabbitMQ (issue 3, ../shared/INTERFACE.md "The worker", "RabbitMQ
 topology", "Task and notification messages"): notifications in order with
 their fields, acknowledgement only after the final notification, two
 workers sharing tasks, a worker killed mid-download and the task finished by
