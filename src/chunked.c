@@ -8,6 +8,8 @@
  */
 #include "chunked.h"
 
+#include "httpmsg.h"
+
 enum {
 	C_SIZE,      /* reading hex digits */
 	C_EXT,       /* skipping ";ext" up to LF */
@@ -31,14 +33,6 @@ void chunked_init(struct chunked *c)
 
 int chunked_done(const struct chunked *c) { return c->state == C_DONE; }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9') return ch - '0';
-	if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-	return -1;
-}
-
 /* End of a size line: go to data, or to the trailers after the zero chunk. */
 static int end_size_line(struct chunked *c)
 {
@@ -57,7 +51,7 @@ static int step(struct chunked *c, char ch)
 		return -1;
 	switch (c->state) {
 	case C_SIZE: {
-		int v = hexval(ch);
+		int v = http_hex_digit((unsigned char)ch);
 		if (v >= 0) {
 			if (c->digits >= 15) /* 2^60: no real body is larger */
 				return -1;

@@ -1,5 +1,5 @@
 /*
- * fetch.c - HTTP/1.1 response parsing and the download engine; see fetch.h.
+ * fetch.c - the download engine (the grammar is httpmsg.c's); see fetch.h.
  *
  * One download goes through: RESOLVE (resolve.c) -> CONNECT (each address in
  * turn, FETCH_CONNECT_TIMEOUT_S each) -> HANDSHAKE (https) -> SEND (the
@@ -28,404 +28,12 @@
 #include "log.h"
 #include "net.h"
 #include "hasher.h"
+#include "httpmsg.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "url.h"
 
-/* ==== pure parsers ======================================================== */
-
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
-
-static int span_ieq(const char *p, size_t n, const char *s)
-{
-	size_t k = strlen(s);
-	if (n != k)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)p[i]) != s[i])
-			return 0;
-	return 1;
-}
-
-static int is_tchar(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* Parses a decimal of at most 18 digits (no sign). -1 when not one. */
-static int64_t parse_dec(const char *p, size_t n)
-{
-	int64_t v = 0;
-	if (n == 0 || n > 18)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (!is_digit((unsigned char)p[i]))
-			return -1;
-		v = v * 10 + (p[i] - '0');
-	}
-	return v;
-}
-
-static void trim(const char **p, size_t *n)
-{
-	while (*n && (**p == ' ' || **p == '\t')) {
-		(*p)++;
-		(*n)--;
-	}
-	while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
-		(*n)--;
-}
-
-/* Length of the head (through its empty line), 0 when incomplete. */
-static size_t head_end(const char *buf, size_t len)
-{
-	size_t i = 0;
-	int first = 1;
-	while (i < len) {
-		const char *nl = memchr(buf + i, '\n', len - i);
-		if (!nl)
-			return 0;
-		size_t l = (size_t)(nl - (buf + i));
-		if (!first && (l == 0 || (l == 1 && buf[i] == '\r')))
-			return (size_t)(nl - buf) + 1;
-		first = 0;
-		i = (size_t)(nl - buf) + 1;
-	}
-	return 0;
-}
-
-static int parse_status_line(const char *p, size_t n, struct fetch_head *h)
-{
-	/* "HTTP/1.x SP 3DIGIT [SP reason]" */
-	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit((unsigned char)p[7]) ||
-	    p[8] != ' ')
-		return -1;
-	h->minor = p[7] - '0';
-	if (!is_digit((unsigned char)p[9]) || !is_digit((unsigned char)p[10]) ||
-	    !is_digit((unsigned char)p[11]) || (n > 12 && p[12] != ' '))
-		return -1;
-	h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-	if (h->status < 100 || h->status > 599)
-		return -1;
-	for (size_t i = 12; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7F)
-			return -1;
-	}
-	return 0;
-}
-
-/* Remembers the last coding of a Transfer-Encoding field. */
-static void note_coding(const char *v, size_t n, int *te_seen, int *te_chunked)
-{
-	const char *comma = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == ',')
-			comma = v + i;
-	const char *last = comma ? comma + 1 : v;
-	size_t ln = (size_t)(v + n - last);
-	trim(&last, &ln);
-	if (ln == 0 && comma) /* "chunked," : look at what precedes */
-		return;
-	*te_seen = 1;
-	*te_chunked = span_ieq(last, ln, "chunked");
-}
-
-static int field(struct fetch_head *h, const char *name, size_t nn,
-		 const char *v, size_t vn, int *te_seen, int *te_chunked,
-		 const char **why)
-{
-	struct fetch_span *s = NULL;
-	if (span_ieq(name, nn, "content-length")) {
-		int64_t cl = parse_dec(v, vn);
-		if (cl < 0) {
-			*why = "bad Content-Length";
-			return -1;
-		}
-		if (h->content_length >= 0 && h->content_length != cl) {
-			*why = "conflicting Content-Length values";
-			return -1;
-		}
-		h->content_length = cl;
-		return 0;
-	}
-	if (span_ieq(name, nn, "transfer-encoding")) {
-		note_coding(v, vn, te_seen, te_chunked);
-		return 0;
-	}
-	if (span_ieq(name, nn, "location"))
-		s = &h->location;
-	else if (span_ieq(name, nn, "content-range"))
-		s = &h->content_range;
-	else if (span_ieq(name, nn, "content-disposition"))
-		s = &h->disposition;
-	else if (span_ieq(name, nn, "etag"))
-		s = &h->etag;
-	else if (span_ieq(name, nn, "last-modified"))
-		s = &h->last_modified;
-	else if (span_ieq(name, nn, "retry-after"))
-		s = &h->retry_after;
-	if (s && !s->p) {
-		s->p = v;
-		s->n = vn;
-	}
-	return 0;
-}
-
-long fetch_parse_head(const char *buf, size_t len, struct fetch_head *h,
-		      const char **why)
-{
-	memset(h, 0, sizeof(*h));
-	h->content_length = -1;
-	size_t end = head_end(buf, len);
-	if (end == 0)
-		return 0;
-	int te_seen = 0, te_chunked = 0;
-	size_t i = 0;
-	for (int line = 0;; line++) {
-		const char *p = buf + i;
-		const char *nl = memchr(p, '\n', end - i);
-		size_t n = (size_t)(nl - p);
-		i += n + 1;
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (memchr(p, '\r', n)) {
-			*why = "stray CR in response head";
-			return -1;
-		}
-		if (line == 0) {
-			if (parse_status_line(p, n, h) < 0) {
-				*why = "bad status line";
-				return -1;
-			}
-			continue;
-		}
-		if (n == 0)
-			break;
-		if (p[0] == ' ' || p[0] == '\t') {
-			*why = "folded header line";
-			return -1;
-		}
-		const char *colon = memchr(p, ':', n);
-		if (!colon || colon == p) {
-			*why = "header line without a name";
-			return -1;
-		}
-		size_t nn = (size_t)(colon - p);
-		for (size_t k = 0; k < nn; k++) {
-			if (!is_tchar((unsigned char)p[k])) {
-				*why = "bad header name";
-				return -1;
-			}
-		}
-		const char *v = colon + 1;
-		size_t vn = n - nn - 1;
-		for (size_t k = 0; k < vn; k++) {
-			unsigned char c = (unsigned char)v[k];
-			if ((c < 0x20 && c != '\t') || c == 0x7F) {
-				*why = "control character in a header value";
-				return -1;
-			}
-		}
-		trim(&v, &vn);
-		if (field(h, p, nn, v, vn, &te_seen, &te_chunked, why) < 0)
-			return -1;
-	}
-	/* Body framing of a response to GET (RFC 9112 6.3). */
-	if ((h->status >= 100 && h->status < 200) || h->status == 204 ||
-	    h->status == 304) {
-		h->content_length = 0;
-	} else if (te_seen) {
-		h->content_length = -1;
-		h->chunked = te_chunked;
-		h->until_close = !te_chunked;
-	} else if (h->content_length < 0) {
-		h->until_close = 1;
-	}
-	return (long)end;
-}
-
-int fetch_parse_content_range(const char *s, size_t n, int64_t *first,
-			      int64_t *last, int64_t *total)
-{
-	trim(&s, &n);
-	if (n < 6 || !span_ieq(s, 5, "bytes") || s[5] != ' ')
-		return -1;
-	s += 6;
-	n -= 6;
-	trim(&s, &n);
-	const char *slash = memchr(s, '/', n);
-	if (!slash)
-		return -1;
-	size_t rn = (size_t)(slash - s), tn = n - rn - 1;
-	const char *t = slash + 1;
-	if (tn == 1 && t[0] == '*')
-		*total = -1;
-	else if ((*total = parse_dec(t, tn)) < 0)
-		return -1;
-	if (rn == 1 && s[0] == '*') {
-		*first = *last = -1;
-		return *total >= 0 ? 0 : -1;
-	}
-	const char *dash = memchr(s, '-', rn);
-	if (!dash)
-		return -1;
-	*first = parse_dec(s, (size_t)(dash - s));
-	*last = parse_dec(dash + 1, rn - (size_t)(dash - s) - 1);
-	if (*first < 0 || *last < *first || (*total >= 0 && *last >= *total))
-		return -1;
-	return 0;
-}
-
-static int hexval(int c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = lower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-/* filename*=charset'lang'pct-encoded -> UTF-8. 0, or -1. */
-static int ext_value(const char *v, size_t n, char *out, size_t outlen)
-{
-	const char *q1 = memchr(v, '\'', n);
-	if (!q1)
-		return -1;
-	const char *q2 = memchr(q1 + 1, '\'', n - (size_t)(q1 + 1 - v));
-	if (!q2)
-		return -1;
-	int latin1;
-	if (span_ieq(v, (size_t)(q1 - v), "utf-8"))
-		latin1 = 0;
-	else if (span_ieq(v, (size_t)(q1 - v), "iso-8859-1"))
-		latin1 = 1;
-	else
-		return -1;
-	size_t o = 0;
-	for (const char *p = q2 + 1; p < v + n; p++) {
-		int c = (unsigned char)*p;
-		if (c == '%') {
-			if (p + 2 >= v + n || hexval((unsigned char)p[1]) < 0 ||
-			    hexval((unsigned char)p[2]) < 0)
-				return -1;
-			c = hexval((unsigned char)p[1]) * 16 + hexval((unsigned char)p[2]);
-			p += 2;
-		}
-		if (o + 3 >= outlen)
-			return -1;
-		if (latin1 && c >= 0x80) {
-			out[o++] = (char)(0xC0 | c >> 6);
-			out[o++] = (char)(0x80 | (c & 0x3F));
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-	return o ? 0 : -1;
-}
-
-int fetch_disposition_filename(const char *s, size_t n, char *out, size_t outlen)
-{
-	const char *end = s + n, *p = memchr(s, ';', n);
-	int found = 0;
-	while (p && p < end) {
-		p++; /* past ';' */
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		const char *name = p;
-		while (p < end && *p != '=' && *p != ';')
-			p++;
-		if (p >= end || *p != '=')
-			continue;
-		size_t nn = (size_t)(p - name);
-		while (nn && (name[nn - 1] == ' ' || name[nn - 1] == '\t'))
-			nn--;
-		p++;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		char val[512];
-		size_t vn = 0;
-		if (p < end && *p == '"') {
-			for (p++; p < end && *p != '"'; p++) {
-				if (*p == '\\' && p + 1 < end)
-					p++;
-				if (vn < sizeof(val) - 1)
-					val[vn++] = *p;
-			}
-			if (p < end)
-				p++;
-		} else {
-			while (p < end && *p != ';' && *p != ' ' && *p != '\t')
-				if (vn < sizeof(val) - 1)
-					val[vn++] = *p++;
-				else
-					p++;
-		}
-		val[vn] = '\0';
-		while (p < end && *p != ';')
-			p++;
-		if (span_ieq(name, nn, "filename*")) {
-			if (ext_value(val, vn, out, outlen) == 0)
-				return 1; /* preferred: stop here */
-		} else if (span_ieq(name, nn, "filename") && !found && vn > 0 &&
-			   vn < outlen) {
-			memcpy(out, val, vn + 1);
-			found = 1;
-		}
-	}
-	return found;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, m 1..12). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7) to Unix seconds, or -1.
- * Parsed by position: strptime's %a and %b follow the locale. */
-static int64_t imf_fixdate(const char *s, size_t n)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	int v[5];
-	static const int at[5] = { 5, 12, 17, 20, 23 }; /* d, y, H, M, S */
-	if (n != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4))
-		return -1;
-	for (int i = 0; i < 5; i++) {
-		int64_t x = parse_dec(s + at[i], i == 1 ? 4 : 2);
-		if (x < 0)
-			return -1;
-		v[i] = (int)x;
-	}
-	const char *m = NULL;
-	for (int i = 0; i < 12 && !m; i++)
-		if (!memcmp(months + 3 * i, s + 8, 3))
-			m = months + 3 * i;
-	if (!m || v[0] < 1 || v[0] > 31 || v[2] > 23 || v[3] > 59 || v[4] > 60)
-		return -1;
-	int mon = (int)((m - months) / 3) + 1;
-	return days_from_civil(v[1], mon, v[0]) * 86400 + v[2] * 3600 + v[3] * 60 + v[4];
-}
-
-int64_t fetch_retry_after_ms(const char *s, size_t n, int64_t now_s)
-{
-	trim(&s, &n);
-	int64_t secs = parse_dec(s, n);
-	if (secs >= 0)
-		return secs > 86400 ? 86400000 : secs * 1000;
-	int64_t at = imf_fixdate(s, n);
-	if (at < 0)
-		return -1;
-	return at <= now_s ? 0 : (at - now_s) * 1000;
-}
+/* ==== addresses ========================================================== */
 
 static int v4_private(const unsigned char *a)
 {
@@ -777,10 +385,10 @@ static int take_body(fetch_t *f, const char *buf, size_t n)
 
 /* ---- the response head ---------------------------------------------------- */
 
-static void save_validator(fetch_t *f, const struct fetch_head *h)
+static void save_validator(fetch_t *f, const struct http_response *h)
 {
 	/* If-Range needs a strong validator: an ETag not marked W/, or a date. */
-	const struct fetch_span *v = NULL;
+	const struct http_span *v = NULL;
 	if (h->etag.p && h->etag.n > 2 && h->etag.p[0] == '"')
 		v = &h->etag;
 	else if (h->last_modified.p && h->last_modified.n)
@@ -829,7 +437,7 @@ static int hash_part(fetch_t *f, size_t keep)
 	return 0;
 }
 
-static void redirect(fetch_t *f, const struct fetch_head *h)
+static void redirect(fetch_t *f, const struct http_response *h)
 {
 	struct url next;
 	const char *why;
@@ -853,12 +461,12 @@ static void redirect(fetch_t *f, const struct fetch_head *h)
 }
 
 /* 2xx: set up the body. */
-static void accept_body(fetch_t *f, const struct fetch_head *h, size_t hl)
+static void accept_body(fetch_t *f, const struct http_response *h, size_t hl)
 {
 	if (h->status == 206) {
 		int64_t first, last, total;
 		if (!h->content_range.p ||
-		    fetch_parse_content_range(h->content_range.p, h->content_range.n,
+		    http_content_range(h->content_range.p, h->content_range.n,
 					      &first, &last, &total) < 0 ||
 		    first < 0) {
 			fail(f, 1, "HTTP 206 with a bad Content-Range");
@@ -901,7 +509,7 @@ static void accept_body(fetch_t *f, const struct fetch_head *h, size_t hl)
 		chunked_init(&f->ch);
 	save_validator(f, h);
 	if (h->disposition.p &&
-	    !fetch_disposition_filename(h->disposition.p, h->disposition.n, f->name,
+	    !http_disposition_filename(h->disposition.p, h->disposition.n, f->name,
 					sizeof(f->name)))
 		f->name[0] = '\0';
 	if (f->ctx->max_size && f->total > 0 && (uint64_t)f->total > f->ctx->max_size) {
@@ -927,11 +535,11 @@ static void accept_body(fetch_t *f, const struct fetch_head *h, size_t hl)
 }
 
 /* A 416 to our Range: the part may already be whole. */
-static void range_refused(fetch_t *f, const struct fetch_head *h)
+static void range_refused(fetch_t *f, const struct http_response *h)
 {
 	int64_t first, last, total;
 	if (f->range_sent && h->content_range.p &&
-	    fetch_parse_content_range(h->content_range.p, h->content_range.n,
+	    http_content_range(h->content_range.p, h->content_range.n,
 				      &first, &last, &total) == 0 &&
 	    first < 0 && (uint64_t)total == f->part->size) {
 		if (hash_part(f, 0) < 0)
@@ -955,7 +563,7 @@ static void range_refused(fetch_t *f, const struct fetch_head *h)
 	}
 }
 
-static void on_head(fetch_t *f, const struct fetch_head *h, size_t hl)
+static void on_head(fetch_t *f, const struct http_response *h, size_t hl)
 {
 	int s = h->status;
 	f->retry_after_ms = -1;
@@ -967,7 +575,7 @@ static void on_head(fetch_t *f, const struct fetch_head *h, size_t hl)
 		range_refused(f, h);
 	} else if (s == 408 || s == 429 || s >= 500) {
 		if ((s == 429 || s == 503) && h->retry_after.p)
-			f->retry_after_ms = fetch_retry_after_ms(h->retry_after.p,
+			f->retry_after_ms = http_retry_after_ms(h->retry_after.p,
 				h->retry_after.n, loop_wall_ms() / 1000);
 		fail(f, 0, "server answered HTTP %d", s);
 	} else {
@@ -980,9 +588,9 @@ static void on_head(fetch_t *f, const struct fetch_head *h, size_t hl)
 static int parse_head(fetch_t *f)
 {
 	for (;;) {
-		struct fetch_head h;
+		struct http_response h;
 		const char *why = "";
-		long hl = fetch_parse_head(f->buf, f->have, &h, &why);
+		long hl = http_parse_response(f->buf, f->have, &h, &why);
 		if (hl < 0) {
 			fail(f, 1, "malformed response from the server: %s", why);
 			return 0;

@@ -1,8 +1,7 @@
 /*
- * fetch - warren's HTTP/1.1 client: pure parsers of what servers send
- * (response head, Content-Range, Content-Disposition, Retry-After), and the
- * download engine, a state machine on the event loop that takes one URL
- * into a part file: resolve, connect to each address in turn, TLS, request,
+ * fetch - warren's HTTP/1.1 client (what servers send is parsed by
+ * httpmsg.h): the download engine, a state machine on the event loop that
+ * takes one URL into a part file: resolve, connect to each address in turn, TLS, request,
  * 1xx skipped, redirects, resume with Range/If-Range, chunked, Content-Length
  * or close-delimited bodies, streaming SHA-256, idle timeout, --max-size,
  * and retries with backoff on transient errors.
@@ -20,53 +19,6 @@
 #include "loop.h"
 #include "part.h"
 #include "tls.h"
-
-/* ---- pure parsers --------------------------------------------------------- */
-
-struct fetch_span {
-	const char *p;          /* into the parsed buffer; NULL when absent */
-	size_t n;
-};
-
-struct fetch_head {
-	int minor;              /* HTTP/1.<minor> */
-	int status;
-	int64_t content_length; /* -1 when absent */
-	int chunked;            /* Transfer-Encoding ends in chunked */
-	int until_close;        /* body delimited by the connection's end */
-	struct fetch_span location, content_range, disposition, etag,
-		last_modified, retry_after;
-};
-
-/*
- * Parses a response head (status line and header fields up to the empty
- * line; CRLF or bare LF) at buf[0..len). Returns its length in bytes, 0
- * when more bytes are needed, or -1 when malformed (*why says how). Spans
- * point into buf. Conflicting Content-Length values, obsolete line folding,
- * bad field names and stray bytes are errors. Which body framing applies
- * follows RFC 9112 section 6.3 for a response to GET.
- */
-long fetch_parse_head(const char *buf, size_t len, struct fetch_head *h,
-		      const char **why);
-
-/*
- * Parses a Content-Range value: "bytes A-B/N" (N may be '*', total -1) or
- * "bytes * /N" (unsatisfied: first and last -1). 0, or -1 when malformed.
- */
-int fetch_parse_content_range(const char *s, size_t n, int64_t *first,
-			      int64_t *last, int64_t *total);
-
-/*
- * The filename parameter of a Content-Disposition value, preferring
- * filename*=UTF-8''... (RFC 6266/8187, percent-decoded) over filename="..."
- * (quoted-string unescaped). 1 when found (out NUL-terminated, NOT yet made
- * safe: pass it to part_safe_name), 0 when absent or unusable.
- */
-int fetch_disposition_filename(const char *s, size_t n, char *out, size_t outlen);
-
-/* Milliseconds asked by a Retry-After value (delay-seconds or an IMF-fixdate,
- * against now_s, Unix seconds), or -1 when unusable. */
-int64_t fetch_retry_after_ms(const char *s, size_t n, int64_t now_s);
 
 /* 1 when sa is a loopback, link-local, private (RFC 1918, CGNAT), unique
  * local, unspecified, multicast or broadcast address (--deny-private). */

@@ -3,7 +3,7 @@
  * see http.h.
  *
  * A connection reads into `in`. Once a head parses, it is copied to `head`
- * and parsed again there, so the request's pointers stay valid while the
+ * and the request's pointers moved there, so they stay valid while the
  * body arrives; the body is gathered in `body` (de-chunked).
  *
  * Pipelined requests are answered strictly in order, yet a deferred one
@@ -31,222 +31,6 @@
 #include "log.h"
 #include "net.h"
 
-/* ---- the parser ---------------------------------------------------------- */
-
-/* RFC 9110 tchar */
-static int is_tchar(unsigned char c)
-{
-	if (c >= 'a' && c <= 'z') return 1;
-	if (c >= 'A' && c <= 'Z') return 1;
-	if (c >= '0' && c <= '9') return 1;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Finds the end of the line starting at p: returns the index after LF, and
- * the line length without CR LF in *linelen; 0 when there is no LF. */
-static size_t line_end(const char *p, size_t len, size_t *linelen)
-{
-	const char *lf = memchr(p, '\n', len);
-	if (!lf)
-		return 0;
-	size_t n = (size_t)(lf - p);
-	*linelen = (n > 0 && p[n - 1] == '\r') ? n - 1 : n;
-	return n + 1;
-}
-
-static int parse_request_line(const char *p, size_t n, struct http_request *r)
-{
-	size_t i = 0;
-	while (i < n && is_tchar((unsigned char)p[i]))
-		i++;
-	if (i == 0 || i >= n || p[i] != ' ')
-		return -1;
-	r->method = p;
-	r->method_len = i;
-	size_t t = ++i;
-	while (i < n && (unsigned char)p[i] > 0x20 && p[i] != 0x7f)
-		i++;
-	if (i == t || i >= n || p[i] != ' ')
-		return -1;
-	r->target = p + t;
-	r->target_len = i - t;
-	i++;
-	if (n - i != 8 || memcmp(p + i, "HTTP/1.", 7) != 0 || p[i + 7] < '0' ||
-	    p[i + 7] > '9')
-		return -1;
-	r->minor = p[i + 7] - '0';
-	return 0;
-}
-
-/* Splits the target into path and query; absolute-form keeps only the path. */
-static void split_target(struct http_request *r)
-{
-	const char *t = r->target, *end = t + r->target_len;
-	if (r->target_len > 7 && (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8))) {
-		const char *slash = memchr(t + 8, '/', (size_t)(end - t - 8));
-		t = slash ? slash : end;
-	}
-	const char *q = memchr(t, '?', (size_t)(end - t));
-	r->path = t;
-	r->path_len = (size_t)((q ? q : end) - t);
-	r->query = q ? q + 1 : NULL;
-	r->query_len = q ? (size_t)(end - q - 1) : 0;
-	if (r->path_len == 0) {
-		r->path = "/";
-		r->path_len = 1;
-	}
-}
-
-static int parse_header(const char *p, size_t n, struct http_header *h)
-{
-	size_t i = 0;
-	while (i < n && is_tchar((unsigned char)p[i]))
-		i++;
-	if (i == 0 || i >= n || p[i] != ':')
-		return -1; /* also rejects space before the colon and obs-fold */
-	h->name = p;
-	h->name_len = i++;
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	size_t end = n;
-	while (end > i && (p[end - 1] == ' ' || p[end - 1] == '\t'))
-		end--;
-	for (size_t k = i; k < end; k++) {
-		unsigned char c = (unsigned char)p[k];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return -1;
-	}
-	h->value = p + i;
-	h->value_len = end - i;
-	return 0;
-}
-
-int http_parse_head(const char *buf, size_t len, struct http_request *r)
-{
-	size_t pos = 0, ll, adv;
-	/* RFC 9112 2.2: ignore at least one empty line before the request */
-	while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n') && pos < 4)
-		pos++;
-	memset(r, 0, offsetof(struct http_request, headers));
-	r->nheaders = 0;
-	r->body = NULL;
-	r->body_len = 0;
-	adv = line_end(buf + pos, len - pos, &ll);
-	if (!adv)
-		return len > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : HTTP_PARSE_MORE;
-	if (parse_request_line(buf + pos, ll, r) < 0)
-		return HTTP_PARSE_BAD;
-	split_target(r);
-	pos += adv;
-	for (;;) {
-		if (pos > HTTP_MAX_HEAD)
-			return HTTP_PARSE_TOO_LARGE;
-		adv = line_end(buf + pos, len - pos, &ll);
-		if (!adv)
-			return len > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : HTTP_PARSE_MORE;
-		if (ll == 0) {
-			pos += adv;
-			return pos > HTTP_MAX_HEAD ? HTTP_PARSE_TOO_LARGE : (int)pos;
-		}
-		if (r->nheaders == HTTP_MAX_HEADERS)
-			return HTTP_PARSE_TOO_MANY;
-		if (parse_header(buf + pos, ll, &r->headers[r->nheaders]) < 0)
-			return HTTP_PARSE_BAD;
-		r->nheaders++;
-		pos += adv;
-	}
-}
-
-static int ieq(const char *a, size_t alen, const char *b)
-{
-	size_t n = strlen(b);
-	if (alen != n)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char x = a[i], y = b[i];
-		if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return 0;
-	}
-	return 1;
-}
-
-const char *http_header(const struct http_request *r, const char *name, size_t *len)
-{
-	for (size_t i = 0; i < r->nheaders; i++)
-		if (ieq(r->headers[i].name, r->headers[i].name_len, name)) {
-			if (len)
-				*len = r->headers[i].value_len;
-			return r->headers[i].value;
-		}
-	return NULL;
-}
-
-/* 1 when the comma-separated header list contains token (case-insensitive). */
-static int header_has_token(const struct http_request *r, const char *name,
-			    const char *token)
-{
-	for (size_t i = 0; i < r->nheaders; i++) {
-		const struct http_header *h = &r->headers[i];
-		if (!ieq(h->name, h->name_len, name))
-			continue;
-		const char *p = h->value, *end = p + h->value_len;
-		while (p < end) {
-			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-				p++;
-			const char *s = p;
-			while (p < end && *p != ',')
-				p++;
-			const char *e = p;
-			while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-				e--;
-			if (ieq(s, (size_t)(e - s), token))
-				return 1;
-		}
-	}
-	return 0;
-}
-
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-int http_query_param(const struct http_request *r, const char *key, char *out,
-		     size_t outlen)
-{
-	const char *p = r->query, *end = p ? p + r->query_len : NULL;
-	size_t klen = strlen(key);
-	while (p && p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(stop - p));
-		const char *kend = eq ? eq : stop;
-		if ((size_t)(kend - p) == klen && !memcmp(p, key, klen)) {
-			size_t o = 0;
-			for (const char *v = eq ? eq + 1 : stop; v < stop; v++) {
-				if (o + 1 >= outlen)
-					return -1;
-				if (*v == '%' && stop - v >= 3 && unhex(v[1]) >= 0 &&
-				    unhex(v[2]) >= 0) {
-					out[o++] = (char)(unhex(v[1]) * 16 + unhex(v[2]));
-					v += 2;
-				} else {
-					out[o++] = *v == '+' ? ' ' : *v;
-				}
-			}
-			out[o] = '\0';
-			return 1;
-		}
-		p = amp ? amp + 1 : end;
-	}
-	return 0;
-}
-
 int http_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	/* touch every byte of the expected secret whatever the input */
@@ -262,7 +46,7 @@ int http_bearer_ok(const struct http_request *r, const char *token)
 		return 1;
 	size_t n;
 	const char *v = http_header(r, "Authorization", &n);
-	if (!v || n < 7 || !ieq(v, 7, "bearer "))
+	if (!v || n < 7 || !http_ieq(v, 7, "bearer "))
 		return 0;
 	v += 7;
 	n -= 7;
@@ -298,6 +82,16 @@ const char *http_reason(int status)
 	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
+}
+
+int http_path_is(const struct http_request *r, const char *path)
+{
+	return r->path_len == strlen(path) && !memcmp(r->path, path, r->path_len);
+}
+
+int http_method_is(const struct http_request *r, const char *method)
+{
+	return r->method_len == strlen(method) && !memcmp(r->method, method, r->method_len);
 }
 
 /* ---- the server ---------------------------------------------------------- */
@@ -594,6 +388,23 @@ void http_respond_error(http_conn_t *c, int status, const char *msg,
 	answered(c);
 }
 
+void http_respond_unavailable(http_conn_t *c, const char *msg)
+{
+	char extra[48];
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+	http_respond_error(c, 503, msg, extra);
+}
+
+void http_respond_health(http_conn_t *c, const char *state)
+{
+	char body[64], extra[48];
+	int up = !strcmp(state, "up");
+	int n = snprintf(body, sizeof(body), "{\"amqp\":\"%s\"}\n", state);
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+	http_respond(c, up ? 200 : 503, "application/json", body,
+		     n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0, up ? NULL : extra);
+}
+
 /* An error the server finds itself, before any handler: answered, and the
  * connection closed once that is sent. */
 static int fail_request(http_conn_t *c, int status, const char *msg)
@@ -663,17 +474,6 @@ static int dispatch(http_conn_t *c)
 	return 0;
 }
 
-static int parse_length(const char *v, size_t n, uint64_t *out)
-{
-	if (n == 0 || n > 18 || strspn(v, "0123456789") < n)
-		return -1;
-	uint64_t len = 0;
-	for (size_t i = 0; i < n; i++)
-		len = len * 10 + (uint64_t)(v[i] - '0');
-	*out = len;
-	return 0;
-}
-
 /* Decides how the body is framed (RFC 9112 6.3). 0, or -1 when answered. */
 static int start_body(http_conn_t *c)
 {
@@ -682,12 +482,12 @@ static int start_body(http_conn_t *c)
 	size_t cl_len = 0, te_len = 0;
 	for (size_t i = 0; i < r->nheaders; i++) {
 		const struct http_header *h = &r->headers[i];
-		if (ieq(h->name, h->name_len, "Transfer-Encoding")) {
+		if (http_ieq(h->name, h->name_len, "Transfer-Encoding")) {
 			if (te)
 				return fail_request(c, 501, "only chunked transfer coding is supported");
 			te = h->value;
 			te_len = h->value_len;
-		} else if (ieq(h->name, h->name_len, "Content-Length")) {
+		} else if (http_ieq(h->name, h->name_len, "Content-Length")) {
 			if (cl && (h->value_len != cl_len || memcmp(h->value, cl, cl_len)))
 				return fail_request(c, 400, "conflicting Content-Length headers");
 			cl = h->value;
@@ -700,21 +500,21 @@ static int start_body(http_conn_t *c)
 		return fail_request(c, 400, "both Content-Length and Transfer-Encoding");
 	if (te && r->minor == 0)
 		return fail_request(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
-	if (te && !ieq(te, te_len, "chunked"))
+	if (te && !http_ieq(te, te_len, "chunked"))
 		return fail_request(c, 501, "only chunked transfer coding is supported");
 	if (te) {
 		c->state = ST_CHUNKED;
 		return 0;
 	}
-	uint64_t len = 0;
-	if (cl && parse_length(cl, cl_len, &len) < 0)
+	int64_t len = cl ? http_parse_dec(cl, cl_len) : 0;
+	if (len < 0)
 		return fail_request(c, 400, "bad Content-Length");
 	if (len > HTTP_MAX_BODY) {
 		char msg[64];
 		snprintf(msg, sizeof(msg), "body larger than %d bytes", HTTP_MAX_BODY);
 		return fail_request(c, 413, msg);
 	}
-	c->body_left = len;
+	c->body_left = (uint64_t)len;
 	c->state = ST_BODY;
 	return 0;
 }
@@ -726,10 +526,10 @@ static int check_head(http_conn_t *c)
 	size_t n;
 	int hosts = 0;
 	for (size_t i = 0; i < r->nheaders; i++)
-		hosts += ieq(r->headers[i].name, r->headers[i].name_len, "Host");
+		hosts += http_ieq(r->headers[i].name, r->headers[i].name_len, "Host");
 	r->head = r->method_len == 4 && !memcmp(r->method, "HEAD", 4);
-	r->keep_alive = r->minor >= 1 ? !header_has_token(r, "Connection", "close")
-				      : header_has_token(r, "Connection", "keep-alive");
+	r->keep_alive = r->minor >= 1 ? !http_header_has_token(r, "Connection", "close")
+				      : http_header_has_token(r, "Connection", "keep-alive");
 	r->remote = c->remote;
 	if (r->minor >= 1 && hosts == 0)
 		return fail_request(c, 400, "HTTP/1.1 request without Host");
@@ -739,7 +539,7 @@ static int check_head(http_conn_t *c)
 		return -1;
 	const char *expect = http_header(r, "Expect", &n);
 	if (expect) {
-		if (!ieq(expect, n, "100-continue")) {
+		if (!http_ieq(expect, n, "100-continue")) {
 			c->state = ST_CLOSING;
 			return fail_request(c, 417, "only Expect: 100-continue is supported");
 		}
@@ -753,10 +553,31 @@ static int check_head(http_conn_t *c)
 	return 0;
 }
 
+/* Moves the request's pointers from the head at from (len bytes) to its
+ * copy at to; a pointer elsewhere (an empty path's static "/") stays. */
+static void rebase(struct http_request *r, const char *from, size_t len,
+		   const char *to)
+{
+	const char **p[4 + 2 * HTTP_MAX_HEADERS];
+	size_t n = 0;
+	p[n++] = &r->method;
+	p[n++] = &r->target;
+	p[n++] = &r->path;
+	p[n++] = &r->query;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		p[n++] = &r->headers[i].name;
+		p[n++] = &r->headers[i].value;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (*p[i] && (uintptr_t)*p[i] - (uintptr_t)from <= len)
+			*p[i] = to + (*p[i] - from);
+}
+
 /* 1 when a head was taken, 0 when more input is needed, -1 answered. */
 static int take_head(http_conn_t *c)
 {
-	int rc = http_parse_head(buf_head(&c->in), buf_used(&c->in), &c->req);
+	const char *why = NULL;
+	long rc = http_parse_request(buf_head(&c->in), buf_used(&c->in), &c->req, &why);
 	if (rc == HTTP_PARSE_MORE)
 		return 0;
 	if (rc == HTTP_PARSE_BAD)
@@ -767,8 +588,8 @@ static int take_head(http_conn_t *c)
 	buf_reset(&c->head);
 	if (buf_append(&c->head, buf_head(&c->in), (size_t)rc) < 0)
 		return fail_request(c, 503, "out of memory");
+	rebase(&c->req, buf_head(&c->in), (size_t)rc, c->head.data);
 	buf_consume(&c->in, (size_t)rc);
-	http_parse_head(c->head.data, c->head.len, &c->req);
 	c->ticket = ++c->srv->next_ticket;
 	return check_head(c) < 0 ? -1 : 1;
 }

@@ -1,10 +1,10 @@
 /*
  * http - the HTTP/1.1 server shared by the tasker and the middleman
- * (RFC 9112): a pure, resumable request parser, and a connection state
- * machine on the event loop with keep-alive, pipelining, Expect:
- * 100-continue, HEAD, chunked request bodies, hard limits, idle and
- * slow-client timeouts and a bound on connections. Handlers see parsed
- * requests and answer with http_respond(); they never touch sockets.
+ * (RFC 9112): a connection state machine on the event loop with
+ * keep-alive, pipelining, Expect: 100-continue, HEAD, chunked request
+ * bodies, hard limits, idle and slow-client timeouts and a bound on
+ * connections. Handlers see requests parsed by httpmsg.h and answer with
+ * http_respond(); they never touch sockets.
  */
 #ifndef WARREN_HTTP_H
 #define WARREN_HTTP_H
@@ -13,52 +13,9 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "httpmsg.h"
 #include "loop.h"
 
-#ifndef HTTP_MAX_HEADERS
-#include "config.h"
-#endif
-
-struct http_header {
-	const char *name, *value;
-	size_t name_len, value_len;
-};
-
-struct http_request {
-	const char *method, *target, *path, *query; /* query: NULL or after '?' */
-	size_t method_len, target_len, path_len, query_len;
-	int minor;                 /* HTTP/1.<minor> */
-	struct http_header headers[HTTP_MAX_HEADERS];
-	size_t nheaders;
-	const char *body;          /* the whole body, de-chunked */
-	size_t body_len;
-	int keep_alive;
-	int head;                  /* method is HEAD: answer without a body */
-	const char *remote;        /* "addr:port" of the client */
-};
-
-/* Result of http_parse_head for a complete head: its length in bytes. */
-enum {
-	HTTP_PARSE_MORE = 0,       /* incomplete: read more */
-	HTTP_PARSE_BAD = -1,       /* malformed: 400 */
-	HTTP_PARSE_TOO_LARGE = -2, /* head over HTTP_MAX_HEAD: 431 */
-	HTTP_PARSE_TOO_MANY = -3   /* more than HTTP_MAX_HEADERS: 431 */
-};
-
-/*
- * Parses a request line and headers from buf (no I/O, no allocation; the
- * request points into buf). Returns the head's length (> 0), or one of the
- * HTTP_PARSE_* values. Leading empty lines are skipped as RFC 9112 allows.
- */
-int http_parse_head(const char *buf, size_t len, struct http_request *req);
-
-/* The value of header name (case-insensitive), or NULL; *len its length. */
-const char *http_header(const struct http_request *req, const char *name,
-			size_t *len);
-/* Copies query parameter key (percent-decoded) into out. 1 found, 0 not,
- * -1 too long. */
-int http_query_param(const struct http_request *req, const char *key,
-		     char *out, size_t outlen);
 /* 1 when the request carries "Authorization: Bearer <token>" (constant-time
  * comparison), or token is NULL. */
 int http_bearer_ok(const struct http_request *req, const char *token);
@@ -102,6 +59,17 @@ void http_respond_error(http_conn_t *c, int status, const char *msg,
 			const char *extra_headers);
 /* The reason phrase of a status code. */
 const char *http_reason(int status);
+
+/* What the tasker's and the middleman's routes share. */
+/* 1 when the request's path is exactly path. */
+int http_path_is(const struct http_request *req, const char *path);
+/* 1 when the request's method is exactly method. */
+int http_method_is(const struct http_request *req, const char *method);
+/* http_respond_error with 503 and "Retry-After: HTTP_RETRY_AFTER_S". */
+void http_respond_unavailable(http_conn_t *c, const char *msg);
+/* The answer to GET /health: 200 {"amqp":"up"} when state is "up", else
+ * 503 {"amqp":"<state>"} with Retry-After. */
+void http_respond_health(http_conn_t *c, const char *state);
 
 /*
  * Defers the answer to the current request: returns a ticket. The

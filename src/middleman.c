@@ -220,33 +220,9 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 
 /* ---- HTTP ---- */
 
-static int path_is(const struct http_request *r, const char *p)
-{
-	return r->path_len == strlen(p) && !memcmp(r->path, p, r->path_len);
-}
-
-static int method_is(const struct http_request *r, const char *meth)
-{
-	return r->method_len == strlen(meth) && !memcmp(r->method, meth, r->method_len);
-}
-
-static void health(struct middleman *m, http_conn_t *c)
-{
-	if (mq_is_up(m->mq)) {
-		static const char up[] = "{\"amqp\":\"up\"}\n";
-		http_respond(c, 200, json_type, up, sizeof(up) - 1, NULL);
-		return;
-	}
-	char extra[48];
-	static const char down[] = "{\"amqp\":\"down\"}\n";
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-	http_respond(c, 503, json_type, down, sizeof(down) - 1, extra);
-}
-
-
 static void tasks(struct middleman *m, http_conn_t *c, const struct http_request *req)
 {
-	if (path_is(req, "/tasks")) {
+	if (http_path_is(req, "/tasks")) {
 		buf_t out = BUF_INIT;
 		if (store_tasks_json(m->store, &out) < 0 || buf_puts(&out, "\n") < 0)
 			http_respond_error(c, 503, "out of memory", NULL);
@@ -272,7 +248,7 @@ static void tasks(struct middleman *m, http_conn_t *c, const struct http_request
 
 static int get_only(http_conn_t *c, const struct http_request *req)
 {
-	if (method_is(req, "GET") || method_is(req, "HEAD"))
+	if (http_method_is(req, "GET") || http_method_is(req, "HEAD"))
 		return 1;
 	http_respond_error(c, 405, "use GET", "Allow: GET, HEAD\r\n");
 	return 0;
@@ -281,7 +257,7 @@ static int get_only(http_conn_t *c, const struct http_request *req)
 static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 {
 	struct middleman *m = arg;
-	int page = path_is(req, "/"), ws = path_is(req, "/ws");
+	int page = http_path_is(req, "/"), ws = http_path_is(req, "/ws");
 	/* a browser gives the page and its socket the token in the URL */
 	if (m->token && !http_bearer_ok(req, m->token) &&
 	    !((page || ws) && query_token_ok(req, m->token))) {
@@ -294,13 +270,13 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 			http_respond(c, 200, "text/html; charset=utf-8",
 				     (const char *)page_html, page_html_len,
 				     "Cache-Control: no-cache\r\n");
-	} else if (path_is(req, "/tasks") ||
+	} else if (http_path_is(req, "/tasks") ||
 		   (req->path_len > 7 && !memcmp(req->path, "/tasks/", 7))) {
 		if (get_only(c, req))
 			tasks(m, c, req);
-	} else if (path_is(req, "/health")) {
+	} else if (http_path_is(req, "/health")) {
 		if (get_only(c, req))
-			health(m, c);
+			http_respond_health(c, mq_is_up(m->mq) ? "up" : "down");
 	} else {
 		http_respond_error(c, 404, "no such path: try /, /ws, /tasks or /health",
 				   NULL);

@@ -507,9 +507,7 @@ void push_upgrade(push_t *p, http_conn_t *hc, const struct http_request *req,
 		return;
 	}
 	if (p->closing || p->nclients >= WS_MAX_CLIENTS) {
-		char extra[48];
-		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-		http_respond_error(hc, 503, "too many WebSocket clients", extra);
+		http_respond_unavailable(hc, "too many WebSocket clients");
 		return;
 	}
 	int n = snprintf(hello, sizeof(hello), "HTTP/1.1 101 Switching Protocols\r\n"

@@ -50,9 +50,7 @@ static void batch_answer(struct batch *b)
 {
 	http_conn_t *c = http_resume(b->t->http, b->ticket);
 	if (c && b->failed) {
-		char extra[48];
-		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-		http_respond_error(c, 503, "the broker did not confirm the task", extra);
+		http_respond_unavailable(c, "the broker did not confirm the task");
 	} else if (c) {
 		buf_t out = BUF_INIT;
 		int fail = b->is_array && buf_puts(&out, "[") < 0;
@@ -103,7 +101,7 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
-	char err[256], extra[48];
+	char err[256];
 	struct task *tasks;
 	int is_array;
 	int count = task_parse_request(req->body, req->body_len, &tasks, &is_array,
@@ -112,10 +110,9 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		http_respond_error(c, 400, err, NULL);
 		return;
 	}
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
 	if (!mq_is_up(t->mq)) {
 		free(tasks);
-		http_respond_error(c, 503, "the broker is unreachable", extra);
+		http_respond_unavailable(c, "the broker is unreachable");
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
@@ -146,43 +143,20 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 }
 
-static void health(struct tasker *t, http_conn_t *c)
-{
-	char extra[48];
-	if (mq_is_up(t->mq)) {
-		static const char up[] = "{\"amqp\":\"up\"}\n";
-		http_respond(c, 200, json_type, up, sizeof(up) - 1, NULL);
-		return;
-	}
-	static const char down[] = "{\"amqp\":\"down\"}\n";
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-	http_respond(c, 503, json_type, down, sizeof(down) - 1, extra);
-}
-
-static int path_is(const struct http_request *r, const char *p)
-{
-	return r->path_len == strlen(p) && !memcmp(r->path, p, r->path_len);
-}
-
-static int method_is(const struct http_request *r, const char *m)
-{
-	return r->method_len == strlen(m) && !memcmp(r->method, m, r->method_len);
-}
-
 static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 {
 	struct tasker *t = arg;
 	if (!http_bearer_ok(req, t->token)) {
 		http_respond_error(c, 401, "missing or wrong bearer token",
 				   "WWW-Authenticate: Bearer\r\n");
-	} else if (path_is(req, "/task")) {
-		if (method_is(req, "POST"))
+	} else if (http_path_is(req, "/task")) {
+		if (http_method_is(req, "POST"))
 			post_task(t, c, req);
 		else
 			http_respond_error(c, 405, "use POST for /task", "Allow: POST\r\n");
-	} else if (path_is(req, "/health")) {
-		if (method_is(req, "GET") || method_is(req, "HEAD"))
-			health(t, c);
+	} else if (http_path_is(req, "/health")) {
+		if (http_method_is(req, "GET") || http_method_is(req, "HEAD"))
+			http_respond_health(c, mq_is_up(t->mq) ? "up" : "down");
 		else
 			http_respond_error(c, 405, "use GET for /health", "Allow: GET, HEAD\r\n");
 	} else {

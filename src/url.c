@@ -8,26 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "httpmsg.h"
+
 static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
-static int hexval(int c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 /* 1 when s[i] starts a well-formed %XX escape. */
 static int is_pct(const char *s, size_t len, size_t i)
 {
 	return s[i] == '%' && i + 2 < len &&
-	       hexval((unsigned char)s[i + 1]) >= 0 &&
-	       hexval((unsigned char)s[i + 2]) >= 0;
+	       http_hex_digit((unsigned char)s[i + 1]) >= 0 &&
+	       http_hex_digit((unsigned char)s[i + 2]) >= 0;
 }
 
 /* RFC 3986 userinfo: unreserved, sub-delims, ':' and %XX. */
@@ -334,8 +326,8 @@ int url_pct_decode(const char *s, size_t len, char *out, size_t outlen)
 		if (o + 1 >= outlen)
 			return -1;
 		if (is_pct(s, len, i)) {
-			out[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
-					  hexval((unsigned char)s[i + 2]));
+			out[o++] = (char)(http_hex_digit((unsigned char)s[i + 1]) * 16 +
+					  http_hex_digit((unsigned char)s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i];

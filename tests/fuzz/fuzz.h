@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "chunked.h"
+#include "httpmsg.h"
 
 /* An invariant of the parser under test; a crash report when it fails. */
 #define FUZZ_ASSERT(cond)                                                   \
@@ -116,6 +117,39 @@ static inline void fuzz_dechunk(const char *in, size_t len, struct fuzz_split *s
 		d->consumed = (long)pos;
 	}
 	d->done = chunked_done(&c);
+}
+
+/* RFC 9110 tchar, written apart from httpmsg.c's as an oracle. */
+static inline int fuzz_is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/*
+ * A header field as httpmsg.c gave it, from a request or a response: it
+ * lies in buf[0..len), its name is a non-empty token, its value holds no
+ * CR, LF, NUL or other control byte but tab, and has no white space at
+ * either end (no smuggling through the one field parser).
+ */
+static inline void fuzz_check_field(const struct http_header *h, const char *buf,
+				    size_t len)
+{
+	FUZZ_ASSERT(h->name_len > 0 && fuzz_within(h->name, h->name_len, buf, len));
+	FUZZ_ASSERT(fuzz_within(h->value, h->value_len, buf, len));
+	for (size_t k = 0; k < h->name_len; k++)
+		FUZZ_ASSERT(fuzz_is_tchar((unsigned char)h->name[k]));
+	for (size_t k = 0; k < h->value_len; k++) {
+		unsigned char c = (unsigned char)h->value[k];
+		FUZZ_ASSERT(c >= 0x20 || c == '\t');
+		FUZZ_ASSERT(c != 0x7f);
+	}
+	if (h->value_len) {
+		FUZZ_ASSERT(h->value[0] != ' ' && h->value[0] != '\t');
+		FUZZ_ASSERT(h->value[h->value_len - 1] != ' ' &&
+			    h->value[h->value_len - 1] != '\t');
+	}
 }
 
 static inline void fuzz_check_chunked(const char *body, size_t len, uint8_t seed)

@@ -1,7 +1,8 @@
 /*
  * fuzz_fetch - what the worker does with a server's bytes: the response
- * head parsed after every read over what arrived (1xx heads dropped, as
- * fetch.c's parse_head does), the header values it then uses
+ * head (http_parse_response, httpmsg.c's grammar that fuzz_http's requests
+ * share) parsed after every read over what arrived (1xx heads dropped, as
+ * fetch.c does), the header values it then uses
  * (Content-Range, Content-Disposition, Retry-After, Location resolved
  * against the URL fetched), the file name made from them, and a chunked
  * body fed in arbitrary pieces. Also the --deny-private address check.
@@ -13,7 +14,9 @@
  * - the verdict (head, or failure: bad or too large), the final status,
  *   the body framing and where the body starts do not depend on how the
  *   reads were split;
- * - exactly one body framing is chosen; spans point into the head;
+ * - exactly one body framing is chosen; spans point into the head; every
+ *   field line passes the one field parser and fuzz_check_field (as in
+ *   fuzz_http);
  * - a Content-Range accepted is coherent (first <= last < total);
  * - the file name from Content-Disposition or from the (redirected) URL
  *   never leaves the folder: not empty, no '/', '\\' or control byte, no
@@ -28,6 +31,7 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "httpmsg.h"
 #include "part.h"
 #include "url.h"
 #include "utf8.h"
@@ -57,9 +61,9 @@ static void read_head(const char *data, size_t len, struct fuzz_split *s,
 		have += piece;
 		taken += piece;
 		for (;;) {
-			struct fetch_head h;
+			struct http_response h;
 			const char *why = NULL;
-			long hl = fetch_parse_head(buf, have, &h, &why);
+			long hl = http_parse_response(buf, have, &h, &why);
 			if (hl < 0) {
 				FUZZ_ASSERT(why && *why);
 				out->v = V_BAD;
@@ -106,19 +110,41 @@ static void check_safe_name(const char *name)
 	FUZZ_ASSERT(strcmp(name, ".") && strcmp(name, ".."));
 }
 
-/* The header values the engine uses, as it uses them. */
-static void use_head(const char *buf, size_t hl, const struct fetch_head *h)
+/* Every field line of an accepted head is a valid field. */
+static void check_fields(const char *buf, size_t hl)
 {
-	const struct fetch_span *spans[] = { &h->location, &h->content_range,
+	const char *p = memchr(buf, '\n', hl), *end = buf + hl;
+	FUZZ_ASSERT(p);
+	for (p++; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		FUZZ_ASSERT(nl);
+		size_t n = (size_t)(nl - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break;
+		struct http_header f;
+		const char *why = NULL;
+		FUZZ_ASSERT(http_parse_field(p, n, &f, &why) == 0);
+		fuzz_check_field(&f, buf, hl);
+		p = nl + 1;
+	}
+}
+
+/* The header values the engine uses, as it uses them. */
+static void use_head(const char *buf, size_t hl, const struct http_response *h)
+{
+	const struct http_span *spans[] = { &h->location, &h->content_range,
 		&h->disposition, &h->etag, &h->last_modified, &h->retry_after };
 	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++)
 		if (spans[i]->p)
 			FUZZ_ASSERT(fuzz_within(spans[i]->p, spans[i]->n, buf, hl));
 	FUZZ_ASSERT(h->chunked + h->until_close + (h->content_length >= 0) == 1);
+	check_fields(buf, hl);
 
 	if (h->content_range.p) {
 		int64_t first, last, total;
-		if (fetch_parse_content_range(h->content_range.p, h->content_range.n,
+		if (http_content_range(h->content_range.p, h->content_range.n,
 					      &first, &last, &total) == 0) {
 			if (first >= 0)
 				FUZZ_ASSERT(first <= last && (total < 0 || last < total));
@@ -127,14 +153,14 @@ static void use_head(const char *buf, size_t hl, const struct fetch_head *h)
 		}
 	}
 	char name[256], safe[256];
-	if (h->disposition.p && fetch_disposition_filename(h->disposition.p,
+	if (h->disposition.p && http_disposition_filename(h->disposition.p,
 			h->disposition.n, name, sizeof(name)) == 1) {
 		FUZZ_ASSERT(strlen(name) < sizeof(name));
 		part_safe_name(name, strlen(name), safe, sizeof(safe));
 		check_safe_name(safe);
 	}
 	if (h->retry_after.p)
-		FUZZ_ASSERT(fetch_retry_after_ms(h->retry_after.p, h->retry_after.n,
+		FUZZ_ASSERT(http_retry_after_ms(h->retry_after.p, h->retry_after.n,
 						 1700000000) >= -1);
 	if (h->location.p) {
 		struct url base, to;
@@ -197,14 +223,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* the first head as it stands, with what the engine reads from it */
-	struct fetch_head h;
+	struct http_response h;
 	const char *why = NULL;
-	long hl = fetch_parse_head(in, len, &h, &why);
+	long hl = http_parse_response(in, len, &h, &why);
 	if (hl > 0) {
 		char *copy = malloc((size_t)hl);
 		FUZZ_ASSERT(copy);
 		memcpy(copy, in, (size_t)hl);
-		FUZZ_ASSERT(fetch_parse_head(copy, (size_t)hl, &h, &why) == hl);
+		FUZZ_ASSERT(http_parse_response(copy, (size_t)hl, &h, &why) == hl);
 		use_head(copy, (size_t)hl, &h);
 		free(copy);
 	}

@@ -8,8 +8,7 @@
 
 #include "check.h"
 #include "config.h"
-#include "fetch.h"
-#include "http.h"
+#include "httpmsg.h"
 
 /* Fills a head: prefix, n bytes of 'a', then suffix. Caller frees. */
 static char *long_head(const char *prefix, size_t n, const char *suffix, size_t *len)
@@ -34,15 +33,15 @@ static void test_http_head_over_limit_with_bad_line(void)
 	struct http_request r;
 	size_t len;
 	char *s = long_head("GET / HTTP/1.1\r\nHost: a\r\nX: ", HTTP_MAX_HEAD, "\x01\r\n\r\n", &len);
-	CHECK_INT(http_parse_head(s, len, &r), HTTP_PARSE_BAD);
-	CHECK_INT(http_parse_head(s, HTTP_MAX_HEAD + 1, &r), HTTP_PARSE_TOO_LARGE);
+	CHECK_INT(http_parse_request(s, len, &r, NULL), HTTP_PARSE_BAD);
+	CHECK_INT(http_parse_request(s, HTTP_MAX_HEAD + 1, &r, NULL), HTTP_PARSE_TOO_LARGE);
 	for (size_t k = 1; k < len; k += 97) {
-		int rc = http_parse_head(s, k, &r);
+		long rc = http_parse_request(s, k, &r, NULL);
 		CHECK(rc == HTTP_PARSE_MORE || rc == HTTP_PARSE_TOO_LARGE);
 	}
 	/* the same head with a good line is still too large, whole or not */
 	s[len - 5] = 'a';
-	CHECK_INT(http_parse_head(s, len, &r), HTTP_PARSE_TOO_LARGE);
+	CHECK_INT(http_parse_request(s, len, &r, NULL), HTTP_PARSE_TOO_LARGE);
 	free(s);
 }
 
@@ -53,15 +52,15 @@ static void test_http_head_over_limit_with_bad_line(void)
  */
 static void test_fetch_head_over_limit_with_bad_line(void)
 {
-	struct fetch_head h;
+	struct http_response h;
 	const char *why = NULL;
 	size_t len;
 	char *s = long_head("HTTP/1.1 200 OK\r\nX: ", FETCH_MAX_HEAD, "\x01\r\n\r\n", &len);
-	CHECK_INT(fetch_parse_head(s, len, &h, &why), -1);
+	CHECK_INT(http_parse_response(s, len, &h, &why), -1);
 	CHECK(why != NULL);
-	CHECK_INT(fetch_parse_head(s, FETCH_MAX_HEAD, &h, &why), 0);
+	CHECK_INT(http_parse_response(s, FETCH_MAX_HEAD, &h, &why), 0);
 	s[len - 5] = 'a';
-	long hl = fetch_parse_head(s, len, &h, &why);
+	long hl = http_parse_response(s, len, &h, &why);
 	CHECK(hl > FETCH_MAX_HEAD); /* complete but over the limit: refused by fetch.c */
 	free(s);
 }
