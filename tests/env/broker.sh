@@ -155,12 +155,12 @@ stop() {
 	if [ -n "$pid" ]; then
 		# setsid made the wrapper a group leader: beam, erl_child_setup and
 		# inet_gethost share its group (epmd daemonizes away from it).
-		kill -TERM -- "-$pid" 2>/dev/null || true
+		kill -TERM "-$pid" 2>/dev/null || true
 		i=0
-		while kill -0 -- "-$pid" 2>/dev/null && [ $i -lt 50 ]; do
+		while kill -0 "-$pid" 2>/dev/null && [ $i -lt 50 ]; do
 			sleep 0.1; i=$((i + 1))
 		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
+		kill -KILL "-$pid" 2>/dev/null || true
 	fi
 	rm -f "$dir/leader.pid"
 	# epmd is shared by every node on the machine: end it only when this
