@@ -1,11 +1,11 @@
 /*
  * fetch.c - the download engine (the grammar is httpmsg.c's); see fetch.h.
  *
- * One download goes through: RESOLVE (resolve.c) -> CONNECT (each address in
+ * One download goes through: DIAL (dial.c: resolve, then each address in
  * turn, FETCH_CONNECT_TIMEOUT_S each) -> HANDSHAKE (https) -> SEND (the
  * request, built in the receive buffer) -> HEAD (read until the empty line,
  * 1xx skipped) -> BODY (read, hash, write) -> done; a redirect goes back to
- * RESOLVE with the new URL, a transient failure to WAIT and then to a new
+ * DIAL with the new URL, a transient failure to WAIT and then to a new
  * attempt from the task's URL. One connection per request ("Connection:
  * close"), so the end of a body never depends on the server's keep-alive.
  *
@@ -28,50 +28,17 @@
 #include "log.h"
 #include "net.h"
 #include "hasher.h"
+#include "dial.h"
 #include "httpmsg.h"
-#include "resolve.h"
 #include "sha256.h"
 #include "url.h"
 
 /* ==== addresses ========================================================== */
 
-static int v4_private(const unsigned char *a)
-{
-	return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
-	       (a[0] == 169 && a[1] == 254) ||
-	       (a[0] == 172 && (a[1] & 0xF0) == 16) ||
-	       (a[0] == 192 && a[1] == 168) ||
-	       (a[0] == 100 && (a[1] & 0xC0) == 64) || /* CGNAT 100.64/10 */
-	       a[0] >= 224; /* multicast, reserved, broadcast */
-}
-
-int fetch_addr_is_private(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		return v4_private((const unsigned char *)&in->sin_addr);
-	}
-	if (sa->sa_family != AF_INET6)
-		return 1;
-	const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	static const unsigned char zero[10];
-	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
-	if (!memcmp(a, zero, 10) && a[10] == 0xff && a[11] == 0xff)
-		return v4_private(a + 12); /* IPv4-mapped */
-	if (!memcmp(a, nat64, 12))
-		return v4_private(a + 12);
-	if (!memcmp(a, zero, 10) && a[10] == 0 && a[11] == 0)
-		return 1; /* ::, ::1 and the deprecated IPv4-compatible block */
-	return (a[0] & 0xFE) == 0xFC ||           /* unique local fc00::/7 */
-	       (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || /* link-local */
-	       (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) || /* site-local */
-	       a[0] == 0xFF;                         /* multicast */
-}
-
 /* ==== the engine ========================================================== */
 
 enum {
-	S_RESOLVE, S_CONNECT, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY, S_WAIT,
+	S_DIAL, S_HANDSHAKE, S_SEND, S_HEAD, S_BODY, S_WAIT,
 	S_HASH /* body done, waiting for the hash helper */
 };
 enum { B_LENGTH, B_CHUNKED, B_CLOSE };
@@ -90,10 +57,7 @@ struct fetch {
 	int state;
 	int fd;
 	tls_conn_t *tls;
-	resolve_t *res;
-	struct resolve_result addrs;
-	int next_addr;
-	int denied;                     /* addresses refused by --deny-private */
+	dial_t *dial;
 	char *buf;                      /* FETCH_BUF_SIZE */
 	size_t have, sent;
 	int body;                       /* B_* */
@@ -109,7 +73,7 @@ struct fetch {
 	int range_sent;                 /* this request asked for bytes from part->size */
 	int no_resume;                  /* next request without Range */
 	int started;
-	int64_t phase_at, last_io, progress_at;
+	int64_t last_io, progress_at;
 	uint64_t progress_bytes;
 	uint64_t tick, wait_timer;
 	int64_t retry_after_ms;
@@ -125,9 +89,9 @@ static int64_t now(fetch_t *f) { return loop_now(f->ctx->loop); }
 
 static void close_conn(fetch_t *f)
 {
-	if (f->res) {
-		resolve_cancel(f->res);
-		f->res = NULL;
+	if (f->dial) {
+		dial_cancel(f->dial);
+		f->dial = NULL;
 	}
 	if (f->tls) {
 		tls_conn_free(f->tls);
@@ -649,8 +613,6 @@ static void to_send(fetch_t *f)
 	loop_mask(f->ctx->loop, f->fd, LOOP_WRITE);
 }
 
-static void try_connect(fetch_t *f);
-
 static void connected(fetch_t *f)
 {
 	if (!f->url.https) {
@@ -675,67 +637,39 @@ static void connected(fetch_t *f)
 	loop_mask(f->ctx->loop, f->fd, LOOP_WRITE);
 }
 
-static void try_connect(fetch_t *f)
+/* --deny-private: refuse what the address test calls private. */
+static const char *deny_private(const struct sockaddr *sa)
 {
-	char addr[80];
-	while (f->next_addr < f->addrs.n) {
-		struct resolve_addr *a = &f->addrs.addr[f->next_addr++];
-		net_addr_str((struct sockaddr *)&a->sa, addr, sizeof(addr));
-		if (f->ctx->deny_private && fetch_addr_is_private((struct sockaddr *)&a->sa)) {
-			f->denied++;
-			snprintf(f->addrs.error, sizeof(f->addrs.error),
-				 "refused to connect to %s: private address (--deny-private)", addr);
-			continue;
-		}
-		int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			snprintf(f->addrs.error, sizeof(f->addrs.error), "socket: %s",
-				 strerror(errno));
-			continue;
-		}
-		if (connect(fd, (struct sockaddr *)&a->sa, a->len) < 0 &&
-		    errno != EINPROGRESS) {
-			snprintf(f->addrs.error, sizeof(f->addrs.error),
-				 "cannot connect to %s: %s", addr, strerror(errno));
-			close(fd);
-			continue;
-		}
-		if (loop_watch(f->ctx->loop, fd, LOOP_WRITE, on_io, f) < 0) {
-			close(fd);
-			fail(f, 1, "out of memory");
-			return;
-		}
-		f->fd = fd;
-		f->state = S_CONNECT;
-		f->phase_at = now(f);
-		return;
-	}
-	fail(f, f->denied == f->addrs.n, "%s", f->addrs.error[0] ? f->addrs.error
-				: "no address to connect to");
+	return net_addr_is_private(sa) ? "private address (--deny-private)" : NULL;
 }
 
-static void on_resolved(void *arg, const struct resolve_result *r)
+static void on_dialled(void *arg, int fd, const char *error, int permanent)
 {
 	fetch_t *f = arg;
-	f->res = NULL;
-	if (r->n == 0) {
-		fail(f, r->permanent, "%s", r->error);
+	f->dial = NULL;
+	if (fd < 0) {
+		fail(f, permanent, "%s", error);
 		return;
 	}
-	f->addrs = *r;
-	f->addrs.error[0] = '\0';
-	f->next_addr = 0;
-	f->denied = 0;
-	try_connect(f);
+	if (loop_watch(f->ctx->loop, fd, LOOP_WRITE, on_io, f) < 0) {
+		close(fd);
+		fail(f, 1, "out of memory");
+		return;
+	}
+	f->fd = fd;
+	f->last_io = now(f);
+	connected(f);
 }
 
 static void begin_request(fetch_t *f)
 {
 	close_conn(f);
-	f->state = S_RESOLVE;
-	f->phase_at = f->last_io = now(f);
-	f->res = resolve_start(f->ctx->loop, f->url.host, f->url.port, on_resolved, f);
-	if (!f->res)
+	f->state = S_DIAL;
+	f->last_io = now(f);
+	f->dial = dial_start(f->ctx->loop, f->url.host, f->url.port,
+			     FETCH_CONNECT_TIMEOUT_S * 1000,
+			     f->ctx->deny_private ? deny_private : NULL, on_dialled, f);
+	if (!f->dial)
 		fail(f, 1, "out of memory");
 }
 
@@ -750,28 +684,6 @@ static void start_attempt(fetch_t *f)
 		return;
 	}
 	begin_request(f);
-}
-
-static void io_connect(fetch_t *f)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-	if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err) {
-		char addr[80];
-		struct resolve_addr *a = &f->addrs.addr[f->next_addr - 1];
-		net_addr_str((struct sockaddr *)&a->sa, addr, sizeof(addr));
-		snprintf(f->addrs.error, sizeof(f->addrs.error), "cannot connect to %s: %s",
-			 addr, strerror(err));
-		loop_unwatch(f->ctx->loop, f->fd);
-		close(f->fd);
-		f->fd = -1;
-		try_connect(f);
-		return;
-	}
-	f->last_io = now(f);
-	connected(f);
 }
 
 static void io_handshake(fetch_t *f)
@@ -908,7 +820,6 @@ static void on_io(loop_t *loop, int fd, int events, void *arg)
 	(void)loop, (void)fd, (void)events;
 	fetch_t *f = arg;
 	switch (f->state) {
-	case S_CONNECT: io_connect(f); break;
 	case S_HANDSHAKE: io_handshake(f); break;
 	case S_SEND: io_send(f); break;
 	case S_HEAD:
@@ -922,16 +833,8 @@ static void on_tick(loop_t *loop, void *arg)
 	fetch_t *f = arg;
 	int64_t t = now(f);
 	f->tick = loop_timer(loop, FETCH_TICK_MS, on_tick, f);
-	if (f->state == S_CONNECT && t - f->phase_at > FETCH_CONNECT_TIMEOUT_S * 1000) {
-		snprintf(f->addrs.error, sizeof(f->addrs.error),
-			 "connection timed out after %d s", FETCH_CONNECT_TIMEOUT_S);
-		loop_unwatch(loop, f->fd);
-		close(f->fd);
-		f->fd = -1;
-		try_connect(f);
-		return;
-	}
-	if (f->state != S_WAIT && f->state != S_CONNECT && f->state != S_HASH &&
+	/* dial bounds the lookup and each connect itself */
+	if (f->state != S_WAIT && f->state != S_DIAL && f->state != S_HASH &&
 	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
 		return;

@@ -1,7 +1,7 @@
 /*
  * fetch - warren's HTTP/1.1 client (what servers send is parsed by
  * httpmsg.h): the download engine, a state machine on the event loop that
- * takes one URL into a part file: resolve, connect to each address in turn, TLS, request,
+ * takes one URL into a part file: dial (dial.c), TLS, request,
  * 1xx skipped, redirects, resume with Range/If-Range, chunked, Content-Length
  * or close-delimited bodies, streaming SHA-256, idle timeout, --max-size,
  * and retries with backoff on transient errors.
@@ -20,9 +20,6 @@
 #include "part.h"
 #include "tls.h"
 
-/* 1 when sa is a loopback, link-local, private (RFC 1918, CGNAT), unique
- * local, unspecified, multicast or broadcast address (--deny-private). */
-int fetch_addr_is_private(const struct sockaddr *sa);
 
 /* ---- the download engine ------------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * mq.c - rabbitmq-c on the event loop; see mq.h.
  *
  * rabbitmq-c is a blocking library with no reconnection. Here the TCP
- * connect is non-blocking (the socket is handed to rabbitmq-c once
+ * connect is non-blocking (dial.c; the socket is handed to rabbitmq-c once
  * connected); the short handshake RPCs (login, declarations) block for at
  * most MQ_CONNECT_TIMEOUT_S; everything after that is driven by poll():
  * frames are pulled with amqp_simple_wait_frame_noblock() and a zero
@@ -18,11 +18,9 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -30,20 +28,14 @@
 
 #include "buf.h"
 #include "config.h"
+#include "dial.h"
 #include "log.h"
 #include "net.h"
-#include "resolve.h"
 #include "url.h"
 
 #define MQ_CHANNEL 1
 
 enum mq_state { MQ_IDLE, MQ_CONNECTING, MQ_UP };
-
-/* A parsed amqp:// URL (see parse_amqp_url). */
-struct mq_url {
-	char user[128], pass[128], host[256], vhost[128];
-	int port;
-};
 
 struct confirm {
 	mq_confirm_fn cb;
@@ -55,18 +47,16 @@ struct confirm {
 struct mq {
 	loop_t *loop;
 	struct mq_config cfg;
-	struct mq_url ci;
+	struct amqp_url ci;
 	char redacted[256];
 
 	enum mq_state state;
 	amqp_connection_state_t conn;
-	int fd;                         /* connecting socket, then rabbitmq-c's */
-	resolve_t *lookup;              /* the broker's name being resolved */
-	struct resolve_result addrs;    /* its addresses */
-	int next_addr;                  /* the next of them to try */
+	int fd;                         /* rabbitmq-c's socket, or -1 */
+	dial_t *dial;                   /* the connection being opened */
 	uint32_t epoch;                 /* bumped at each new connection */
 	int64_t backoff_ms;
-	uint64_t retry_timer, tick_timer, connect_timer, pump_timer;
+	uint64_t retry_timer, tick_timer, pump_timer;
 	uint64_t uncork_timer;          /* pending flush of corked publishes */
 
 	/* confirms in flight: ring of cap (doubling up to MQ_MAX_INFLIGHT),
@@ -92,120 +82,10 @@ static void schedule_reconnect(mq_t *mq);
 static void start_connect(loop_t *loop, void *arg);
 static void pump(mq_t *mq);
 
-/* ---- URLs ---- */
-
-/*
- * The AMQP URI (amqp://user:pass@host:port/vhost) is parsed here rather than
- * by amqp_parse_url(), whose sscanf() brings 12 KB of libc into static
- * builds. Components are percent-decoded; defaults are guest, guest,
- * localhost, 5672 and vhost "/". A trailing "/" with nothing after it also
- * names "/" (the URI spec would say "", which RabbitMQ never accepts).
- */
-/* Where the authority of url ends and its userinfo's '@' is (or NULL). */
-static const char *authority(const char *url, const char **end, const char **at)
-{
-	const char *p = strstr(url, "://");
-	if (!p)
-		return NULL;
-	p += 3;
-	*end = p + strcspn(p, "/?#");
-	*at = NULL;
-	for (const char *q = p; q < *end; q++)
-		if (*q == '@')
-			*at = q;
-	return p;
-}
-
-static int parse_host_port(const char *h, const char *end, struct mq_url *u)
-{
-	const char *colon = NULL, *hend = end;
-	if (h < end && *h == '[') {
-		const char *rb = memchr(h, ']', (size_t)(end - h));
-		if (!rb)
-			return -1;
-		if (url_pct_decode_strict(h + 1, (size_t)(rb - h - 1), u->host, sizeof(u->host)) < 0)
-			return -1;
-		if (rb + 1 < end && rb[1] != ':')
-			return -1;
-		colon = rb + 1 < end ? rb + 1 : NULL;
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		hend = colon ? colon : end;
-		if (url_pct_decode_strict(h, (size_t)(hend - h), u->host, sizeof(u->host)) < 0)
-			return -1;
-	}
-	if (!u->host[0])
-		strcpy(u->host, "localhost");
-	u->port = 5672;
-	if (colon) {
-		const char *p = colon + 1;
-		long v = 0;
-		if (p == end)
-			return -1;
-		for (; p < end; p++) {
-			if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 65535)
-				return -1;
-		}
-		if (v == 0)
-			return -1;
-		u->port = (int)v;
-	}
-	return 0;
-}
-
-static int parse_amqp_url(const char *url, struct mq_url *u, char *err, size_t errlen)
-{
-	const char *end, *at;
-	memset(u, 0, sizeof(*u));
-	if (!strncasecmp(url, "amqps://", 8)) {
-		snprintf(err, errlen, "amqps:// is not supported; use amqp://");
-		return -1;
-	}
-	const char *a = authority(url, &end, &at);
-	if (strncasecmp(url, "amqp://", 7) != 0 || !a)
-		goto bad;
-	strcpy(u->user, "guest");
-	strcpy(u->pass, "guest");
-	if (at) {
-		const char *colon = memchr(a, ':', (size_t)(at - a));
-		const char *uend = colon ? colon : at;
-		if (url_pct_decode_strict(a, (size_t)(uend - a), u->user, sizeof(u->user)) < 0 ||
-		    (colon && url_pct_decode_strict(colon + 1, (size_t)(at - colon - 1), u->pass,
-					 sizeof(u->pass)) < 0))
-			goto bad;
-		a = at + 1;
-	}
-	if (parse_host_port(a, end, u) < 0)
-		goto bad;
-	strcpy(u->vhost, "/");
-	if (*end == '/') {
-		const char *v = end + 1;
-		size_t n = strcspn(v, "?#");
-		if (memchr(v, '/', n) || (n && url_pct_decode_strict(v, n, u->vhost, sizeof(u->vhost)) < 0))
-			goto bad;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "bad broker URL (want amqp://user:pass@host:port/vhost)");
-	return -1;
-}
-
 int mq_check_url(const char *url, char *err, size_t errlen)
 {
-	struct mq_url u;
-	return parse_amqp_url(url, &u, err, errlen);
-}
-
-void mq_redact_url(const char *url, char *out, size_t outlen)
-{
-	const char *end, *at;
-	const char *a = authority(url, &end, &at);
-	const char *colon = a && at ? memchr(a, ':', (size_t)(at - a)) : NULL;
-	if (!colon) {
-		snprintf(out, outlen, "%s", url);
-		return;
-	}
-	snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+	struct amqp_url u;
+	return url_parse_amqp(url, &u, err, errlen);
 }
 
 /* ---- confirms ---- */
@@ -291,10 +171,9 @@ static void teardown(mq_t *mq, const char *why)
 {
 	int was_up = mq->state == MQ_UP;
 	loop_timer_cancel(mq->loop, mq->tick_timer);
-	loop_timer_cancel(mq->loop, mq->connect_timer);
 	loop_timer_cancel(mq->loop, mq->pump_timer);
 	loop_timer_cancel(mq->loop, mq->uncork_timer);
-	mq->tick_timer = mq->connect_timer = mq->pump_timer = mq->uncork_timer = 0;
+	mq->tick_timer = mq->pump_timer = mq->uncork_timer = 0;
 	if (mq->fd >= 0)
 		loop_unwatch(mq->loop, mq->fd);
 	if (mq->conn) {
@@ -304,9 +183,9 @@ static void teardown(mq_t *mq, const char *why)
 		close(mq->fd);
 	}
 	mq->fd = -1;
-	if (mq->lookup) {
-		resolve_cancel(mq->lookup);
-		mq->lookup = NULL;
+	if (mq->dial) {
+		dial_cancel(mq->dial);
+		mq->dial = NULL;
 	}
 	mq->state = MQ_IDLE;
 	mq->receiving = 0;
@@ -445,82 +324,19 @@ static void handshake(mq_t *mq)
 		pump(mq); /* frames may already sit in rabbitmq-c's buffer */
 }
 
-static void try_next_address(mq_t *mq);
-
-static void on_connected(loop_t *loop, int fd, int events, void *arg)
+static void on_dialled(void *arg, int fd, const char *error, int permanent)
 {
-	(void)events;
+	(void)permanent; /* a broker that is not there yet may come: retry */
 	mq_t *mq = arg;
-	int err = 0;
-	socklen_t len = sizeof(err);
-	loop_unwatch(loop, fd);
-	loop_timer_cancel(loop, mq->connect_timer);
-	mq->connect_timer = 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err) {
-		log_info("broker %s: connect: %s", mq->redacted, strerror(err));
-		close(fd);
-		mq->fd = -1;
-		try_next_address(mq);
+	mq->dial = NULL;
+	if (fd < 0) {
+		fail_and_retry(mq, error);
 		return;
 	}
+	/* a publish is three frames; send them now, not after 40 ms */
+	net_nodelay(fd);
+	mq->fd = fd;
 	handshake(mq);
-}
-
-static void on_connect_timeout(loop_t *loop, void *arg)
-{
-	mq_t *mq = arg;
-	mq->connect_timer = 0;
-	loop_unwatch(loop, mq->fd);
-	close(mq->fd);
-	mq->fd = -1;
-	log_info("broker %s: connect: timed out", mq->redacted);
-	try_next_address(mq);
-}
-
-static void try_next_address(mq_t *mq)
-{
-	while (mq->next_addr < mq->addrs.n) {
-		const struct resolve_addr *ai = &mq->addrs.addr[mq->next_addr++];
-		int fd = socket(ai->sa.ss_family, SOCK_STREAM, 0);
-		if (fd < 0 || net_nonblock(fd) < 0) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		int one = 1;
-		/* a publish is three frames; send them now, not after 40 ms */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, (const struct sockaddr *)&ai->sa, ai->len) < 0 &&
-		    errno != EINPROGRESS) {
-			close(fd);
-			continue;
-		}
-		mq->fd = fd;
-		if (loop_watch(mq->loop, fd, LOOP_WRITE, on_connected, mq) < 0) {
-			close(fd);
-			mq->fd = -1;
-			continue;
-		}
-		mq->connect_timer = loop_timer(mq->loop, MQ_CONNECT_TIMEOUT_S * 1000,
-					       on_connect_timeout, mq);
-		return;
-	}
-	fail_and_retry(mq, "cannot connect");
-}
-
-static void on_resolved(void *arg, const struct resolve_result *r)
-{
-	mq_t *mq = arg;
-	mq->lookup = NULL;
-	if (r->n == 0) {
-		fail_and_retry(mq, r->error); /* "cannot resolve HOST: why" */
-		return;
-	}
-	mq->addrs = *r;
-	mq->next_addr = 0;
-	try_next_address(mq);
 }
 
 /* Resolves the broker's name in a child (a DNS outage must not stall the
@@ -531,8 +347,9 @@ static void start_connect(loop_t *loop, void *arg)
 	mq->retry_timer = 0;
 	if (mq->state != MQ_IDLE)
 		return;
-	mq->lookup = resolve_start(loop, mq->ci.host, (unsigned)mq->ci.port, on_resolved, mq);
-	if (!mq->lookup) {
+	mq->dial = dial_start(loop, mq->ci.host, mq->ci.port, MQ_CONNECT_TIMEOUT_S * 1000,
+			      NULL, on_dialled, mq);
+	if (!mq->dial) {
 		fail_and_retry(mq, "out of memory");
 		return;
 	}
@@ -718,8 +535,8 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	mq->cfg = *cfg;
 	mq->fd = -1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
-	parse_amqp_url(cfg->url, &mq->ci, err, errlen);
-	mq_redact_url(cfg->url, mq->redacted, sizeof(mq->redacted));
+	url_parse_amqp(cfg->url, &mq->ci, err, errlen);
+	url_redact_amqp(cfg->url, mq->redacted, sizeof(mq->redacted));
 	mq->retry_timer = loop_timer(loop, 0, start_connect, mq);
 	return mq;
 }

@@ -46,10 +46,9 @@ struct mq_config {
 	const char *name;          /* connection name shown by the broker */
 };
 
-/* Checks an amqp:// URL; 0 when valid, else -1 with the reason in err. */
+/* Checks the --amqp value (url.c parses it); 0 when valid, else -1 with
+ * the reason in err. Logs show it through url_redact_amqp. */
 int mq_check_url(const char *url, char *err, size_t errlen);
-/* The URL with its password replaced by "***", for logs. */
-void mq_redact_url(const char *url, char *out, size_t outlen);
 
 /* Starts connecting at once (asynchronously). NULL on a bad URL or ENOMEM,
  * with the reason in err. The config strings must outlive the mq. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,66 @@ int net_nonblock(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -1;
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int net_nodelay(int fd)
+{
+	int one = 1;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int net_socket_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno ? errno : EINVAL;
+	return err;
+}
+
+int net_pipe(int p[2])
+{
+	if (pipe(p) < 0)
+		return -1;
+	if (net_nonblock(p[0]) < 0 || net_nonblock(p[1]) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	return 0;
+}
+
+static int v4_private(const unsigned char *a)
+{
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
+	       (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 172 && (a[1] & 0xF0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) ||
+	       (a[0] == 100 && (a[1] & 0xC0) == 64) || /* CGNAT 100.64/10 */
+	       a[0] >= 224; /* multicast, reserved, broadcast */
+}
+
+int net_addr_is_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return v4_private((const unsigned char *)&in->sin_addr);
+	}
+	if (sa->sa_family != AF_INET6)
+		return 1;
+	const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	static const unsigned char zero[10];
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	if (!memcmp(a, zero, 10) && a[10] == 0xff && a[11] == 0xff)
+		return v4_private(a + 12); /* IPv4-mapped */
+	if (!memcmp(a, nat64, 12))
+		return v4_private(a + 12);
+	if (!memcmp(a, zero, 10) && a[10] == 0 && a[11] == 0)
+		return 1; /* ::, ::1 and the deprecated IPv4-compatible block */
+	return (a[0] & 0xFE) == 0xFC ||           /* unique local fc00::/7 */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || /* link-local */
+	       (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) || /* site-local */
+	       a[0] == 0xFF;                         /* multicast */
 }
 
 /* Splits spec into host (NULL = any) and port. 0, or -1 when malformed. */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "httpmsg.h"
 
@@ -538,4 +539,114 @@ int url_resolve(const struct url *base, const char *ref, size_t len,
 		return -1;
 	}
 	return url_parse(full, (size_t)m, out, why);
+}
+
+/* ---- amqp:// ---- */
+
+/*
+ * The AMQP URI (amqp://user:pass@host:port/vhost) is parsed here rather than
+ * by amqp_parse_url(), whose sscanf() brings 12 KB of libc into static
+ * builds. Components are percent-decoded; defaults are guest, guest,
+ * localhost, 5672 and vhost "/". A trailing "/" with nothing after it also
+ * names "/" (the URI spec would say "", which RabbitMQ never accepts).
+ */
+/* Where the authority of url ends and its userinfo's '@' is (or NULL). */
+static const char *amqp_authority(const char *url, const char **end, const char **at)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return NULL;
+	p += 3;
+	*end = p + strcspn(p, "/?#");
+	*at = NULL;
+	for (const char *q = p; q < *end; q++)
+		if (*q == '@')
+			*at = q;
+	return p;
+}
+
+static int amqp_host_port(const char *h, const char *end, struct amqp_url *u)
+{
+	const char *colon = NULL, *hend = end;
+	if (h < end && *h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb)
+			return -1;
+		if (url_pct_decode_strict(h + 1, (size_t)(rb - h - 1), u->host, sizeof(u->host)) < 0)
+			return -1;
+		if (rb + 1 < end && rb[1] != ':')
+			return -1;
+		colon = rb + 1 < end ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		hend = colon ? colon : end;
+		if (url_pct_decode_strict(h, (size_t)(hend - h), u->host, sizeof(u->host)) < 0)
+			return -1;
+	}
+	if (!u->host[0])
+		strcpy(u->host, "localhost");
+	u->port = 5672;
+	if (colon) {
+		const char *p = colon + 1;
+		long v = 0;
+		if (p == end)
+			return -1;
+		for (; p < end; p++) {
+			if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 65535)
+				return -1;
+		}
+		if (v == 0)
+			return -1;
+		u->port = (unsigned)v;
+	}
+	return 0;
+}
+
+int url_parse_amqp(const char *url, struct amqp_url *u, char *err, size_t errlen)
+{
+	const char *end, *at;
+	memset(u, 0, sizeof(*u));
+	if (!strncasecmp(url, "amqps://", 8)) {
+		snprintf(err, errlen, "amqps:// is not supported; use amqp://");
+		return -1;
+	}
+	const char *a = amqp_authority(url, &end, &at);
+	if (strncasecmp(url, "amqp://", 7) != 0 || !a)
+		goto bad;
+	strcpy(u->user, "guest");
+	strcpy(u->pass, "guest");
+	if (at) {
+		const char *colon = memchr(a, ':', (size_t)(at - a));
+		const char *uend = colon ? colon : at;
+		if (url_pct_decode_strict(a, (size_t)(uend - a), u->user, sizeof(u->user)) < 0 ||
+		    (colon && url_pct_decode_strict(colon + 1, (size_t)(at - colon - 1), u->pass,
+					 sizeof(u->pass)) < 0))
+			goto bad;
+		a = at + 1;
+	}
+	if (amqp_host_port(a, end, u) < 0)
+		goto bad;
+	strcpy(u->vhost, "/");
+	if (*end == '/') {
+		const char *v = end + 1;
+		size_t n = strcspn(v, "?#");
+		if (memchr(v, '/', n) || (n && url_pct_decode_strict(v, n, u->vhost, sizeof(u->vhost)) < 0))
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad broker URL (want amqp://user:pass@host:port/vhost)");
+	return -1;
+}
+
+void url_redact_amqp(const char *url, char *out, size_t outlen)
+{
+	const char *end, *at;
+	const char *a = amqp_authority(url, &end, &at);
+	const char *colon = a && at ? memchr(a, ':', (size_t)(at - a)) : NULL;
+	if (!colon) {
+		snprintf(out, outlen, "%s", url);
+		return;
+	}
+	snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
 }

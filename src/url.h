@@ -82,4 +82,21 @@ int url_pct_decode(const char *s, size_t len, char *out, size_t outlen);
  * for names that must mean exactly one thing (a vhost, a task id). */
 int url_pct_decode_strict(const char *s, size_t len, char *out, size_t outlen);
 
+/* ---- the broker's amqp:// URL (AMQP URI spec) ---- */
+
+struct amqp_url {
+	char user[128], pass[128], host[256], vhost[128]; /* percent-decoded */
+	unsigned port;
+};
+
+/*
+ * Parses amqp://user:pass@host:port/vhost into *u. Defaults: guest, guest,
+ * localhost, 5672, vhost "/" (a trailing "/" alone, or "/%2f", also names
+ * "/"). amqps:// is refused with its own message. 0, or -1 with a message
+ * for a person in err.
+ */
+int url_parse_amqp(const char *s, struct amqp_url *u, char *err, size_t errlen);
+/* s with its password replaced by "***", for logs. */
+void url_redact_amqp(const char *s, char *out, size_t outlen);
+
 #endif

@@ -5,7 +5,7 @@
  * fetch.c does), the header values it then uses
  * (Content-Range, Content-Disposition, Retry-After, Location resolved
  * against the URL fetched), the file name made from them, and a chunked
- * body fed in arbitrary pieces. Also the --deny-private address check.
+ * body fed in arbitrary pieces. Also the --deny-private address check (net.c).
  *
  * Input: byte 0 drives the read splits (see fuzz.h), the rest is what the
  * server sent.
@@ -32,6 +32,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "httpmsg.h"
+#include "net.h"
 #include "part.h"
 #include "url.h"
 #include "utf8.h"
@@ -185,17 +186,17 @@ static void check_private(const uint8_t *p, size_t n)
 	memcpy(&v4.sin_addr, p, 4);
 	v6.sin6_family = AF_INET6;
 	memcpy(&v6.sin6_addr, p, 16);
-	int raw = fetch_addr_is_private((struct sockaddr *)&v6);
+	int raw = net_addr_is_private((struct sockaddr *)&v6);
 	FUZZ_ASSERT(raw == 0 || raw == 1);
-	int priv = fetch_addr_is_private((struct sockaddr *)&v4);
+	int priv = net_addr_is_private((struct sockaddr *)&v4);
 	memset(&v6.sin6_addr, 0, 16);
 	v6.sin6_addr.s6_addr[10] = 0xff;
 	v6.sin6_addr.s6_addr[11] = 0xff;
 	memcpy(v6.sin6_addr.s6_addr + 12, p, 4);
-	FUZZ_ASSERT(fetch_addr_is_private((struct sockaddr *)&v6) == priv);
+	FUZZ_ASSERT(net_addr_is_private((struct sockaddr *)&v6) == priv);
 	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
 	memcpy(v6.sin6_addr.s6_addr, nat64, 12);
-	FUZZ_ASSERT(fetch_addr_is_private((struct sockaddr *)&v6) == priv);
+	FUZZ_ASSERT(net_addr_is_private((struct sockaddr *)&v6) == priv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

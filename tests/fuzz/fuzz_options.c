@@ -1,7 +1,7 @@
 /*
  * fuzz_options - what a person or an init script hands a program at start:
  * the command line through opt_parse, the broker URL (mq_check_url, and
- * mq_redact_url that makes it fit for logs) and the listen address
+ * url_redact_amqp that makes it fit for logs) and the listen address
  * (net_check_listen).
  *
  * Input: NUL-separated arguments (argv[1..]); the first one is also given
@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "mq.h"
+#include "url.h"
 #include "net.h"
 #include "opt.h"
 #include "fuzz.h"
@@ -77,9 +78,9 @@ static void check_url(const char *url)
 	int ok = mq_check_url(url, err, sizeof(err)) == 0;
 	if (!ok)
 		FUZZ_ASSERT(err[0] && strlen(err) < sizeof(err));
-	mq_redact_url(url, out, sizeof(out));
+	url_redact_amqp(url, out, sizeof(out));
 	FUZZ_ASSERT(strlen(out) < sizeof(out));
-	mq_redact_url(url, tiny, sizeof(tiny));
+	url_redact_amqp(url, tiny, sizeof(tiny));
 	FUZZ_ASSERT(strlen(tiny) < sizeof(tiny));
 	size_t from, to;
 	if (!ok || !find_password(url, &from, &to) || strlen(url) + 8 > sizeof(out))

@@ -1,18 +1,32 @@
-/* test_mq.c - the broker URL check and its redaction for logs (src/mq.c);
- * the rest of mq runs against a real broker in the integration tests. */
+/* test_url_amqp.c - the broker URL parser and its redaction for logs
+ * (src/url.c); mq runs against a real broker in the integration tests. */
 #include "check.h"
-#include "mq.h"
+#include "url.h"
 
 static int ok(const char *url)
 {
 	char err[128];
-	return mq_check_url(url, err, sizeof(err)) == 0;
+	struct amqp_url u;
+	return url_parse_amqp(url, &u, err, sizeof(err)) == 0;
+}
+
+static void parses(const char *url, const char *user, const char *pass, const char *host,
+		   unsigned port, const char *vhost)
+{
+	char err[128];
+	struct amqp_url u;
+	CHECK_INT(url_parse_amqp(url, &u, err, sizeof(err)), 0);
+	CHECK_STR(u.user, user);
+	CHECK_STR(u.pass, pass);
+	CHECK_STR(u.host, host);
+	CHECK_INT(u.port, port);
+	CHECK_STR(u.vhost, vhost);
 }
 
 static void redacts(const char *url, const char *want)
 {
 	char out[256];
-	mq_redact_url(url, out, sizeof(out));
+	url_redact_amqp(url, out, sizeof(out));
 	CHECK_STR(out, want);
 }
 
@@ -35,8 +49,15 @@ int main(void)
 		CHECK(!ok(bad[i]));
 	}
 	char err[128];
-	mq_check_url("amqps://h", err, sizeof(err));
+	struct amqp_url u;
+	url_parse_amqp("amqps://h", &u, err, sizeof(err));
 	CHECK(strstr(err, "amqps") != NULL);
+
+	parses("amqp://guest:guest@127.0.0.1:5672", "guest", "guest", "127.0.0.1", 5672, "/");
+	parses("amqp://h", "guest", "guest", "h", 5672, "/");
+	parses("amqp://u:p%40ss@h:1/%2f", "u", "p@ss", "h", 1, "/");
+	parses("amqp://[::1]:5673/x", "guest", "guest", "::1", 5673, "x");
+	parses("amqp://u@:7/", "u", "guest", "localhost", 7, "/");
 
 	redacts("amqp://guest:s3cret@h:5672/v", "amqp://guest:***@h:5672/v");
 	redacts("amqp://u:p:q@h", "amqp://u:***@h");
