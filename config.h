@@ -226,6 +226,11 @@
 #ifndef FETCH_BUF_SIZE
 #define FETCH_BUF_SIZE 262144
 #endif
+/* Seconds a name lookup may take in all (the resolver child is killed
+ * then): glibc's worst case, 5 s x 2 tries x 3 nameservers. */
+#ifndef RESOLVE_TIMEOUT_S
+#define RESOLVE_TIMEOUT_S 30
+#endif
 /* Seconds to establish a TCP connection to one address. */
 #ifndef FETCH_CONNECT_TIMEOUT_S
 #define FETCH_CONNECT_TIMEOUT_S 10

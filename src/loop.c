@@ -10,13 +10,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "net.h"
 
 struct watch {
 	loop_fd_fn fn;
@@ -340,12 +341,8 @@ int loop_signal(loop_t *l, int signo, loop_signal_fn fn, void *arg)
 	if (signo <= 0 || signo >= LOOP_NSIG)
 		return -1;
 	if (l->sigfd[0] < 0) {
-		if (pipe(l->sigfd) < 0)
+		if (net_pipe(l->sigfd) < 0)
 			return -1;
-		for (int i = 0; i < 2; i++) {
-			fcntl(l->sigfd[i], F_SETFL, O_NONBLOCK);
-			fcntl(l->sigfd[i], F_SETFD, FD_CLOEXEC);
-		}
 		signal_pipe_wr = l->sigfd[1];
 		if (loop_watch(l, l->sigfd[0], LOOP_READ, drain_signals, NULL) < 0)
 			return -1;

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "net.h"
 
 struct resolve {
@@ -25,6 +27,8 @@ struct resolve {
 	pid_t pid;              /* child, or -1 */
 	int fd;                 /* read end of the pipe, or -1 */
 	uint64_t timer;         /* deferred delivery of a ready result */
+	uint64_t deadline;      /* kills a lookup that takes too long */
+	char host[256];         /* for the error message */
 	size_t got;
 	struct resolve_result res;
 };
@@ -64,6 +68,22 @@ static void lookup(const char *host, unsigned port, struct resolve_result *r)
 		snprintf(r->error, sizeof(r->error), "cannot resolve %s: no address", host);
 }
 
+/* Closes every descriptor but 0-2 and keep (in the child): a lookup that
+ * hangs must not keep the parent's listening socket, broker connection or
+ * journal lock alive after the parent died. */
+static void close_all_but(int keep)
+{
+#ifdef SYS_close_range
+	if ((keep == 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+		return;
+#endif
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < max; fd++)
+		if (fd != keep)
+			close((int)fd);
+}
+
 static void deliver(resolve_t *r)
 {
 	resolve_fn cb = r->cb;
@@ -83,6 +103,8 @@ static void on_ready_timer(loop_t *loop, void *arg)
 
 static void reap(resolve_t *r)
 {
+	loop_timer_cancel(r->loop, r->deadline);
+	r->deadline = 0;
 	if (r->fd >= 0) {
 		loop_unwatch(r->loop, r->fd);
 		close(r->fd);
@@ -118,6 +140,21 @@ static void on_pipe(loop_t *loop, int fd, int events, void *arg)
 	deliver(r);
 }
 
+/* A lookup still running after RESOLVE_TIMEOUT_S: DNS that never answers
+ * must not hold a download, or the broker connection, forever. */
+static void on_deadline(loop_t *loop, void *arg)
+{
+	(void)loop;
+	resolve_t *r = arg;
+	r->deadline = 0;
+	kill(r->pid, SIGKILL);
+	reap(r);
+	memset(&r->res, 0, sizeof(r->res));
+	snprintf(r->res.error, sizeof(r->res.error), "cannot resolve %.150s: no answer within %d s",
+		 r->host, RESOLVE_TIMEOUT_S);
+	deliver(r);
+}
+
 /* Converts a numeric address at once; 1 when host was one. */
 static int numeric(const char *host, unsigned port, struct resolve_result *res)
 {
@@ -149,7 +186,7 @@ resolve_t *resolve_start(loop_t *loop, const char *host, unsigned port,
 	r->arg = arg;
 	r->pid = -1;
 	r->fd = -1;
-	if (numeric(host, port, &r->res) || pipe(p) < 0)
+	if (numeric(host, port, &r->res) || net_pipe(p) < 0)
 		goto in_place;
 	r->pid = fork();
 	if (r->pid == 0) {
@@ -157,7 +194,10 @@ resolve_t *resolve_start(loop_t *loop, const char *host, unsigned port,
 		/* The loop's handlers would write into the parent's signal pipe. */
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
-		close(p[0]);
+		/* the hard deadline also holds when the parent was killed */
+		signal(SIGALRM, SIG_DFL);
+		alarm(RESOLVE_TIMEOUT_S);
+		close_all_but(p[1]);
 		lookup(host, port, &res);
 		const char *w = (const char *)&res;
 		size_t left = sizeof(res);
@@ -178,8 +218,9 @@ resolve_t *resolve_start(loop_t *loop, const char *host, unsigned port,
 		goto in_place;
 	}
 	r->fd = p[0];
-	if (net_nonblock(r->fd) < 0 ||
-	    loop_watch(loop, r->fd, LOOP_READ, on_pipe, r) < 0) {
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	r->deadline = loop_timer(loop, RESOLVE_TIMEOUT_S * 1000, on_deadline, r);
+	if (!r->deadline || loop_watch(loop, r->fd, LOOP_READ, on_pipe, r) < 0) {
 		resolve_cancel(r);
 		return NULL;
 	}

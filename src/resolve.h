@@ -5,7 +5,9 @@
  * down), which would stall every other download and the broker connection.
  * A numeric address is converted at once; a name is looked up by a forked
  * child that writes the addresses into a pipe the loop watches (no threads,
- * and nothing but libc in the child). If fork() fails the lookup is done in
+ * and nothing but libc in the child). The child keeps none of the parent's
+ * descriptors, and a lookup has a hard deadline (RESOLVE_TIMEOUT_S: the
+ * child is killed, the caller told). If fork() fails the lookup is done in
  * place, blocking.
  */
 #ifndef WARREN_RESOLVE_H
