@@ -112,15 +112,21 @@
 #ifndef DEFAULT_MIDDLEMAN_LISTEN
 #define DEFAULT_MIDDLEMAN_LISTEN "0.0.0.0:8081"
 #endif
-/* Largest request head (request line + headers); beyond it: 431. A
- * connection's input buffer grows to at most HTTP_MAX_HEAD + HTTP_MAX_BODY
- * while a request arrives. */
+/* Largest request head (request line + headers); beyond it: 431. */
 #ifndef HTTP_MAX_HEAD
 #define HTTP_MAX_HEAD 8192
 #endif
-/* Largest request body; beyond it: 413 without reading the rest. */
+/* Largest request body of POST /task; beyond it: 413 without reading the
+ * rest. 1 MiB holds 1000 tasks with 200-byte URLs and 100-byte names. The
+ * tasker validates the array as it arrives (no copy of the body is kept):
+ * it costs ~330 bytes per task of that size until the batch is answered. */
 #ifndef HTTP_MAX_BODY
-#define HTTP_MAX_BODY 65536
+#define HTTP_MAX_BODY 1048576
+#endif
+/* Largest body of any other request (gathered whole in memory, so at
+ * most this per connection); beyond it: 413. */
+#ifndef HTTP_MAX_BUFFERED_BODY
+#define HTTP_MAX_BUFFERED_BODY 65536
 #endif
 /* Headers parsed per request; more is answered 431. 32 bytes each. */
 #ifndef HTTP_MAX_HEADERS
@@ -180,10 +186,11 @@
 #ifndef TASK_MAX_URL
 #define TASK_MAX_URL 2048
 #endif
-/* jsmn token budget for one body: a task is at most 9 tokens, so a full
- * batch needs 9001; 16 bytes each, allocated per request (~144 KiB). */
-#ifndef TASK_MAX_TOKENS
-#define TASK_MAX_TOKENS (TASK_MAX_BATCH * 9 + 1)
+/* Largest JSON text of one task in a POST /task body (escapes included:
+ * a 256-byte name of \u escapes and a 2048-byte URL fit); a larger element
+ * is refused with its index. Held once per request being received. */
+#ifndef TASK_MAX_ELEMENT
+#define TASK_MAX_ELEMENT 8192
 #endif
 
 /* ---- worker --------------------------------------------------------------- */

@@ -4,7 +4,9 @@
  *
  * A connection reads into `in`. Once a head parses, it is copied to `head`
  * and the request's pointers moved there, so they stay valid while the
- * body arrives; the body is gathered in `body` (de-chunked).
+ * body arrives; the body is gathered in `body` (de-chunked), or handed
+ * piece by piece to the route's body reader (http_body_reader), so that a
+ * megabyte array of tasks never sits whole in memory.
  *
  * Pipelined requests are answered strictly in order, yet a deferred one
  * (http_defer) does not hold up the next: it is parked with what its answer
@@ -125,6 +127,8 @@ struct http_conn {
 	struct http_request req;
 	struct chunked chunk;
 	uint64_t body_left;        /* ST_BODY: bytes still to read */
+	uint64_t body_seen;        /* body bytes taken so far */
+	void *stream;              /* the body reader's state, until dispatch */
 	uint64_t ticket;           /* current request's number */
 	int64_t started;           /* ms: first byte of the current request */
 	int64_t active;            /* ms: last read or write progress */
@@ -141,6 +145,7 @@ struct http_server {
 	loop_t *loop;
 	int fd;
 	http_handler_fn handler;
+	const struct http_body_reader *reader;
 	void *arg;
 	unsigned max_conns, nconns;
 	struct http_conn *conns;
@@ -151,9 +156,18 @@ struct http_server {
 
 static void conn_process(http_conn_t *c);
 
+/* The body reader's state of a request that will not be dispatched. */
+static void drop_stream(http_conn_t *c)
+{
+	if (c->stream)
+		c->srv->reader->drop(c->stream);
+	c->stream = NULL;
+}
+
 static void conn_free(http_conn_t *c, int close_fd)
 {
 	http_server_t *s = c->srv;
+	drop_stream(c);
 	loop_unwatch(s->loop, c->fd);
 	if (close_fd)
 		close(c->fd);
@@ -409,6 +423,7 @@ void http_respond_health(http_conn_t *c, const char *state)
  * connection closed once that is sent. */
 static int fail_request(http_conn_t *c, int status, const char *msg)
 {
+	drop_stream(c);
 	c->state = ST_CLOSING;
 	queue_error(c, status, msg, NULL);
 	return -1;
@@ -450,8 +465,10 @@ int http_detach(http_conn_t *c, buf_t *leftover)
 static int dispatch(http_conn_t *c)
 {
 	http_server_t *s = c->srv;
-	c->req.body = c->body.data ? c->body.data : "";
-	c->req.body_len = c->body.len;
+	c->req.body_state = c->stream;
+	c->req.body = c->stream ? NULL : c->body.data ? c->body.data : "";
+	c->req.body_len = c->body_seen;
+	c->stream = NULL; /* the handler's now */
 	c->state = ST_HANDLER;
 	c->responded = 0;
 	c->in_dispatch = 1;
@@ -471,6 +488,34 @@ static int dispatch(http_conn_t *c)
 	}
 	p->ticket = c->ticket;
 	c->state = c->req.keep_alive ? ST_HEAD : ST_CLOSING;
+	return 0;
+}
+
+/* Largest body this request may have: a route that reads it as it
+ * arrives takes more than one gathered whole. */
+static uint64_t body_limit(const http_conn_t *c)
+{
+	return c->stream ? HTTP_MAX_BODY : HTTP_MAX_BUFFERED_BODY;
+}
+
+static int too_large(http_conn_t *c)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "body larger than %llu bytes",
+		 (unsigned long long)body_limit(c));
+	return fail_request(c, 413, msg);
+}
+
+/* Takes n body bytes: to the reader, or gathered. 0, or -1 answered. */
+static int body_take(http_conn_t *c, const char *data, size_t n)
+{
+	c->body_seen += n;
+	if (c->stream) {
+		c->srv->reader->feed(c->stream, data, n);
+		return 0;
+	}
+	if (buf_append(&c->body, data, n) < 0)
+		return fail_request(c, 503, "out of memory");
 	return 0;
 }
 
@@ -496,6 +541,7 @@ static int start_body(http_conn_t *c)
 	}
 	chunked_init(&c->chunk);
 	buf_reset(&c->body);
+	c->body_seen = 0;
 	if (te && cl)
 		return fail_request(c, 400, "both Content-Length and Transfer-Encoding");
 	if (te && r->minor == 0)
@@ -509,11 +555,8 @@ static int start_body(http_conn_t *c)
 	int64_t len = cl ? http_parse_dec(cl, cl_len) : 0;
 	if (len < 0)
 		return fail_request(c, 400, "bad Content-Length");
-	if (len > HTTP_MAX_BODY) {
-		char msg[64];
-		snprintf(msg, sizeof(msg), "body larger than %d bytes", HTTP_MAX_BODY);
-		return fail_request(c, 413, msg);
-	}
+	if ((uint64_t)len > body_limit(c))
+		return too_large(c);
 	c->body_left = (uint64_t)len;
 	c->state = ST_BODY;
 	return 0;
@@ -535,6 +578,8 @@ static int check_head(http_conn_t *c)
 		return fail_request(c, 400, "HTTP/1.1 request without Host");
 	if (hosts > 1)
 		return fail_request(c, 400, "more than one Host header");
+	const struct http_body_reader *rd = c->srv->reader;
+	c->stream = rd ? rd->begin(r, c->srv->arg) : NULL;
 	if (start_body(c) < 0)
 		return -1;
 	const char *expect = http_header(r, "Expect", &n);
@@ -601,8 +646,8 @@ static int take_body(http_conn_t *c)
 		size_t n = buf_used(&c->in);
 		if (n > c->body_left)
 			n = (size_t)c->body_left;
-		if (buf_append(&c->body, buf_head(&c->in), n) < 0)
-			return fail_request(c, 503, "out of memory");
+		if (body_take(c, buf_head(&c->in), n) < 0)
+			return -1;
 		buf_consume(&c->in, n);
 		c->body_left -= n;
 		return c->body_left == 0;
@@ -614,13 +659,10 @@ static int take_body(http_conn_t *c)
 					 &data, &dlen);
 		if (used < 0)
 			return fail_request(c, 400, "malformed chunked body");
-		if (c->body.len + dlen > HTTP_MAX_BODY) {
-			char msg[64];
-			snprintf(msg, sizeof(msg), "body larger than %d bytes", HTTP_MAX_BODY);
-			return fail_request(c, 413, msg);
-		}
-		if (dlen && buf_append(&c->body, data, dlen) < 0)
-			return fail_request(c, 503, "out of memory");
+		if (c->body_seen + dlen > body_limit(c))
+			return too_large(c);
+		if (dlen && body_take(c, data, dlen) < 0)
+			return -1;
 		buf_consume(&c->in, (size_t)used);
 	}
 	return chunked_done(&c->chunk);
@@ -797,6 +839,7 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 	}
 	s->loop = loop;
 	s->handler = cfg->handler;
+	s->reader = cfg->reader;
 	s->arg = cfg->arg;
 	s->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_MAX_CONNS;
 	s->fd = net_listen(cfg->listen, err, errlen);

@@ -28,11 +28,28 @@ typedef struct http_conn http_conn_t;
 typedef void (*http_handler_fn)(http_conn_t *c, const struct http_request *req,
 				void *arg);
 
+/*
+ * For a route that reads its body as it arrives instead of whole (the
+ * tasker's POST /task array, up to HTTP_MAX_BODY): begin is called once a
+ * request's head is read; a non-NULL state makes the server hand every
+ * piece of the body (de-chunked, in order) to feed instead of gathering
+ * it (gathered bodies stop at HTTP_MAX_BUFFERED_BODY). The handler then
+ * finds the state in req->body_state (req->body is NULL) and owns it;
+ * drop frees a state whose request never reaches the handler (bad
+ * framing, over the limit, timeout, client gone).
+ */
+struct http_body_reader {
+	void *(*begin)(const struct http_request *req, void *arg);
+	void (*feed)(void *state, const char *data, size_t len);
+	void (*drop)(void *state);
+};
+
 struct http_server_config {
 	const char *listen;        /* "[ADDR:]PORT" */
 	unsigned max_conns;
 	http_handler_fn handler;
 	void *arg;
+	const struct http_body_reader *reader; /* NULL: every body whole */
 };
 
 /* Listens and serves from the loop. NULL with a reason in err. */

@@ -174,6 +174,7 @@ long http_parse_request(const char *buf, size_t len, struct http_request *r,
 	r->nheaders = 0;
 	r->body = NULL;
 	r->body_len = 0;
+	r->body_state = NULL;
 	adv = line_end(buf + pos, len - pos, &ll);
 	if (!adv)
 		return more(len, why);

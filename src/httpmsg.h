@@ -52,8 +52,10 @@ struct http_request {
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
 	/* filled by the server, not by the parser: */
-	const char *body;          /* the whole body, de-chunked */
+	const char *body;          /* the whole body, de-chunked; NULL when
+				    * a body reader took it (body_state) */
 	size_t body_len;
+	void *body_state;          /* the body reader's state, or NULL */
 	int keep_alive;
 	int head;                  /* method is HEAD: answer without a body */
 	const char *remote;        /* "addr:port" of the client */

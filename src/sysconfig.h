@@ -58,8 +58,8 @@
 #if MIDDLEMAN_DEDUP_WINDOW < 2 * MIDDLEMAN_PREFETCH
 #error "MIDDLEMAN_DEDUP_WINDOW must cover twice MIDDLEMAN_PREFETCH"
 #endif
-#if TASK_MAX_TOKENS < TASK_MAX_BATCH * 9 + 1
-#error "TASK_MAX_TOKENS must hold a full batch: 9 tokens a task, plus the array"
+#if TASK_MAX_ELEMENT < TASK_MAX_NAME + TASK_MAX_URL + 256
+#error "TASK_MAX_ELEMENT must hold one task of the longest name and URL"
 #endif
 #if FETCH_MAX_HEAD > FETCH_BUF_SIZE
 #error "FETCH_MAX_HEAD must fit in FETCH_BUF_SIZE (the head is read there)"

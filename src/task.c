@@ -1,6 +1,7 @@
 /*
- * task.c - strict task validation over jsmn tokens, task and notification
- * JSON; see task.h.
+ * task.c - strict task validation over jsmn tokens (a POST /task array
+ * element by element as it arrives), task and notification JSON; see
+ * task.h.
  */
 #include "task.h"
 
@@ -177,75 +178,298 @@ static int check_object(const char *js, const jsmntok_t *toks, int *i,
 	return 0;
 }
 
-static int tokenize(const char *body, size_t len, jsmntok_t **toks,
-		    char *err, size_t errlen)
+/* ---- the body of POST /task, as it arrives ------------------------------ */
+
+enum {
+	SS_START,    /* before the first value */
+	SS_OPEN,     /* after '[': an element or ']' */
+	SS_NEXT,     /* after ',': an element */
+	SS_AFTER,    /* after an element: ',' or ']' */
+	SS_ELEM,     /* inside an element (or the single top-level value) */
+	SS_END       /* after the whole value: only white space */
+};
+
+struct task_stream {
+	int state;
+	int is_array;
+	int syntax_bad;          /* not JSON: wins over everything else */
+	int count;               /* elements seen */
+	int bad_index;           /* first bad element, -1 while none */
+	char bad[200];           /* its error */
+	/* the element being read */
+	size_t elen;
+	int too_big;             /* over TASK_MAX_ELEMENT: only scanned */
+	int depth, in_str, esc;
+	struct task scratch;
+	buf_t kept;              /* validated tasks: name\0arg\0type\0sha\0 */
+	char elem[TASK_MAX_ELEMENT];
+};
+
+task_stream_t *task_stream_new(void)
 {
-	/* every token takes at least two bytes of text, so this bounds it */
-	size_t ntoks = len / 2 + 2;
-	if (ntoks > TASK_MAX_TOKENS)
-		ntoks = TASK_MAX_TOKENS;
-	*toks = malloc(ntoks * sizeof(**toks));
-	if (!*toks) {
-		snprintf(err, errlen, "out of memory");
+	task_stream_t *s = malloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	s->state = SS_START;
+	s->is_array = s->syntax_bad = s->count = 0;
+	s->bad_index = -1;
+	s->bad[0] = '\0';
+	s->elen = 0;
+	s->too_big = s->depth = s->in_str = s->esc = 0;
+	buf_t empty = BUF_INIT;
+	s->kept = empty;
+	return s;
+}
+
+void task_stream_free(task_stream_t *s)
+{
+	if (!s)
+		return;
+	buf_free(&s->kept);
+	free(s);
+}
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static void elem_error(task_stream_t *s, const char *msg)
+{
+	s->bad_index = s->count - 1;
+	snprintf(s->bad, sizeof(s->bad), "%s", msg);
+}
+
+/* Packs a validated task: its strings one after the other. */
+static int keep(task_stream_t *s, const struct task *t)
+{
+	const char *f[4] = { t->name, t->arg, t->type, t->sha256 };
+	for (int i = 0; i < 4; i++)
+		if (buf_append(&s->kept, f[i], strlen(f[i]) + 1) < 0)
+			return -1;
+	return 0;
+}
+
+/* A whole element (or the single top-level value) in elem: checked as
+ * strict JSON, then as a task while no element before it was bad. */
+static void elem_done(task_stream_t *s)
+{
+	s->state = s->is_array ? SS_AFTER : SS_END;
+	if (s->too_big) {
+		if (s->bad_index < 0 && s->count <= TASK_MAX_BATCH) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "larger than %d bytes of JSON "
+				 "(\"name\" is at most %d bytes, \"arg\" at most %d)",
+				 TASK_MAX_ELEMENT, TASK_MAX_NAME, TASK_MAX_URL);
+			elem_error(s, msg);
+		}
+		return;
+	}
+	/* an object of the 4 keys a task may have is 9 tokens; more means an
+	 * unknown or duplicate key, reported by check_object from the first */
+	jsmntok_t toks[32];
+	int n = json_parse(s->elem, s->elen, toks, 32);
+	if (n == -1) {
+		s->syntax_bad = 1;
+		return;
+	}
+	if (s->bad_index >= 0 || s->count > TASK_MAX_BATCH)
+		return; /* the verdict is known: only the JSON is checked */
+	if (n == -2) {
+		elem_error(s, toks[0].type == JSMN_OBJECT ? "too many keys"
+			   : "a task must be a JSON object");
+		return;
+	}
+	if (!s->is_array && toks[0].type != JSMN_OBJECT) {
+		elem_error(s, "body must be a task object or an array of tasks");
+		return;
+	}
+	char msg[200];
+	struct verr e = { msg, sizeof(msg), -1 };
+	int i = 0;
+	if (check_object(s->elem, toks, &i, F_NAME | F_ARG | F_TYPE | F_SHA,
+			 &s->scratch, &e) < 0)
+		elem_error(s, msg);
+	else if (keep(s, &s->scratch) < 0)
+		elem_error(s, "out of memory");
+}
+
+/* One byte of an element; returns 1 when the byte ends the element
+ * without belonging to it (a primitive's delimiter), else 0. */
+static int elem_byte(task_stream_t *s, char c)
+{
+	if (!s->in_str && s->depth == 0 && s->elen > 0 &&
+	    (c == ',' || c == ']' || c == '}' || is_ws(c)))
+		return 1; /* after a number or literal */
+	if (s->elen < sizeof(s->elem))
+		s->elem[s->elen++] = c;
+	else
+		s->too_big = 1;
+	if (s->in_str) {
+		if (s->esc)
+			s->esc = 0;
+		else if (c == '\\')
+			s->esc = 1;
+		else if (c == '"')
+			s->in_str = 0;
+		else
+			return 0;
+		if (!s->in_str && s->depth == 0)
+			elem_done(s);
+		return 0;
+	}
+	if (c == '"') {
+		s->in_str = 1;
+	} else if (c == '{' || c == '[') {
+		s->depth++;
+	} else if (c == '}' || c == ']') {
+		if (--s->depth <= 0) {
+			if (s->depth < 0)
+				s->syntax_bad = 1;
+			elem_done(s);
+		}
+	}
+	return 0;
+}
+
+static void elem_start(task_stream_t *s)
+{
+	s->count++;
+	s->elen = 0;
+	s->too_big = s->depth = s->in_str = s->esc = 0;
+	s->state = SS_ELEM;
+}
+
+/* One byte outside any element. */
+static void between(task_stream_t *s, char c)
+{
+	if (is_ws(c))
+		return;
+	switch (s->state) {
+	case SS_START:
+		if (c == '[') {
+			s->is_array = 1;
+			s->state = SS_OPEN;
+			return;
+		}
+		elem_start(s);
+		elem_byte(s, c);
+		return;
+	case SS_OPEN:
+		if (c == ']') {
+			s->state = SS_END;
+			return;
+		}
+		/* fall through */
+	case SS_NEXT:
+		if (c == ']' || c == ',') {
+			s->syntax_bad = 1; /* "[,": "[1,]" */
+			return;
+		}
+		elem_start(s);
+		elem_byte(s, c);
+		return;
+	case SS_AFTER:
+		if (c == ',')
+			s->state = SS_NEXT;
+		else if (c == ']')
+			s->state = SS_END;
+		else
+			s->syntax_bad = 1;
+		return;
+	default:
+		s->syntax_bad = 1; /* something after the value */
+	}
+}
+
+void task_stream_feed(task_stream_t *s, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len && !s->syntax_bad; i++) {
+		if (s->state != SS_ELEM) {
+			between(s, p[i]);
+			continue;
+		}
+		if (elem_byte(s, p[i])) {
+			elem_done(s); /* a primitive ended */
+			between(s, p[i]);
+		}
+	}
+}
+
+int task_stream_end(task_stream_t *s, int *is_array, char *err, size_t errlen)
+{
+	if (s->state == SS_ELEM && !s->in_str && s->depth == 0 && s->elen > 0 &&
+	    !s->is_array)
+		elem_done(s); /* a top-level number or literal */
+	*is_array = s->is_array;
+	if (s->syntax_bad || s->state != SS_END) {
+		snprintf(err, errlen, "body is not valid JSON");
 		return -1;
 	}
-	int n = json_parse(body, len, *toks, (unsigned)ntoks);
-	if (n == -2)
-		snprintf(err, errlen, "too many JSON values (at most %d tasks)",
-			 TASK_MAX_BATCH);
-	else if (n < 0)
-		snprintf(err, errlen, "body is not valid JSON");
-	if (n < 0) {
-		free(*toks);
-		*toks = NULL;
+	if (s->is_array && s->count == 0) {
+		snprintf(err, errlen, "empty array: send 1 to %d tasks", TASK_MAX_BATCH);
+		return -1;
 	}
-	return n;
+	if (s->count > TASK_MAX_BATCH) {
+		snprintf(err, errlen, "array of %d tasks: at most %d", s->count,
+			 TASK_MAX_BATCH);
+		return -1;
+	}
+	if (s->bad_index >= 0) {
+		if (s->is_array)
+			snprintf(err, errlen, "element %d: %s", s->bad_index, s->bad);
+		else
+			snprintf(err, errlen, "%s", s->bad);
+		return -1;
+	}
+	return s->count;
+}
+
+/* Copies the NUL-terminated string at *at into out (size n), moving on. */
+static void unpack(const buf_t *b, size_t *at, char *out, size_t n)
+{
+	const char *p = b->data + *at;
+	size_t len = strlen(p);
+	if (len >= n)
+		len = n - 1; /* cannot happen: validated against the same sizes */
+	memcpy(out, p, len);
+	out[len] = '\0';
+	*at += strlen(p) + 1;
+}
+
+int task_stream_next(const task_stream_t *s, size_t *cursor, struct task *t)
+{
+	if (*cursor >= s->kept.len)
+		return 0;
+	memset(t, 0, sizeof(*t));
+	unpack(&s->kept, cursor, t->name, sizeof(t->name));
+	unpack(&s->kept, cursor, t->arg, sizeof(t->arg));
+	unpack(&s->kept, cursor, t->type, sizeof(t->type));
+	unpack(&s->kept, cursor, t->sha256, sizeof(t->sha256));
+	return 1;
 }
 
 int task_parse_request(const char *body, size_t len, struct task **tasks,
 		       int *is_array, char *err, size_t errlen)
 {
-	jsmntok_t *toks;
 	*tasks = NULL;
-	if (tokenize(body, len, &toks, err, errlen) < 0)
-		return -1;
-	int count = 1, i = 0, rc = -1;
-	*is_array = toks[0].type == JSMN_ARRAY;
-	if (*is_array) {
-		count = toks[0].size;
-		i = 1;
-		if (count == 0) {
-			snprintf(err, errlen, "empty array: send 1 to %d tasks", TASK_MAX_BATCH);
-			goto out;
-		}
-		if (count > TASK_MAX_BATCH) {
-			snprintf(err, errlen, "array of %d tasks: at most %d",
-				 count, TASK_MAX_BATCH);
-			goto out;
-		}
-	} else if (toks[0].type != JSMN_OBJECT) {
-		snprintf(err, errlen, "body must be a task object or an array of tasks");
-		goto out;
-	}
-	*tasks = malloc((size_t)count * sizeof(**tasks));
-	if (!*tasks) {
+	*is_array = 0;
+	task_stream_t *s = task_stream_new();
+	if (!s) {
 		snprintf(err, errlen, "out of memory");
-		goto out;
+		return -1;
 	}
-	for (int k = 0; k < count; k++) {
-		struct verr e = { err, errlen, *is_array ? k : -1 };
-		if (check_object(body, toks, &i, F_NAME | F_ARG | F_TYPE | F_SHA,
-				 &(*tasks)[k], &e) < 0)
-			goto out;
+	task_stream_feed(s, body, len);
+	int count = task_stream_end(s, is_array, err, errlen);
+	if (count > 0) {
+		*tasks = malloc((size_t)count * sizeof(**tasks));
+		size_t cursor = 0;
+		for (int i = 0; *tasks && i < count; i++)
+			task_stream_next(s, &cursor, &(*tasks)[i]);
+		if (!*tasks) {
+			snprintf(err, errlen, "out of memory");
+			count = -1;
+		}
 	}
-	rc = count;
-out:
-	if (rc < 0) {
-		free(*tasks);
-		*tasks = NULL;
-	}
-	free(toks);
-	return rc;
+	task_stream_free(s);
+	return count;
 }
 
 int task_parse_message(const char *body, size_t len, struct task *t,

@@ -25,10 +25,34 @@ struct task {
  * (>= 1), *tasks a malloc'ed array the caller frees, *is_array whether the
  * body was an array. Ids are NOT assigned (see task_new_id). On failure
  * returns -1 and writes a message for a person into err, naming the index
- * of the first bad element for an array.
+ * of the first bad element for an array. (task_stream over the whole.)
  */
 int task_parse_request(const char *body, size_t len, struct task **tasks,
 		       int *is_array, char *err, size_t errlen);
+
+/*
+ * The same validation as the body arrives, in pieces of any size: each
+ * element of the array is checked once whole (an element is at most
+ * TASK_MAX_ELEMENT bytes of JSON), and only the validated tasks are kept,
+ * packed (their strings, not a struct task each), until task_stream_end
+ * gives the all-or-nothing verdict. Errors keep the precedence of a
+ * whole-body parse: not JSON, then the array's size, then the first bad
+ * element by its index.
+ */
+typedef struct task_stream task_stream_t;
+
+/* NULL on ENOMEM. */
+task_stream_t *task_stream_new(void);
+/* Takes the next len bytes of the body; never fails (errors are kept for
+ * task_stream_end, and later bytes are only scanned). */
+void task_stream_feed(task_stream_t *s, const char *p, size_t len);
+/* After the last byte: the number of tasks (>= 1) and *is_array, or -1
+ * with a message in err as task_parse_request. */
+int task_stream_end(task_stream_t *s, int *is_array, char *err, size_t errlen);
+/* After a successful task_stream_end: copies the next task into t (from
+ * *cursor, 0 at first) and returns 1, or 0 after the last one. */
+int task_stream_next(const task_stream_t *s, size_t *cursor, struct task *t);
+void task_stream_free(task_stream_t *s);
 
 /*
  * Parses a task message from the `tasks` queue (the validated fields plus

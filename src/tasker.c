@@ -1,8 +1,8 @@
 /*
  * tasker - accepts download tasks over HTTP and queues them on RabbitMQ.
  *
- * POST /task validates the body (one task or an array, all or none),
- * publishes each task persistently to `tasks` and a `queued` notification
+ * POST /task validates the body as it arrives (one task or an array, all
+ * or none; see task_stream in task.h), publishes each task persistently to `tasks` and a `queued` notification
  * to `notifications`, and answers 202 only when the broker has confirmed
  * every task. The answer is deferred while confirms are outstanding; many
  * requests' confirms are in flight at once.
@@ -99,19 +99,37 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 	return 0;
 }
 
+/* Validates the body as the server hands it over (or, when the stream
+ * could not be allocated at the start, the body gathered whole). */
+static int take_tasks(const struct http_request *req, task_stream_t **ts,
+		      int *is_array, char *err, size_t errlen)
+{
+	*ts = req->body_state;
+	if (!*ts) {
+		*ts = task_stream_new();
+		if (!*ts) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		task_stream_feed(*ts, req->body, req->body_len);
+	}
+	return task_stream_end(*ts, is_array, err, errlen);
+}
+
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
 	char err[256];
-	struct task *tasks;
+	task_stream_t *ts;
 	int is_array;
-	int count = task_parse_request(req->body, req->body_len, &tasks, &is_array,
-				       err, sizeof(err));
+	int count = take_tasks(req, &ts, &is_array, err, sizeof(err));
 	if (count < 0) {
-		http_respond_error(c, 400, err, NULL);
+		int status = ts ? 400 : 503; /* no stream: out of memory */
+		task_stream_free(ts);
+		http_respond_error(c, status, err, NULL);
 		return;
 	}
 	if (!mq_is_up(t->mq)) {
-		free(tasks);
+		task_stream_free(ts);
 		http_respond_unavailable(c, "the broker is unreachable");
 		return;
 	}
@@ -120,7 +138,7 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		b->ids = malloc((size_t)count * sizeof(*b->ids));
 	if (!b || !b->ids) {
 		free(b);
-		free(tasks);
+		task_stream_free(ts);
 		http_respond_error(c, 503, "out of memory", NULL);
 		return;
 	}
@@ -130,28 +148,49 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 	buf_t scratch = BUF_INIT;
 	b->ticket = http_defer(c);
 	b->pending = 1; /* held until every publish is out */
-	for (int i = 0; i < count; i++) {
-		if (task_new_id(tasks[i].id) < 0 ||
-		    publish_task(t, b, &tasks[i], &scratch) < 0) {
+	size_t cursor = 0;
+	struct task task;
+	for (int i = 0; i < count && task_stream_next(ts, &cursor, &task); i++) {
+		if (task_new_id(task.id) < 0 ||
+		    publish_task(t, b, &task, &scratch) < 0) {
 			b->failed = 1;
 			break;
 		}
-		memcpy(b->ids[i], tasks[i].id, sizeof(b->ids[i]));
+		memcpy(b->ids[i], task.id, sizeof(b->ids[i]));
 	}
 	buf_free(&scratch);
-	free(tasks);
+	task_stream_free(ts);
 	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 }
+
+/* POST /task bodies are validated as they arrive, never held whole. */
+static void *body_begin(const struct http_request *req, void *arg)
+{
+	(void)arg;
+	if (!http_path_is(req, "/task") || !http_method_is(req, "POST"))
+		return NULL;
+	return task_stream_new(); /* NULL: gathered, up to HTTP_MAX_BUFFERED_BODY */
+}
+
+static void body_feed(void *state, const char *data, size_t len)
+{
+	task_stream_feed(state, data, len);
+}
+
+static void body_drop(void *state) { task_stream_free(state); }
+
+static const struct http_body_reader task_reader = { body_begin, body_feed, body_drop };
 
 static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 {
 	struct tasker *t = arg;
 	if (!http_bearer_ok(req, t->token)) {
+		task_stream_free(req->body_state);
 		http_respond_error(c, 401, "missing or wrong bearer token",
 				   "WWW-Authenticate: Bearer\r\n");
 	} else if (http_path_is(req, "/task")) {
 		if (http_method_is(req, "POST"))
-			post_task(t, c, req);
+			post_task(t, c, req); /* owns req->body_state */
 		else
 			http_respond_error(c, 405, "use POST for /task", "Allow: POST\r\n");
 	} else if (http_path_is(req, "/health")) {
@@ -219,7 +258,7 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t };
+	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t, &task_reader };
 	t.http = http_server_new(t.loop, &hc, err, sizeof(err));
 	if (!t.http) {
 		log_error("%s", err);

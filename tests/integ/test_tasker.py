@@ -730,7 +730,7 @@ def test_body_over_limit_413_without_reading_it_all():
                b'{"name":"x","arg":"h')
         st, h, body = c.read_response(timeout=5)
         assert st == 413, (st, body)
-        assert "65536" in check_error_body(h, body)
+        assert "1048576" in check_error_body(h, body)
         assert h.get("connection", "").lower() == "close", h
         assert c.closed(), "connection left open after 413"
     finally:
@@ -758,7 +758,7 @@ def test_body_one_byte_over_limit_sent_whole_gets_413():
     # curl -d @file does) must still receive the 413, not a reset.
     p = tasker()
     body = enc(task())
-    body += b" " * (65537 - len(body))
+    body += b" " * (1048577 - len(body))
     c = Raw(p.port)
     try:
         try:
@@ -778,7 +778,7 @@ def test_chunked_body_over_limit_413():
     c = Raw(p.port)
     try:
         c.send(req("POST", "/task", b"", {"Transfer-Encoding": "chunked"}) +
-               b"10000\r\n" + b" " * 65536 + b"\r\n1\r\n \r\n")
+               b"100000\r\n" + b" " * 1048576 + b"\r\n1\r\n \r\n")
         st, h, body = c.read_response(timeout=5)
         assert st == 413, (st, body)
         check_error_body(h, body)

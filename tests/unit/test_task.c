@@ -178,8 +178,67 @@ static void test_ids_and_messages(void)
 	buf_free(&b);
 }
 
+/* Fed one byte at a time, and in pieces of 7, the stream gives the same
+ * verdict and message as the body whole. */
+static void same_in_pieces(const char *body)
+{
+	char whole[256], piece[256];
+	int arr1, arr2;
+	for (size_t step = 1; step <= 7; step += 6) {
+		task_stream_t *a = task_stream_new(), *b = task_stream_new();
+		size_t len = strlen(body);
+		task_stream_feed(a, body, len);
+		for (size_t i = 0; i < len; i += step)
+			task_stream_feed(b, body + i, len - i < step ? len - i : step);
+		int na = task_stream_end(a, &arr1, whole, sizeof(whole));
+		int nb = task_stream_end(b, &arr2, piece, sizeof(piece));
+		CHECK_INT(nb, na);
+		if (na < 0)
+			CHECK_STR(piece, whole);
+		size_t ca = 0, cb = 0;
+		struct task ta, tb;
+		while (task_stream_next(a, &ca, &ta)) {
+			CHECK(task_stream_next(b, &cb, &tb));
+			CHECK_STR(tb.name, ta.name);
+			CHECK_STR(tb.arg, ta.arg);
+		}
+		task_stream_free(a);
+		task_stream_free(b);
+	}
+}
+
+static void test_stream_pieces(void)
+{
+	const char *bodies[] = {
+		OK_TASK, "[" OK_TASK "," OK_TASK "]", " [ " OK_TASK " , " OK_TASK " ] ",
+		"[" OK_TASK ",5]", "[5," OK_TASK "]", "[\"s\"]", "[true]", "[null ]",
+		"[" OK_TASK ",]", "[," OK_TASK "]", "[" OK_TASK, "[" OK_TASK "]]",
+		"[" OK_TASK "}", "42", "\"x\"", "tru", "[]", " ", "{", "[[]]",
+		"[{\"name\":\"a]}\\\"\",\"arg\":\"http://h/\",\"taskType\":\"download\"}]",
+		"[" OK_TASK ",{\"name\":\"n\"}," OK_TASK "]",
+		"[{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+		"\"i\":9,\"j\":10,\"k\":11,\"l\":12,\"m\":13,\"n\":14,\"o\":15,\"p\":16}]",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(*bodies); i++)
+		same_in_pieces(bodies[i]);
+	expect_error("[" OK_TASK ",5]", "element 1: a task must be a JSON object");
+	expect_error("[true]", "element 0");
+	expect_error("[" OK_TASK "]]", "not valid JSON");
+	expect_error("[" OK_TASK ",{\"name\":\"n\"},tru]", "not valid JSON");
+	CHECK_INT(parse("[{\"name\":\"a]}\\\"\",\"arg\":\"http://h/\",\"taskType\":\"download\"}]"), 1);
+	/* an element over TASK_MAX_ELEMENT is refused by its index */
+	size_t n = TASK_MAX_ELEMENT + 200;
+	char *big = malloc(n + 200);
+	int k = snprintf(big, 200, "[" OK_TASK ",{\"name\":\"");
+	memset(big + k, 'a', n);
+	strcpy(big + k + n, "\",\"arg\":\"http://h/\",\"taskType\":\"download\"}]");
+	expect_error(big, "element 1: larger than");
+	free(big);
+}
+
 int main(void)
 {
+	test_stream_pieces();
 	test_valid();
 	test_json_errors();
 	test_batch_limit();
