@@ -307,6 +307,16 @@
 #ifndef WORKER_SETTLED_MAX
 #define WORKER_SETTLED_MAX 256
 #endif
+/* Seconds after which the bookkeeping files (.part, .meta, .done, .wait)
+ * of a task this worker does not hold are removed as orphans: longer than
+ * any redelivery (a task finished elsewhere after a kill -9 leaves them). */
+#ifndef WORKER_ORPHAN_AGE_S
+#define WORKER_ORPHAN_AGE_S (24 * 3600)
+#endif
+/* Seconds between two sweeps for orphans (one at start). */
+#ifndef WORKER_SWEEP_INTERVAL_S
+#define WORKER_SWEEP_INTERVAL_S 3600
+#endif
 /* Bytes written to a .part between two starts of write-back to disk
  * (sync_file_range): the final fsync then waits for little, and dirty pages
  * never pile up in a small router's RAM. 0 leaves it all to the fsync. */

@@ -27,21 +27,20 @@ struct hook {
 	int64_t kill_at;        /* SIGKILL then, once SIGTERM went */
 };
 
-/* 1 when env entry e sets one of vars, or is the broker URL. */
-static int replaced(const char *e, const char *const vars[])
+/* What a program expects of any environment; nothing else of the worker's
+ * (its WARREN_* settings hold the broker's and the tasker's secrets). */
+static int basic(const char *e)
 {
-	static const char amqp[] = "WARREN_AMQP_URL=";
-	if (!strncmp(e, amqp, sizeof(amqp) - 1))
-		return 1;
-	for (size_t i = 0; vars[i]; i++) {
-		const char *eq = strchr(vars[i], '=');
-		size_t n = eq ? (size_t)(eq - vars[i]) + 1 : strlen(vars[i]);
-		if (!strncmp(e, vars[i], n))
+	static const char *const keep[] = { "PATH=", "HOME=", "USER=", "LOGNAME=",
+					    "SHELL=", "TZ=", "TMPDIR=", "LANG=",
+					    "LANGUAGE=", "LC_", NULL };
+	for (size_t i = 0; keep[i]; i++)
+		if (!strncmp(e, keep[i], strlen(keep[i])))
 			return 1;
-	}
 	return 0;
 }
 
+/* The basics of the worker's environment, then vars. */
 static char **make_env(const char *const vars[])
 {
 	size_t n = 0, k = 0, v = 0;
@@ -53,7 +52,7 @@ static char **make_env(const char *const vars[])
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (!replaced(environ[i], vars))
+		if (basic(environ[i]))
 			env[k++] = environ[i];
 	for (size_t i = 0; i < v; i++)
 		env[k++] = (char *)vars[i];

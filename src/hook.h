@@ -1,8 +1,9 @@
 /*
  * hook - runs the --on-complete program after a download: fork and execve,
  * no shell, so nothing in a URL or a task name is ever interpreted; the
- * program gets the worker's environment (minus the broker URL, which holds
- * credentials) plus the variables given, stdin from /dev/null, stdout and
+ * program gets the variables given plus only the basics of the worker's
+ * environment (PATH, HOME, USER, LOGNAME, SHELL, TZ, TMPDIR, LANG, LANGUAGE,
+ * LC_*; none of the worker's settings), stdin from /dev/null, stdout and
  * stderr shared with the worker, its own process group, and a bounded run
  * time (SIGTERM to the group, SIGKILL 2 s later).
  */

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "part.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,26 +11,139 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "url.h"
 #include "utf8.h"
 
-static int side_path(char *out, size_t outlen, const char *dir, const char *id,
-		     const char *ext)
+/* Opening a name planted by someone else: no link followed, no wait on a
+ * FIFO, never a controlling terminal. */
+#define OPEN_SAFE (O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+static int side_name(char *out, size_t outlen, const char *id, const char *ext)
 {
-	int n = snprintf(out, outlen, "%s/.%s.%s", dir, id, ext);
+	int n = snprintf(out, outlen, ".%s.%s", id, ext);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* 1 when st is a file the worker can have written itself: regular, its
+ * user's, with no other name (a hard link could point anywhere). */
+static int own_file(const struct stat *st, int want_single_link)
+{
+	return S_ISREG(st->st_mode) && st->st_uid == geteuid() &&
+	       (!want_single_link || st->st_nlink == 1);
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Removes a name that is not the worker's own; -1 when it cannot. */
+static int discard(const struct part_dir *d, const char *name, const char *why)
+{
+	log_warn("%s/%s is %s, not a file this worker wrote; removing it", d->path,
+		 name, why);
+	if (unlinkat(d->fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	int e = errno;
+	if (e == EISDIR && unlinkat(d->fd, name, AT_REMOVEDIR) == 0)
+		return 0;
+	errno = e;
+	return -1;
+}
+
+static const char *what_is(const struct stat *st)
+{
+	return S_ISLNK(st->st_mode) ? "a symbolic link" : S_ISDIR(st->st_mode) ? "a directory"
+	       : !S_ISREG(st->st_mode) ? "a special file"
+	       : st->st_uid != geteuid() ? "another user's file" : "a file with several links";
+}
+
+/* Opens a bookkeeping file to read it, believing only the worker's own;
+ * another is discarded. The descriptor, or -1 (absent or discarded). */
+static int open_own(const struct part_dir *d, const char *name)
+{
+	struct stat st;
+	int fd = openat(d->fd, name, O_RDONLY | OPEN_SAFE);
+	if (fd < 0) {
+		if (errno != ENOENT && fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			discard(d, name, what_is(&st));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (!own_file(&st, 1)) {
+		discard(d, name, what_is(&st));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Writes text under name in the folder, atomically: a temporary name
+ * created exclusively (one planted there is removed first), then renamed
+ * over name (which replaces a planted link rather than following it).
+ */
+static int replace_file(const struct part_dir *d, const char *name,
+			const char *text, size_t n)
+{
+	char tmp[128];
+	int fd = -1;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
+		return -1;
+	for (int tries = 0; fd < 0 && tries < 2; tries++) {
+		/* a crash's leftover, or planted: the name is ours to clear */
+		fd = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | OPEN_SAFE, 0644);
+		if (fd < 0 && (errno != EEXIST || unlinkat(d->fd, tmp, 0) < 0))
+			return -1;
+	}
+	if (fd < 0)
+		return -1;
+	int ok = write(fd, text, n) == (ssize_t)n;
+	close(fd);
+	if (!ok || renameat(d->fd, tmp, d->fd, name) < 0) {
+		unlinkat(d->fd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen)
+{
+	d->fd = -1;
+	if (!realpath(path, d->path)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0) {
+		snprintf(err, errlen, "%s: %s", d->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void part_dir_close(struct part_dir *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
 }
 
 static void read_validator(struct part *p)
 {
-	char meta[PATH_MAX];
+	char meta[96];
 	p->validator[0] = '\0';
-	if (side_path(meta, sizeof(meta), p->dir, p->id, "meta") < 0)
+	if (side_name(meta, sizeof(meta), p->id, "meta") < 0)
 		return;
-	int fd = open(meta, O_RDONLY | O_CLOEXEC);
+	int fd = open_own(p->dir, meta);
 	if (fd < 0)
 		return;
 	ssize_t n = read(fd, p->validator, sizeof(p->validator) - 1);
@@ -43,68 +157,121 @@ static void read_validator(struct part *p)
 		p->validator[0] = '\0';
 }
 
-int part_open(struct part *p, const char *dir, const char *id, char *err, size_t errlen)
+/*
+ * One try at opening and locking the .part: 0 (p->fd set), 1 when another
+ * process holds it, 2 when the name changed under us or was discarded (try
+ * again), -1 on an error (errno).
+ */
+static int claim_part(struct part *p)
 {
-	struct stat st;
+	struct stat st, now;
+	const struct part_dir *d = p->dir;
+	int fd = openat(d->fd, p->name, O_RDWR | OPEN_SAFE);
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(d->fd, p->name, O_RDWR | O_CREAT | O_EXCL | OPEN_SAFE, 0644);
+		if (fd < 0)
+			return errno == EEXIST ? 2 : -1;
+	} else if (fd < 0) {
+		/* a link (ELOOP), a directory, a socket...: not ours */
+		if (fstatat(d->fd, p->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == ENOENT ? 2 : -1;
+		return discard(d, p->name, what_is(&st)) < 0 ? -1 : 2;
+	}
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!own_file(&st, 0)) {
+		close(fd);
+		return discard(d, p->name, what_is(&st)) < 0 ? -1 : 2;
+	}
+	/* Only a file of ours is locked: a planted one locked by its owner
+	 * would otherwise look busy for ever. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return e == EWOULDBLOCK ? 1 : -1;
+	}
+	/* The holder we waited for may have finished (the name then moved
+	 * on to the final file, or away): the lock must be on the name's
+	 * file. Under the lock, nobody of ours is linking it anywhere, so a
+	 * second link was planted. */
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (fstatat(d->fd, p->name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !same_file(&st, &now)) {
+		close(fd);
+		return 2;
+	}
+	if (st.st_nlink != 1) {
+		close(fd);
+		return discard(d, p->name, what_is(&st)) < 0 ? -1 : 2;
+	}
+	if (lseek(fd, 0, SEEK_END) < 0)
+		goto fail;
+	p->fd = fd;
+	p->size = (uint64_t)st.st_size;
+	return 0;
+fail:
+	{
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return -1;
+}
+
+int part_open(struct part *p, const struct part_dir *dir, const char *id,
+	      char *err, size_t errlen)
+{
 	p->fd = -1;
+	p->dir = dir;
 	p->size = 0;
 	p->flushed = 0;
 	p->validator[0] = '\0';
-	if (snprintf(p->dir, sizeof(p->dir), "%s", dir) >= (int)sizeof(p->dir) ||
-	    snprintf(p->id, sizeof(p->id), "%s", id) >= (int)sizeof(p->id) ||
-	    side_path(p->path, sizeof(p->path), dir, id, "part") < 0) {
+	if (snprintf(p->id, sizeof(p->id), "%s", id) >= (int)sizeof(p->id) ||
+	    side_name(p->name, sizeof(p->name), id, "part") < 0 ||
+	    snprintf(p->path, sizeof(p->path), "%s/%s", dir->path, p->name) >=
+		    (int)sizeof(p->path)) {
 		snprintf(err, errlen, "download folder path too long");
 		return -1;
 	}
-	p->fd = open(p->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (p->fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", p->path, strerror(errno));
+	int rc = 2;
+	for (int tries = 0; rc == 2 && tries < 5; tries++)
+		rc = claim_part(p);
+	if (rc == 1)
+		return 1;
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", p->path,
+			 rc < 0 ? strerror(errno) : "it keeps changing");
 		return -1;
 	}
-	if (flock(p->fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		close(p->fd);
-		p->fd = -1;
-		if (e == EWOULDBLOCK)
-			return 1;
-		snprintf(err, errlen, "cannot lock %s: %s", p->path, strerror(e));
-		return -1;
-	}
-	if (fstat(p->fd, &st) < 0 || lseek(p->fd, 0, SEEK_END) < 0) {
-		snprintf(err, errlen, "%s: %s", p->path, strerror(errno));
-		close(p->fd);
-		p->fd = -1;
-		return -1;
-	}
-	p->size = (uint64_t)st.st_size;
 	read_validator(p);
 	return 0;
 }
 
 int part_set_validator(struct part *p, const char *v, size_t n)
 {
-	char meta[PATH_MAX];
+	char meta[96];
 	if (n == 0 || n >= sizeof(p->validator) - 1 || memchr(v, '\n', n) ||
-	    side_path(meta, sizeof(meta), p->dir, p->id, "meta") < 0)
+	    side_name(meta, sizeof(meta), p->id, "meta") < 0)
 		return -1;
 	memcpy(p->validator, v, n);
-	p->validator[n] = '\0';
-	int fd = open(meta, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
 	p->validator[n] = '\n';
-	ssize_t w = write(fd, p->validator, n + 1);
+	int rc = replace_file(p->dir, meta, p->validator, n + 1);
 	p->validator[n] = '\0';
-	close(fd);
-	return w == (ssize_t)(n + 1) ? 0 : -1;
+	return rc;
+}
+
+static void unlink_side(const struct part_dir *d, const char *id, const char *ext)
+{
+	char name[96];
+	if (side_name(name, sizeof(name), id, ext) == 0)
+		unlinkat(d->fd, name, 0);
 }
 
 int part_restart(struct part *p)
 {
-	char meta[PATH_MAX];
 	p->validator[0] = '\0';
-	if (side_path(meta, sizeof(meta), p->dir, p->id, "meta") == 0)
-		unlink(meta);
+	unlink_side(p->dir, p->id, "meta");
 	if (ftruncate(p->fd, 0) < 0 || lseek(p->fd, 0, SEEK_SET) < 0)
 		return -1;
 	p->size = 0;
@@ -142,40 +309,38 @@ int part_hash_prefix(struct part *p, sha256_t *s, char *buf, size_t buflen)
 	return 0;
 }
 
-static void sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 static void unlink_side_files(struct part *p)
 {
-	char meta[PATH_MAX];
-	unlink(p->path);
-	if (side_path(meta, sizeof(meta), p->dir, p->id, "meta") == 0)
-		unlink(meta);
+	unlinkat(p->dir->fd, p->name, 0);
+	unlink_side(p->dir, p->id, "meta");
 }
 
-/* Gives the data the name target without replacing an existing file.
- * 0, -1 with errno EEXIST when taken, or -1 on another error. */
-static int place(const char *from, const char *target)
+/* 1 when name in d is the very file open as fd (st: fd's). */
+static int names(const struct part_dir *d, const char *name, const struct stat *st)
 {
-	if (link(from, target) == 0)
+	struct stat at;
+	return fstatat(d->fd, name, &at, AT_SYMLINK_NOFOLLOW) == 0 && same_file(st, &at);
+}
+
+/* Gives the part's data the name target in the folder without replacing
+ * an existing file. 0, -1 with errno EEXIST when taken, or -1 on another
+ * error. */
+static int place(struct part *p, const char *target)
+{
+	int d = p->dir->fd;
+	if (linkat(d, p->name, d, target, 0) == 0)
 		return 0;
 	if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOSYS)
 		return -1;
 	/* A file system without hard links (vfat): claim the name, then move
 	 * the data onto the claim. */
-	int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = openat(d, target, O_WRONLY | O_CREAT | O_EXCL | OPEN_SAFE, 0644);
 	if (fd < 0)
 		return -1;
 	close(fd);
-	if (rename(from, target) < 0) {
+	if (renameat(d, p->name, d, target) < 0) {
 		int e = errno;
-		unlink(target);
+		unlinkat(d, target, 0);
 		errno = e;
 		return -1;
 	}
@@ -183,58 +348,67 @@ static int place(const char *from, const char *target)
 }
 
 static int write_done(const struct part *p, const char *final, const char *sha256,
-		      uint64_t bytes)
+		      uint64_t bytes, const struct stat *st)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8], text[PATH_MAX + 100];
-	if (side_path(path, sizeof(path), p->dir, p->id, "done") < 0)
+	char name[96], text[PATH_MAX + 150];
+	if (side_name(name, sizeof(name), p->id, "done") < 0)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int n = snprintf(text, sizeof(text), "%s\n%s\n%llu\n", final, sha256,
-			 (unsigned long long)bytes);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	int n = snprintf(text, sizeof(text), "%s\n%s\n%llu\n%llu\n", final, sha256,
+			 (unsigned long long)bytes, (unsigned long long)st->st_ino);
+	if (n <= 0 || n >= (int)sizeof(text))
 		return -1;
-	int ok = n > 0 && n < (int)sizeof(text) && write(fd, text, (size_t)n) == n;
-	close(fd);
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	return replace_file(p->dir, name, text, (size_t)n);
 }
 
 int part_finish(struct part *p, const char *name, const char *sha256,
 		uint64_t bytes, char *final, size_t finallen, char *err, size_t errlen)
 {
-	if (fsync(p->fd) < 0) {
+	struct stat st;
+	char base[PART_NAME_MAX + 16];
+	if (fsync(p->fd) < 0 || fstat(p->fd, &st) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", p->path, strerror(errno));
 		return -1;
 	}
-	for (unsigned k = 0; k < 10000; k++) {
-		int n = k ? snprintf(final, finallen, "%s/%s.%u", p->dir, name, k)
-			  : snprintf(final, finallen, "%s/%s", p->dir, name);
-		if (n < 0 || (size_t)n >= finallen) {
+	/* Linking goes by name: the name must still be this file. */
+	if (!names(p->dir, p->name, &st)) {
+		snprintf(err, errlen, "%s was replaced or removed by someone else during "
+			 "the download", p->path);
+		return -1;
+	}
+	for (unsigned k = 0;; k++) {
+		int n = k ? snprintf(base, sizeof(base), "%s.%u", name, k)
+			  : snprintf(base, sizeof(base), "%s", name);
+		int m = snprintf(final, finallen, "%s/%s", p->dir->path, base);
+		if (n < 0 || (size_t)n >= sizeof(base) || m < 0 || (size_t)m >= finallen) {
 			snprintf(err, errlen, "file name too long");
 			return -1;
 		}
-		if (place(p->path, final) == 0)
+		if (place(p, base) == 0)
 			break;
 		if (errno != EEXIST) {
 			snprintf(err, errlen, "cannot create %s: %s", final, strerror(errno));
 			return -1;
 		}
 		if (k == 9999) {
-			snprintf(err, errlen, "no free name for %s in %s", name, p->dir);
+			snprintf(err, errlen, "no free name for %s in %s", name, p->dir->path);
 			return -1;
 		}
+	}
+	/* A swap of the .part between the check and the link would have
+	 * linked what was put there: the final name must be our file. */
+	if (!names(p->dir, base, &st)) {
+		unlinkat(p->dir->fd, base, 0);
+		snprintf(err, errlen, "%s was replaced by someone else during the download",
+			 p->path);
+		return -1;
 	}
 	/* From here the final file is whole; the rest only tidies. A done
 	 * record that cannot be written costs a second download on a rare
 	 * redelivery, nothing more. */
 	if (sha256)
-		write_done(p, final, sha256, bytes);
+		write_done(p, final, sha256, bytes, &st);
 	unlink_side_files(p);
-	sync_dir(p->dir);
+	fsync(p->dir->fd);
 	close(p->fd);
 	p->fd = -1;
 	return 0;
@@ -242,14 +416,15 @@ int part_finish(struct part *p, const char *name, const char *sha256,
 
 int part_finish_as(struct part *p, const char *target, char *err, size_t errlen)
 {
-	char meta[PATH_MAX];
-	if (fsync(p->fd) < 0 || rename(p->path, target) < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", target, strerror(errno));
+	const char *slash = strrchr(target, '/');
+	const char *base = slash ? slash + 1 : target;
+	if (!*base || fsync(p->fd) < 0 || renameat(p->dir->fd, p->name, p->dir->fd, base) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", target,
+			 *base ? strerror(errno) : "not a file name");
 		return -1;
 	}
-	if (side_path(meta, sizeof(meta), p->dir, p->id, "meta") == 0)
-		unlink(meta);
-	sync_dir(p->dir);
+	unlink_side(p->dir, p->id, "meta");
+	fsync(p->dir->fd);
 	close(p->fd);
 	p->fd = -1;
 	return 0;
@@ -271,14 +446,26 @@ void part_remove(struct part *p)
 	p->fd = -1;
 }
 
-int part_done_read(const char *dir, const char *id, char *file, size_t filelen,
-		   char sha256[65], uint64_t *bytes)
+/* The final file a done record names: in the folder, the worker's, of the
+ * recorded size and inode. */
+static int record_file_ok(const struct part_dir *d, const char *file, uint64_t bytes,
+			  unsigned long long ino)
 {
-	char path[PATH_MAX], text[PATH_MAX + 100];
 	struct stat st;
-	if (side_path(path, sizeof(path), dir, id, "done") < 0)
+	size_t dl = strlen(d->path);
+	if (strncmp(file, d->path, dl) || file[dl] != '/' || strchr(file + dl + 1, '/'))
 		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fstatat(d->fd, file + dl + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       own_file(&st, 0) && (uint64_t)st.st_size == bytes && st.st_ino == ino;
+}
+
+int part_done_read(const struct part_dir *dir, const char *id, char *file,
+		   size_t filelen, char sha256[65], uint64_t *bytes)
+{
+	char name[96], text[PATH_MAX + 150];
+	if (side_name(name, sizeof(name), id, "done") < 0)
+		return 0;
+	int fd = open_own(dir, name);
 	if (fd < 0)
 		return 0;
 	ssize_t n = read(fd, text, sizeof(text) - 1);
@@ -291,9 +478,12 @@ int part_done_read(const char *dir, const char *id, char *file, size_t filelen,
 		return 0;
 	*nl1 = '\0';
 	*nl2 = '\0';
-	char *end;
+	char *end, *end2;
 	unsigned long long b = strtoull(nl2 + 1, &end, 10);
-	if (*end != '\n' || stat(text, &st) < 0 || (uint64_t)st.st_size != b)
+	if (*end != '\n')
+		return 0;
+	unsigned long long ino = strtoull(end + 1, &end2, 10);
+	if (end2 == end + 1 || *end2 != '\n' || !record_file_ok(dir, text, b, ino))
 		return 0;
 	strcpy(file, text);
 	memcpy(sha256, nl1 + 1, 65);
@@ -301,37 +491,111 @@ int part_done_read(const char *dir, const char *id, char *file, size_t filelen,
 	return 1;
 }
 
-void part_done_clear(const char *dir, const char *id)
+void part_drop_final(const struct part_dir *dir, const char *file)
 {
-	char path[PATH_MAX];
-	if (side_path(path, sizeof(path), dir, id, "done") == 0)
-		unlink(path);
+	size_t dl = strlen(dir->path);
+	if (!strncmp(file, dir->path, dl) && file[dl] == '/' && !strchr(file + dl + 1, '/'))
+		unlinkat(dir->fd, file + dl + 1, 0);
 }
 
-int part_wait_mark(const char *dir, const char *id)
+void part_done_clear(const struct part_dir *dir, const char *id)
 {
-	char path[PATH_MAX];
-	if (side_path(path, sizeof(path), dir, id, "wait") < 0)
+	unlink_side(dir, id, "done");
+}
+
+int part_wait_mark(const struct part_dir *dir, const char *id)
+{
+	char name[96];
+	if (side_name(name, sizeof(name), id, "wait") < 0)
 		return -1;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open_own(dir, name); /* ours already, or a planted one removed */
+	if (fd < 0)
+		fd = openat(dir->fd, name, O_WRONLY | O_CREAT | O_EXCL | OPEN_SAFE, 0644);
 	if (fd < 0)
 		return -1;
 	close(fd);
 	return 0;
 }
 
-int part_wait_exists(const char *dir, const char *id)
+int part_wait_exists(const struct part_dir *dir, const char *id)
 {
-	char path[PATH_MAX];
-	return side_path(path, sizeof(path), dir, id, "wait") == 0 &&
-	       access(path, F_OK) == 0;
+	char name[96];
+	struct stat st;
+	return side_name(name, sizeof(name), id, "wait") == 0 &&
+	       fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && own_file(&st, 1);
 }
 
-void part_wait_clear(const char *dir, const char *id)
+void part_wait_clear(const struct part_dir *dir, const char *id)
 {
-	char path[PATH_MAX];
-	if (side_path(path, sizeof(path), dir, id, "wait") == 0)
-		unlink(path);
+	unlink_side(dir, id, "wait");
+}
+
+/* ---- orphans ------------------------------------------------------------ */
+
+/* The task id of a bookkeeping name ".<id>.<ext>" into id (37 bytes), or
+ * NULL when name is not one. */
+static const char *bookkeeping_id(const char *name, char id[37])
+{
+	static const char *const ext[] = { "part", "meta", "done", "wait", "meta.tmp",
+					   "done.tmp", NULL };
+	if (name[0] != '.' || strlen(name) < 38 || name[37] != '.')
+		return NULL;
+	for (int i = 1; i <= 36; i++)
+		if (!strchr("0123456789abcdef-", name[i]))
+			return NULL;
+	for (int i = 0; ext[i]; i++) {
+		if (!strcmp(name + 38, ext[i])) {
+			memcpy(id, name + 1, 36);
+			id[36] = '\0';
+			return id;
+		}
+	}
+	return NULL;
+}
+
+/* 1 when another process holds the lock of the .part name. */
+static int locked_elsewhere(const struct part_dir *d, const char *name)
+{
+	int fd = openat(d->fd, name, O_RDONLY | OPEN_SAFE);
+	if (fd < 0)
+		return 0;
+	int busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+unsigned part_sweep(const struct part_dir *dir, int64_t max_age_s,
+		    int (*held)(const char *id, void *arg), void *arg)
+{
+	unsigned removed = 0;
+	/* A descriptor of its own: readdir moves the offset. */
+	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dp) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	time_t now = time(NULL);
+	struct dirent *e;
+	char id[37];
+	struct stat st;
+	while ((e = readdir(dp))) {
+		if (!bookkeeping_id(e->d_name, id) || (held && held(id, arg)))
+			continue;
+		if (fstatat(dir->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISDIR(st.st_mode) || now - st.st_mtime < max_age_s)
+			continue;
+		if (!strcmp(e->d_name + 38, "part") && locked_elsewhere(dir, e->d_name))
+			continue;
+		if (unlinkat(dir->fd, e->d_name, 0) == 0) {
+			log_info("removed %s/%s, left %lld h ago by a task not held here",
+				 dir->path, e->d_name, (long long)(now - st.st_mtime) / 3600);
+			removed++;
+		}
+	}
+	closedir(dp);
+	return removed;
 }
 
 /* ---- names ------------------------------------------------------------- */

@@ -6,12 +6,22 @@
  *                      never write one task at once;
  *   <dir>/.<id>.meta   the validator (ETag or Last-Modified) that makes a
  *                      later Range request safe (sent as If-Range);
- *   <dir>/.<id>.done   "file\nsha256\nbytes\n", written once the final file
- *                      exists and removed once the task is acknowledged: a
- *                      task redelivered in between is settled from it
- *                      without a second download;
+ *   <dir>/.<id>.done   "file\nsha256\nbytes\ninode\n", written once the final
+ *                      file exists and removed once the task is
+ *                      acknowledged: a task redelivered in between is
+ *                      settled from it without a second download;
+ *   <dir>/.<id>.wait   a worker of the same folder waits for this download;
  *   <dir>/<name>       the final file, linked into place only when whole
  *                      (fsync first), never over an existing file.
+ *
+ * The folder may be shared with other users (issue 12). Every name is
+ * opened relative to the folder's descriptor (opened once: a --dir that is
+ * a symbolic link is resolved at start), never following a symbolic link,
+ * and a file the worker creates is created exclusively (records go through
+ * a temporary name and rename). A bookkeeping file found there is believed
+ * only when it is a regular file of the worker's user with one link; any
+ * other is logged and removed, and the download starts afresh. The final
+ * name is checked to be the very file written, so it is never a link.
  *
  * Blocking file-system calls, all small except part_hash_prefix.
  */
@@ -26,22 +36,34 @@
 
 #define PART_MAX_VALIDATOR 256
 
+/* The download folder, opened once. */
+struct part_dir {
+	int fd;                         /* O_DIRECTORY, or -1 */
+	char path[PATH_MAX];            /* absolute, symbolic links resolved */
+};
+
+/* Opens the folder at path (which realpath resolves). 0, or -1 with err. */
+int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen);
+void part_dir_close(struct part_dir *d);
+
 struct part {
 	int fd;                         /* open read-write and locked, or -1 */
-	char dir[PATH_MAX];
+	const struct part_dir *dir;     /* borrowed */
 	char id[64];
-	char path[PATH_MAX];            /* <dir>/.<id>.part */
+	char name[80];                  /* .<id>.part */
+	char path[PATH_MAX];            /* <dir>/.<id>.part, for messages */
 	uint64_t size;                  /* bytes in it (the resume offset) */
 	uint64_t flushed;               /* write-back started up to here */
 	char validator[PART_MAX_VALIDATOR]; /* for If-Range, "" when none */
 };
 
 /*
- * Opens (creating) and locks <dir>/.<id>.part and reads its validator.
+ * Opens (creating) and locks <dir>/.<id>.part and reads its validator; a
+ * .part or .meta that is not the worker's own is removed first (logged).
  * Returns 0, 1 when another process holds the lock (p->fd is -1), or -1 on
  * an error described in err.
  */
-int part_open(struct part *p, const char *dir, const char *id,
+int part_open(struct part *p, const struct part_dir *dir, const char *id,
 	      char *err, size_t errlen);
 /* Stores the validator for a later resume. 0, or -1 (not fatal: the next
  * attempt then restarts from zero). */
@@ -73,14 +95,17 @@ void part_close(struct part *p);
 void part_remove(struct part *p);
 
 /*
- * Reads the done record of task id in dir. Returns 1 when it exists and its
- * file is still there with the recorded size (file, sha256 and bytes
- * filled), 0 otherwise.
+ * Reads the done record of task id in dir. Returns 1 when it is the
+ * worker's own and its file is still there in dir, the worker's, with the
+ * recorded size and inode (file, sha256 and bytes filled), 0 otherwise (a
+ * record not the worker's own is logged and removed).
  */
-int part_done_read(const char *dir, const char *id, char *file, size_t filelen,
-		   char sha256[65], uint64_t *bytes);
+int part_done_read(const struct part_dir *dir, const char *id, char *file,
+		   size_t filelen, char sha256[65], uint64_t *bytes);
+/* Removes a final file file (absolute, from part_finish) of the folder. */
+void part_drop_final(const struct part_dir *dir, const char *file);
 /* Removes the done record (after the task is acknowledged). */
-void part_done_clear(const char *dir, const char *id);
+void part_done_clear(const struct part_dir *dir, const char *id);
 
 /*
  * The wait marker .<id>.wait: a worker holding the delivery of a task whose
@@ -88,9 +113,19 @@ void part_done_clear(const char *dir, const char *id);
  * other worker (whose own delivery went void with its broker connection)
  * knows to finish rather than abandon the download. Mark: 0 or -1.
  */
-int part_wait_mark(const char *dir, const char *id);
-int part_wait_exists(const char *dir, const char *id);
-void part_wait_clear(const char *dir, const char *id);
+int part_wait_mark(const struct part_dir *dir, const char *id);
+/* 1 when the marker is there and the worker's own. */
+int part_wait_exists(const struct part_dir *dir, const char *id);
+void part_wait_clear(const struct part_dir *dir, const char *id);
+
+/*
+ * Removes the bookkeeping files (.<id>.part, .meta, .done, .wait and their
+ * temporaries) untouched for max_age_s seconds whose task held() does not
+ * claim, and skips a .part another process has locked. Final files are
+ * never touched. Returns how many were removed.
+ */
+unsigned part_sweep(const struct part_dir *dir, int64_t max_age_s,
+		    int (*held)(const char *id, void *arg), void *arg);
 
 /*
  * Makes a file name safe for the folder: keeps what follows the last '/' or

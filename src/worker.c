@@ -92,7 +92,7 @@ struct worker {
 	loop_t *loop;
 	mq_t *mq;
 	struct fetch_ctx fctx;
-	char dir[PATH_MAX];
+	struct part_dir dir;
 	const char *hook_path;
 	unsigned concurrency;
 	char ident[300];        /* host:pid */
@@ -199,7 +199,7 @@ static void ack_job(struct job *j)
 {
 	struct worker *w = j->w;
 	if (j->has_tag && w->mq && mq_ack(w->mq, j->tag) == 0) {
-		part_done_clear(w->dir, j->task.id);
+		part_done_clear(&w->dir, j->task.id);
 		return;
 	}
 	/* The delivery went void with a lost connection: the broker redelivers
@@ -396,10 +396,10 @@ static void on_busy_timer(loop_t *loop, void *arg);
 /* Settles the job from a done record in --dir. 1 when there was one. */
 static int settle_from_record(struct job *j)
 {
-	if (!part_done_read(j->w->dir, j->task.id, j->file, sizeof(j->file),
+	if (!part_done_read(&j->w->dir, j->task.id, j->file, sizeof(j->file),
 			    j->sha256, &j->bytes))
 		return 0;
-	part_wait_clear(j->w->dir, j->task.id);
+	part_wait_clear(&j->w->dir, j->task.id);
 	log_info("%s: already downloaded to %s; settling", j->task.id, j->file);
 	j->ok = 1;
 	j->total = (int64_t)j->bytes;
@@ -415,18 +415,18 @@ static int start_job(struct job *j)
 	char err[320];
 	if (!w->get_url && settle_from_record(j))
 		return -1;
-	int rc = part_open(&j->part, w->dir, j->task.id, err, sizeof(err));
+	int rc = part_open(&j->part, &w->dir, j->task.id, err, sizeof(err));
 	if (rc == 1) {
-		part_wait_mark(w->dir, j->task.id);
+		part_wait_mark(&w->dir, j->task.id);
 		if (!j->busy_logged)
 			log_info("%s: another worker is downloading it into %s; waiting",
-				 j->task.id, w->dir);
+				 j->task.id, w->dir.path);
 		j->busy_logged = 1;
 		j->state = J_BUSY;
 		j->timer = loop_timer(w->loop, WORKER_BUSY_RETRY_MS, on_busy_timer, j);
 		return -1;
 	}
-	part_wait_clear(w->dir, j->task.id);
+	part_wait_clear(&w->dir, j->task.id);
 	if (rc < 0) {
 		job_failed(j, err);
 		return -1;
@@ -558,7 +558,7 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	if (was_settled(w, t.id)) {
 		log_info("%s: redelivered after it finished; acknowledging", t.id);
 		if (mq_ack(w->mq, d->tag) == 0)
-			part_done_clear(w->dir, t.id);
+			part_done_clear(&w->dir, t.id);
 		return;
 	}
 	j = calloc(1, sizeof(*j));
@@ -599,13 +599,13 @@ static void on_orphan_grace(loop_t *loop, void *arg)
 	if (j->has_tag)
 		return;
 	int finished = j->state == J_FINAL && j->ok;
-	if (finished && !part_done_read(w->dir, j->task.id, file, sizeof(file), sha, &bytes)) {
+	if (finished && !part_done_read(&w->dir, j->task.id, file, sizeof(file), sha, &bytes)) {
 		/* a neighbour settled it from our done record */
 		remember_settled(w, j->task.id);
 		free_job(j);
 		return;
 	}
-	if (j->state == J_HOOK || part_wait_exists(w->dir, j->task.id)) {
+	if (j->state == J_HOOK || part_wait_exists(&w->dir, j->task.id)) {
 		j->orphan_timer = loop_timer(w->loop, WORKER_ORPHAN_GRACE_MS,
 					     on_orphan_grace, j);
 		return;
@@ -613,8 +613,8 @@ static void on_orphan_grace(loop_t *loop, void *arg)
 	log_warn("%s: not handed back after reconnecting: another worker has it; "
 		 "dropping this %s", j->task.id, finished ? "copy" : "download");
 	if (finished) {
-		unlink(j->file);
-		part_done_clear(w->dir, j->task.id);
+		part_drop_final(&w->dir, j->file);
+		part_done_clear(&w->dir, j->task.id);
 	} else if (j->fetch || j->part.fd >= 0) {
 		part_remove(&j->part);
 	}
@@ -643,7 +643,7 @@ static void on_mq_state(int up, void *arg)
 		j->orphan_timer = 0;
 		if (j->state == J_HELD || j->state == J_PENDING || j->state == J_BUSY) {
 			if (j->state == J_BUSY && j->busy_logged)
-				part_wait_clear(w->dir, j->task.id);
+				part_wait_clear(&w->dir, j->task.id);
 			free_job(j);
 		}
 	}
@@ -716,24 +716,45 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 
 /* ---- main ------------------------------------------------------------------ */
 
-static int make_dir(const char *path, char *abs)
+/* mkdir -p path, then opens it once (resolving links) as the folder. */
+static int make_dir(const char *path, struct part_dir *d, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "path too long");
 		return -1;
+	}
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
 		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
+			goto fail;
 		*p = '/';
 	}
 	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		goto fail;
+	if (part_dir_open(d, tmp, err, errlen) < 0)
 		return -1;
-	if (!realpath(tmp, abs) || access(abs, W_OK | X_OK) < 0)
-		return -1;
+	if (faccessat(d->fd, ".", W_OK | X_OK, 0) < 0)
+		goto fail;
 	return 0;
+fail:
+	snprintf(err, errlen, "%s", strerror(errno));
+	return -1;
+}
+
+/* Orphan sweeps: tasks held here are not orphans. */
+static int job_held(const char *id, void *arg)
+{
+	return find_job(arg, id) != NULL;
+}
+
+static void on_sweep(loop_t *loop, void *arg)
+{
+	struct worker *w = arg;
+	part_sweep(&w->dir, WORKER_ORPHAN_AGE_S, job_held, w);
+	loop_timer(loop, WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, w);
 }
 
 /* worker --get: one download, the result as JSON on stdout. */
@@ -836,10 +857,10 @@ int main(int argc, char **argv)
 		snprintf(tmp, sizeof(tmp), "%s", output);
 		char *slash = strrchr(tmp, '/');
 		dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
-		if (make_dir(dir, w.dir) < 0)
-			opt_fail(PROG, "-o: cannot write into %s: %s", dir, strerror(errno));
-	} else if (make_dir(dir, w.dir) < 0) {
-		opt_fail(PROG, "--dir: cannot use %s: %s", dir, strerror(errno));
+		if (make_dir(dir, &w.dir, err, sizeof(err)) < 0)
+			opt_fail(PROG, "-o: cannot write into %s: %s", dir, err);
+	} else if (make_dir(dir, &w.dir, err, sizeof(err)) < 0) {
+		opt_fail(PROG, "--dir: cannot use %s: %s", dir, err);
 	}
 	w.loop = loop_new();
 	if (!w.loop) {
@@ -873,7 +894,8 @@ int main(int argc, char **argv)
 			log_error("%s", err);
 			return 1;
 		}
-		log_info("downloading into %s, %u at once", w.dir, w.concurrency);
+		log_info("downloading into %s, %u at once", w.dir.path, w.concurrency);
+		on_sweep(w.loop, &w);
 		loop_run(w.loop);
 		/* The connection first: its close requeues what we did not ack,
 		 * and pending confirms are failed while their jobs still exist. */
@@ -884,6 +906,7 @@ int main(int argc, char **argv)
 		log_info("stopped");
 	}
 	tls_config_free(w.fctx.tls);
+	part_dir_close(&w.dir);
 	loop_free(w.loop);
 	return status;
 }

@@ -325,7 +325,7 @@ def test_redelivery_of_a_finished_task_is_settled_without_download():
         fh.write(b"payload")
     sha = hashlib.sha256(b"payload").hexdigest()
     with open(os.path.join(w.dir, ".%s.done" % t2["id"]), "w") as fh:
-        fh.write("%s\n%s\n7\n" % (f, sha))
+        fh.write("%s\n%s\n7\n%d\n" % (f, sha, os.stat(f).st_ino))
     send(t2)
     n = notes.final(t2["id"])
     assert n["status"] == "done" and n["file"] == f and n["sha256"] == sha
@@ -342,8 +342,13 @@ def test_redelivery_of_a_finished_task_is_settled_without_download():
 def test_sqlite_hook_records_each_download():
     purge("tasks")
     notes = Notes()
-    db = os.path.join(fresh_dir("db"), "warren.sqlite")
-    w = start_worker("--on-complete", HOOK, env={"WARREN_SQLITE_DB": db})
+    dbdir = fresh_dir("db")
+    db = os.path.join(dbdir, "warren.sqlite")
+    wrapper = os.path.join(dbdir, "hook.sh")
+    with open(wrapper, "w") as f:  # the hook's settings: a wrapper's, not the worker's
+        f.write("#!/bin/sh\nWARREN_SQLITE_DB='%s' exec '%s'\n" % (db, HOOK))
+    os.chmod(wrapper, 0o755)
+    w = start_worker("--on-complete", wrapper, env={"WARREN_SQLITE_DB": "/nonexistent/db"})
     ts = [new_task(ENV.url("small.txt"), name="it's \"quoted\"; DROP TABLE x;--"),
           new_task(ENV.url("1m.bin"))]
     for t in ts:
@@ -374,7 +379,9 @@ def test_hook_status_and_environment():
     with open(script, "w") as f:
         f.write("#!/bin/sh\nenv | grep '^WARREN_' | sort > '%s'\nexit 3\n" % out)
     os.chmod(script, 0o755)
-    w = start_worker("--on-complete", script)
+    w = start_worker("--on-complete", script,
+                     env={"WARREN_TOKEN": "s3cret", "WARREN_DIR": d,
+                          "WARREN_CA_FILE": ENV.ca_file, "WARREN_HEARTBEAT": "30"})
     t = new_task(ENV.url("small.txt"), name="$(touch /tmp/pwned) `id`")
     send(t)
     n = notes.final(t["id"])
@@ -383,7 +390,9 @@ def test_hook_status_and_environment():
     assert env["WARREN_ID"] == t["id"] and env["WARREN_NAME"] == t["name"]
     assert env["WARREN_URL"] == t["arg"] and env["WARREN_FILE"] == n["file"]
     assert env["WARREN_SHA256"] == n["sha256"] and env["WARREN_SIZE"] == "31"
-    assert "WARREN_AMQP_URL" not in env  # broker credentials stay with the worker
+    # only the six: none of the worker's settings (credentials, paths)
+    assert sorted(env) == ["WARREN_FILE", "WARREN_ID", "WARREN_NAME",
+                           "WARREN_SHA256", "WARREN_SIZE", "WARREN_URL"], env
     wait_for(lambda: settled(), 10, "acked", interval=0.3)
     w.stop()
 

@@ -64,19 +64,26 @@ int main(void)
 	script("three", "exit 3", path, sizeof(path));
 	CHECK_INT(run(loop, path, none, 10), 3);
 
-	/* The variables arrive as given (a shell would expand these); the
-	 * broker URL does not; stdin is /dev/null. */
+	/* The variables arrive as given (a shell would expand these); none of
+	 * the worker's own settings nor anything else of its environment
+	 * does, only the basics; stdin is /dev/null. */
 	snprintf(out, sizeof(out), "%s/env.txt", dir);
 	snprintf(body, sizeof(body),
-		 "{ printf '%%s|%%s|%%s\\n' \"$WARREN_NAME\" \"${WARREN_AMQP_URL-unset}\" "
-		 "\"$KEEP\"; cat; } > '%s'", out);
+		 "{ printf '%%s|%%s|%%s|%%s|%%s|%%s|%%s\\n' \"$WARREN_NAME\" "
+		 "\"${WARREN_AMQP_URL-unset}\" \"${WARREN_TOKEN-unset}\" "
+		 "\"${WARREN_DIR-unset}\" \"${OTHER-unset}\" \"$HOME\" \"$LC_ALL\"; "
+		 "cat; } > '%s'", out);
 	script("env", body, path, sizeof(path));
 	setenv("WARREN_AMQP_URL", "amqp://u:secret@h", 1);
-	setenv("KEEP", "kept", 1);
+	setenv("WARREN_TOKEN", "secret", 1);
+	setenv("WARREN_DIR", "/srv", 1);
+	setenv("OTHER", "x", 1);
+	setenv("HOME", "/home/h", 1);
+	setenv("LC_ALL", "C", 1);
 	setenv("WARREN_NAME", "old value", 1);
 	const char *vars[] = { "WARREN_NAME=$(id) `x` ; \"q\"", NULL };
 	CHECK_INT(run(loop, path, vars, 10), 0);
-	CHECK_STR(slurp(out), "$(id) `x` ; \"q\"|unset|kept\n");
+	CHECK_STR(slurp(out), "$(id) `x` ; \"q\"|unset|unset|unset|unset|/home/h|C\n");
 
 	/* Past its time: SIGTERM to its group, reported as 128 + 15. */
 	script("sleepy", "sleep 30", path, sizeof(path));
