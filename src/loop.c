@@ -35,12 +35,17 @@ struct fired {
 
 struct timer {
 	int64_t when;
-	loop_timer_fn fn;
+	uint64_t seq;          /* order of setting: ties of when run FIFO */
+	loop_timer_fn fn;      /* one-shot, or NULL */
+	loop_every_fn every;   /* periodic, or NULL */
 	void *arg;
 	uint32_t gen;
-	int hidx;      /* index in loop->heap, -1 when free */
+	int hidx;      /* index in loop->heap, TIMER_FREE or TIMER_RUNNING */
+	int cancelled; /* a periodic timer cancelled from its own callback */
 	int next_free;
 };
+
+enum { TIMER_FREE = -1, TIMER_RUNNING = -2 };
 
 struct loop {
 	struct watch *w;
@@ -53,6 +58,7 @@ struct loop {
 	int tcap, tfree;
 	int *heap;
 	int nheap;
+	uint64_t tseq;     /* next timer's seq */
 
 	int sigfd[2];
 	loop_signal_fn sigfn[LOOP_NSIG];
@@ -205,7 +211,8 @@ void loop_unwatch(loop_t *l, int fd)
 
 static int heap_less(loop_t *l, int a, int b)
 {
-	return l->t[l->heap[a]].when < l->t[l->heap[b]].when;
+	const struct timer *x = &l->t[l->heap[a]], *y = &l->t[l->heap[b]];
+	return x->when < y->when || (x->when == y->when && x->seq < y->seq);
 }
 
 static void heap_swap(loop_t *l, int a, int b)
@@ -240,7 +247,8 @@ static void heap_down(loop_t *l, int i)
 	}
 }
 
-static void heap_remove(loop_t *l, int i)
+/* Takes the timer at heap index i out of the heap; returns its slot. */
+static int heap_take(loop_t *l, int i)
 {
 	int slot = l->heap[i];
 	int last = --l->nheap;
@@ -249,7 +257,25 @@ static void heap_remove(loop_t *l, int i)
 		heap_down(l, i);
 		heap_up(l, i);
 	}
-	l->t[slot].hidx = -1;
+	return slot;
+}
+
+/* Puts a timer (out of the heap) into it, due at when, after every timer
+ * already due then. */
+static void heap_put(loop_t *l, int slot, int64_t when)
+{
+	struct timer *t = &l->t[slot];
+	t->when = when;
+	t->seq = l->tseq++;
+	t->hidx = l->nheap;
+	l->heap[l->nheap++] = slot;
+	heap_up(l, t->hidx);
+}
+
+/* Frees a slot: its id is stale from now on. */
+static void slot_free(loop_t *l, int slot)
+{
+	l->t[slot].hidx = TIMER_FREE;
 	l->t[slot].gen++;
 	l->t[slot].next_free = l->tfree;
 	l->tfree = slot;
@@ -267,27 +293,37 @@ static int grow_timers(loop_t *l)
 		return -1;
 	l->heap = nh;
 	for (int i = ncap - 1; i >= l->tcap; i--) {
-		l->t[i] = (struct timer){ .hidx = -1, .next_free = l->tfree };
+		l->t[i] = (struct timer){ .hidx = TIMER_FREE, .next_free = l->tfree };
 		l->tfree = i;
 	}
 	l->tcap = ncap;
 	return 0;
 }
 
-uint64_t loop_timer(loop_t *l, int64_t ms, loop_timer_fn fn, void *arg)
+static uint64_t timer_add(loop_t *l, int64_t ms, loop_timer_fn fn,
+			  loop_every_fn every, void *arg)
 {
 	if (l->tfree < 0 && grow_timers(l) < 0)
 		return 0;
 	int slot = l->tfree;
 	struct timer *t = &l->t[slot];
 	l->tfree = t->next_free;
-	t->when = mono_ms() + (ms > 0 ? ms : 0);
 	t->fn = fn;
+	t->every = every;
 	t->arg = arg;
-	t->hidx = l->nheap;
-	l->heap[l->nheap++] = slot;
-	heap_up(l, t->hidx);
+	t->cancelled = 0;
+	heap_put(l, slot, mono_ms() + (ms > 0 ? ms : 0));
 	return ((uint64_t)(t->gen + 1) << 32) | (uint32_t)slot;
+}
+
+uint64_t loop_timer(loop_t *l, int64_t ms, loop_timer_fn fn, void *arg)
+{
+	return timer_add(l, ms, fn, NULL, arg);
+}
+
+uint64_t loop_every(loop_t *l, int64_t ms, loop_every_fn fn, void *arg)
+{
+	return timer_add(l, ms, NULL, fn, arg);
 }
 
 void loop_timer_cancel(loop_t *l, uint64_t id)
@@ -295,20 +331,39 @@ void loop_timer_cancel(loop_t *l, uint64_t id)
 	if (!id)
 		return;
 	uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32) - 1;
-	if (slot >= (uint32_t)l->tcap || l->t[slot].hidx < 0 ||
+	if (slot >= (uint32_t)l->tcap || l->t[slot].hidx == TIMER_FREE ||
 	    l->t[slot].gen != gen)
 		return;
-	heap_remove(l, l->t[slot].hidx);
+	if (l->t[slot].hidx == TIMER_RUNNING) /* from its own callback */
+		l->t[slot].cancelled = 1;
+	else
+		slot_free(l, heap_take(l, l->t[slot].hidx));
 }
 
+/* Runs the timers due at the start of the pass (when <= now) that were set
+ * before it began, in (when, order set): a timer set or re-armed by one of
+ * them waits for the next pass, so a 0 ms timer cannot starve the fds. */
 static void run_timers(loop_t *l)
 {
-	while (l->nheap > 0 && l->t[l->heap[0]].when <= l->now) {
-		struct timer *t = &l->t[l->heap[0]];
-		loop_timer_fn fn = t->fn;
+	uint64_t before = l->tseq;
+	while (l->nheap > 0 && l->t[l->heap[0]].when <= l->now &&
+	       l->t[l->heap[0]].seq < before) {
+		int slot = heap_take(l, 0);
+		struct timer *t = &l->t[slot];
 		void *arg = t->arg;
-		heap_remove(l, 0);
-		fn(l, arg);
+		if (t->fn) {
+			loop_timer_fn fn = t->fn;
+			slot_free(l, slot);
+			fn(l, arg);
+			continue;
+		}
+		t->hidx = TIMER_RUNNING;
+		int64_t next = t->every(l, arg);
+		t = &l->t[slot]; /* the callback may have grown the table */
+		if (t->cancelled || next < 0)
+			slot_free(l, slot);
+		else
+			heap_put(l, slot, l->now + next);
 	}
 }
 

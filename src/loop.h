@@ -1,7 +1,21 @@
 /*
- * loop - a poll() event loop: file-descriptor watches, one-shot timers and
- * signals, nothing else. It knows no protocol. Single-threaded; callbacks may
- * add or remove watches and timers (including their own) freely.
+ * loop - a poll() event loop: file-descriptor watches, one-shot and periodic
+ * timers and signals, nothing else. It knows no protocol. Single-threaded;
+ * callbacks may add or remove watches and timers (including their own)
+ * freely.
+ *
+ * Order within one iteration (loop_once), which callers may rely on:
+ * 1. poll() waits for the fds, at most until the first timer is due;
+ * 2. the callbacks of every fd it reported run, in no stated order;
+ * 3. the timers due by then run, earliest first; timers due at the same
+ *    millisecond run in the order they were set (FIFO). A timer set from
+ *    an fd callback of step 2 with 0 ms therefore runs in this same
+ *    iteration, after every fd callback of step 2: mq.c corks its socket
+ *    while publishing and uncorks it from such a timer, so the publishes
+ *    of one pass leave together; it also yields a long burst of frames to
+ *    the other fds with one. A timer set (or a periodic timer re-armed)
+ *    by a timer callback runs in the next iteration at the earliest, so a
+ *    0 ms timer never starves the fds.
  */
 #ifndef WARREN_LOOP_H
 #define WARREN_LOOP_H
@@ -18,6 +32,9 @@ enum {
 
 typedef void (*loop_fd_fn)(loop_t *loop, int fd, int events, void *arg);
 typedef void (*loop_timer_fn)(loop_t *loop, void *arg);
+/* A periodic timer's callback: returns the ms until its next run (0 or
+ * more, counted from the start of this iteration), or LOOP_TIMER_STOP. */
+typedef int64_t (*loop_every_fn)(loop_t *loop, void *arg);
 typedef void (*loop_signal_fn)(loop_t *loop, int signo, void *arg);
 
 /* A new loop, or NULL when out of memory. */
@@ -35,7 +52,18 @@ void loop_unwatch(loop_t *loop, int fd);
 
 /* Calls fn once, ms milliseconds from now. Returns an id > 0, or 0 on ENOMEM. */
 uint64_t loop_timer(loop_t *loop, int64_t ms, loop_timer_fn fn, void *arg);
-/* Cancels a pending timer; harmless for 0, a fired or a cancelled id. */
+
+#define LOOP_TIMER_STOP ((int64_t)-1)
+/* Calls fn ms milliseconds from now, then again after each period fn
+ * returns, until it returns LOOP_TIMER_STOP or the timer is cancelled (as
+ * Redis's ae does). Re-arming reuses the timer: it cannot fail, and the id
+ * stays valid until the timer stops. Returns an id > 0, or 0 on ENOMEM (the
+ * only failure, checked once where the timer is set). */
+uint64_t loop_every(loop_t *loop, int64_t ms, loop_every_fn fn, void *arg);
+
+/* Cancels a pending timer, one-shot or periodic (also from its own
+ * callback: a periodic timer then stops whatever it returns); harmless for
+ * 0, a fired, a stopped or a cancelled id. */
 void loop_timer_cancel(loop_t *loop, uint64_t id);
 
 /* Runs fn from the loop (not from the signal handler) when signo arrives.
