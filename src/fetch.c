@@ -828,16 +828,17 @@ static void on_io(loop_t *loop, int fd, int events, void *arg)
 	}
 }
 
-static void on_tick(loop_t *loop, void *arg)
+/* Every FETCH_TICK_MS while the download lives (destroy cancels it). */
+static int64_t on_tick(loop_t *loop, void *arg)
 {
 	fetch_t *f = arg;
+	(void)loop;
 	int64_t t = now(f);
-	f->tick = loop_timer(loop, FETCH_TICK_MS, on_tick, f);
 	/* dial bounds the lookup and each connect itself */
 	if (f->state != S_WAIT && f->state != S_DIAL && f->state != S_HASH &&
 	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
-		return;
+		return FETCH_TICK_MS;
 	}
 	if (f->state == S_BODY && f->bytes != f->progress_bytes &&
 	    t - f->progress_at >= PROGRESS_INTERVAL_MS) {
@@ -846,6 +847,7 @@ static void on_tick(loop_t *loop, void *arg)
 		if (f->cb.progress)
 			f->cb.progress(f->cb.arg, f->bytes, f->total);
 	}
+	return FETCH_TICK_MS;
 }
 
 fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_sha256,
@@ -885,7 +887,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 	/* The first attempt starts from the loop, so that done is never
 	 * called from inside fetch_start. */
 	f->state = S_WAIT;
-	f->tick = loop_timer(ctx->loop, FETCH_TICK_MS, on_tick, f);
+	f->tick = loop_every(ctx->loop, FETCH_TICK_MS, on_tick, f);
 	f->wait_timer = loop_timer(ctx->loop, 0, on_wait_over, f);
 	if (!f->tick || !f->wait_timer) {
 		snprintf(err, errlen, "out of memory");

@@ -82,11 +82,10 @@ static void child(const char *path, char **env)
 	_exit(127);
 }
 
-static void on_poll(loop_t *loop, void *arg)
+static int64_t on_poll(loop_t *loop, void *arg)
 {
 	hook_t *h = arg;
 	int st;
-	h->timer = 0;
 	pid_t r = waitpid(h->pid, &st, WNOHANG);
 	if (r == h->pid || (r < 0 && errno == ECHILD)) {
 		int status = r < 0 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st)
@@ -95,7 +94,7 @@ static void on_poll(loop_t *loop, void *arg)
 		void *darg = h->arg;
 		free(h);
 		done(darg, status);
-		return;
+		return LOOP_TIMER_STOP;
 	}
 	int64_t now = loop_now(loop);
 	if (!h->kill_at && now >= h->deadline) {
@@ -104,7 +103,7 @@ static void on_poll(loop_t *loop, void *arg)
 	} else if (h->kill_at && now >= h->kill_at) {
 		kill(-h->pid, SIGKILL);
 	}
-	h->timer = loop_timer(loop, HOOK_POLL_MS, on_poll, h);
+	return HOOK_POLL_MS;
 }
 
 hook_t *hook_start(loop_t *loop, const char *path, const char *const vars[],
@@ -121,7 +120,7 @@ hook_t *hook_start(loop_t *loop, const char *path, const char *const vars[],
 	h->done = done;
 	h->arg = arg;
 	h->deadline = loop_now(loop) + (int64_t)timeout_s * 1000;
-	h->timer = loop_timer(loop, HOOK_POLL_MS, on_poll, h);
+	h->timer = loop_every(loop, HOOK_POLL_MS, on_poll, h);
 	if (!h->timer) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -803,9 +803,9 @@ static void on_accept(loop_t *loop, int fd, int events, void *arg)
 	}
 }
 
-/* Once a second: drop idle keep-alive connections, slow clients and
+/* Every HTTP_SWEEP_MS: drop idle keep-alive connections, slow clients and
  * clients that do not read their answers. */
-static void sweep(loop_t *loop, void *arg)
+static int64_t sweep(loop_t *loop, void *arg)
 {
 	http_server_t *s = arg;
 	int64_t now = loop_now(loop);
@@ -826,7 +826,7 @@ static void sweep(loop_t *loop, void *arg)
 			conn_free(c, 1);
 		}
 	}
-	s->sweep_timer = loop_timer(loop, 1000, sweep, s);
+	return HTTP_SWEEP_MS;
 }
 
 http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
@@ -847,13 +847,14 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 		free(s);
 		return NULL;
 	}
-	if (loop_watch(loop, s->fd, LOOP_READ, on_accept, s) < 0) {
+	if (loop_watch(loop, s->fd, LOOP_READ, on_accept, s) < 0 ||
+	    !(s->sweep_timer = loop_every(loop, HTTP_SWEEP_MS, sweep, s))) {
 		snprintf(err, errlen, "out of memory");
+		loop_unwatch(loop, s->fd);
 		close(s->fd);
 		free(s);
 		return NULL;
 	}
-	s->sweep_timer = loop_timer(loop, 1000, sweep, s);
 	return s;
 }
 

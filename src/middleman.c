@@ -53,14 +53,16 @@ struct middleman {
 
 static const char json_type[] = "application/json";
 
-static void on_push_tick(loop_t *loop, void *arg)
+/* Every --interval seconds: what was committed since goes to the clients. */
+static int64_t on_push_tick(loop_t *loop, void *arg)
 {
 	struct middleman *m = arg;
+	(void)loop;
 	if (m->committed_seq > m->pushed_seq) {
 		m->pushed_seq = m->committed_seq;
 		push_publish(m->push);
 	}
-	loop_timer(loop, (int64_t)m->interval * 1000, on_push_tick, m);
+	return (int64_t)m->interval * 1000;
 }
 
 /* ---- WebSocket upgrade ---- */
@@ -315,13 +317,15 @@ static int open_journal(struct middleman *m, const char *path)
 	return 0;
 }
 
-static void check_stopped(loop_t *loop, void *arg)
+/* Every SHUTDOWN_POLL_MS after SIGTERM: stops the loop once every
+ * WebSocket client is gone or the grace is over. */
+static int64_t check_stopped(loop_t *loop, void *arg)
 {
 	struct middleman *m = arg;
-	if (!push_clients(m->push) || loop_now(loop) >= m->stop_deadline)
-		loop_stop(loop);
-	else
-		loop_timer(loop, 20, check_stopped, m);
+	if (push_clients(m->push) && loop_now(loop) < m->stop_deadline)
+		return SHUTDOWN_POLL_MS;
+	loop_stop(loop);
+	return LOOP_TIMER_STOP;
 }
 
 static void on_stop_signal(loop_t *loop, int signo, void *arg)
@@ -338,7 +342,9 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 	}
 	push_close_all(m->push, WS_CLOSE_GOING_AWAY, "server stopping");
 	m->stop_deadline = loop_now(loop) + MIDDLEMAN_SHUTDOWN_GRACE_MS;
-	check_stopped(loop, m);
+	if (check_stopped(loop, m) != LOOP_TIMER_STOP &&
+	    !loop_every(loop, SHUTDOWN_POLL_MS, check_stopped, m))
+		loop_stop(loop); /* out of memory: stop without waiting */
 }
 
 int main(int argc, char **argv)
@@ -410,8 +416,10 @@ int main(int argc, char **argv)
 	}
 	loop_signal(m.loop, SIGTERM, on_stop_signal, &m);
 	loop_signal(m.loop, SIGINT, on_stop_signal, &m);
-	if (interval > 0)
-		loop_timer(m.loop, (int64_t)interval * 1000, on_push_tick, &m);
+	if (interval > 0 && !loop_every(m.loop, (int64_t)interval * 1000, on_push_tick, &m)) {
+		log_error("out of memory");
+		goto out;
+	}
 	log_info("listening on %s (port %d), push every %lus, history %lu",
 		 listen, http_server_port(m.http), interval, history);
 	rc = loop_run(m.loop) < 0 ? 1 : 0;

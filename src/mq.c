@@ -262,7 +262,7 @@ static int declare(mq_t *mq, const char *queue)
 }
 
 static void on_readable(loop_t *loop, int fd, int events, void *arg);
-static void on_tick(loop_t *loop, void *arg);
+static int64_t on_tick(loop_t *loop, void *arg);
 
 /* Login, channel, topology, confirms, consumer: blocking RPCs, bounded. */
 static void handshake(mq_t *mq)
@@ -308,7 +308,8 @@ static void handshake(mq_t *mq)
 		if (rpc_ok(mq, "basic.consume") < 0)
 			return;
 	}
-	if (loop_watch(mq->loop, mq->fd, LOOP_READ, on_readable, mq) < 0) {
+	if (loop_watch(mq->loop, mq->fd, LOOP_READ, on_readable, mq) < 0 ||
+	    !(mq->tick_timer = loop_every(mq->loop, MQ_TICK_MS, on_tick, mq))) {
 		fail_and_retry(mq, "out of memory");
 		return;
 	}
@@ -316,7 +317,6 @@ static void handshake(mq_t *mq)
 	mq->epoch++;
 	mq->front_seq = mq->next_seq = 1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
-	mq->tick_timer = loop_timer(mq->loop, MQ_TICK_MS, on_tick, mq);
 	log_info("connected to broker %s", mq->redacted);
 	if (mq->cfg.on_state)
 		mq->cfg.on_state(1, mq->cfg.arg);
@@ -498,10 +498,10 @@ static void on_readable(loop_t *loop, int fd, int events, void *arg)
 	pump(arg);
 }
 
-static void on_tick(loop_t *loop, void *arg)
+/* Every MQ_TICK_MS while connected (teardown cancels it, also from here). */
+static int64_t on_tick(loop_t *loop, void *arg)
 {
 	mq_t *mq = arg;
-	mq->tick_timer = 0;
 	ring_shrink(mq);
 	if (mq->nacked || mq->refused) {
 		log_warn("broker %s: %lu nack(s) of publishes; %lu publish(es) refused "
@@ -511,11 +511,10 @@ static void on_tick(loop_t *loop, void *arg)
 	}
 	if (mq->count && slot(mq, 0)->deadline < loop_now(loop)) {
 		fail_and_retry(mq, "publisher confirm timed out");
-		return;
+		return LOOP_TIMER_STOP;
 	}
 	pump(mq); /* sends a heartbeat when one is due */
-	if (mq->state == MQ_UP && !mq->tick_timer)
-		mq->tick_timer = loop_timer(loop, MQ_TICK_MS, on_tick, mq);
+	return MQ_TICK_MS;
 }
 
 /* ---- public ---- */

@@ -394,7 +394,8 @@ static void on_client_io(loop_t *loop, int fd, int events, void *arg)
 
 /* ---- housekeeping ---- */
 
-static void on_tick(loop_t *loop, void *arg)
+/* Every PUSH_TICK_MS: pings, pong and close timeouts. */
+static int64_t on_tick(loop_t *loop, void *arg)
 {
 	struct push *p = arg;
 	int64_t now = loop_now(loop);
@@ -412,7 +413,7 @@ static void on_tick(loop_t *loop, void *arg)
 				client_write(c);
 		}
 	}
-	p->tick = loop_timer(loop, PUSH_TICK_MS, on_tick, p);
+	return PUSH_TICK_MS;
 }
 
 /* ---- the clients as a whole ---- */
@@ -424,7 +425,7 @@ push_t *push_new(loop_t *loop, store_t *s)
 		return NULL;
 	p->loop = loop;
 	p->store = s;
-	p->tick = loop_timer(loop, PUSH_TICK_MS, on_tick, p);
+	p->tick = loop_every(loop, PUSH_TICK_MS, on_tick, p);
 	if (!p->tick) {
 		free(p);
 		return NULL;

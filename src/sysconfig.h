@@ -16,10 +16,14 @@
 #define MQ_TICK_MS 500
 /* mq: frames handled in one readable event before the loop serves others. */
 #define MQ_PUMP_BURST 4096
+/* http: idle, slow and non-reading connections are looked for this often. */
+#define HTTP_SWEEP_MS 1000
 /* fetch: download timeouts and progress are checked this often (ms). */
 #define FETCH_TICK_MS 500
 /* push: WebSocket pings and timeouts are checked this often (ms). */
 #define PUSH_TICK_MS 1000
+/* After SIGTERM, the programs check this often whether they may exit. */
+#define SHUTDOWN_POLL_MS 50
 /* hook: a running hook is waited for (WNOHANG) this often (ms). */
 #define HOOK_POLL_MS 100
 /* hasher: new bytes are announced to the helper only this many at a time:

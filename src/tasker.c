@@ -203,13 +203,15 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 	}
 }
 
-static void check_stopped(loop_t *loop, void *arg)
+/* Every SHUTDOWN_POLL_MS after SIGTERM: stops the loop once every confirm
+ * is in or the grace is over. */
+static int64_t check_stopped(loop_t *loop, void *arg)
 {
 	struct tasker *t = arg;
-	if (mq_inflight(t->mq) == 0 || loop_now(loop) >= t->stop_deadline)
-		loop_stop(loop);
-	else
-		loop_timer(loop, 50, check_stopped, t);
+	if (mq_inflight(t->mq) && loop_now(loop) < t->stop_deadline)
+		return SHUTDOWN_POLL_MS;
+	loop_stop(loop);
+	return LOOP_TIMER_STOP;
 }
 
 static void on_stop_signal(loop_t *loop, int signo, void *arg)
@@ -221,7 +223,9 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 	log_info("signal %d: finishing", signo);
 	http_server_stop_listening(t->http);
 	t->stop_deadline = loop_now(loop) + TASKER_SHUTDOWN_GRACE_MS;
-	check_stopped(loop, t);
+	if (check_stopped(loop, t) != LOOP_TIMER_STOP &&
+	    !loop_every(loop, SHUTDOWN_POLL_MS, check_stopped, t))
+		loop_stop(loop); /* out of memory: stop without waiting */
 }
 
 int main(int argc, char **argv)

@@ -660,12 +660,12 @@ static void check_stopped(struct worker *w)
 	loop_stop(w->loop);
 }
 
-static void on_stop_tick(loop_t *loop, void *arg)
+/* Every SHUTDOWN_POLL_MS after SIGTERM, until check_stopped stops the loop. */
+static int64_t on_stop_tick(loop_t *loop, void *arg)
 {
-	struct worker *w = arg;
 	(void)loop;
-	check_stopped(w);
-	loop_timer(w->loop, 100, on_stop_tick, w);
+	check_stopped(arg);
+	return SHUTDOWN_POLL_MS;
 }
 
 static void on_signal(loop_t *loop, int signo, void *arg)
@@ -711,7 +711,8 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 			free_job(j);
 	}
 	check_stopped(w);
-	loop_timer(w->loop, 100, on_stop_tick, w);
+	if (!loop_every(w->loop, SHUTDOWN_POLL_MS, on_stop_tick, w))
+		loop_stop(w->loop); /* out of memory: stop without waiting */
 }
 
 /* ---- main ------------------------------------------------------------------ */
