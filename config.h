@@ -378,14 +378,31 @@
 #ifndef DEFAULT_HISTORY
 #define DEFAULT_HISTORY 1000
 #endif
+/* --tasks default: tasks whose latest state is kept. Each costs its latest
+ * notification (~300-400 bytes for warren's own) plus ~180 bytes of entry,
+ * index and slot: ~0.5 KB, so 10,000 tasks take ~5 MB (test_store
+ * measures it). */
+#ifndef DEFAULT_TASKS
+#define DEFAULT_TASKS 10000
+#endif
+/* Largest --tasks. */
+#ifndef MIDDLEMAN_MAX_TASKS
+#define MIDDLEMAN_MAX_TASKS 1000000
+#endif
 /* Largest WebSocket message accepted from a client; beyond it: close 1009. */
 #ifndef WS_MAX_MESSAGE
 #define WS_MAX_MESSAGE 65536
 #endif
-/* Bytes queued for one WebSocket client before it is dropped as too slow:
- * the most a stalled client costs besides its socket buffers. */
-#ifndef WS_MAX_BACKLOG
-#define WS_MAX_BACKLOG (1024 * 1024)
+/* Bytes of control frames (pongs, close) queued for a WebSocket client
+ * that does not read them before it is dropped. Notifications are not
+ * queued: a client that falls behind is caught up from the store. */
+#ifndef WS_MAX_CONTROL_BACKLOG
+#define WS_MAX_CONTROL_BACKLOG 65536
+#endif
+/* Seconds a WebSocket client may take no byte while we have some for it
+ * before it is dropped (it costs no memory meanwhile). */
+#ifndef WS_STALL_TIMEOUT_S
+#define WS_STALL_TIMEOUT_S 30
 #endif
 /* Seconds of silence before we ping a WebSocket client. */
 #ifndef WS_PING_INTERVAL_S
@@ -409,6 +426,11 @@
  * on the stack. */
 #ifndef NOTIFY_MAX_TOKENS
 #define NOTIFY_MAX_TOKENS 256
+#endif
+/* Keys of a notification longer than this are compared as written (not
+ * decoded) when looking for a key given twice. */
+#ifndef NOTIFY_MAX_KEY
+#define NOTIFY_MAX_KEY 64
 #endif
 /* Longest task id in a notification, in bytes (warren's are 36). */
 #ifndef NOTIFY_MAX_ID

@@ -1,11 +1,13 @@
 /*
- * middleman - consumes `notifications`, keeps them (bounded; across
- * restarts with --journal) and pushes them to WebSocket clients every
- * --interval seconds; serves the live page, /tasks and /health over HTTP.
+ * middleman - consumes `notifications`, keeps every task's latest state
+ * and the recent notifications (store.c; across restarts with --journal)
+ * and pushes them to WebSocket clients every --interval seconds; serves
+ * the live page, /tasks and /health over HTTP.
  *
  * A notification is acknowledged to the broker only once stored (and, with
  * a journal, written and fdatasync'ed: deliveries that arrive together are
  * committed with one sync). Clients are pushed only what is committed.
+ *
  * WebSocket clients leave the HTTP server at the upgrade and belong to
  * push.c from then on.
  */
@@ -75,25 +77,33 @@ static int query_token_ok(const struct http_request *req, const char *token)
 	return http_secret_equal(given, strlen(given), token, strlen(token));
 }
 
-/* Parses ?since= and ?task=. 0, or -1 with a reason. */
-static int ws_params(const struct http_request *req, uint64_t *since,
-		     char *task, size_t tasklen, const char **why)
+/* ?since=SEQ (0 when absent). 0, or -1 when it is not a whole number. */
+static int since_param(const struct http_request *req, uint64_t *since)
 {
 	char v[32];
 	int r = http_query_param(req, "since", v, sizeof(v));
 	*since = 0;
-	if (r != 0) {
-		char *end;
-		errno = 0;
-		unsigned long long s = strtoull(v, &end, 10);
-		if (r < 0 || !*v || *end || errno || v[0] == '-') {
-			*why = "since must be a whole number";
-			return -1;
-		}
-		*since = s;
+	if (r == 0)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long s = strtoull(v, &end, 10);
+	if (r < 0 || !*v || *end || errno || v[0] == '-')
+		return -1;
+	*since = s;
+	return 0;
+}
+
+/* Parses ?since= and ?task=. 0, or -1 with a reason. */
+static int ws_params(const struct http_request *req, uint64_t *since,
+		     char *task, size_t tasklen, const char **why)
+{
+	if (since_param(req, since) < 0) {
+		*why = "since must be a whole number";
+		return -1;
 	}
 	task[0] = '\0';
-	r = http_query_param(req, "task", task, tasklen);
+	int r = http_query_param(req, "task", task, tasklen);
 	if (r < 0 || (r == 1 && !task[0])) {
 		*why = "task must be a task id";
 		return -1;
@@ -118,16 +128,20 @@ static void upgrade(struct middleman *m, http_conn_t *hc,
 
 struct compact_iter {
 	store_t *s;
-	size_t i;
+	uint64_t seq;
 };
 
-/* The journal keeps exactly what the store holds. */
+/* The journal keeps exactly what the store holds: the history and every
+ * task's state, merged in seq order. */
 static const char *compact_next(void *arg, size_t *len)
 {
 	struct compact_iter *it = arg;
-	struct store_entry *e = store_at(it->s, it->i++);
+	struct store_entry *h = store_at(it->s, store_after(it->s, it->seq));
+	struct store_entry *t = store_task_after(it->s, it->seq);
+	struct store_entry *e = !h ? t : !t ? h : h->seq < t->seq ? h : t;
 	if (!e)
 		return NULL;
+	it->seq = e->seq;
 	*len = e->len;
 	return e->text;
 }
@@ -149,13 +163,14 @@ static void commit(loop_t *loop, void *arg)
 		mq_ack(m->mq, m->acks[i]);
 	m->nacks = 0;
 	m->committed_seq = store_last_seq(m->store);
-	push_commit(m->push, m->committed_seq, store_bytes(m->store));
+	push_commit(m->push, m->committed_seq);
 	if (m->interval == 0) {
 		m->pushed_seq = m->committed_seq;
 		push_publish(m->push);
 	}
 	if (m->journal &&
-	    journal_records(m->journal) > store_count(m->store) + JOURNAL_SLACK) {
+	    journal_records(m->journal) > store_count(m->store) +
+	    store_tasks(m->store) + JOURNAL_SLACK) {
 		struct compact_iter it = { m->store, 0 };
 		size_t before = journal_records(m->journal);
 		if (journal_compact(m->journal, compact_next, &it) < 0)
@@ -222,15 +237,37 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 
 /* ---- HTTP ---- */
 
+/* GET /tasks[?status=a,b][&since=SEQ] */
+static void task_list(struct middleman *m, http_conn_t *c,
+		      const struct http_request *req)
+{
+	char v[128];
+	unsigned mask = ~0u;
+	uint64_t since = 0;
+	int r = http_query_param(req, "status", v, sizeof(v));
+	if (r < 0 || (r == 1 && store_status_mask(v, strlen(v), &mask) < 0)) {
+		http_respond_error(c, 400, "status must be a comma-separated list of "
+				   "queued, started, progress, paused, done, failed, cancelled",
+				   NULL);
+		return;
+	}
+	if (since_param(req, &since) < 0) {
+		http_respond_error(c, 400, "since must be a whole number", NULL);
+		return;
+	}
+	buf_t out = BUF_INIT;
+	if (store_tasks_json(m->store, &out, mask, since) < 0 ||
+	    buf_puts(&out, "\n") < 0)
+		http_respond_error(c, 503, "out of memory", NULL);
+	else
+		http_respond(c, 200, json_type, out.data, out.len, NULL);
+	buf_free(&out);
+}
+
 static void tasks(struct middleman *m, http_conn_t *c, const struct http_request *req)
 {
 	if (http_path_is(req, "/tasks")) {
-		buf_t out = BUF_INIT;
-		if (store_tasks_json(m->store, &out) < 0 || buf_puts(&out, "\n") < 0)
-			http_respond_error(c, 503, "out of memory", NULL);
-		else
-			http_respond(c, 200, json_type, out.data, out.len, NULL);
-		buf_free(&out);
+		task_list(m, c, req);
 		return;
 	}
 	char id[NOTIFY_MAX_ID + 1];
@@ -310,8 +347,8 @@ static int open_journal(struct middleman *m, const char *path)
 	if (journal_dropped(m->journal))
 		log_warn("journal: %llu bytes of a torn or damaged tail cut off",
 			 (unsigned long long)journal_dropped(m->journal));
-	log_info("journal %s: %zu records, %zu kept, last seq %llu", path,
-		 journal_records(m->journal), store_count(m->store),
+	log_info("journal %s: %zu records, %zu tasks, last seq %llu", path,
+		 journal_records(m->journal), store_tasks(m->store),
 		 (unsigned long long)store_last_seq(m->store));
 	m->committed_seq = m->pushed_seq = store_last_seq(m->store);
 	return 0;
@@ -352,14 +389,15 @@ int main(int argc, char **argv)
 	const char *amqp = DEFAULT_AMQP_URL, *listen = DEFAULT_MIDDLEMAN_LISTEN;
 	const char *token = NULL, *journal = NULL;
 	unsigned long heartbeat = DEFAULT_HEARTBEAT, interval = DEFAULT_INTERVAL;
-	unsigned long history = DEFAULT_HISTORY;
+	unsigned long history = DEFAULT_HISTORY, ntasks = DEFAULT_TASKS;
 	int use_syslog = 0;
 	const struct opt opts[] = {
 		OPT_ROW_AMQP(&amqp),
 		{ "listen", "WARREN_MIDDLEMAN_LISTEN", OPT_STR, &listen, 0, "[ADDR:]PORT", "HTTP and WebSocket address (default " DEFAULT_MIDDLEMAN_LISTEN ")" },
 		{ "token", "WARREN_TOKEN", OPT_STR, &token, 0, "SECRET", "require Authorization: Bearer SECRET (or ?token=SECRET for / and /ws)" },
 		{ "interval", "WARREN_INTERVAL", OPT_UINT, &interval, MIDDLEMAN_MAX_INTERVAL_S, "N", "seconds between pushes, 0 = at once (default " OPT_STR_OF(DEFAULT_INTERVAL) ")" },
-		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept (default " OPT_STR_OF(DEFAULT_HISTORY) ")" },
+		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept for replay (default " OPT_STR_OF(DEFAULT_HISTORY) ")" },
+		{ "tasks", "WARREN_TASKS", OPT_UINT, &ntasks, MIDDLEMAN_MAX_TASKS, "N", "tasks whose latest state is kept; when full, the one finished longest ago goes (default " OPT_STR_OF(DEFAULT_TASKS) ")" },
 		{ "journal", "WARREN_JOURNAL", OPT_STR, &journal, 0, "PATH", "keep notifications across restarts in PATH" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		OPT_ROW_SYSLOG(&use_syslog),
@@ -376,6 +414,8 @@ int main(int argc, char **argv)
 		opt_fail(PROG, "--listen: bad address '%s' (want [ADDR:]PORT)", listen);
 	if (history < 1)
 		opt_fail(PROG, "--history: must be at least 1");
+	if (ntasks < 1)
+		opt_fail(PROG, "--tasks: must be at least 1");
 	if (journal && !*journal)
 		opt_fail(PROG, "--journal: empty path");
 	if (token && !*token)
@@ -390,15 +430,15 @@ int main(int argc, char **argv)
 	struct middleman m = { .token = token, .interval = interval };
 	int rc = 1;
 	m.loop = loop_new();
-	m.store = store_new(history);
-	m.push = m.loop && m.store ? push_new(m.loop, m.store) : NULL;
+	m.store = store_new(history, ntasks);
+	m.push = m.loop && m.store ? push_new(m.loop, m.store, NULL) : NULL;
 	if (!m.push) {
 		log_error("out of memory");
 		goto out;
 	}
 	if (journal && open_journal(&m, journal) < 0)
 		goto out;
-	push_commit(m.push, m.committed_seq, store_bytes(m.store));
+	push_commit(m.push, m.committed_seq);
 	struct http_server_config hc = { listen, MIDDLEMAN_HTTP_CONNS, handle, &m, NULL };
 	m.http = http_server_new(m.loop, &hc, err, sizeof(err));
 	if (!m.http) {
@@ -420,8 +460,8 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		goto out;
 	}
-	log_info("listening on %s (port %d), push every %lus, history %lu",
-		 listen, http_server_port(m.http), interval, history);
+	log_info("listening on %s (port %d), push every %lus, history %lu, tasks %lu",
+		 listen, http_server_port(m.http), interval, history, ntasks);
 	rc = loop_run(m.loop) < 0 ? 1 : 0;
 out:
 	push_free(m.push);

@@ -40,13 +40,13 @@ struct client {
 	char *task;                  /* ?task= filter, or NULL */
 	struct ws_decoder dec;
 	buf_t ctrl;                  /* handshake answer and control frames */
-	uint64_t cursor;             /* seq of the last entry taken */
-	uint64_t cursor_end;         /* its store "end" position */
-	uint64_t base_end;           /* store position when it connected */
+	uint64_t cursor;             /* its position: seq of the last entry taken */
 	uint64_t limit;              /* may be sent entries up to this seq */
 	struct store_entry *partial; /* entry being written, with a ref */
 	size_t partial_off;          /* bytes of its frame already written */
 	int64_t last_rx, ping_at, close_deadline;
+	int64_t last_tx;             /* last write that took bytes, or when
+				      * the socket filled up */
 };
 
 struct push {
@@ -54,10 +54,10 @@ struct push {
 	store_t *store;
 	struct client *clients;
 	unsigned nclients;
+	struct push_config cfg;
 	/* committed: in the store for good; pushed: what clients may be
 	 * sent now (new clients get everything committed at once) */
-	uint64_t committed_seq, committed_end;
-	uint64_t push_seq, push_end;
+	uint64_t committed_seq, push_seq;
 	uint64_t tick;
 	int closing;                 /* push_close_all: no new clients */
 };
@@ -92,7 +92,7 @@ static int client_control(struct client *c, int opcode, const void *p,
 {
 	uint8_t hdr[WS_MAX_HEADER];
 	size_t h = ws_frame_header(hdr, opcode, 1, len, NULL);
-	if (buf_used(&c->ctrl) + h + len > WS_MAX_BACKLOG ||
+	if (buf_used(&c->ctrl) + h + len > WS_MAX_CONTROL_BACKLOG ||
 	    buf_append(&c->ctrl, hdr, h) < 0 || buf_append(&c->ctrl, p, len) < 0) {
 		client_free(c, "control frames not read");
 		return -1;
@@ -145,39 +145,51 @@ struct batch {
 	size_t ent_size[WS_WRITEV_FRAMES];
 	int niov, nent;
 	size_t partial_rest, ctrl_len, total;
-	uint64_t scanned_seq, scanned_end; /* last entry looked at */
+	uint64_t scanned_seq;       /* the position once all is written */
 };
 
+static void batch_add(struct batch *b, struct store_entry *e)
+{
+	uint8_t *hdr = b->hdr[b->nent + 1];
+	int k = frame_iov(b->iov + b->niov, hdr, e, 0);
+	size_t size = 0;
+	for (int j = 0; j < k; j++)
+		size += b->iov[b->niov + j].iov_len;
+	b->niov += k;
+	b->ent[b->nent] = e;
+	b->ent_size[b->nent++] = size;
+	b->total += size;
+}
+
+/* The next entries for c, from the history while it holds everything
+ * after c's position, else the states of the tasks changed since. */
 static void batch_entries(struct client *c, struct batch *b)
 {
 	store_t *s = c->p->store;
-	size_t i = store_after(s, c->cursor), n = store_count(s);
-	b->scanned_seq = 0;
-	for (; i < n && b->nent < WS_WRITEV_FRAMES; i++) {
-		struct store_entry *e = store_at(s, i);
-		if (e->seq > c->limit)
+	uint64_t at = c->cursor;
+	if (c->task && !store_replayable(s, at)) {
+		/* catching up on one task: its state is all there is */
+		struct store_entry *e = store_task(s, c->task, strlen(c->task));
+		if (e && e->seq > at && e->seq <= c->limit)
+			batch_add(b, e);
+		b->scanned_seq = c->limit;
+		return;
+	}
+	while (b->nent < WS_WRITEV_FRAMES) {
+		struct store_entry *e = store_next(s, at);
+		if (!e || e->seq > c->limit)
 			break;
-		b->scanned_seq = e->seq;
-		b->scanned_end = e->end;
-		if (!entry_wanted(c, e))
-			continue;
-		uint8_t *hdr = b->hdr[b->nent + 1];
-		int k = frame_iov(b->iov + b->niov, hdr, e, 0);
-		size_t size = 0;
-		for (int j = 0; j < k; j++)
-			size += b->iov[b->niov + j].iov_len;
-		b->niov += k;
-		b->ent[b->nent] = e;
-		b->ent_size[b->nent++] = size;
-		b->total += size;
+		at = b->scanned_seq = e->seq;
+		if (entry_wanted(c, e))
+			batch_add(b, e);
 	}
 }
 
-/* Moves the cursor past entry e (sent or skipped). */
-static void advance(struct client *c, uint64_t seq, uint64_t end)
+/* Moves the cursor past entry seq (sent or skipped). */
+static void advance(struct client *c, uint64_t seq)
 {
-	c->cursor = seq;
-	c->cursor_end = end;
+	if (seq > c->cursor)
+		c->cursor = seq;
 }
 
 /* Accounts for n bytes written from batch b. */
@@ -201,26 +213,27 @@ static void batch_done(struct client *c, struct batch *b, size_t n)
 		struct store_entry *e = b->ent[i];
 		if (n >= b->ent_size[i]) {
 			n -= b->ent_size[i];
-			advance(c, e->seq, e->end);
+			advance(c, e->seq);
 			continue;
 		}
 		if (n > 0) {
 			store_entry_ref(e);
 			c->partial = e;
 			c->partial_off = n;
-			advance(c, e->seq, e->end);
+			advance(c, e->seq);
 		}
 		return;
 	}
 	/* all written: skipped entries after the last frame are passed too */
-	if (b->scanned_seq > c->cursor)
-		advance(c, b->scanned_seq, b->scanned_end);
+	advance(c, b->scanned_seq);
 }
 
 static void set_writing(struct client *c, int on)
 {
 	if (c->writing == on)
 		return;
+	if (on)
+		c->last_tx = loop_now(c->p->loop); /* the stall clock starts */
 	c->writing = on;
 	loop_mask(c->p->loop, c->fd, LOOP_READ | (on ? LOOP_WRITE : 0));
 }
@@ -247,9 +260,9 @@ static void client_write(struct client *c)
 		if (c->state == CL_OPEN)
 			batch_entries(c, &b);
 		if (b.total == 0) {
-			if (b.scanned_seq > c->cursor)
-				advance(c, b.scanned_seq, b.scanned_end);
-			if (b.scanned_seq && c->cursor < c->limit)
+			uint64_t was = c->cursor;
+			advance(c, b.scanned_seq);
+			if (c->cursor > was && c->cursor < c->limit)
 				continue; /* only skipped entries so far */
 			break;
 		}
@@ -264,6 +277,8 @@ static void client_write(struct client *c)
 			client_free(c, strerror(errno));
 			return;
 		}
+		if (w > 0)
+			c->last_tx = loop_now(c->p->loop);
 		batch_done(c, &b, (size_t)w);
 		if ((size_t)w < b.total) {
 			set_writing(c, 1);
@@ -287,23 +302,14 @@ static void client_write(struct client *c)
 	}
 }
 
-/* Bytes pushed to c and not yet written. */
-static uint64_t client_backlog(const struct client *c)
-{
-	uint64_t from = c->cursor_end > c->base_end ? c->cursor_end : c->base_end;
-	return c->p->push_end > from ? c->p->push_end - from : 0;
-}
-
-void push_commit(push_t *p, uint64_t seq, uint64_t end)
+void push_commit(push_t *p, uint64_t seq)
 {
 	p->committed_seq = seq;
-	p->committed_end = end;
 }
 
 void push_publish(push_t *p)
 {
 	p->push_seq = p->committed_seq;
-	p->push_end = p->committed_end;
 	struct client *c = p->clients, *next;
 	for (; c; c = next) {
 		next = c->next;
@@ -313,8 +319,6 @@ void push_publish(push_t *p)
 			c->limit = p->push_seq;
 		if (!c->writing)
 			client_write(c);
-		else if (client_backlog(c) > WS_MAX_BACKLOG)
-			client_free(c, "too slow: backlog over the limit");
 	}
 }
 
@@ -402,7 +406,9 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	struct client *c = p->clients, *next;
 	for (; c; c = next) {
 		next = c->next;
-		if (c->state == CL_CLOSING) {
+		if (c->writing && now - c->last_tx >= p->cfg.stall_ms) {
+			client_free(c, "too slow: nothing read for a while");
+		} else if (c->state == CL_CLOSING) {
 			if (now >= c->close_deadline)
 				client_free(c, "close handshake timed out");
 		} else if (c->ping_at && now - c->ping_at >= WS_PONG_TIMEOUT_S * 1000) {
@@ -413,19 +419,27 @@ static int64_t on_tick(loop_t *loop, void *arg)
 				client_write(c);
 		}
 	}
-	return PUSH_TICK_MS;
+	return p->cfg.tick_ms;
 }
 
 /* ---- the clients as a whole ---- */
 
-push_t *push_new(loop_t *loop, store_t *s)
+push_t *push_new(loop_t *loop, store_t *s, const struct push_config *cfg)
 {
 	push_t *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->loop = loop;
 	p->store = s;
-	p->tick = loop_every(loop, PUSH_TICK_MS, on_tick, p);
+	if (cfg)
+		p->cfg = *cfg;
+	if (!p->cfg.max_clients)
+		p->cfg.max_clients = WS_MAX_CLIENTS;
+	if (!p->cfg.stall_ms)
+		p->cfg.stall_ms = WS_STALL_TIMEOUT_S * 1000;
+	if (!p->cfg.tick_ms)
+		p->cfg.tick_ms = PUSH_TICK_MS;
+	p->tick = loop_every(loop, p->cfg.tick_ms, on_tick, p);
 	if (!p->tick) {
 		free(p);
 		return NULL;
@@ -475,8 +489,7 @@ int push_attach(push_t *p, int fd, const char *addr, const char *hello,
 	 * would bring to the others */
 	c->cursor = since;
 	c->limit = p->committed_seq;
-	c->base_end = p->committed_end;
-	c->last_rx = loop_now(p->loop);
+	c->last_rx = c->last_tx = loop_now(p->loop);
 	c->next = p->clients;
 	if (p->clients)
 		p->clients->prev = c;
@@ -507,7 +520,7 @@ void push_upgrade(push_t *p, http_conn_t *hc, const struct http_request *req,
 		http_respond_error(hc, 400, "not a valid WebSocket upgrade", NULL);
 		return;
 	}
-	if (p->closing || p->nclients >= WS_MAX_CLIENTS) {
+	if (p->closing || p->nclients >= p->cfg.max_clients) {
 		http_respond_unavailable(hc, "too many WebSocket clients");
 		return;
 	}

@@ -5,11 +5,13 @@
  * A client leaves the HTTP server at the upgrade and belongs to the push_t
  * from then on. Sending copies nothing: frames are written with writev()
  * straight from the stored text, and an entry evicted while a client is
- * halfway through it stays alive by its reference. A client's backlog is
- * what was published to it but not yet written; one whose backlog passes
- * WS_MAX_BACKLOG is dropped, so a client that stops reading costs nothing
- * and delays no one. Pings go to idle clients, dead ones are dropped, a
- * close frame is answered, a protocol error closes with the RFC's code.
+ * halfway through it stays alive by its reference. A client is only a
+ * position in the store (see store_next): one that falls behind the
+ * history is sent the states of the tasks changed since its position, so
+ * a slow client costs no memory, delays no one and still gets every
+ * task's outcome. One that takes no byte for WS_STALL_TIMEOUT_S is
+ * dropped. Pings go to idle clients, dead ones are dropped, a close frame
+ * is answered, a protocol error closes with the RFC's code.
  */
 #ifndef WARREN_PUSH_H
 #define WARREN_PUSH_H
@@ -23,26 +25,32 @@
 
 typedef struct push push_t;
 
-/* Clients of store s on loop; NULL on ENOMEM. Starts a 1 s housekeeping
- * timer (pings, timeouts) that push_free cancels. */
-push_t *push_new(loop_t *loop, store_t *s);
+/* Limits; a field left 0 takes its default. */
+struct push_config {
+	unsigned max_clients;   /* WS_MAX_CLIENTS */
+	int64_t stall_ms;       /* WS_STALL_TIMEOUT_S * 1000 */
+	int64_t tick_ms;        /* housekeeping period: 1000 */
+};
+
+/* Clients of store s on loop (cfg may be NULL); NULL on ENOMEM. Starts a
+ * housekeeping timer (pings, timeouts) that push_free cancels. */
+push_t *push_new(loop_t *loop, store_t *s, const struct push_config *cfg);
 /* Closes every client at once (no close frame) and frees p. */
 void push_free(push_t *p);
 
 /*
- * Records that the store holds committed entries up to seq (end = the
- * store's bytes then). A client that connects from now on is sent them at
+ * Records that the store holds committed entries up to seq. A client that connects from now on is sent them at
  * once; the others get them at the next push_publish.
  */
-void push_commit(push_t *p, uint64_t seq, uint64_t end);
+void push_commit(push_t *p, uint64_t seq);
 /* Publishes everything committed to every client and writes what can be
- * written now; drops a client whose backlog is over WS_MAX_BACKLOG. */
+ * written now. */
 void push_publish(push_t *p);
 
 /*
  * Answers GET /ws, once the caller has checked the path and the token:
  * 426 or 400 for a request that is not a WebSocket upgrade, 503 when
- * WS_MAX_CLIENTS are connected or after push_close_all; otherwise takes
+ * max_clients are connected or after push_close_all; otherwise takes
  * the connection from the HTTP server (http_detach), answers 101 and sends
  * what was committed after seq since, limited to task id task (NULL: all).
  */

@@ -1,12 +1,15 @@
 /*
- * store.c - bounded notification history; see store.h.
+ * store.c - bounded task states and notification history; see store.h.
  *
- * Entries sit in seq order in a window arr[start .. start+count) of an
- * array twice the history, so dropping the oldest is start++ and the window
- * slides back only once per history's worth of inserts. Superseded progress
- * entries are also on a doubly linked FIFO. The task index is an
- * open-addressing hash table (linear probing, backward-shift deletion)
- * from task id to the task's latest entry.
+ * The history is a ring of `history` entry pointers in seq order.
+ *
+ * The tasks are an array of slots {seq, entry} in seq order: a task whose
+ * state changes gets a new slot at the end and its old slot is emptied (it
+ * keeps its seq, so binary search still works); when the array is full it
+ * is compacted, which at most every quarter of `tasks` inserts costs one
+ * pass. Finished tasks are also on a doubly linked list, oldest first, the
+ * eviction order. The index is an open-addressing hash table (linear
+ * probing, backward-shift deletion) from task id to the task's state.
  */
 #include "store.h"
 #include "config.h"
@@ -18,32 +21,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct store {
-	size_t history;
-	struct store_entry **arr;
-	size_t cap, start, count;
-	struct store_entry *sup_head, *sup_tail;
-	struct store_entry **index;   /* hash table of latest entries */
-	size_t index_cap;             /* power of two >= 2 * (history + 1) */
-	uint64_t last_seq;
-	uint64_t bytes;
+struct slot {
+	uint64_t seq;
+	struct store_entry *e;  /* NULL: the task moved on or was evicted */
 };
 
-store_t *store_new(size_t history)
+struct store {
+	/* history: ring of hist_cap entries from hist_start */
+	struct store_entry **hist;
+	size_t hist_cap, hist_start, hist_count;
+	uint64_t hist_from;           /* every seq >= this one is in it */
+	/* tasks */
+	size_t max_tasks, ntasks;
+	struct slot *slots;
+	size_t slots_cap, slots_len;
+	size_t first_live;            /* slots before it are all empty */
+	struct store_entry *fin_head, *fin_tail;
+	struct store_entry **index;   /* hash table of task states */
+	size_t index_cap;             /* power of two >= 2 * (tasks + 1) */
+	uint64_t last_seq;
+};
+
+static const char *const status_names[] = {
+	"queued", "started", "progress", "paused", "done", "failed", "cancelled"
+};
+
+/* The order a task's state moves in. */
+static int rank(enum store_status st)
 {
-	if (history < 1 || history > SIZE_MAX / 8)
+	switch (st) {
+	case STORE_QUEUED: return 0;
+	case STORE_STARTED: return 1;
+	case STORE_DONE: case STORE_FAILED: case STORE_CANCELLED: return 3;
+	default: return 2;
+	}
+}
+
+store_t *store_new(size_t history, size_t tasks)
+{
+	if (history < 1 || tasks < 1 || history > SIZE_MAX / 16 ||
+	    tasks > SIZE_MAX / 64)
 		return NULL;
 	store_t *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->history = history;
-	s->cap = 2 * (history + 1);
+	s->hist_cap = history;
+	s->hist_from = 1;
+	s->max_tasks = tasks;
+	/* room for a quarter of empty slots before a compaction */
+	s->slots_cap = tasks + tasks / 4 + 16;
 	s->index_cap = 16;
-	while (s->index_cap < 2 * (history + 1))
+	while (s->index_cap < 2 * (tasks + 1))
 		s->index_cap *= 2;
-	s->arr = calloc(s->cap, sizeof(*s->arr));
+	s->hist = calloc(history, sizeof(*s->hist));
+	s->slots = calloc(s->slots_cap, sizeof(*s->slots));
 	s->index = calloc(s->index_cap, sizeof(*s->index));
-	if (!s->arr || !s->index) {
+	if (!s->hist || !s->slots || !s->index) {
 		store_free(s);
 		return NULL;
 	}
@@ -54,10 +87,14 @@ void store_free(store_t *s)
 {
 	if (!s)
 		return;
-	if (s->arr)
-		for (size_t i = 0; i < s->count; i++)
-			store_entry_unref(s->arr[s->start + i]);
-	free(s->arr);
+	if (s->hist)
+		for (size_t i = 0; i < s->hist_count; i++)
+			store_entry_unref(store_at(s, i));
+	if (s->slots)
+		for (size_t i = 0; i < s->slots_len; i++)
+			store_entry_unref(s->slots[i].e);
+	free(s->hist);
+	free(s->slots);
 	free(s->index);
 	free(s);
 }
@@ -116,57 +153,76 @@ static void index_remove(store_t *s, size_t i)
 	}
 }
 
-const struct store_entry *store_task(const store_t *s, const char *id,
+struct store_entry *store_task(const store_t *s, const char *id,
 				     size_t id_len)
 {
 	return s->index[index_slot(s, id, id_len)];
 }
 
-/* ---- superseded list ---- */
-
-static void sup_append(store_t *s, struct store_entry *e)
-{
-	e->superseded = 1;
-	e->sup_next = NULL;
-	e->sup_prev = s->sup_tail;
-	if (s->sup_tail)
-		s->sup_tail->sup_next = e;
-	else
-		s->sup_head = e;
-	s->sup_tail = e;
-}
-
-static void sup_unlink(store_t *s, struct store_entry *e)
-{
-	if (!e->superseded)
-		return;
-	if (e->sup_prev)
-		e->sup_prev->sup_next = e->sup_next;
-	else
-		s->sup_head = e->sup_next;
-	if (e->sup_next)
-		e->sup_next->sup_prev = e->sup_prev;
-	else
-		s->sup_tail = e->sup_prev;
-	e->superseded = 0;
-	e->sup_prev = e->sup_next = NULL;
-}
-
 /* ---- entries ---- */
+
+static enum store_status status_of(const char *js, const jsmntok_t *v)
+{
+	for (int i = 0; i < STORE_OTHER; i++)
+		if (json_tok_is(js, v, status_names[i]))
+			return (enum store_status)i;
+	return STORE_OTHER;
+}
+
+/* A stored seq: 1 to STORE_MAX_SEQ in plain decimal; an overflow is an
+ * error (ERANGE), never a wrap. */
+static int read_seq(const char *js, const jsmntok_t *v, uint64_t *seq)
+{
+	uint64_t n = 0;
+	if (v->type != JSMN_PRIMITIVE || v->end <= v->start || js[v->start] == '0')
+		return -1;
+	for (int i = v->start; i < v->end; i++) {
+		unsigned d = (unsigned)(js[i] - '0');
+		if (d > 9 || n > (STORE_MAX_SEQ - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*seq = n;
+	return 0;
+}
+
+/* 1 when two top-level keys of the object are the same once decoded. */
+static int duplicate_key(const char *js, const jsmntok_t *t, int ntok)
+{
+	char a[NOTIFY_MAX_KEY + 1], b[NOTIFY_MAX_KEY + 1];
+	for (int i = 1; i < ntok; i = json_skip(t, i + 1)) {
+		int la = json_tok_str(js, &t[i], a, sizeof(a));
+		for (int j = json_skip(t, i + 1); j < ntok; j = json_skip(t, j + 1)) {
+			int lb = json_tok_str(js, &t[j], b, sizeof(b));
+			/* keys too long to decode are compared as written */
+			if (la < 0 || lb < 0 ?
+			    t[i].end - t[i].start == t[j].end - t[j].start &&
+			    !memcmp(js + t[i].start, js + t[j].start,
+				    (size_t)(t[i].end - t[i].start)) :
+			    la == lb && !memcmp(a, b, (size_t)la))
+				return 1;
+		}
+	}
+	return 0;
+}
 
 /* Reads "id", "status" and (with_seq) "seq" from the top-level object. */
 static int read_fields(const char *js, const jsmntok_t *t, int ntok,
-		       char *id, size_t idlen, int *progress, int64_t *seq,
-		       int with_seq, char *err, size_t errlen)
+		       char *id, size_t idlen, enum store_status *status,
+		       uint64_t *seq, int with_seq, char *err, size_t errlen)
 {
 	int have_id = 0, have_status = 0, have_seq = 0;
 	if (ntok < 1 || t[0].type != JSMN_OBJECT) {
 		snprintf(err, errlen, "not a JSON object");
 		return -1;
 	}
+	if (duplicate_key(js, t, ntok)) {
+		snprintf(err, errlen, "a key appears twice");
+		return -1;
+	}
 	for (int i = 1; i < ntok; i = json_skip(t, i + 1)) {
 		const jsmntok_t *k = &t[i], *v = &t[i + 1];
-		if (json_tok_is(js, k, "id") && !have_id) {
+		if (json_tok_is(js, k, "id")) {
 			if (v->type != JSMN_STRING ||
 			    json_tok_str(js, v, id, idlen) <= 0) {
 				snprintf(err, errlen, "\"id\" must be a string of 1 to %zu bytes",
@@ -174,18 +230,19 @@ static int read_fields(const char *js, const jsmntok_t *t, int ntok,
 				return -1;
 			}
 			have_id = 1;
-		} else if (json_tok_is(js, k, "status") && !have_status) {
+		} else if (json_tok_is(js, k, "status")) {
 			if (v->type != JSMN_STRING) {
 				snprintf(err, errlen, "\"status\" must be a string");
 				return -1;
 			}
-			*progress = json_tok_is(js, v, "progress");
+			*status = status_of(js, v);
 			have_status = 1;
 		} else if (json_tok_is(js, k, "seq")) {
-			if (!with_seq || have_seq || json_tok_int(js, v, seq) < 0 ||
-			    *seq <= 0) {
-				snprintf(err, errlen, with_seq ? "bad \"seq\"" :
-					 "a new notification cannot carry \"seq\"");
+			if (!with_seq || read_seq(js, v, seq) < 0) {
+				snprintf(err, errlen, with_seq ?
+					 "bad \"seq\" (1 to %" PRIu64 ")" :
+					 "a new notification cannot carry \"seq\"",
+					 (uint64_t)STORE_MAX_SEQ);
 				return -1;
 			}
 			have_seq = 1;
@@ -204,10 +261,12 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 {
 	jsmntok_t toks[NOTIFY_MAX_TOKENS];
 	char id[NOTIFY_MAX_ID + 1];
-	int progress = 0;
-	int64_t seq = 0;
+	enum store_status status = STORE_OTHER;
+	uint64_t seq = 0;
 
-	if (len > NOTIFY_MAX_SIZE) {
+	/* a stored one carries ,"seq":N more than it came with: the same
+	 * notification passes on replay as it passed live */
+	if (len > NOTIFY_MAX_SIZE + (with_seq ? STORE_SEQ_ROOM : 0)) {
 		snprintf(err, errlen, "notification over %d bytes", NOTIFY_MAX_SIZE);
 		return NULL;
 	}
@@ -222,12 +281,17 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 			 "invalid JSON");
 		return NULL;
 	}
-	if (read_fields(json, toks, ntok, id, sizeof(id), &progress, &seq,
+	if (read_fields(json, toks, ntok, id, sizeof(id), &status, &seq,
 			with_seq, err, errlen) < 0)
 		return NULL;
-	if (with_seq && (uint64_t)seq <= s->last_seq) {
-		snprintf(err, errlen, "seq %" PRId64 " not above %" PRIu64,
+	if (with_seq && seq <= s->last_seq) {
+		snprintf(err, errlen, "seq %" PRIu64 " not above %" PRIu64,
 			 seq, s->last_seq);
+		return NULL;
+	}
+	if (!with_seq && s->last_seq >= STORE_MAX_SEQ) {
+		snprintf(err, errlen, "seq would pass %" PRIu64,
+			 (uint64_t)STORE_MAX_SEQ);
 		return NULL;
 	}
 
@@ -236,9 +300,9 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	size_t objlen = (size_t)(toks[0].end - toks[0].start);
 	char tail[32] = "";
 	if (!with_seq) {
-		seq = (int64_t)(s->last_seq + 1);
+		seq = s->last_seq + 1;
 		/* "{}" cannot get here: it has no id */
-		snprintf(tail, sizeof(tail), ",\"seq\":%" PRId64 "}", seq);
+		snprintf(tail, sizeof(tail), ",\"seq\":%" PRIu64 "}", seq);
 		objlen--; /* the closing brace, rewritten after seq */
 	}
 	size_t tlen = strlen(tail), idl = strlen(id);
@@ -252,11 +316,11 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	memcpy(text, obj, objlen);
 	memcpy(text + objlen, tail, tlen + 1);
 	memcpy(text + objlen + tlen + 1, id, idl + 1);
-	e->seq = (uint64_t)seq;
+	e->seq = seq;
 	e->len = objlen + tlen;
 	e->text = text;
 	e->id = text + e->len + 1;
-	e->progress = progress;
+	e->status = status;
 	e->refs = 1;
 	return e;
 }
@@ -271,9 +335,9 @@ static size_t text_without_seq(const struct store_entry *e)
 
 int store_has_copy(const store_t *s, const struct store_entry *e, size_t window)
 {
-	size_t n = text_without_seq(e), count = s->count;
+	size_t n = text_without_seq(e), count = s->hist_count;
 	for (size_t i = 0; i < window && i < count; i++) {
-		const struct store_entry *o = s->arr[s->start + count - 1 - i];
+		const struct store_entry *o = store_at(s, count - 1 - i);
 		if (strcmp(o->id, e->id) == 0 && text_without_seq(o) == n &&
 		    memcmp(o->text, e->text, n) == 0)
 			return 1;
@@ -281,78 +345,155 @@ int store_has_copy(const store_t *s, const struct store_entry *e, size_t window)
 	return 0;
 }
 
-/* Removes the entry at window index i from the history. */
-static void remove_at(store_t *s, size_t i)
+/* ---- tasks ---- */
+
+static void fin_unlink(store_t *s, struct store_entry *e)
 {
-	struct store_entry *e = s->arr[s->start + i];
-	if (i < s->count / 2) {
-		memmove(s->arr + s->start + 1, s->arr + s->start,
-			i * sizeof(*s->arr));
-		s->arr[s->start++] = NULL;
-	} else {
-		memmove(s->arr + s->start + i, s->arr + s->start + i + 1,
-			(s->count - i - 1) * sizeof(*s->arr));
-		s->arr[s->start + s->count - 1] = NULL;
+	if (e->fin_prev)
+		e->fin_prev->fin_next = e->fin_next;
+	else if (s->fin_head == e)
+		s->fin_head = e->fin_next;
+	if (e->fin_next)
+		e->fin_next->fin_prev = e->fin_prev;
+	else if (s->fin_tail == e)
+		s->fin_tail = e->fin_prev;
+	e->fin_prev = e->fin_next = NULL;
+}
+
+static void fin_append(store_t *s, struct store_entry *e)
+{
+	e->fin_next = NULL;
+	e->fin_prev = s->fin_tail;
+	if (s->fin_tail)
+		s->fin_tail->fin_next = e;
+	else
+		s->fin_head = e;
+	s->fin_tail = e;
+}
+
+/* Drops the empty slots. */
+static void compact_slots(store_t *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->slots_len; i++) {
+		if (!s->slots[i].e)
+			continue;
+		s->slots[n] = s->slots[i];
+		s->slots[n].e->slot = n;
+		n++;
 	}
-	s->count--;
-	sup_unlink(s, e);
-	if (e->latest) {
-		e->latest = 0;
-		index_remove(s, index_slot(s, e->id, strlen(e->id)));
-	}
+	s->slots_len = n;
+	s->first_live = 0;
+}
+
+/* Takes e (a task's state) out of the tasks and drops the tasks' ref. */
+static void task_remove(store_t *s, struct store_entry *e)
+{
+	s->slots[e->slot].e = NULL;
+	if (rank(e->status) == 3)
+		fin_unlink(s, e);
+	e->latest = 0;
+	s->ntasks--;
 	store_entry_unref(e);
 }
 
-static void evict_one(store_t *s)
+/* The task that finished longest ago, else (none, or only the newest
+ * entry, e_new, finished) the one changed longest ago. */
+static void evict_task(store_t *s, const struct store_entry *e_new)
 {
-	if (s->sup_head)
-		remove_at(s, store_after(s, s->sup_head->seq - 1));
-	else
-		remove_at(s, 0);
+	struct store_entry *e = s->fin_head;
+	if (!e || e == e_new) {
+		while (!s->slots[s->first_live].e)
+			s->first_live++;
+		e = s->slots[s->first_live].e;
+	}
+	index_remove(s, index_slot(s, e->id, strlen(e->id)));
+	task_remove(s, e);
 }
+
+/* Makes e its task's state if it moves the task forward. */
+static void task_update(store_t *s, struct store_entry *e)
+{
+	size_t i = index_slot(s, e->id, strlen(e->id));
+	struct store_entry *prev = s->index[i];
+	if (prev) {
+		int rp = rank(prev->status), re = rank(e->status);
+		if (re < rp || (re == rp && rp == 3))
+			return; /* behind the state, or a second final one */
+		task_remove(s, prev);
+	}
+	if (s->slots_len == s->slots_cap)
+		compact_slots(s);
+	store_entry_ref(e);
+	e->latest = 1;
+	e->slot = s->slots_len;
+	s->slots[s->slots_len++] = (struct slot){ e->seq, e };
+	if (rank(e->status) == 3)
+		fin_append(s, e);
+	s->index[i] = e;
+	s->ntasks++;
+	if (s->ntasks > s->max_tasks)
+		evict_task(s, e);
+}
+
+size_t store_tasks(const store_t *s) { return s->ntasks; }
+
+/* Index of the first slot with seq > seq. */
+static size_t slot_after(const store_t *s, uint64_t seq)
+{
+	size_t lo = 0, hi = s->slots_len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->slots[mid].seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct store_entry *store_task_after(const store_t *s, uint64_t seq)
+{
+	for (size_t i = slot_after(s, seq); i < s->slots_len; i++)
+		if (s->slots[i].e)
+			return s->slots[i].e;
+	return NULL;
+}
+
+/* ---- history ---- */
 
 void store_insert(store_t *s, struct store_entry *e)
 {
-	/* slide the window back to the front when it reaches the end */
-	if (s->start + s->count == s->cap) {
-		memmove(s->arr, s->arr + s->start, s->count * sizeof(*s->arr));
-		memset(s->arr + s->count, 0, s->start * sizeof(*s->arr));
-		s->start = 0;
-	}
-	s->bytes += e->len;
-	e->end = s->bytes;
+	/* a gap in seqs (only from a compacted journal): what was between
+	 * is not in the history */
+	if (e->seq > s->last_seq + 1)
+		s->hist_from = e->seq;
 	s->last_seq = e->seq;
-	s->arr[s->start + s->count++] = e;
-
-	size_t slot = index_slot(s, e->id, strlen(e->id));
-	struct store_entry *prev = s->index[slot];
-	if (prev) {
-		prev->latest = 0;
-		if (prev->progress)
-			sup_append(s, prev);
+	task_update(s, e);
+	if (s->hist_count == s->hist_cap) {
+		struct store_entry *old = s->hist[s->hist_start];
+		s->hist_start = (s->hist_start + 1) % s->hist_cap;
+		s->hist_count--;
+		if (old->seq + 1 > s->hist_from)
+			s->hist_from = old->seq + 1;
+		store_entry_unref(old);
 	}
-	s->index[slot] = e;
-	e->latest = 1;
-
-	while (s->count > s->history)
-		evict_one(s);
+	s->hist[(s->hist_start + s->hist_count++) % s->hist_cap] = e;
 }
 
-/* ---- reading ---- */
-
-size_t store_count(const store_t *s) { return s->count; }
+size_t store_count(const store_t *s) { return s->hist_count; }
 
 struct store_entry *store_at(const store_t *s, size_t i)
 {
-	return i < s->count ? s->arr[s->start + i] : NULL;
+	return i < s->hist_count ? s->hist[(s->hist_start + i) % s->hist_cap] : NULL;
 }
 
 size_t store_after(const store_t *s, uint64_t seq)
 {
-	size_t lo = 0, hi = s->count;
+	size_t lo = 0, hi = s->hist_count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (s->arr[s->start + mid]->seq <= seq)
+		if (store_at(s, mid)->seq <= seq)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -361,16 +502,52 @@ size_t store_after(const store_t *s, uint64_t seq)
 }
 
 uint64_t store_last_seq(const store_t *s) { return s->last_seq; }
-uint64_t store_bytes(const store_t *s) { return s->bytes; }
 
-int store_tasks_json(const store_t *s, buf_t *out)
+int store_replayable(const store_t *s, uint64_t seq)
+{
+	return seq + 1 >= s->hist_from;
+}
+
+struct store_entry *store_next(const store_t *s, uint64_t seq)
+{
+	if (store_replayable(s, seq))
+		return store_at(s, store_after(s, seq));
+	return store_task_after(s, seq);
+}
+
+/* ---- listing ---- */
+
+int store_status_mask(const char *list, size_t len, unsigned *mask)
+{
+	*mask = 0;
+	size_t i = 0;
+	for (;;) {
+		size_t j = i;
+		while (j < len && list[j] != ',')
+			j++;
+		int found = -1;
+		for (int k = 0; k < STORE_OTHER && found < 0; k++)
+			if (strlen(status_names[k]) == j - i &&
+			    !memcmp(status_names[k], list + i, j - i))
+				found = k;
+		if (found < 0)
+			return -1;
+		*mask |= 1u << found;
+		if (j == len)
+			return 0;
+		i = j + 1;
+	}
+}
+
+int store_tasks_json(const store_t *s, buf_t *out, unsigned mask,
+		     uint64_t since)
 {
 	int first = 1;
 	if (buf_append(out, "[", 1) < 0)
 		return -1;
-	for (size_t i = 0; i < s->count; i++) {
-		const struct store_entry *e = s->arr[s->start + i];
-		if (!e->latest)
+	for (size_t i = slot_after(s, since); i < s->slots_len; i++) {
+		const struct store_entry *e = s->slots[i].e;
+		if (!e || !(mask & (1u << e->status)))
 			continue;
 		if ((!first && buf_append(out, ",", 1) < 0) ||
 		    buf_append(out, e->text, e->len) < 0)

@@ -1,16 +1,27 @@
 /*
- * store - the middleman's notifications in memory: each one numbered (seq,
- * from 1, in arrival order), bounded to a history of N entries, and the
- * latest notification of every task indexed by task id.
+ * store - the middleman's notifications in memory, in two bounded views:
  *
- * When the history is full, a task's superseded "progress" events go first
- * (those already followed by a later event of the same task, in the order
- * they were superseded), then the oldest entry. A task whose latest entry
- * leaves the history is forgotten, so memory is bounded by the history.
+ * - the tasks: the latest notification (the state) of up to `tasks` tasks,
+ *   indexed by task id and ordered by the seq of that notification. A
+ *   task's state only moves forward (queued < started < progress, paused
+ *   and any other status < done, failed, cancelled): a notification behind
+ *   the task's state does not replace it, nor does a second final one.
+ *   When a task more is needed, the task that finished longest ago goes;
+ *   only when no task has finished does the one changed longest ago go.
+ * - the history: the last `history` notifications, in seq order (each
+ *   numbered from 1 in arrival order), as the replay log for readers that
+ *   keep up.
  *
- * Entries are immutable and reference-counted: a reader (a WebSocket client
- * halfway through sending one) keeps an evicted entry alive with a ref.
- * All memory for the index is allocated by store_new: inserting never fails.
+ * A reader (a WebSocket client) is just a position, a seq: store_next()
+ * gives what it takes next, from the history while the history holds
+ * everything after its position, otherwise the next task changed after it
+ * (catching up: it then has every task's state, skipping only what later
+ * notifications superseded). So no reader ever misses a task's outcome,
+ * whatever it missed of the history.
+ *
+ * Entries are immutable and reference-counted: a reader halfway through
+ * sending one keeps an evicted entry alive with a ref. Memory for the
+ * index is allocated by store_new: inserting never fails.
  */
 #ifndef WARREN_STORE_H
 #define WARREN_STORE_H
@@ -20,47 +31,57 @@
 
 #include "buf.h"
 
+/* Statuses known to the store, as bits for store_tasks_json's filter. */
+enum store_status {
+	STORE_QUEUED, STORE_STARTED, STORE_PROGRESS, STORE_PAUSED,
+	STORE_DONE, STORE_FAILED, STORE_CANCELLED, STORE_OTHER
+};
+
 struct store_entry {
 	uint64_t seq;
-	uint64_t end;       /* bytes of text stored before it, plus its own */
 	size_t len;         /* of text */
 	const char *text;   /* the notification JSON with "seq", NUL-terminated */
 	const char *id;     /* the task id (decoded), NUL-terminated */
+	enum store_status status;
 	/* private */
 	unsigned refs;
-	int progress;       /* status is "progress" */
-	int latest;         /* the latest entry of its task */
-	int superseded;     /* in the superseded list */
-	struct store_entry *sup_prev, *sup_next;
+	int latest;         /* the state of its task */
+	size_t slot;        /* where, among the tasks, while latest */
+	struct store_entry *fin_prev, *fin_next; /* finished tasks, oldest first */
 };
 
 typedef struct store store_t;
 
-/* A store keeping at most history (>= 1) entries; NULL on ENOMEM. */
-store_t *store_new(size_t history);
+/* A store keeping the last history (>= 1) notifications and the state of
+ * up to tasks (>= 1) tasks; NULL on ENOMEM or a bound too large. */
+store_t *store_new(size_t history, size_t tasks);
 /* Frees the store and drops its refs (entries others hold stay valid). */
 void store_free(store_t *s);
 
 /*
  * Makes an entry from a notification (a JSON object with string "id" and
- * "status"), not yet inserted. with_seq = 0: a new notification, which must
- * not have "seq"; the entry takes the next seq, written into the text as
- * ,"seq":N before the closing brace (the rest kept byte for byte).
- * with_seq = 1: a stored one (from the journal) whose "seq" must be above
- * every seq stored so far. Returns the entry (one ref, the caller's), or
- * NULL with a reason in err (invalid, too large, ENOMEM).
+ * "status", no key twice), not yet inserted. with_seq = 0: a new
+ * notification, which must not have "seq"; the entry takes the next seq,
+ * written into the text as ,"seq":N before the closing brace (the rest
+ * kept byte for byte). with_seq = 1: a stored one (from the journal) whose
+ * "seq" must be above every seq stored so far. The size limit,
+ * NOTIFY_MAX_SIZE, applies to the text without "seq" in both cases.
+ * Returns the entry (one ref, the caller's), or NULL with a reason in err
+ * (invalid, too large, ENOMEM).
  */
 struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 				    int with_seq, char *err, size_t errlen);
 /*
- * 1 when one of the newest window stored entries is the same notification
- * as e apart from its seq: how a redelivery of a notification that was
- * stored (and journaled) before a crash, but not acknowledged, is known.
+ * 1 when one of the newest window entries of the history is the same
+ * notification as e apart from its seq: how a redelivery of a
+ * notification that was stored (and journaled) before a crash, but not
+ * acknowledged, is known.
  */
 int store_has_copy(const store_t *s, const struct store_entry *e, size_t window);
 /*
  * Inserts e (made by store_entry_new on this store, the latest made) and
- * takes over the caller's ref; then evicts down to the history bound.
+ * takes over the caller's ref: into the history, and as its task's state
+ * when it moves the task forward; then evicts down to both bounds.
  * Never fails.
  */
 void store_insert(store_t *s, struct store_entry *e);
@@ -69,21 +90,36 @@ void store_insert(store_t *s, struct store_entry *e);
 void store_entry_ref(struct store_entry *e);
 void store_entry_unref(struct store_entry *e);
 
-/* Entries held now, and entry i (0 = oldest, seq increasing). */
+/* The history: entries held now, entry i (0 = oldest, seq increasing),
+ * and the index of the first entry with seq > seq (store_count() if
+ * none). */
 size_t store_count(const store_t *s);
 struct store_entry *store_at(const store_t *s, size_t i);
-/* Index of the first entry with seq > seq (store_count() if none). */
 size_t store_after(const store_t *s, uint64_t seq);
-/* The highest seq given so far (0 before any), and the bytes of text
- * inserted so far (the "end" of the newest entry). */
+/* The highest seq given so far (0 before any). */
 uint64_t store_last_seq(const store_t *s);
-uint64_t store_bytes(const store_t *s);
 
-/* The latest entry of task id, or NULL. */
-const struct store_entry *store_task(const store_t *s, const char *id,
-				     size_t id_len);
-/* Appends a JSON array of the latest entry of every task, in seq order.
+/* The tasks: how many are kept, the state of task id (or NULL), and the
+ * first task, in seq order, whose state is newer than seq (or NULL). */
+size_t store_tasks(const store_t *s);
+struct store_entry *store_task(const store_t *s, const char *id,
+			       size_t id_len);
+struct store_entry *store_task_after(const store_t *s, uint64_t seq);
+
+/* 1 when the history holds every notification after seq. */
+int store_replayable(const store_t *s, uint64_t seq);
+/* What a reader at position seq takes next: the history's entry after seq
+ * when store_replayable(), else store_task_after(); NULL when there is
+ * nothing newer. */
+struct store_entry *store_next(const store_t *s, uint64_t seq);
+
+/* Parses a comma-separated list of statuses into bits (1 << status).
+ * 0, or -1 for an unknown status or an empty item. */
+int store_status_mask(const char *list, size_t len, unsigned *mask);
+/* Appends a JSON array of the state of every task whose state is newer
+ * than since and whose status is in mask (~0u: all), in seq order.
  * 0, or -1 on ENOMEM. */
-int store_tasks_json(const store_t *s, buf_t *out);
+int store_tasks_json(const store_t *s, buf_t *out, unsigned mask,
+		     uint64_t since);
 
 #endif

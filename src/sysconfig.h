@@ -41,6 +41,12 @@
 #define LOOP_NSIG 65
 /* A syslog record: "<PRI>ident[pid]: " before a LOG_MAX_LINE message. */
 #define LOG_MAX_RECORD (LOG_MAX_LINE + 176)
+/* Largest seq: 2^53 - 1, the largest integer a page's JavaScript holds
+ * exactly; a journal with a larger one is refused (ERANGE), not wrapped. */
+#define STORE_MAX_SEQ 9007199254740991ULL
+/* Bytes ,"seq":N adds to a notification (7 + up to 16 digits), allowed on
+ * top of NOTIFY_MAX_SIZE when a stored one is read back. */
+#define STORE_SEQ_ROOM 23
 
 /* ---- checks of config.h: the relations the code relies on ---------------- */
 
@@ -92,8 +98,11 @@
 #if JOURNAL_MAX_RECORD < NOTIFY_MAX_SIZE + 64
 #error "JOURNAL_MAX_RECORD must hold a notification plus its seq"
 #endif
-#if NOTIFY_MAX_SIZE > WS_MAX_BACKLOG
-#error "WS_MAX_BACKLOG must hold at least one notification"
+#if DEFAULT_TASKS < 1 || DEFAULT_TASKS > MIDDLEMAN_MAX_TASKS
+#error "DEFAULT_TASKS must be from 1 to MIDDLEMAN_MAX_TASKS"
+#endif
+#if WS_MAX_CONTROL_BACKLOG < 2 * (125 + 14) /* control payload + frame header */
+#error "WS_MAX_CONTROL_BACKLOG must hold a pong and a close frame"
 #endif
 #if LOG_MAX_LINE < 128
 #error "LOG_MAX_LINE below 128 cuts most log lines"

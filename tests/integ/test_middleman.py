@@ -335,8 +335,9 @@ def test_journal_kill9_under_load():
 
 def test_journal_compaction():
     path = os.path.join(fresh_dir("journal"), "c.journal")
-    mm = start("--interval", "0", "--journal", path, "--history", "10")
-    # JOURNAL_SLACK (1000) over the history triggers a compaction
+    args = ("--interval", "0", "--journal", path, "--history", "10", "--tasks", "50")
+    mm = start(*args)
+    # JOURNAL_SLACK (1000) over the history and the tasks: a compaction
     publish_notes([note("c%d" % i, "queued") for i in range(1100)])
     wait_seq(mm.port, 1100, 30)
     mm.wait_log("journal: compacted")
@@ -344,9 +345,10 @@ def test_journal_compaction():
     with open(path, "rb") as f:
         records = f.read().count(b"\n")
     assert records < 200, records
-    mm = start_middleman("--interval", "0", "--journal", path, "--history", "10")
+    mm = start_middleman(*args)
     msgs = served(mm.port)
-    assert [json.loads(m)["seq"] for m in msgs] == list(range(1091, 1101))
+    # the 50 kept tasks (whose last 10 are also the history)
+    assert [json.loads(m)["seq"] for m in msgs] == list(range(1051, 1101))
     mm.stop()
 
 
@@ -365,7 +367,9 @@ def test_journal_in_use_and_unwritable():
 # ---------------------------------------------------------------- history
 
 def test_history_bound():
-    mm = start("--interval", "0", "--history", "5")
+    """--tasks 5 keeps 5 tasks; a client starting before the history (3)
+    gets the kept tasks' states up to where the history takes over."""
+    mm = start("--interval", "0", "--history", "3", "--tasks", "5")
     publish_notes([note("h%d" % i, "queued") for i in range(8)])
     wait_seq(mm.port, 8)
     assert [json.loads(m)["seq"] for m in served(mm.port)] == [4, 5, 6, 7, 8]
@@ -375,24 +379,22 @@ def test_history_bound():
     mm.stop()
 
 
-def test_history_drops_superseded_progress_first():
-    mm = start("--interval", "0", "--history", "5")
+def test_history_replay_then_catch_up():
+    """A client from inside the history gets every notification after its
+    since; from before the history, the state of each task changed since
+    (superseded progress skipped), then the history."""
+    mm = start("--interval", "0", "--history", "3")
     publish_notes([note("p", "queued"),                  # 1
                    note("p", "started"),                 # 2
                    note("p", "progress", bytes=1),       # 3
                    note("q", "queued"),                  # 4
-                   note("p", "progress", bytes=2),       # 5: supersedes 3
-                   note("p", "progress", bytes=3),       # 6: 3 goes; supersedes 5
-                   note("p", "progress", bytes=4)])      # 7: 5 goes; supersedes 6
+                   note("p", "progress", bytes=2),       # 5
+                   note("p", "progress", bytes=3),       # 6
+                   note("p", "progress", bytes=4)])      # 7
     wait_seq(mm.port, 7)
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [1, 2, 4, 6, 7]
-    publish_notes([note("p", "done")])                   # 8: 6 goes
-    wait_seq(mm.port, 8)
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [1, 2, 4, 7, 8]
-    publish_notes([note("r", "queued")])                 # 9: 7 goes
-    publish_notes([note("r", "started")])                # 10: none superseded: 1 goes
-    wait_seq(mm.port, 10)
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [2, 4, 8, 9, 10]
+    assert [json.loads(m)["seq"] for m in served(mm.port, "/ws?since=4")] == [5, 6, 7]
+    assert [json.loads(m)["seq"] for m in served(mm.port, "/ws?since=1")] == [4, 5, 6, 7]
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [4, 5, 6, 7]
     mm.stop()
 
 
@@ -464,6 +466,7 @@ def test_settings_from_environment():
                        env={"WARREN_MIDDLEMAN_LISTEN": "127.0.0.1:{port}",
                             "WARREN_AMQP_URL": ENV.amqp_url,
                             "WARREN_INTERVAL": "0", "WARREN_HISTORY": "2",
+                            "WARREN_TASKS": "2",
                             "WARREN_JOURNAL": path})
     publish_notes([note("e%d" % i, "queued") for i in range(3)])
     wait_seq(mm.port, 3)

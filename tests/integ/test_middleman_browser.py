@@ -178,3 +178,34 @@ def test_page_shows_stored_tasks_on_open():
     finally:
         b.close()
     mm.stop()
+
+
+@timeout(120)
+def test_page_odd_ids_and_state_order():
+    """Ids such as __proto__ or constructor are tasks like any other (the
+    page keeps them in a Map), and a late queued after a done does not
+    take the task back on the page (its state only moves forward)."""
+    mm = start("--interval", "0")
+    b = Browser()
+    try:
+        b.call("Page.enable")
+        b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
+        wait_for(lambda: b.eval("document.getElementById('conn') && "
+                                "document.getElementById('conn').textContent") == "live",
+                 15, "the page's WebSocket to open")
+        publish_notes([note("__proto__", "queued"), note("constructor", "started"),
+                       note("late", "done", bytes=1, total=1), note("late", "queued"),
+                       note("hasOwnProperty", "failed", error="x"),
+                       note("__proto__", "done", bytes=1, total=1)])
+        wait_view(b, "__proto__", lambda v: v["state"] == "done", "__proto__ done")
+        wait_view(b, "constructor", lambda v: v["state"] == "started", "constructor")
+        wait_view(b, "hasOwnProperty", lambda v: v["state"] == "failed", "hasOwnProperty")
+        v = task_view(b, "late")
+        assert v and v["state"] == "done", v
+        assert b.eval("document.querySelectorAll('.task').length") == 4
+        # the page still follows new notifications
+        publish_notes([note("after", "queued")])
+        wait_view(b, "after", lambda v: v["state"] == "queued", "a later task")
+    finally:
+        b.close()
+    mm.stop()

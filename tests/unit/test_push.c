@@ -34,7 +34,7 @@ static uint64_t add(store_t *s, const char *id, const char *status)
 
 static void commit(push_t *p, store_t *s)
 {
-	push_commit(p, store_last_seq(s), store_bytes(s));
+	push_commit(p, store_last_seq(s));
 }
 
 /* A connected pair: sv[0] for the push, sv[1] the test's client side. */
@@ -136,8 +136,8 @@ static const char *texts(struct rx *r)
 static void test_publish_order_and_filter(void)
 {
 	loop_t *loop = loop_new();
-	store_t *s = store_new(100);
-	push_t *p = push_new(loop, s);
+	store_t *s = store_new(100, 100);
+	push_t *p = push_new(loop, s, NULL);
 	struct rx *all = calloc(1, sizeof(*all)), *one = calloc(1, sizeof(*one));
 	struct rx *late = calloc(1, sizeof(*late));
 	int a[2], b[2], c[2];
@@ -188,8 +188,8 @@ static void test_publish_order_and_filter(void)
 static void test_ping_close_and_errors(void)
 {
 	loop_t *loop = loop_new();
-	store_t *s = store_new(10);
-	push_t *p = push_new(loop, s);
+	store_t *s = store_new(10, 10);
+	push_t *p = push_new(loop, s, NULL);
 	struct rx *r = calloc(1, sizeof(*r));
 	char f[256];
 	int a[2];
@@ -258,52 +258,94 @@ static void test_ping_close_and_errors(void)
 	free(r);
 }
 
-/* A client that reads nothing while far more than WS_MAX_BACKLOG is
- * published to it is dropped; another one is not delayed. */
-static void test_slow_client_dropped(void)
+static void burst(store_t *s, const char *status)
+{
+	for (int i = 0; i < 1000; i++) {
+		char js[400];
+		snprintf(js, sizeof(js), "{\"id\":\"t%d\",\"status\":\"%s\",\"name\":"
+			 "\"%0200d\"}", i, status, i);
+		store_insert(s, store_entry_new(s, js, strlen(js), 0, err, sizeof(err)));
+	}
+}
+
+/* The finals among the frames received, all in seq order: -1 if not. */
+static int finals(struct rx *x)
+{
+	static char seen[1000];
+	char *f = malloc(100000);
+	int n = 0;
+	uint64_t last = 0;
+	memset(seen, 0, sizeof(seen));
+	x->off = strlen(hello);
+	while (next_frame(x, f, 100000) == WS_OP_TEXT) {
+		const char *seq = strstr(f, "\"seq\":");
+		uint64_t sq = seq ? strtoull(seq + 6, NULL, 10) : 0;
+		if (sq <= last)
+			n = -100000;
+		last = sq;
+		if (strstr(f, "\"done\"") && !seen[atoi(f + 8)]++)
+			n++;
+	}
+	free(f);
+	return n;
+}
+
+/* A client that stalls while bursts far larger than the history go by,
+ * then reads: it is caught up with every task's final state, in seq
+ * order; another client is not delayed. One that never reads is dropped
+ * after stall_ms. */
+static void test_burst_and_stall(void)
 {
 	loop_t *loop = loop_new();
-	store_t *s = store_new(100000);
-	push_t *p = push_new(loop, s);
-	struct rx *r = calloc(1, sizeof(*r));
-	int slow[2], fast[2];
-	CHECK(pair(slow) == 0 && pair(fast) == 0);
+	store_t *s = store_new(100, 10000);
+	struct push_config cfg = { .stall_ms = 1000, .tick_ms = 50 };
+	push_t *p = push_new(loop, s, &cfg);
+	struct rx *rf = calloc(1, sizeof(*rf)), *rs = calloc(1, sizeof(*rs));
+	int slow[2], fast[2], dead[2];
+	CHECK(pair(slow) == 0 && pair(fast) == 0 && pair(dead) == 0);
 	CHECK_INT(push_attach(p, slow[0], "slow", hello, strlen(hello), NULL, 0, 0, NULL), 0);
 	CHECK_INT(push_attach(p, fast[0], "fast", hello, strlen(hello), NULL, 0, 0, NULL), 0);
-	char name[300];
-	memset(name, 'n', sizeof(name) - 1);
-	name[sizeof(name) - 1] = '\0';
-	size_t got = 0;
-	for (int round = 0; round < 40 && push_clients(p) == 2; round++) {
-		for (int i = 0; i < 200; i++) {
-			char js[512];
-			snprintf(js, sizeof(js), "{\"id\":\"t%d\",\"status\":\"progress\",\"name\":\"%s\"}",
-				 i, name);
-			struct store_entry *e = store_entry_new(s, js, strlen(js), 0,
-								err, sizeof(err));
-			store_insert(s, e);
-		}
-		commit(p, s);
-		push_publish(p);
-		spin(loop);
-		r->len = r->off = 0;
-		drain(fast[1], r);
-		got += r->len;
+	CHECK_INT(push_attach(p, dead[0], "dead", hello, strlen(hello), NULL, 0, 0, NULL), 0);
+	burst(s, "queued");
+	commit(p, s);
+	push_publish(p);
+	for (int i = 0; i < 20; i++) {
+		loop_once(loop, 2);
+		drain(fast[1], rf);
+		drain(slow[1], rs);
 	}
-	CHECK_INT(push_clients(p), 1);
-	CHECK(got > WS_MAX_BACKLOG);
+	/* the slow one stops reading */
+	burst(s, "started");
+	burst(s, "done");
+	commit(p, s);
+	push_publish(p);
+	for (int64_t t0 = loop_now(loop); loop_now(loop) - t0 < 200;) {
+		loop_once(loop, 2);
+		drain(fast[1], rf);
+	}
+	CHECK_INT(finals(rf), 1000);
+	for (int64_t t0 = loop_now(loop); loop_now(loop) - t0 < 1500;) {
+		loop_once(loop, 10);
+		drain(fast[1], rf);
+		drain(slow[1], rs);
+	}
+	CHECK_INT(finals(rs), 1000);
+	/* the dead one never read: dropped; the others stay */
+	CHECK_INT(push_clients(p), 2);
 	push_free(p);
 	close(slow[1]);
 	close(fast[1]);
+	close(dead[1]);
 	store_free(s);
 	loop_free(loop);
-	free(r);
+	free(rf);
+	free(rs);
 }
 
 int main(void)
 {
 	test_publish_order_and_filter();
 	test_ping_close_and_errors();
-	test_slow_client_dropped();
+	test_burst_and_stall();
 	return check_report();
 }

@@ -1,9 +1,15 @@
-/* test_store.c - notification history: seq, bound, eviction order, index. */
+/* test_store.c - task states and history: seq, the order of states,
+ * bounds, eviction order, memory, catch-up from any position. */
 #include "check.h"
 #include "store.h"
 
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static char err[128];
 
@@ -34,7 +40,7 @@ static const char *seqs(const store_t *s)
 
 static void test_seq_and_text(void)
 {
-	store_t *s = store_new(10);
+	store_t *s = store_new(10, 100);
 	const char *js = "{\"id\":\"t1\", \"status\":\"queued\",\"name\":\"caf\xc3\xa9\",\"total\":null}";
 	struct store_entry *e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
 	CHECK(e != NULL);
@@ -47,8 +53,6 @@ static void test_seq_and_text(void)
 	CHECK_INT(add(s, "t2", "queued"), 3);
 	CHECK_INT(store_last_seq(s), 3);
 	CHECK_STR(seqs(s), "1,2,3");
-	CHECK_INT(store_bytes(s), store_at(s, 2)->end);
-	CHECK_INT(store_at(s, 0)->end + store_at(s, 1)->len, store_at(s, 1)->end);
 
 	/* whitespace around the object; an escaped id is decoded */
 	js = "  {\"status\":\"done\" , \"id\":\"t\\u0033\"}\n";
@@ -70,6 +74,10 @@ static void test_seq_and_text(void)
 		"{\"id\":\"t\",\"status\":\"queued\",\"seq\":9}",
 		"{\"id\":\"t\",\"status\":\"queued\"} x",
 		"{\"id\":\"t\",\"status\":\"queued\",\"name\":\"\xff\"}",
+		/* a key twice (a browser would take the last, we the first) */
+		"{\"id\":\"t\",\"status\":\"queued\",\"id\":\"u\"}",
+		"{\"id\":\"t\",\"status\":\"queued\",\"i\\u0064\":\"u\"}",
+		"{\"id\":\"t\",\"x\":1,\"status\":\"queued\",\"x\":2}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		e = store_entry_new(s, bad[i], strlen(bad[i]), 0, err, sizeof(err));
@@ -95,7 +103,7 @@ static void test_seq_and_text(void)
 
 static void test_with_seq(void)
 {
-	store_t *s = store_new(10);
+	store_t *s = store_new(10, 10);
 	const char *js = "{\"id\":\"a\",\"status\":\"queued\",\"seq\":7}";
 	struct store_entry *e = store_entry_new(s, js, strlen(js), 1, err, sizeof(err));
 	CHECK(e != NULL);
@@ -105,18 +113,72 @@ static void test_with_seq(void)
 	/* seq continues after the restored one */
 	CHECK_INT(add(s, "a", "started"), 8);
 	/* a stored seq must grow, and must be there */
-	const char *older = "{\"id\":\"a\",\"status\":\"queued\",\"seq\":8}";
-	CHECK(store_entry_new(s, older, strlen(older), 1, err, sizeof(err)) == NULL);
-	const char *none = "{\"id\":\"a\",\"status\":\"queued\"}";
-	CHECK(store_entry_new(s, none, strlen(none), 1, err, sizeof(err)) == NULL);
-	const char *neg = "{\"id\":\"a\",\"status\":\"queued\",\"seq\":-1}";
-	CHECK(store_entry_new(s, neg, strlen(neg), 1, err, sizeof(err)) == NULL);
+	const char *bad[] = {
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":8}",
+		"{\"id\":\"a\",\"status\":\"queued\"}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":-1}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":0}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":09}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":9.5}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":\"9\"}",
+		/* 20 digits: out of range (ERANGE), never wrapped */
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":18446744073709551617}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":99999999999999999999}",
+		/* 2^53: past what a page's JavaScript holds exactly */
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":9007199254740992}",
+		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":9,\"seq\":10}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = store_entry_new(s, bad[i], strlen(bad[i]), 1, err, sizeof(err));
+		CHECK(e == NULL);
+		if (e)
+			store_entry_unref(e);
+	}
+	/* the largest seq is taken, and then no seq can follow it */
+	js = "{\"id\":\"a\",\"status\":\"done\",\"seq\":9007199254740991}";
+	e = store_entry_new(s, js, strlen(js), 1, err, sizeof(err));
+	CHECK(e != NULL);
+	store_insert(s, e);
+	CHECK_INT(add(s, "b", "queued"), 0);
+	CHECK(strstr(err, "seq would pass") != NULL);
 	store_free(s);
 }
 
-static void test_bound_plain(void)
+/* A notification of exactly NOTIFY_MAX_SIZE bytes is taken live, and its
+ * stored text (with seq) is taken back on replay; one byte more is refused. */
+static void test_size_limit_live_and_replay(void)
 {
-	store_t *s = store_new(3);
+	store_t *s = store_new(10, 10), *r = store_new(10, 10);
+	for (int extra = 0; extra <= 1; extra++) {
+		size_t len = NOTIFY_MAX_SIZE + (size_t)extra;
+		char *js = malloc(len + 1);
+		const char *head = "{\"id\":\"big\",\"status\":\"done\",\"pad\":\"";
+		memset(js, 'x', len);
+		memcpy(js, head, strlen(head));
+		memcpy(js + len - 2, "\"}", 2);
+		js[len] = '\0';
+		struct store_entry *e = store_entry_new(s, js, len, 0, err, sizeof(err));
+		CHECK((e != NULL) == !extra);
+		if (e) {
+			struct store_entry *back = store_entry_new(r, e->text, e->len, 1,
+								   err, sizeof(err));
+			CHECK(back != NULL);
+			if (back) {
+				CHECK_INT(back->len, e->len);
+				store_entry_unref(back);
+			}
+			store_entry_unref(e);
+		}
+		free(js);
+	}
+	store_free(s);
+	store_free(r);
+}
+
+/* The history is the last N notifications, whatever their tasks. */
+static void test_history_ring(void)
+{
+	store_t *s = store_new(3, 100);
 	for (int i = 1; i <= 10; i++) {
 		char id[8];
 		snprintf(id, sizeof(id), "t%d", i);
@@ -124,81 +186,219 @@ static void test_bound_plain(void)
 	}
 	CHECK_INT(store_count(s), 3);
 	CHECK_STR(seqs(s), "8,9,10");
-	/* tasks whose only entry left are forgotten */
-	CHECK(store_task(s, "t1", 2) == NULL);
-	CHECK(store_task(s, "t7", 2) == NULL);
-	CHECK(store_task(s, "t8", 2) != NULL);
-	store_free(s);
-}
-
-static void test_superseded_progress_first(void)
-{
-	store_t *s = store_new(5);
-	add(s, "a", "queued");    /* 1 */
-	add(s, "a", "started");   /* 2 */
-	add(s, "a", "progress");  /* 3 */
-	add(s, "b", "progress");  /* 4 */
-	add(s, "a", "progress");  /* 5: supersedes 3 */
-	CHECK_STR(seqs(s), "1,2,3,4,5");
-	add(s, "b", "progress");  /* 6: supersedes 4; 3 goes */
-	CHECK_STR(seqs(s), "1,2,4,5,6");
-	add(s, "a", "done");      /* 7: supersedes 5; 4 goes */
-	CHECK_STR(seqs(s), "1,2,5,6,7");
-	add(s, "c", "queued");    /* 8: 5 goes */
-	CHECK_STR(seqs(s), "1,2,6,7,8");
-	/* 6 is b's latest: not superseded, so the oldest goes */
-	add(s, "c", "started");   /* 9 */
-	CHECK_STR(seqs(s), "2,6,7,8,9");
-	/* a non-progress event is never "superseded" */
-	add(s, "c", "done");      /* 10: 2 (a started) is oldest */
-	CHECK_STR(seqs(s), "6,7,8,9,10");
-
-	CHECK_INT(store_task(s, "a", 1)->seq, 7);
-	CHECK_INT(store_task(s, "b", 1)->seq, 6);
-	CHECK_INT(store_task(s, "c", 1)->seq, 10);
-	CHECK(store_task(s, "d", 1) == NULL);
-	buf_t b = BUF_INIT;
-	CHECK_INT(store_tasks_json(s, &b), 0);
-	buf_append(&b, "", 1);
-	CHECK_STR(b.data, "[{\"id\": \"b\", \"status\": \"progress\",\"seq\":6},"
-		  "{\"id\": \"a\", \"status\": \"done\",\"seq\":7},"
-		  "{\"id\": \"c\", \"status\": \"done\",\"seq\":10}]");
-	buf_free(&b);
-	store_free(s);
-
-	s = store_new(1);
-	add(s, "a", "progress");
-	add(s, "a", "progress");
-	CHECK_STR(seqs(s), "2");
-	CHECK_INT(store_task(s, "a", 1)->seq, 2);
-	buf_t e = BUF_INIT;
-	store_free(s);
-	s = store_new(4);
-	store_tasks_json(s, &e);
-	CHECK_INT(e.len, 2);
-	CHECK(memcmp(e.data, "[]", 2) == 0);
-	buf_free(&e);
-	store_free(s);
-}
-
-static void test_after(void)
-{
-	store_t *s = store_new(100);
-	for (int i = 0; i < 50; i++)
-		add(s, i % 2 ? "x" : "y", "progress");
-	/* 1..48 alternate x/y; superseded ones are kept while there is room */
-	CHECK_INT(store_count(s), 50);
 	CHECK_INT(store_after(s, 0), 0);
-	CHECK_INT(store_after(s, 10), 10);
-	CHECK_INT(store_after(s, 50), 50);
-	CHECK_INT(store_after(s, 1000), 50);
+	CHECK_INT(store_after(s, 8), 1);
+	CHECK_INT(store_after(s, 10), 3);
+	/* the tasks stay, though their notifications left the history */
+	CHECK_INT(store_tasks(s), 10);
+	CHECK(store_task(s, "t1", 2) != NULL);
+	CHECK_INT(store_replayable(s, 6), 0);
+	CHECK_INT(store_replayable(s, 7), 1);
+	CHECK_INT(store_replayable(s, 10), 1);
+	store_free(s);
+}
+
+/* queued < started < progress/paused < final: a notification behind the
+ * state goes into the history only; a second final one too. */
+static void test_state_moves_forward(void)
+{
+	store_t *s = store_new(100, 100);
+	add(s, "a", "started");                  /* 1 */
+	add(s, "a", "queued");                   /* 2: late, behind */
+	CHECK_INT(store_task(s, "a", 1)->seq, 1);
+	add(s, "a", "progress");                 /* 3 */
+	add(s, "a", "paused");                   /* 4: same rank, replaces */
+	CHECK_INT(store_task(s, "a", 1)->seq, 4);
+	add(s, "a", "progress");                 /* 5 */
+	add(s, "a", "started");                  /* 6: behind */
+	CHECK_INT(store_task(s, "a", 1)->seq, 5);
+	add(s, "a", "done");                     /* 7 */
+	add(s, "a", "queued");                   /* 8 */
+	add(s, "a", "progress");                 /* 9 */
+	add(s, "a", "failed");                   /* 10: a second final */
+	CHECK_INT(store_task(s, "a", 1)->seq, 7);
+	CHECK_INT(store_task(s, "a", 1)->status, STORE_DONE);
+	/* a done before its queued (different connections) */
+	add(s, "b", "done");                     /* 11 */
+	add(s, "b", "queued");                   /* 12 */
+	CHECK_INT(store_task(s, "b", 1)->status, STORE_DONE);
+	CHECK_INT(store_count(s), 12);           /* all in the history */
+	CHECK_INT(store_tasks(s), 2);
+	store_free(s);
+}
+
+static const char *task_ids(const store_t *s)
+{
+	static char out[1024];
+	size_t n = 0;
+	out[0] = '\0';
+	for (struct store_entry *e = store_task_after(s, 0); e;
+	     e = store_task_after(s, e->seq))
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s", n ? "," : "",
+				      e->id);
+	return out;
+}
+
+/* Full: the task finished longest ago goes; never a running or queued one
+ * while an older finished one remains; none finished: the oldest change. */
+static void test_eviction_order(void)
+{
+	store_t *s = store_new(2, 4);
+	add(s, "q", "queued");
+	add(s, "d1", "done");
+	add(s, "r", "started");
+	add(s, "d2", "failed");
+	CHECK_STR(task_ids(s), "q,d1,r,d2");
+	add(s, "n", "queued");                   /* d1 finished first */
+	CHECK_STR(task_ids(s), "q,r,d2,n");
+	add(s, "q", "progress");                 /* q moves: no eviction */
+	CHECK_STR(task_ids(s), "r,d2,n,q");
+	add(s, "m", "queued");                   /* d2, though r and n are older */
+	CHECK_STR(task_ids(s), "r,n,q,m");
+	add(s, "o", "queued");                   /* none finished: r changed first */
+	CHECK_STR(task_ids(s), "n,q,m,o");
+	add(s, "z", "done");                     /* only the newcomer finished: n */
+	CHECK_STR(task_ids(s), "q,m,o,z");
+	add(s, "y", "queued");                   /* z now the oldest finished */
+	CHECK_STR(task_ids(s), "q,m,o,y");
+	CHECK(store_task(s, "z", 1) == NULL);
+	CHECK_INT(store_tasks(s), 4);
+	/* churn through the slot array: compaction keeps order and lookups */
+	for (int i = 0; i < 1000; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "c%d", i % 6);
+		add(s, id, i % 3 ? "progress" : "queued");
+	}
+	CHECK_INT(store_tasks(s), 4);
+	int bad = 0;
+	uint64_t prev = 0;
+	for (struct store_entry *e = store_task_after(s, 0); e;
+	     prev = e->seq, e = store_task_after(s, e->seq))
+		if (e->seq <= prev || store_task(s, e->id, strlen(e->id)) != e)
+			bad++;
+	CHECK_INT(bad, 0);
+	store_free(s);
+}
+
+/* A reader at any position that takes store_next() until there is
+ * nothing newer ends with every kept task's state, in seq order. */
+static void test_catch_up_from_any_position(void)
+{
+	store_t *s = store_new(50, 300);
+	unsigned seed = 11;
+	static const char *st[] = { "queued", "started", "progress", "done" };
+	for (int i = 0; i < 1200; i++) {
+		char id[16];
+		seed = seed * 1103515245 + 12345;
+		int t = (int)((seed >> 8) % 250);
+		snprintf(id, sizeof(id), "t%d", t);
+		add(s, id, st[(seed >> 4) % 4]);
+	}
+	int bad = 0, replayed = 0;
+	for (uint64_t pos = 0; pos <= store_last_seq(s); pos++) {
+		/* the seqs the reader takes, in increasing order */
+		static char taken[1201];
+		memset(taken, 0, sizeof(taken));
+		uint64_t at = pos;
+		replayed += store_replayable(s, pos);
+		for (struct store_entry *e; (e = store_next(s, at)); at = e->seq) {
+			if (e->seq <= at)
+				bad++;
+			taken[e->seq] = 1;
+		}
+		if (pos < store_last_seq(s) && at != store_last_seq(s))
+			bad++;
+		/* every task changed after pos: its state was taken */
+		for (struct store_entry *e = store_task_after(s, pos); e;
+		     e = store_task_after(s, e->seq))
+			if (!taken[e->seq])
+				bad++;
+		/* from the history on, nothing of it is skipped */
+		for (size_t i = store_after(s, pos); store_replayable(s, pos) &&
+		     i < store_count(s); i++)
+			if (!taken[store_at(s, i)->seq])
+				bad++;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(replayed, 51); /* positions 1150..1200 replay the history */
+	store_free(s);
+}
+
+static void test_listing(void)
+{
+	store_t *s = store_new(10, 10);
+	add(s, "a", "queued");   /* 1 */
+	add(s, "b", "queued");   /* 2 */
+	add(s, "a", "done");     /* 3 */
+	add(s, "c", "weird");    /* 4 */
+	add(s, "b", "failed");   /* 5 */
+	buf_t b = BUF_INIT;
+	CHECK_INT(store_tasks_json(s, &b, ~0u, 0), 0);
+	buf_append(&b, "", 1);
+	CHECK_STR(b.data, "[{\"id\": \"a\", \"status\": \"done\",\"seq\":3},"
+		  "{\"id\": \"c\", \"status\": \"weird\",\"seq\":4},"
+		  "{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]");
+	unsigned mask;
+	CHECK_INT(store_status_mask("done,failed", 11, &mask), 0);
+	CHECK_INT(mask, (1u << STORE_DONE) | (1u << STORE_FAILED));
+	b.len = 0;
+	CHECK_INT(store_tasks_json(s, &b, mask, 3), 0);
+	buf_append(&b, "", 1);
+	CHECK_STR(b.data, "[{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]");
+	b.len = 0;
+	CHECK_INT(store_tasks_json(s, &b, 1u << STORE_QUEUED, 0), 0);
+	buf_append(&b, "", 1);
+	CHECK_STR(b.data, "[]");
+	buf_free(&b);
+	CHECK_INT(store_status_mask("done", 4, &mask), 0);
+	CHECK_INT(mask, 1u << STORE_DONE);
+	CHECK_INT(store_status_mask("", 0, &mask), -1);
+	CHECK_INT(store_status_mask("done,", 5, &mask), -1);
+	CHECK_INT(store_status_mask("Done", 4, &mask), -1);
+	CHECK_INT(store_status_mask("finished", 8, &mask), -1);
+	store_free(s);
+}
+
+/* Memory stays bounded by --tasks and --history, whatever goes through:
+ * 100,000 tasks through a store of 10,000; and what a task costs. */
+static void test_memory_per_task(void)
+{
+#ifdef __GLIBC__
+	struct mallinfo2 m0 = mallinfo2();
+#endif
+	store_t *s = store_new(DEFAULT_HISTORY, DEFAULT_TASKS);
+	/* a done notification as a worker sends it (~330 bytes) */
+	const char *fmt = "{\"id\":\"%08d-1c3a-4b7e-9f00-5a2b3c4d5e6f\",\"name\":"
+		"\"download rabbitmq wikipedia page\",\"arg\":\"https://fr.wikipedia.org/"
+		"wiki/RabbitMQ\",\"taskType\":\"download\",\"status\":\"done\",\"time\":"
+		"1733140000000,\"worker\":\"router:1234\",\"bytes\":123456,\"total\":123456,"
+		"\"file\":\"/srv/downloads/RabbitMQ\",\"sha256\":\"%064d\"}";
+	size_t text = 0;
+	for (int i = 0; i < 100000; i++) {
+		char js[600];
+		int n = snprintf(js, sizeof(js), fmt, i, i);
+		struct store_entry *e = store_entry_new(s, js, (size_t)n, 0, err, sizeof(err));
+		if (i == 0)
+			text = e->len;
+		store_insert(s, e);
+	}
+	CHECK_INT(store_tasks(s), DEFAULT_TASKS);
+	CHECK_INT(store_count(s), DEFAULT_HISTORY);
+#ifdef __GLIBC__
+	struct mallinfo2 m1 = mallinfo2();
+	size_t used = m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd;
+	size_t per = used / DEFAULT_TASKS;
+	printf("store: %zu tasks of %zu-byte notifications: %zu bytes, %zu per task\n",
+	       (size_t)DEFAULT_TASKS, text, used, per);
+	CHECK(per < text + 300);
+#endif
 	store_free(s);
 }
 
 /* A reader's ref keeps an evicted entry alive. */
 static void test_refs(void)
 {
-	store_t *s = store_new(2);
+	store_t *s = store_new(2, 1);
 	add(s, "a", "queued");
 	struct store_entry *e = store_at(s, 0);
 	store_entry_ref(e);
@@ -218,7 +418,7 @@ static void test_refs(void)
 /* Many tasks through a small history: index deletions keep lookups right. */
 static void test_index_churn(void)
 {
-	store_t *s = store_new(64);
+	store_t *s = store_new(64, 150);
 	unsigned seed = 7;
 	int bad = 0;
 	for (int i = 0; i < 20000; i++) {
@@ -232,23 +432,22 @@ static void test_index_churn(void)
 	}
 	CHECK_INT(bad, 0);
 	CHECK_INT(store_count(s), 64);
-	/* every entry's latest flag agrees with the index, seqs increase */
+	CHECK_INT(store_tasks(s), 150);
+	/* every task state is found by its id, in seq order */
 	int mismatch = 0;
-	for (size_t i = 0; i < store_count(s); i++) {
-		struct store_entry *e = store_at(s, i);
-		const struct store_entry *l = store_task(s, e->id, strlen(e->id));
-		if ((l == e) != (e->latest != 0))
+	uint64_t at = 0;
+	size_t n = 0;
+	for (struct store_entry *e; (e = store_task_after(s, at)); at = e->seq, n++)
+		if (store_task(s, e->id, strlen(e->id)) != e || !e->latest)
 			mismatch++;
-		if (i && store_at(s, i - 1)->seq >= e->seq)
-			mismatch++;
-	}
 	CHECK_INT(mismatch, 0);
+	CHECK_INT(n, 150);
 	store_free(s);
 }
 
 static void test_copy_of_redelivery(void)
 {
-	store_t *s = store_new(20);
+	store_t *s = store_new(20, 10);
 	const char *a = "{\"id\":\"t1\",\"status\":\"done\",\"time\":5}";
 	const char *b = "{\"id\":\"t1\",\"status\":\"done\",\"time\":6}";
 	const char *c = "{\"id\":\"t2\",\"status\":\"queued\",\"time\":5}";
@@ -272,9 +471,13 @@ int main(void)
 	test_copy_of_redelivery();
 	test_seq_and_text();
 	test_with_seq();
-	test_bound_plain();
-	test_superseded_progress_first();
-	test_after();
+	test_size_limit_live_and_replay();
+	test_history_ring();
+	test_state_moves_forward();
+	test_eviction_order();
+	test_catch_up_from_any_position();
+	test_listing();
+	test_memory_per_task();
 	test_refs();
 	test_index_churn();
 	return check_report();

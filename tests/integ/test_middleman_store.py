@@ -1,0 +1,167 @@
+"""The middleman's task store (issue 10): a burst of 1000 tasks reaches
+every WebSocket client whole, with the default settings and with a tiny
+history; GET /tasks lists every kept task (?status=, ?since=); a task's
+state only moves forward; --tasks evicts the task finished longest ago;
+the journal keeps the compacted state across a restart.
+
+Notifications are published straight to `notifications` as a tasker and
+two workers would send them for a 1000-task array: 1000 `queued`, then
+`started` and `done` of each task."""
+
+import json
+import os
+import time
+
+from harness import fresh_dir, http, http_json, timeout, wait_for
+from test_middleman import note, publish_notes, start, start_middleman
+import wsraw
+
+N = 1000
+
+
+def batch_notes(prefix, n=N):
+    notes = [note("%s%d" % (prefix, i), "queued") for i in range(n)]
+    for i in range(n):
+        notes.append(note("%s%d" % (prefix, i), "started", worker="h:%d" % (i % 2),
+                          bytes=0, total=10))
+        notes.append(note("%s%d" % (prefix, i), "done", worker="h:%d" % (i % 2),
+                          bytes=10, total=10, file="/d/%s%d" % (prefix, i),
+                          sha256="0" * 64))
+    return notes
+
+
+def collect_finals(c, ids, t=90):
+    """Reads c until it has a final of every id; checks seq order."""
+    finals, last = set(), 0
+    wait = time.monotonic() + t
+    while not ids <= finals:
+        left = wait - time.monotonic()
+        assert left > 0, "%d of %d finals" % (len(finals & ids), len(ids))
+        m = json.loads(c.recv_text(left))
+        assert m["seq"] > last, (m["seq"], last)
+        last = m["seq"]
+        if m["status"] in ("done", "failed", "cancelled"):
+            finals.add(m["id"])
+    return last
+
+
+def tasks(port, query=""):
+    st, _, t = http_json("GET", port, "/tasks" + query)
+    assert st == 200, st
+    return t
+
+
+def _burst(*args):
+    mm = start(*args)
+    publish_notes([note("before", "done")])
+    wait_for(lambda: len(tasks(mm.port)) == 1, 20, "first task")
+    before = tasks(mm.port)[0]["seq"]
+    early = wsraw.RawWS(mm.port)
+    assert early.status == 101
+    publish_notes(batch_notes("b"))
+    ids = {"b%d" % i for i in range(N)}
+    collect_finals(early, ids)
+    early.close()
+    # clients connecting afterwards: no since, and a since from before
+    for path in ("/ws", "/ws?since=%d" % before):
+        c = wsraw.RawWS(mm.port, path)
+        assert c.status == 101
+        collect_finals(c, ids, 30)
+        c.close()
+    listed = tasks(mm.port)
+    assert len(listed) == N + 1
+    assert sum(t["status"] == "done" for t in listed) == N + 1
+    assert {t["id"] for t in listed} == ids | {"before"}
+    assert [t["seq"] for t in listed] == sorted(t["seq"] for t in listed)
+    # filters: by status, by seq, both
+    assert len(tasks(mm.port, "?status=done")) == N + 1
+    assert tasks(mm.port, "?status=queued,started,progress") == []
+    assert [t["id"] for t in tasks(mm.port, "?since=%d" % before)] == \
+        [t["id"] for t in listed[1:]]
+    assert len(tasks(mm.port, "?status=done,failed&since=%d" % listed[-2]["seq"])) == 1
+    mm.stop()
+
+
+@timeout(240)
+def test_burst_of_1000_tasks_default_settings():
+    _burst()
+
+
+@timeout(240)
+def test_burst_of_1000_tasks_history_10():
+    _burst("--history", "10")
+
+
+def test_tasks_query_errors():
+    mm = start("--interval", "0")
+    publish_notes([note("q1", "queued")])
+    wait_for(lambda: len(tasks(mm.port)) == 1, 10, "stored")
+    for q in ("?status=", "?status=finished", "?status=done,", "?status=Done",
+              "?since=-1", "?since=x", "?since=", "?since=99999999999999999999"):
+        st, _, body = http_json("GET", mm.port, "/tasks" + q)
+        assert st == 400 and "error" in body, (q, st)
+    assert len(tasks(mm.port, "?since=0")) == 1
+    assert http("GET", mm.port, "/health")[0] == 200
+    mm.stop()
+
+
+def test_state_only_moves_forward():
+    """A worker's done can arrive before the tasker's queued: the task stays
+    done in /tasks and for a fresh client, though the queued is in the
+    history (a client that keeps up sees both, in seq order)."""
+    mm = start("--interval", "0")
+    live = wsraw.RawWS(mm.port)
+    publish_notes([note("f", "started"), note("f", "done"), note("f", "queued"),
+                   note("f", "progress", bytes=1)])
+    got = [json.loads(live.recv_text(10))["status"] for _ in range(4)]
+    assert got == ["started", "done", "queued", "progress"]
+    st, _, t = http_json("GET", mm.port, "/tasks/f")
+    assert st == 200 and t["status"] == "done" and t["seq"] == 2
+    assert [x["status"] for x in tasks(mm.port)] == ["done"]
+    live.close()
+    mm.stop()
+
+
+def test_tasks_bound_evicts_finished_first():
+    mm = start("--interval", "0", "--tasks", "3", "--history", "2")
+    publish_notes([note("a", "queued"), note("b", "done"), note("c", "started"),
+                   note("d", "queued")])
+    wait_for(lambda: tasks(mm.port) and tasks(mm.port)[-1]["id"] == "d", 10, "d")
+    # b finished; a (queued) and c (running) are older changes but stay
+    assert [t["id"] for t in tasks(mm.port)] == ["a", "c", "d"]
+    assert http("GET", mm.port, "/tasks/b")[0] == 404
+    publish_notes([note("e", "queued")])  # none finished: a changed first
+    wait_for(lambda: tasks(mm.port)[-1]["id"] == "e", 10, "e")
+    assert [t["id"] for t in tasks(mm.port)] == ["c", "d", "e"]
+    # a fresh client gets every kept task (the history holds only 2)
+    c = wsraw.RawWS(mm.port)
+    assert [json.loads(c.recv_text())["id"] for _ in range(3)] == ["c", "d", "e"]
+    c.close()
+    mm.stop()
+
+
+@timeout(240)
+def test_journal_restart_keeps_1000_tasks():
+    path = os.path.join(fresh_dir("journal"), "store.journal")
+    mm = start("--interval", "0", "--journal", path, "--history", "10")
+    publish_notes(batch_notes("j"))
+    wait_for(lambda: len(tasks(mm.port, "?status=done")) == N, 60, "1000 done")
+    # 3000 records: over the kept state by more than JOURNAL_SLACK
+    mm.wait_log("journal: compacted", 30)
+    mm.stop()
+    mm = start_middleman("--interval", "0", "--journal", path, "--history", "10")
+    listed = tasks(mm.port)
+    assert len(listed) == N and all(t["status"] == "done" for t in listed)
+    c = wsraw.RawWS(mm.port)
+    collect_finals(c, {"j%d" % i for i in range(N)}, 30)
+    c.close()
+    # the compacted journal goes on, and survives again
+    publish_notes(batch_notes("k", 400))
+    wait_for(lambda: len(tasks(mm.port, "?status=done")) == N + 400, 60, "1400 done")
+    mm.stop()
+    with open(path, "rb") as f:
+        records = f.read().count(b"\n")
+    assert records < 3 * (N + 400), records
+    mm = start_middleman("--interval", "0", "--journal", path, "--history", "10")
+    assert len(tasks(mm.port, "?status=done")) == N + 400
+    mm.stop()
