@@ -289,10 +289,6 @@
 #ifndef WORKER_HANDBACK_HOLD_MS
 #define WORKER_HANDBACK_HOLD_MS 250
 #endif
-/* Redelivered ids remembered with the time first seen (48 bytes each). */
-#ifndef WORKER_HANDBACK_MAX
-#define WORKER_HANDBACK_MAX 256
-#endif
 /* After SIGTERM: ms to wait for hooks and final notifications to settle
  * before closing (unfinished deliveries are requeued by the close). */
 #ifndef WORKER_STOP_GRACE_MS
@@ -302,10 +298,11 @@
 #ifndef WORKER_BUSY_RETRY_MS
 #define WORKER_BUSY_RETRY_MS 2000
 #endif
-/* Ids of recently finished tasks remembered, so a redelivery is acked at
- * once (40 bytes each). */
-#ifndef WORKER_SETTLED_MAX
-#define WORKER_SETTLED_MAX 256
+/* Ids of recent tasks remembered (56 bytes each): finished ones, so a
+ * redelivery is acked at once, and redeliveries handed back, with the time
+ * first seen. */
+#ifndef WORKER_RECENT_MAX
+#define WORKER_RECENT_MAX 384
 #endif
 /* Seconds after which the bookkeeping files (.part, .meta, .done, .wait)
  * of a task this worker does not hold are removed as orphans: longer than

@@ -50,7 +50,7 @@ struct fetch {
 	struct fetch_ctx *ctx;
 	struct fetch_callbacks cb;
 	struct part *part;
-	char task_url[TASK_MAX_URL + 1];
+	struct url task_url;            /* each attempt starts from it */
 	char log_url[TASK_MAX_URL + 1];  /* without credentials */
 	char expect[65];
 	struct url url;                 /* the URL of the current request */
@@ -675,14 +675,10 @@ static void begin_request(fetch_t *f)
 
 static void start_attempt(fetch_t *f)
 {
-	const char *why;
 	f->attempt++;
 	f->redirects = 0;
 	f->retry_after_ms = -1;
-	if (url_parse(f->task_url, strlen(f->task_url), &f->url, &why) < 0) {
-		fail(f, 1, "bad URL: %s", why);
-		return;
-	}
+	f->url = f->task_url;
 	begin_request(f);
 }
 
@@ -850,16 +846,10 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	return FETCH_TICK_MS;
 }
 
-fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_sha256,
+fetch_t *fetch_start(struct fetch_ctx *ctx, const struct fetch_request *req,
 		     struct part *part, const struct fetch_callbacks *cb,
 		     char *err, size_t errlen)
 {
-	const char *why;
-	struct url u;
-	if (url_parse(url, strlen(url), &u, &why) < 0) {
-		snprintf(err, errlen, "bad URL: %s", why);
-		return NULL;
-	}
 	fetch_t *f = calloc(1, sizeof(*f));
 	if (!f || !(f->buf = malloc(FETCH_BUF_SIZE))) {
 		free(f);
@@ -871,9 +861,9 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_
 	f->part = part;
 	f->fd = -1;
 	f->total = -1;
-	snprintf(f->task_url, sizeof(f->task_url), "%s", url);
-	url_format(&u, 0, f->log_url, sizeof(f->log_url));
-	snprintf(f->expect, sizeof(f->expect), "%s", expect_sha256 ? expect_sha256 : "");
+	f->task_url = *req->url;
+	snprintf(f->log_url, sizeof(f->log_url), "%s", req->log_url);
+	snprintf(f->expect, sizeof(f->expect), "%s", req->sha256 ? req->sha256 : "");
 	/* A prefix without a validator cannot be resumed safely. */
 	if (part->size > 0 && !part->validator[0] && part_restart(part) < 0) {
 		snprintf(err, errlen, "cannot truncate %s", part->path);

@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "part.h"
 #include "tls.h"
+#include "url.h"
 
 
 /* ---- the download engine ------------------------------------------------- */
@@ -60,13 +61,20 @@ struct fetch_callbacks {
 
 typedef struct fetch fetch_t;
 
+/* What to download: the URL parsed once by the caller (url_parse). */
+struct fetch_request {
+	const struct url *url;          /* copied */
+	const char *log_url;            /* its form for logs, without password */
+	const char *sha256;             /* "" or NULL, or the hex digest the file
+					 * must have */
+};
+
 /*
- * Starts downloading url (validated with url_parse) into part (opened,
- * possibly holding a prefix to resume). expect_sha256 is "" or the hex
- * digest the file must have. NULL with err on a bad URL or ENOMEM (done is
- * then not called).
+ * Starts downloading req's URL into part (opened, possibly holding a
+ * prefix to resume). NULL with err on ENOMEM or a part that cannot be
+ * restarted (done is then not called).
  */
-fetch_t *fetch_start(struct fetch_ctx *ctx, const char *url, const char *expect_sha256,
+fetch_t *fetch_start(struct fetch_ctx *ctx, const struct fetch_request *req,
 		     struct part *part, const struct fetch_callbacks *cb,
 		     char *err, size_t errlen);
 /* Stops at once and frees everything; done is not called; the part file

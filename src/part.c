@@ -459,8 +459,7 @@ static int record_file_ok(const struct part_dir *d, const char *file, uint64_t b
 	       own_file(&st, 0) && (uint64_t)st.st_size == bytes && st.st_ino == ino;
 }
 
-int part_done_read(const struct part_dir *dir, const char *id, char *file,
-		   size_t filelen, char sha256[65], uint64_t *bytes)
+int part_done_read(const struct part_dir *dir, const char *id, struct part_record *rec)
 {
 	char name[96], text[PATH_MAX + 150];
 	if (side_name(name, sizeof(name), id, "done") < 0)
@@ -474,7 +473,7 @@ int part_done_read(const struct part_dir *dir, const char *id, char *file,
 		return 0;
 	text[n] = '\0';
 	char *nl1 = strchr(text, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
-	if (!nl2 || nl2 - nl1 - 1 != 64 || (size_t)(nl1 - text) >= filelen)
+	if (!nl2 || nl2 - nl1 - 1 != 64 || (size_t)(nl1 - text) >= sizeof(rec->file))
 		return 0;
 	*nl1 = '\0';
 	*nl2 = '\0';
@@ -485,10 +484,35 @@ int part_done_read(const struct part_dir *dir, const char *id, char *file,
 	unsigned long long ino = strtoull(end + 1, &end2, 10);
 	if (end2 == end + 1 || *end2 != '\n' || !record_file_ok(dir, text, b, ino))
 		return 0;
-	strcpy(file, text);
-	memcpy(sha256, nl1 + 1, 65);
-	*bytes = b;
+	strcpy(rec->file, text);
+	memcpy(rec->sha256, nl1 + 1, 65);
+	rec->bytes = b;
 	return 1;
+}
+
+int part_claim(struct part *p, const struct part_dir *dir, const char *id,
+	       struct part_record *rec, char *err, size_t errlen)
+{
+	p->fd = -1;
+	if (part_done_read(dir, id, rec)) {
+		part_wait_clear(dir, id);
+		return PART_DONE;
+	}
+	int rc = part_open(p, dir, id, err, errlen);
+	if (rc == 1) {
+		part_wait_mark(dir, id);
+		return PART_BUSY;
+	}
+	part_wait_clear(dir, id);
+	if (rc < 0)
+		return -1;
+	/* It may have finished elsewhere between our two looks; the .part we
+	 * just opened (or created) is then of no use. */
+	if (part_done_read(dir, id, rec)) {
+		part_remove(p);
+		return PART_DONE;
+	}
+	return PART_OURS;
 }
 
 void part_drop_final(const struct part_dir *dir, const char *file)

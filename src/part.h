@@ -94,14 +94,34 @@ void part_close(struct part *p);
 /* Closes the part and removes its files (failure). */
 void part_remove(struct part *p);
 
+/* What a done record says. */
+struct part_record {
+	char file[PATH_MAX];            /* absolute path of the final file */
+	char sha256[65];
+	uint64_t bytes;
+};
+
 /*
  * Reads the done record of task id in dir. Returns 1 when it is the
  * worker's own and its file is still there in dir, the worker's, with the
- * recorded size and inode (file, sha256 and bytes filled), 0 otherwise (a
- * record not the worker's own is logged and removed).
+ * recorded size and inode (rec filled), 0 otherwise (a record not the
+ * worker's own is logged and removed).
  */
-int part_done_read(const struct part_dir *dir, const char *id, char *file,
-		   size_t filelen, char sha256[65], uint64_t *bytes);
+int part_done_read(const struct part_dir *dir, const char *id, struct part_record *rec);
+
+/* part_claim's answers. */
+enum { PART_OURS = 0, PART_BUSY = 1, PART_DONE = 2 };
+
+/*
+ * The protocol of workers sharing a folder, in one call: PART_DONE when a
+ * done record settles task id (rec filled, nothing left open); PART_BUSY
+ * when another process holds its .part (a wait marker is left, so that it
+ * finishes the download for us: see part_wait_mark); PART_OURS when p is
+ * open and locked for us (the marker cleared; a record that appeared
+ * meanwhile is checked again). -1 with err.
+ */
+int part_claim(struct part *p, const struct part_dir *dir, const char *id,
+	       struct part_record *rec, char *err, size_t errlen);
 /* Removes a final file file (absolute, from part_finish) of the folder. */
 void part_drop_final(const struct part_dir *dir, const char *file);
 /* Removes the done record (after the task is acknowledged). */

@@ -31,8 +31,7 @@
  * resume), hooks and final notifications get WORKER_STOP_GRACE_MS, then the
  * connection closes, which requeues every unacknowledged task; exit 0.
  *
- * `worker --get URL [-o FILE]` downloads one URL without a broker and
- * prints the done/failed notification as JSON (exit 0 or 1).
+ * `worker --get URL [-o FILE]` is get.c's.
  */
 #include <errno.h>
 #include <limits.h>
@@ -46,6 +45,7 @@
 #include "buf.h"
 #include "config.h"
 #include "fetch.h"
+#include "get.h"
 #include "hook.h"
 #include "log.h"
 #include "loop.h"
@@ -66,6 +66,8 @@ struct job {
 	struct job *next;
 	struct worker *w;
 	struct task task;
+	struct url url;         /* task.arg, parsed once */
+	char shown[TASK_MAX_URL + 1]; /* the same without password, for logs */
 	enum job_state state;
 	uint64_t tag;           /* current delivery; valid when has_tag */
 	int has_tag;
@@ -84,7 +86,6 @@ struct job {
 	uint64_t bytes;
 	int64_t total;
 	int hook_status;
-	int64_t last_progress_wall;
 	int busy_logged;
 };
 
@@ -100,17 +101,13 @@ struct worker {
 	unsigned running;
 	int stopping;
 	int64_t stop_deadline;
-	char settled[WORKER_SETTLED_MAX][37];
-	unsigned settled_next;
-	struct {                /* redeliveries handed back, by id */
+	struct recent {         /* ids seen lately, oldest overwritten */
 		char id[37];
-		int64_t since;  /* loop clock, first sight */
-	} handback[WORKER_HANDBACK_MAX];
-	unsigned handback_next;
-	/* --get */
-	const char *get_url;
-	const char *get_output;
-	int get_status;
+		int settled;    /* finished here: a redelivery is acked */
+		int64_t handback_since; /* loop clock of a hand-back's first
+					 * sight, -1 when never handed back */
+	} recent[WORKER_RECENT_MAX];
+	unsigned recent_next;
 };
 
 static void schedule(struct worker *w);
@@ -180,18 +177,33 @@ static void free_job(struct job *j)
 	free(j);
 }
 
+/* The entry of id in the ring of recent ids; with add, a new one (the
+ * oldest overwritten) when it is not there. NULL otherwise. */
+static struct recent *recent(struct worker *w, const char *id, int add)
+{
+	for (unsigned i = 0; i < WORKER_RECENT_MAX; i++)
+		if (!strcmp(w->recent[i].id, id))
+			return &w->recent[i];
+	if (!add)
+		return NULL;
+	struct recent *r = &w->recent[w->recent_next];
+	w->recent_next = (w->recent_next + 1) % WORKER_RECENT_MAX;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->settled = 0;
+	r->handback_since = -1;
+	return r;
+}
+
 static void remember_settled(struct worker *w, const char *id)
 {
-	snprintf(w->settled[w->settled_next], sizeof(w->settled[0]), "%s", id);
-	w->settled_next = (w->settled_next + 1) % WORKER_SETTLED_MAX;
+	struct recent *r = recent(w, id, 1);
+	r->settled = 1;
 }
 
 static int was_settled(struct worker *w, const char *id)
 {
-	for (unsigned i = 0; i < WORKER_SETTLED_MAX; i++)
-		if (!strcmp(w->settled[i], id))
-			return 1;
-	return 0;
+	struct recent *r = recent(w, id, 0);
+	return r && r->settled;
 }
 
 /* Acks the job's delivery; the done record is then no longer needed. */
@@ -265,35 +277,12 @@ static void publish_final(struct job *j)
 	}
 }
 
-/* ---- --get: the result on stdout ------------------------------------------ */
-
-static void get_finish(struct job *j)
-{
-	struct worker *w = j->w;
-	buf_t b = BUF_INIT;
-	if (final_json(j, &b) == 0 && buf_puts(&b, "\n") == 0)
-		fwrite(b.data, 1, b.len, stdout);
-	fflush(stdout);
-	buf_free(&b);
-	w->get_status = j->ok ? 0 : 1;
-	free_job(j);
-	loop_stop(w->loop);
-}
-
-static void job_final(struct job *j)
-{
-	if (j->w->get_url)
-		get_finish(j);
-	else
-		publish_final(j);
-}
-
 static void job_failed(struct job *j, const char *error)
 {
 	log_warn("%s: failed: %s", j->task.id, error);
 	j->ok = 0;
 	snprintf(j->error, sizeof(j->error), "%s", error);
-	job_final(j);
+	publish_final(j);
 }
 
 /* ---- hook -------------------------------------------------------------------- */
@@ -305,7 +294,7 @@ static void on_hook_done(void *arg, int status)
 	j->hook_status = status;
 	if (status)
 		log_warn("%s: %s exited with status %d", j->task.id, j->w->hook_path, status);
-	job_final(j);
+	publish_final(j);
 }
 
 static void run_hook(struct job *j)
@@ -326,7 +315,7 @@ static void run_hook(struct job *j)
 	if (!j->hook) {
 		log_warn("%s: %s", j->task.id, err);
 		j->hook_status = 127;
-		job_final(j);
+		publish_final(j);
 	}
 }
 
@@ -343,15 +332,12 @@ static void on_started(void *arg, uint64_t bytes, int64_t total)
 	notify(j, "started");
 }
 
+/* fetch.c throttles these (PROGRESS_INTERVAL_MS, on the loop's clock). */
 static void on_progress(void *arg, uint64_t bytes, int64_t total)
 {
 	struct job *j = arg;
-	int64_t now = loop_wall_ms();
 	j->bytes = bytes;
 	j->total = total;
-	if (now - j->last_progress_wall < PROGRESS_INTERVAL_MS)
-		return;
-	j->last_progress_wall = now;
 	notify(j, "progress");
 }
 
@@ -369,23 +355,18 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 		job_failed(j, r->error);
 	} else {
 		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
-		int rc = w->get_output
-			? part_finish_as(&j->part, w->get_output, err, sizeof(err))
-			: part_finish(&j->part, r->name, w->get_url ? NULL : r->sha256,
-				      r->bytes, j->file, sizeof(j->file), err, sizeof(err));
-		if (rc < 0) {
+		if (part_finish(&j->part, r->name, r->sha256, r->bytes, j->file,
+				sizeof(j->file), err, sizeof(err)) < 0) {
 			part_remove(&j->part);
 			job_failed(j, err);
 		} else {
-			if (w->get_output && !realpath(w->get_output, j->file))
-				snprintf(j->file, sizeof(j->file), "%s", w->get_output);
 			j->ok = 1;
 			log_info("%s: done: %s (%llu bytes, sha256 %s)", j->task.id, j->file,
 				 (unsigned long long)j->bytes, j->sha256);
 			if (w->hook_path)
 				run_hook(j);
 			else
-				job_final(j);
+				publish_final(j);
 		}
 	}
 	schedule(w);
@@ -393,31 +374,31 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 
 static void on_busy_timer(loop_t *loop, void *arg);
 
-/* Settles the job from a done record in --dir. 1 when there was one. */
-static int settle_from_record(struct job *j)
+/* Settles the job from a done record of --dir. */
+static void settle_from_record(struct job *j, const struct part_record *rec)
 {
-	if (!part_done_read(&j->w->dir, j->task.id, j->file, sizeof(j->file),
-			    j->sha256, &j->bytes))
-		return 0;
-	part_wait_clear(&j->w->dir, j->task.id);
+	snprintf(j->file, sizeof(j->file), "%s", rec->file);
+	memcpy(j->sha256, rec->sha256, sizeof(j->sha256));
+	j->bytes = rec->bytes;
 	log_info("%s: already downloaded to %s; settling", j->task.id, j->file);
 	j->ok = 1;
 	j->total = (int64_t)j->bytes;
 	publish_final(j);
-	return 1;
 }
 
-/* Opens the part and starts the download; 0, or -1 when the slot is not
+/* Claims the part and starts the download; 0, or -1 when the slot is not
  * used (busy elsewhere, settled, or failed). */
 static int start_job(struct job *j)
 {
 	struct worker *w = j->w;
+	struct part_record rec;
 	char err[320];
-	if (!w->get_url && settle_from_record(j))
+	int rc = part_claim(&j->part, &w->dir, j->task.id, &rec, err, sizeof(err));
+	if (rc == PART_DONE) {
+		settle_from_record(j, &rec);
 		return -1;
-	int rc = part_open(&j->part, &w->dir, j->task.id, err, sizeof(err));
-	if (rc == 1) {
-		part_wait_mark(&w->dir, j->task.id);
+	}
+	if (rc == PART_BUSY) {
 		if (!j->busy_logged)
 			log_info("%s: another worker is downloading it into %s; waiting",
 				 j->task.id, w->dir.path);
@@ -426,31 +407,19 @@ static int start_job(struct job *j)
 		j->timer = loop_timer(w->loop, WORKER_BUSY_RETRY_MS, on_busy_timer, j);
 		return -1;
 	}
-	part_wait_clear(&w->dir, j->task.id);
 	if (rc < 0) {
 		job_failed(j, err);
 		return -1;
 	}
-	/* It may have finished elsewhere between our two looks; the .part we
-	 * just opened (or created) is then of no use. */
-	if (!w->get_url && settle_from_record(j)) {
-		part_remove(&j->part);
-		return -1;
-	}
+	struct fetch_request req = { &j->url, j->shown, j->task.sha256 };
 	struct fetch_callbacks cb = { on_started, on_progress, on_fetched, j };
-	j->fetch = fetch_start(&w->fctx, j->task.arg, j->task.sha256, &j->part, &cb,
-			       err, sizeof(err));
+	j->fetch = fetch_start(&w->fctx, &req, &j->part, &cb, err, sizeof(err));
 	if (!j->fetch) {
 		part_remove(&j->part);
 		job_failed(j, err);
 		return -1;
 	}
-	struct url u;
-	const char *why;
-	char shown[TASK_MAX_URL + 1] = "";
-	if (url_parse(j->task.arg, strlen(j->task.arg), &u, &why) == 0)
-		url_format(&u, 0, shown, sizeof(shown)); /* no password in logs */
-	log_info("%s: downloading %s", j->task.id, shown);
+	log_info("%s: downloading %s", j->task.id, j->shown);
 	j->state = J_FETCH;
 	w->running++;
 	return 0;
@@ -487,18 +456,10 @@ static void schedule(struct worker *w)
 static int64_t handback_since(struct worker *w, const char *id)
 {
 	int64_t now = loop_now(w->loop);
-	unsigned i;
-	for (i = 0; i < WORKER_HANDBACK_MAX; i++)
-		if (!strcmp(w->handback[i].id, id))
-			break;
-	if (i < WORKER_HANDBACK_MAX && now - w->handback[i].since <= 2 * WORKER_HANDBACK_MS)
-		return w->handback[i].since;
-	if (i == WORKER_HANDBACK_MAX) {
-		i = w->handback_next;
-		w->handback_next = (i + 1) % WORKER_HANDBACK_MAX;
-		snprintf(w->handback[i].id, sizeof(w->handback[i].id), "%s", id);
-	}
-	w->handback[i].since = now;
+	struct recent *r = recent(w, id, 1);
+	if (r->handback_since >= 0 && now - r->handback_since <= 2 * WORKER_HANDBACK_MS)
+		return r->handback_since;
+	r->handback_since = now;
 	log_info("%s: redelivered; handing it back for up to %d ms to the worker "
 		 "that had it", id, WORKER_HANDBACK_MS);
 	return now;
@@ -566,6 +527,14 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		mq_reject(w->mq, d->tag, 1);
 		return;
 	}
+	const char *why;
+	if (url_parse(t.arg, strlen(t.arg), &j->url, &why) < 0) { /* task.c checked it */
+		log_error("%s: dropping a task with a bad URL: %s", t.id, why);
+		mq_reject(w->mq, d->tag, 0);
+		free(j);
+		return;
+	}
+	url_format(&j->url, 0, j->shown, sizeof(j->shown)); /* no password in logs */
 	j->w = w;
 	j->task = t;
 	j->tag = d->tag;
@@ -592,14 +561,13 @@ static void on_orphan_grace(loop_t *loop, void *arg)
 {
 	struct job *j = arg;
 	struct worker *w = j->w;
-	char file[PATH_MAX], sha[65];
-	uint64_t bytes;
+	struct part_record rec;
 	(void)loop;
 	j->orphan_timer = 0;
 	if (j->has_tag)
 		return;
 	int finished = j->state == J_FINAL && j->ok;
-	if (finished && !part_done_read(&w->dir, j->task.id, file, sizeof(file), sha, &bytes)) {
+	if (finished && !part_done_read(&w->dir, j->task.id, &rec)) {
 		/* a neighbour settled it from our done record */
 		remember_settled(w, j->task.id);
 		free_job(j);
@@ -677,23 +645,6 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 	w->stopping = 1;
 	w->stop_deadline = loop_now(w->loop) + WORKER_STOP_GRACE_MS;
 	log_info("signal %d: stopping", signo);
-	if (w->get_url) {
-		/* One-shot: the download is abandoned, its partial file removed. */
-		struct job *j = w->jobs;
-		if (j) {
-			if (j->fetch) {
-				fetch_cancel(j->fetch);
-				j->fetch = NULL;
-				w->running--;
-			}
-			part_remove(&j->part);
-			j->ok = 0;
-			snprintf(j->error, sizeof(j->error), "interrupted by signal %d", signo);
-			get_finish(j);
-		}
-		loop_stop(w->loop);
-		return;
-	}
 	struct job *next;
 	for (struct job *j = w->jobs; j; j = next) {
 		next = j->next;
@@ -756,32 +707,6 @@ static void on_sweep(loop_t *loop, void *arg)
 	struct worker *w = arg;
 	part_sweep(&w->dir, WORKER_ORPHAN_AGE_S, job_held, w);
 	loop_timer(loop, WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, w);
-}
-
-/* worker --get: one download, the result as JSON on stdout. */
-static int run_get(struct worker *w, const char *sha256)
-{
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j || task_new_id(j->task.id) < 0) {
-		fprintf(stderr, PROG ": out of memory\n");
-		return 1;
-	}
-	j->w = w;
-	j->part.fd = -1;
-	j->total = -1;
-	j->hook_status = -1;
-	snprintf(j->task.arg, sizeof(j->task.arg), "%s", w->get_url);
-	snprintf(j->task.type, sizeof(j->task.type), "download");
-	snprintf(j->task.name, sizeof(j->task.name), "get");
-	for (size_t i = 0; sha256 && i < 64; i++)
-		j->task.sha256[i] = (char)(sha256[i] | 0x20); /* lowercase */
-	j->state = J_PENDING;
-	w->jobs = j;
-	w->get_status = 1;
-	schedule(w);
-	if (w->jobs)
-		loop_run(w->loop);
-	return w->get_status;
 }
 
 int main(int argc, char **argv)
@@ -849,8 +774,6 @@ int main(int argc, char **argv)
 
 	log_open(PROG, use_syslog);
 	signal(SIGPIPE, SIG_IGN);
-	w.get_url = get;
-	w.get_output = output;
 	if (output) {
 		/* The part file goes beside the output, so rename() stays in one
 		 * file system. */
@@ -878,13 +801,14 @@ int main(int argc, char **argv)
 	char host[256];
 	os_hostname(host, sizeof(host));
 	snprintf(w.ident, sizeof(w.ident), "%s:%ld", host, (long)getpid());
-	loop_signal(w.loop, SIGTERM, on_signal, &w);
-	loop_signal(w.loop, SIGINT, on_signal, &w);
 
 	int status = 0;
 	if (get) {
-		status = run_get(&w, sha256);
+		struct get_config gc = { &w.fctx, &w.dir, get, &u, output, sha256, w.ident };
+		status = get_run(&gc);
 	} else {
+		loop_signal(w.loop, SIGTERM, on_signal, &w);
+		loop_signal(w.loop, SIGINT, on_signal, &w);
 		struct mq_config mc = {
 			.url = amqp, .heartbeat = (unsigned)heartbeat, .consume = QUEUE_TASKS,
 			.prefetch = (unsigned)concurrency, .on_deliver = on_deliver,

@@ -67,10 +67,10 @@ static int exists(const char *name)
 static void test_files(void)
 {
 	static const char id[] = "11111111-2222-4333-8444-555555555555";
-	char err[256], final[4096], file[4096], sha[65];
+	char err[256], final[4096], file[4096];
+	struct part_record rec;
 	struct part p, q;
 	struct part_dir d;
-	uint64_t bytes;
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK_INT(part_dir_open(&d, dir, err, sizeof(err)), 0);
 
@@ -119,13 +119,13 @@ static void test_files(void)
 	CHECK(!exists(".11111111-2222-4333-8444-555555555555.meta"));
 
 	/* The done record answers a redelivery... */
-	CHECK_INT(part_done_read(&d, id, file, sizeof(file), sha, &bytes), 1);
-	CHECK_STR(file, final);
-	CHECK_STR(sha, hex);
-	CHECK_INT(bytes, 11);
+	CHECK_INT(part_done_read(&d, id, &rec), 1);
+	CHECK_STR(rec.file, final);
+	CHECK_STR(rec.sha256, hex);
+	CHECK_INT(rec.bytes, 11);
 	/* ...only while the file is there with its size. */
 	truncate(final, 3);
-	CHECK_INT(part_done_read(&d, id, file, sizeof(file), sha, &bytes), 0);
+	CHECK_INT(part_done_read(&d, id, &rec), 0);
 	part_done_clear(&d, id);
 	CHECK(!exists(".11111111-2222-4333-8444-555555555555.done"));
 
@@ -139,6 +139,24 @@ static void test_files(void)
 	CHECK(fstat(p.fd, &st) == 0 && st.st_size == 0);
 	part_remove(&p);
 	CHECK(!exists(".11111111-2222-4333-8444-555555555555.part"));
+
+	/* part_claim: ours, then busy for a second claimer (who leaves a
+	 * wait marker), then done from the record (the marker cleared). */
+	static const char cid[] = "66666666-2222-4333-8444-555555555555";
+	CHECK_INT(part_claim(&p, &d, cid, &rec, err, sizeof(err)), PART_OURS);
+	CHECK_INT(part_claim(&q, &d, cid, &rec, err, sizeof(err)), PART_BUSY);
+	CHECK_INT(q.fd, -1);
+	CHECK(exists(".66666666-2222-4333-8444-555555555555.wait"));
+	CHECK(write(p.fd, "claimed", 7) == 7);
+	p.size = 7;
+	CHECK_INT(part_finish(&p, "claimed.txt", hex, 7, final, sizeof(final), err,
+			      sizeof(err)), 0);
+	CHECK_INT(part_claim(&q, &d, cid, &rec, err, sizeof(err)), PART_DONE);
+	CHECK_STR(rec.file, final);
+	CHECK_INT(q.fd, -1);
+	CHECK(!exists(".66666666-2222-4333-8444-555555555555.wait"));
+	CHECK(!exists(".66666666-2222-4333-8444-555555555555.part"));
+	part_done_clear(&d, cid);
 
 	/* --get -o: onto an exact name, replacing it. */
 	CHECK_INT(part_open(&p, &d, id, err, sizeof(err)), 0);
@@ -199,11 +217,11 @@ static int is_link(const char *name)
 static void test_planted(void)
 {
 	static const char id[] = "22222222-2222-4333-8444-555555555555";
-	char err[256], final[4096], file[4096], sha[65], hex[65], path[512];
+	char err[256], final[4096], hex[65], path[512];
+	struct part_record rec;
 	struct part p;
 	struct part_dir d;
 	struct stat st;
-	uint64_t bytes;
 	CHECK(mkdtemp(dir) != NULL);
 	int vfd = mkstemp(victim);
 	CHECK(vfd >= 0 && write(vfd, secret, strlen(secret)) == (ssize_t)strlen(secret));
@@ -221,7 +239,7 @@ static void test_planted(void)
 		plant_link(path);
 	}
 	plant_link("out.txt");
-	CHECK_INT(part_done_read(&d, id, file, sizeof(file), sha, &bytes), 0);
+	CHECK_INT(part_done_read(&d, id, &rec), 0);
 	CHECK(!is_link(".22222222-2222-4333-8444-555555555555.done"));
 	CHECK_INT(part_wait_exists(&d, id), 0);
 	CHECK_INT(part_open(&p, &d, id, err, sizeof(err)), 0);
@@ -239,7 +257,7 @@ static void test_planted(void)
 	CHECK(strstr(final, "/out.txt.1") != NULL);
 	CHECK(!is_link("out.txt.1"));
 	CHECK(lstat(final, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
-	CHECK_INT(part_done_read(&d, id, file, sizeof(file), sha, &bytes), 1);
+	CHECK_INT(part_done_read(&d, id, &rec), 1);
 	victim_intact();
 
 	/* A link swapped in for the .part during the download: the data
@@ -285,15 +303,15 @@ static void test_planted(void)
 		CHECK(fchown(fd, 65534, 65534) == 0);
 		CHECK(fstat(fd, &st) == 0);
 		close(fd);
-		char rec[1024];
-		int n = snprintf(rec, sizeof(rec), "%s\n%s\n6\n%llu\n", path, hex,
+		char text[1024];
+		int n = snprintf(text, sizeof(text), "%s\n%s\n6\n%llu\n", path, hex,
 				 (unsigned long long)st.st_ino);
 		snprintf(path, sizeof(path), "%s/.%s.done", dir, id);
 		fd = open(path, O_CREAT | O_WRONLY, 0644);
-		CHECK(fd >= 0 && write(fd, rec, (size_t)n) == n);
+		CHECK(fd >= 0 && write(fd, text, (size_t)n) == n);
 		CHECK(fchown(fd, 65534, 65534) == 0);
 		close(fd);
-		CHECK_INT(part_done_read(&d, id, file, sizeof(file), sha, &bytes), 0);
+		CHECK_INT(part_done_read(&d, id, &rec), 0);
 		CHECK(!exists(".22222222-2222-4333-8444-555555555555.done"));
 	}
 
