@@ -77,6 +77,8 @@ struct fetch {
 	uint64_t progress_bytes;
 	uint64_t tick, wait_timer;
 	int64_t retry_after_ms;
+	char last_error[256];           /* of the last failed attempt, "" none */
+	int progress_due;               /* a retry not yet reported */
 	char name[256];                 /* from Content-Disposition */
 };
 
@@ -182,6 +184,8 @@ static void fail(fetch_t *f, int permanent, const char *fmt, ...)
 								 : FETCH_BACKOFF_MAX_MS;
 	log_warn("%s: %s; try %u of %u in %.1f s", f->log_url, msg, f->attempt + 1,
 		 f->ctx->retries + 1, (double)delay / 1000);
+	memcpy(f->last_error, msg, sizeof(f->last_error));
+	f->progress_due = 1; /* reported by the next tick the throttle allows */
 	f->state = S_WAIT;
 	f->wait_timer = loop_timer(f->ctx->loop, delay, on_wait_over, f);
 	if (!f->wait_timer)
@@ -836,12 +840,17 @@ static int64_t on_tick(loop_t *loop, void *arg)
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
 		return FETCH_TICK_MS;
 	}
-	if (f->state == S_BODY && f->bytes != f->progress_bytes &&
+	if ((f->progress_due || (f->state == S_BODY && f->bytes != f->progress_bytes)) &&
 	    t - f->progress_at >= PROGRESS_INTERVAL_MS) {
+		struct fetch_progress p = {
+			f->bytes, f->total, f->attempt + (f->state == S_WAIT),
+			f->last_error[0] ? f->last_error : NULL,
+		};
 		f->progress_bytes = f->bytes;
 		f->progress_at = t;
+		f->progress_due = 0;
 		if (f->cb.progress)
-			f->cb.progress(f->cb.arg, f->bytes, f->total);
+			f->cb.progress(f->cb.arg, &p);
 	}
 	return FETCH_TICK_MS;
 }

@@ -46,12 +46,22 @@ struct fetch_result {
 	unsigned attempts;
 };
 
+/* Where a download stands. */
+struct fetch_progress {
+	uint64_t bytes;                 /* of the file so far */
+	int64_t total;                  /* expected size, -1 unknown */
+	unsigned attempt;               /* running or next, from 1 */
+	const char *last_error;         /* of the last failed attempt, or NULL */
+};
+
 struct fetch_callbacks {
 	/* The first successful response head: bytes already there (resume) and
 	 * the expected total (-1 unknown). May be NULL. */
 	void (*started)(void *arg, uint64_t bytes, int64_t total);
-	/* At most every PROGRESS_INTERVAL_MS while bytes arrive. May be NULL. */
-	void (*progress)(void *arg, uint64_t bytes, int64_t total);
+	/* While bytes arrive, and when an attempt failed and another is
+	 * coming; never more often than every PROGRESS_INTERVAL_MS (the one
+	 * throttle, on the loop's clock). May be NULL. */
+	void (*progress)(void *arg, const struct fetch_progress *p);
 	/* Exactly once, at the end, unless fetch_cancel came first. The fetch
 	 * is already freed; the part is left open for the caller to finish or
 	 * remove. */

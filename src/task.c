@@ -554,6 +554,8 @@ int task_event_json(buf_t *out, const struct task_event *ev)
 		return -1;
 	if (ev->error && put_str_field(out, "error", ev->error) < 0)
 		return -1;
+	if (ev->attempt && buf_printf(out, ",\"attempt\":%u", ev->attempt) < 0)
+		return -1;
 	if (ev->hook_status >= 0 &&
 	    buf_printf(out, ",\"hook_status\":%d", ev->hook_status) < 0)
 		return -1;

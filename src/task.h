@@ -78,7 +78,10 @@ struct task_event {
 	int64_t total;          /* -1: null */
 	const char *file;       /* done: absolute path, else NULL */
 	const char *sha256;     /* done: hex, else NULL */
-	const char *error;      /* failed: for a person, else NULL */
+	const char *error;      /* failed: for a person; progress: the last
+				 * failed try's; else NULL */
+	unsigned attempt;       /* progress after a failed try: the try running
+				 * or next (from 2); 0 to omit */
 	int hook_status;        /* done with a hook: its status; -1 to omit */
 };
 

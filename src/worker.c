@@ -116,8 +116,9 @@ static void check_stopped(struct worker *w);
 
 /* ---- notifications -------------------------------------------------------- */
 
-/* Publishes a started/progress notification; best effort (not confirmed). */
-static void notify(struct job *j, const char *status)
+/* Publishes a started/progress notification; best effort (not confirmed).
+ * p: where the download stands, NULL before it has begun. */
+static void notify(struct job *j, const char *status, const struct fetch_progress *p)
 {
 	struct worker *w = j->w;
 	if (!w->mq || !mq_is_up(w->mq))
@@ -127,6 +128,8 @@ static void notify(struct job *j, const char *status)
 		.task = &j->task, .status = status, .time_ms = loop_wall_ms(),
 		.worker = w->ident, .has_bytes = 1, .bytes = (int64_t)j->bytes,
 		.total = j->total, .hook_status = -1,
+		.attempt = p && p->attempt > 1 ? p->attempt : 0,
+		.error = p ? p->last_error : NULL,
 	};
 	if (task_event_json(&b, &ev) == 0)
 		mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
@@ -321,6 +324,7 @@ static void run_hook(struct job *j)
 
 /* ---- download ------------------------------------------------------------- */
 
+/* The first response head (`started` went out when the task was taken). */
 static void on_started(void *arg, uint64_t bytes, int64_t total)
 {
 	struct job *j = arg;
@@ -329,16 +333,15 @@ static void on_started(void *arg, uint64_t bytes, int64_t total)
 	if (bytes)
 		log_info("%s: resuming at byte %llu of %lld", j->task.id,
 			 (unsigned long long)bytes, (long long)total);
-	notify(j, "started");
 }
 
 /* fetch.c throttles these (PROGRESS_INTERVAL_MS, on the loop's clock). */
-static void on_progress(void *arg, uint64_t bytes, int64_t total)
+static void on_progress(void *arg, const struct fetch_progress *p)
 {
 	struct job *j = arg;
-	j->bytes = bytes;
-	j->total = total;
-	notify(j, "progress");
+	j->bytes = p->bytes;
+	j->total = p->total;
+	notify(j, "progress", p);
 }
 
 static void on_fetched(void *arg, const struct fetch_result *r)
@@ -422,6 +425,10 @@ static int start_job(struct job *j)
 	log_info("%s: downloading %s", j->task.id, j->shown);
 	j->state = J_FETCH;
 	w->running++;
+	/* Before any lookup or connection (they start from the loop), so
+	 * that a task failing at once still shows which worker took it. */
+	j->bytes = j->part.size;
+	notify(j, "started", NULL);
 	return 0;
 }
 

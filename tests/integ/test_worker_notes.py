@@ -1,0 +1,82 @@
+"""What a worker reports while it tries (issue 10 item 5): `started` goes
+out when the worker takes a task, before any lookup or connection, so a task
+that fails at once (connection refused, unknown host) still shows which
+worker took it; each retry shows in a `progress` with the attempt number
+and the last error, never more than once a second."""
+
+import re
+
+from harness import free_port, purge, start_worker, timeout
+from hostile import Script, resp
+from test_worker_mq import Notes, new_task, send
+
+
+def setup_module():
+    purge("tasks")
+    purge("notifications")
+
+
+def teardown_module():
+    purge("tasks")
+    purge("notifications")
+
+
+def check_started_first(seq, w):
+    st = [x["status"] for x in seq]
+    assert st[0] == "started", st
+    s = seq[0]
+    assert re.match(r"^[^:]+:%d$" % w.pid, s["worker"]), s
+    assert s["bytes"] == 0 and s["total"] is None, s
+    return st
+
+
+@timeout(90)
+def test_started_before_a_refused_connection_then_retries_in_progress():
+    notes = Notes()
+    w = start_worker("--retries", "2")
+    t = new_task("http://127.0.0.1:%d/x.bin" % free_port())  # nothing listens
+    send(t)
+    n = notes.final(t["id"], tmo=60)
+    assert n["status"] == "failed" and "refused" in n["error"], n
+    seq = notes.of(t["id"])
+    st = check_started_first(seq, w)
+    prog = [x for x in seq if x["status"] == "progress"]
+    # tries 2 and 3 announced, each with what failed the one before
+    assert [p["attempt"] for p in prog] == [2, 3], seq
+    for p in prog:
+        assert "refused" in p["error"] and p["worker"] == seq[0]["worker"], p
+    for a, b in zip(seq, seq[1:]):
+        if a["status"] == b["status"] == "progress":
+            assert b["time"] - a["time"] >= 1000
+    assert st[-1] == "failed" and len(st) == 4, st
+    w.stop()
+
+
+@timeout(60)
+def test_started_before_an_unknown_host():
+    notes = Notes()
+    w = start_worker()
+    t = new_task("http://no-such-host.invalid/x.bin")
+    send(t)
+    n = notes.final(t["id"])
+    assert n["status"] == "failed", n
+    st = check_started_first(notes.of(t["id"]), w)
+    assert st == ["started", "failed"], st
+    w.stop()
+
+
+@timeout(60)
+def test_a_retry_that_succeeds_reports_its_attempt():
+    notes = Notes()
+    s = Script(resp(503, b"busy", headers={"Retry-After": "1"}), resp(200, b"ok now"))
+    w = start_worker()
+    t = new_task(s.url("/r.bin"))
+    send(t)
+    n = notes.final(t["id"])
+    assert n["status"] == "done" and n["bytes"] == 6, n
+    seq = notes.of(t["id"])
+    check_started_first(seq, w)
+    prog = [x for x in seq if x["status"] == "progress"]
+    assert prog and prog[0]["attempt"] == 2 and "503" in prog[0]["error"], seq
+    assert "attempt" not in n and "error" not in n
+    w.stop()
