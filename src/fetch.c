@@ -73,7 +73,8 @@ struct fetch {
 	int range_sent;                 /* this request asked for bytes from part->size */
 	int no_resume;                  /* next request without Range */
 	int started;
-	int64_t last_io, progress_at;
+	int64_t last_io;
+	int64_t progress_at;            /* wall clock, ms */
 	uint64_t progress_bytes;
 	uint64_t tick, wait_timer;
 	int64_t retry_after_ms;
@@ -491,7 +492,7 @@ static void accept_body(fetch_t *f, const struct http_response *h, size_t hl)
 			f->cb.started(f->cb.arg, f->bytes, f->total);
 	}
 	f->progress_bytes = f->bytes;
-	f->progress_at = now(f);
+	f->progress_at = loop_wall_ms();
 	f->state = S_BODY;
 	size_t rest = f->have - hl;
 	f->have = 0;
@@ -840,14 +841,19 @@ static int64_t on_tick(loop_t *loop, void *arg)
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
 		return FETCH_TICK_MS;
 	}
+	/* Throttled on the wall clock that stamps the notifications, so that
+	 * their times are at least PROGRESS_INTERVAL_MS apart too. */
+	int64_t wall = loop_wall_ms();
+	if (wall < f->progress_at)
+		f->progress_at = wall - PROGRESS_INTERVAL_MS; /* the clock went back */
 	if ((f->progress_due || (f->state == S_BODY && f->bytes != f->progress_bytes)) &&
-	    t - f->progress_at >= PROGRESS_INTERVAL_MS) {
+	    wall - f->progress_at >= PROGRESS_INTERVAL_MS) {
 		struct fetch_progress p = {
 			f->bytes, f->total, f->attempt + (f->state == S_WAIT),
-			f->last_error[0] ? f->last_error : NULL,
+			f->last_error[0] ? f->last_error : NULL, wall,
 		};
 		f->progress_bytes = f->bytes;
-		f->progress_at = t;
+		f->progress_at = wall;
 		f->progress_due = 0;
 		if (f->cb.progress)
 			f->cb.progress(f->cb.arg, &p);

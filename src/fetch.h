@@ -52,6 +52,7 @@ struct fetch_progress {
 	int64_t total;                  /* expected size, -1 unknown */
 	unsigned attempt;               /* running or next, from 1 */
 	const char *last_error;         /* of the last failed attempt, or NULL */
+	int64_t time_ms;                /* Unix ms: the clock of the throttle */
 };
 
 struct fetch_callbacks {
@@ -60,7 +61,7 @@ struct fetch_callbacks {
 	void (*started)(void *arg, uint64_t bytes, int64_t total);
 	/* While bytes arrive, and when an attempt failed and another is
 	 * coming; never more often than every PROGRESS_INTERVAL_MS (the one
-	 * throttle, on the loop's clock). May be NULL. */
+	 * throttle, on the wall clock of time_ms). May be NULL. */
 	void (*progress)(void *arg, const struct fetch_progress *p);
 	/* Exactly once, at the end, unless fetch_cancel came first. The fetch
 	 * is already freed; the part is left open for the caller to finish or

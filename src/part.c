@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "config.h"
 #include "log.h"
 #include "url.h"
@@ -84,35 +85,6 @@ static int open_own(const struct part_dir *d, const char *name)
 		return -1;
 	}
 	return fd;
-}
-
-/*
- * Writes text under name in the folder, atomically: a temporary name
- * created exclusively (one planted there is removed first), then renamed
- * over name (which replaces a planted link rather than following it).
- */
-static int replace_file(const struct part_dir *d, const char *name,
-			const char *text, size_t n)
-{
-	char tmp[128];
-	int fd = -1;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
-		return -1;
-	for (int tries = 0; fd < 0 && tries < 2; tries++) {
-		/* a crash's leftover, or planted: the name is ours to clear */
-		fd = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | OPEN_SAFE, 0644);
-		if (fd < 0 && (errno != EEXIST || unlinkat(d->fd, tmp, 0) < 0))
-			return -1;
-	}
-	if (fd < 0)
-		return -1;
-	int ok = write(fd, text, n) == (ssize_t)n;
-	close(fd);
-	if (!ok || renameat(d->fd, tmp, d->fd, name) < 0) {
-		unlinkat(d->fd, tmp, 0);
-		return -1;
-	}
-	return 0;
 }
 
 int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen)
@@ -256,7 +228,7 @@ int part_set_validator(struct part *p, const char *v, size_t n)
 		return -1;
 	memcpy(p->validator, v, n);
 	p->validator[n] = '\n';
-	int rc = replace_file(p->dir, meta, p->validator, n + 1);
+	int rc = atomicfile_replace(p->dir->fd, meta, p->validator, n + 1, 0644);
 	p->validator[n] = '\0';
 	return rc;
 }
@@ -357,7 +329,7 @@ static int write_done(const struct part *p, const char *final, const char *sha25
 			 (unsigned long long)bytes, (unsigned long long)st->st_ino);
 	if (n <= 0 || n >= (int)sizeof(text))
 		return -1;
-	return replace_file(p->dir, name, text, (size_t)n);
+	return atomicfile_replace(p->dir->fd, name, text, (size_t)n, 0644);
 }
 
 int part_finish(struct part *p, const char *name, const char *sha256,

@@ -125,7 +125,8 @@ static void notify(struct job *j, const char *status, const struct fetch_progres
 		return;
 	buf_t b = BUF_INIT;
 	struct task_event ev = {
-		.task = &j->task, .status = status, .time_ms = loop_wall_ms(),
+		.task = &j->task, .status = status,
+		.time_ms = p ? p->time_ms : loop_wall_ms(),
 		.worker = w->ident, .has_bytes = 1, .bytes = (int64_t)j->bytes,
 		.total = j->total, .hook_status = -1,
 		.attempt = p && p->attempt > 1 ? p->attempt : 0,
@@ -335,7 +336,7 @@ static void on_started(void *arg, uint64_t bytes, int64_t total)
 			 (unsigned long long)bytes, (long long)total);
 }
 
-/* fetch.c throttles these (PROGRESS_INTERVAL_MS, on the loop's clock). */
+/* fetch.c throttles these (PROGRESS_INTERVAL_MS, on the clock of p->time_ms). */
 static void on_progress(void *arg, const struct fetch_progress *p)
 {
 	struct job *j = arg;
@@ -709,11 +710,13 @@ static int job_held(const char *id, void *arg)
 	return find_job(arg, id) != NULL;
 }
 
-static void on_sweep(loop_t *loop, void *arg)
+/* At start, then every WORKER_SWEEP_INTERVAL_S. */
+static int64_t on_sweep(loop_t *loop, void *arg)
 {
 	struct worker *w = arg;
+	(void)loop;
 	part_sweep(&w->dir, WORKER_ORPHAN_AGE_S, job_held, w);
-	loop_timer(loop, WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, w);
+	return (int64_t)WORKER_SWEEP_INTERVAL_S * 1000;
 }
 
 int main(int argc, char **argv)
@@ -828,6 +831,10 @@ int main(int argc, char **argv)
 		}
 		log_info("downloading into %s, %u at once", w.dir.path, w.concurrency);
 		on_sweep(w.loop, &w);
+		if (!loop_every(w.loop, (int64_t)WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, &w)) {
+			log_error("out of memory");
+			return 1;
+		}
 		loop_run(w.loop);
 		/* The connection first: its close requeues what we did not ack,
 		 * and pending confirms are failed while their jobs still exist. */

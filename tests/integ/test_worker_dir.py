@@ -153,6 +153,8 @@ def test_planted_done_record_never_settles():
     assert n["file"] != f and len(s.requests) == 1  # downloaded, not settled
     with open(f, "rb") as fh:
         assert fh.read() == b"forged"
+    wait_for(lambda: settled(), 15, "acked", interval=0.3)
+    wait_for(lambda: not os.path.exists(rec), 5, "our own done record cleared")
     w.stop()
 
 
@@ -179,6 +181,7 @@ def test_dir_given_as_a_symlink_is_resolved_once():
     n = notes.final(t["id"])
     assert n["status"] == "done" and n["file"] == os.path.join(real, "r.bin"), n
     assert os.listdir(other) == []
+    wait_for(lambda: settled(), 15, "acked", interval=0.3)
     w.stop()
 
 
