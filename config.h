@@ -91,8 +91,8 @@
 #ifndef LOG_SOCKET
 #define LOG_SOCKET "/dev/log"
 #endif
-/* Longest log message in bytes; longer ones are cut. Twice this is on the
- * stack while a line is written. */
+/* Longest log message in bytes, escapes included; longer ones are cut.
+ * Twice this is on the stack while a line is written. */
 #ifndef LOG_MAX_LINE
 #define LOG_MAX_LINE 1024
 #endif

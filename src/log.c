@@ -5,9 +5,15 @@
  * form "<PRI>ident[pid]: message", which syslogd, BusyBox syslogd/logread
  * and journald all take: syslog(3) would bring strftime and time-zone code
  * (8 KB) into static builds only to format a timestamp syslogd adds anyway.
+ *
+ * Every message is escaped here, once, before it goes anywhere: much of
+ * what is logged comes from outside (a request path, a decoded ?task=, a
+ * task name, a server's error text), and a newline in it would forge a
+ * line; a terminal escape would hide one.
  */
 #include "log.h"
 #include "config.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -74,10 +80,75 @@ static int syslog_send(int prio, const char *msg)
 	return -1;
 }
 
+/* Length of the printable UTF-8 character at p[0..n), or 0 to escape its
+ * first byte: not UTF-8, a C1 control (U+0080-U+009F), a line or paragraph
+ * separator or a bidirectional override (U+2028-U+202E, U+2066-U+2069),
+ * which some viewers act on. */
+static size_t printable_utf8(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+	if (len > n || !utf8_valid(p, len))
+		return 0;
+	if (p[0] == 0xC2 && p[1] < 0xA0)
+		return 0;
+	if (p[0] == 0xE2 && ((p[1] == 0x80 && p[2] >= 0xA8 && p[2] <= 0xAE) ||
+			     (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9)))
+		return 0;
+	return len;
+}
+
+/* Writes the escape of byte c to e (\n, \r, \t, \\ or \xNN); its length. */
+static size_t escape_byte(unsigned char c, char e[4])
+{
+	static const char hex[] = "0123456789abcdef";
+	char named = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' :
+		     c == '\\' ? '\\' : 0;
+	e[0] = '\\';
+	if (named) {
+		e[1] = named;
+		return 2;
+	}
+	e[1] = 'x';
+	e[2] = hex[c >> 4];
+	e[3] = hex[c & 15];
+	return 4;
+}
+
+/* Copies in to out (NUL-terminated, cut before a character or escape that
+ * does not fit) with C0 controls, DEL, the bytes printable_utf8 refuses
+ * and the backslash itself escaped: an escape in a log always means one. */
+static void escape(char *out, size_t outlen, const char *in)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = strlen(in), o = 0;
+	for (size_t i = 0; i < n;) {
+		char e[4];
+		const char *piece = in + i;
+		size_t len = 1, take;
+		if (p[i] >= 0x80)
+			len = printable_utf8(p + i, n - i);
+		else if (p[i] < 0x20 || p[i] == 0x7F || p[i] == '\\')
+			len = 0;
+		take = len;
+		if (!len) {
+			len = escape_byte(p[i], e);
+			piece = e;
+			take = 1;
+		}
+		if (o + len >= outlen)
+			break;
+		memcpy(out + o, piece, len);
+		o += len;
+		i += take;
+	}
+	out[o] = '\0';
+}
+
 static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 {
-	char msg[LOG_MAX_LINE];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char raw[LOG_MAX_LINE], msg[LOG_MAX_LINE];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	escape(msg, sizeof(msg), raw);
 	if (log_to_syslog && syslog_send(prio, msg) == 0)
 		return;
 	struct timespec ts;

@@ -1,6 +1,12 @@
 /*
  * log - one line per event, to stderr (with a timestamp) or to syslog
  * (LOG_DAEMON, the program name as ident) after log_open(..., 1).
+ *
+ * A message is always one line, whatever its arguments hold: control
+ * characters (\n, \r, \t, others as \xNN), bytes that are not UTF-8, C1
+ * controls, Unicode line separators and bidirectional overrides, and the
+ * backslash itself (\\) are escaped, so text from outside cannot forge or
+ * hide a line. Messages are cut at LOG_MAX_LINE bytes.
  */
 #ifndef WARREN_LOG_H
 #define WARREN_LOG_H
