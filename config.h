@@ -465,6 +465,19 @@
 #ifndef JOURNAL_MAX_RECORD
 #define JOURNAL_MAX_RECORD (NOTIFY_MAX_SIZE + 64)
 #endif
+/* While the journal fails (disk full), deliveries are held and retried
+ * after this many ms, doubling up to the maximum. */
+#ifndef JOURNAL_RETRY_MIN_MS
+#define JOURNAL_RETRY_MIN_MS 100
+#endif
+#ifndef JOURNAL_RETRY_MAX_MS
+#define JOURNAL_RETRY_MAX_MS 5000
+#endif
+/* Deliveries held while the journal fails (the broker sends at most the
+ * prefetch unacknowledged; more are handed back with basic.reject). */
+#ifndef JOURNAL_MAX_PARKED
+#define JOURNAL_MAX_PARKED (2 * MIDDLEMAN_PREFETCH)
+#endif
 /* Journal records beyond the history that trigger a compaction. */
 #ifndef JOURNAL_SLACK
 #define JOURNAL_SLACK 1000

@@ -49,8 +49,24 @@ struct middleman {
 	uint64_t *acks;              /* delivery tags waiting for the commit */
 	size_t nacks, acks_cap;
 	uint64_t commit_timer;
+	/* while the journal fails (disk full, I/O error) deliveries wait
+	 * here, in order and unacknowledged, and are retried with backoff */
+	struct parked **parked;
+	size_t nparked;
+	int journal_failing;         /* the state, logged once per change */
+	int sync_failed;             /* the acks wait for a sync that failed */
+	uint64_t retry_timer;
+	int64_t retry_ms;
+	size_t compact_at;           /* records at the last failed compaction */
 	int stopping;
 	int64_t stop_deadline;
+};
+
+/* A delivery the journal could not take yet. */
+struct parked {
+	uint64_t tag;
+	size_t len;
+	char body[];
 };
 
 static const char json_type[] = "application/json";
@@ -146,6 +162,33 @@ static const char *compact_next(void *arg, size_t *len)
 	return e->text;
 }
 
+static void park_drop(struct middleman *m)
+{
+	for (size_t i = 0; i < m->nparked; i++)
+		free(m->parked[i]);
+	m->nparked = 0;
+}
+
+static void retry_journal(loop_t *loop, void *arg);
+
+/* The journal failed with err: from now on deliveries are parked, and
+ * retried with backoff until it takes them. */
+static void journal_failed(struct middleman *m, int err)
+{
+	if (!m->journal_failing) {
+		log_error("journal: %s: notifications held unacknowledged and "
+			  "retried until it has room", strerror(err));
+		m->journal_failing = 1;
+		m->retry_ms = JOURNAL_RETRY_MIN_MS;
+	} else if (m->retry_ms < JOURNAL_RETRY_MAX_MS) {
+		m->retry_ms *= 2;
+		if (m->retry_ms > JOURNAL_RETRY_MAX_MS)
+			m->retry_ms = JOURNAL_RETRY_MAX_MS;
+	}
+	if (!m->retry_timer)
+		m->retry_timer = loop_timer(m->loop, m->retry_ms, retry_journal, m);
+}
+
 /* Commits what was stored since the last commit: one sync, the acks, the
  * push (at once with --interval 0), and compaction when due. */
 static void commit(loop_t *loop, void *arg)
@@ -154,9 +197,10 @@ static void commit(loop_t *loop, void *arg)
 	(void)loop;
 	m->commit_timer = 0;
 	if (m->journal && journal_sync(m->journal) < 0) {
-		/* unacked: the broker hands them again after a reconnection */
-		log_error("journal: sync failed: %s", strerror(errno));
-		m->nacks = 0;
+		/* nothing is acknowledged before it is stored: the acks wait
+		 * for a sync that works */
+		m->sync_failed = 1;
+		journal_failed(m, errno);
 		return;
 	}
 	for (size_t i = 0; i < m->nacks; i++)
@@ -168,14 +212,19 @@ static void commit(loop_t *loop, void *arg)
 		m->pushed_seq = m->committed_seq;
 		push_publish(m->push);
 	}
+	/* after a failed compaction (no room for the copy), try again only
+	 * JOURNAL_SLACK records later, not at every commit */
 	if (m->journal &&
 	    journal_records(m->journal) > store_count(m->store) +
-	    store_tasks(m->store) + JOURNAL_SLACK) {
+	    store_tasks(m->store) + JOURNAL_SLACK &&
+	    journal_records(m->journal) >= m->compact_at + JOURNAL_SLACK) {
 		struct compact_iter it = { m->store, 0 };
 		size_t before = journal_records(m->journal);
-		if (journal_compact(m->journal, compact_next, &it) < 0)
+		m->compact_at = 0;
+		if (journal_compact(m->journal, compact_next, &it) < 0) {
+			m->compact_at = before;
 			log_error("journal: compaction failed: %s", strerror(errno));
-		else
+		} else
 			log_info("journal: compacted %zu records to %zu", before,
 				 journal_records(m->journal));
 	}
@@ -195,16 +244,18 @@ static int add_ack(struct middleman *m, uint64_t tag)
 	return 0;
 }
 
-static void on_deliver(const struct mq_delivery *d, void *arg)
+/* Stores one delivery (or drops a bad one, or acks a copy). -1 when the
+ * journal failed: nothing was stored, errno says why. */
+static int store_one(struct middleman *m, uint64_t tag, const char *body,
+		     size_t len)
 {
-	struct middleman *m = arg;
 	char err[160];
-	struct store_entry *e = store_entry_new(m->store, d->body, d->len, 0,
+	struct store_entry *e = store_entry_new(m->store, body, len, 0,
 						err, sizeof(err));
 	if (!e) {
 		log_warn("notification dropped: %s", err);
-		mq_reject(m->mq, d->tag, 0); /* a poison message must not loop */
-		return;
+		mq_reject(m->mq, tag, 0); /* a poison message must not loop */
+		return 0;
 	}
 	/* stored before a crash but not acknowledged, so the broker sends it
 	 * again; or published twice by a worker whose confirm was lost:
@@ -212,27 +263,95 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	if (store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
 		log_info("notification for %s already stored; not again", e->id);
 		store_entry_unref(e);
-		if (add_ack(m, d->tag) < 0)
+		if (add_ack(m, tag) < 0)
 			log_error("out of memory");
 		else if (!m->commit_timer)
 			m->commit_timer = loop_timer(m->loop, 0, commit, m);
-		return;
+		return 0;
 	}
-	if (m->journal && journal_append(m->journal, e->text, e->len) < 0) {
+	if (add_ack(m, tag) < 0) {
 		/* left unacked: the broker keeps it for a later connection */
-		log_error("journal: %s: notification %llu not stored",
-			  strerror(errno), (unsigned long long)e->seq);
-		store_entry_unref(e);
-		return;
-	}
-	if (add_ack(m, d->tag) < 0) {
 		store_entry_unref(e);
 		log_error("out of memory");
-		return;
+		return 0;
+	}
+	if (m->journal && journal_append(m->journal, e->text, e->len) < 0) {
+		int saved = errno;
+		m->nacks--;
+		store_entry_unref(e);
+		errno = saved;
+		return -1;
 	}
 	store_insert(m->store, e);
 	if (!m->commit_timer)
 		m->commit_timer = loop_timer(m->loop, 0, commit, m);
+	return 0;
+}
+
+/* Keeps a delivery for later, in order; handed back to the broker when
+ * it cannot be kept. */
+static void park(struct middleman *m, const struct mq_delivery *d)
+{
+	struct parked *p = NULL;
+	if (m->nparked < JOURNAL_MAX_PARKED && (p = malloc(sizeof(*p) + d->len))) {
+		p->tag = d->tag;
+		p->len = d->len;
+		memcpy(p->body, d->body, d->len);
+		m->parked[m->nparked++] = p;
+		return;
+	}
+	mq_reject(m->mq, d->tag, 1);
+}
+
+/* Tries the journal again: the failed sync, then the parked deliveries. */
+static void retry_journal(loop_t *loop, void *arg)
+{
+	struct middleman *m = arg;
+	m->retry_timer = 0;
+	if (m->sync_failed) {
+		m->sync_failed = 0;
+		commit(loop, m);
+		if (m->sync_failed)
+			return; /* failed again: commit re-armed the retry */
+	}
+	size_t done = 0;
+	for (; done < m->nparked; done++) {
+		struct parked *p = m->parked[done];
+		if (store_one(m, p->tag, p->body, p->len) < 0) {
+			memmove(m->parked, m->parked + done,
+				(m->nparked - done) * sizeof(*m->parked));
+			m->nparked -= done;
+			journal_failed(m, errno);
+			return;
+		}
+		free(p);
+	}
+	m->nparked = 0;
+	m->journal_failing = 0;
+	log_info("journal: writable again; %zu held notifications stored", done);
+}
+
+static void on_deliver(const struct mq_delivery *d, void *arg)
+{
+	struct middleman *m = arg;
+	if (m->journal_failing) {
+		park(m, d);
+		return;
+	}
+	if (store_one(m, d->tag, d->body, d->len) < 0) {
+		int err = errno;
+		park(m, d);
+		journal_failed(m, err);
+	}
+}
+
+/* The broker connection went away: the tags of parked deliveries are void
+ * (the broker queues those messages again). */
+static void on_mq_state(int up, void *arg)
+{
+	struct middleman *m = arg;
+	if (!up)
+		park_drop(m);
 }
 
 /* ---- HTTP ---- */
@@ -431,6 +550,11 @@ int main(int argc, char **argv)
 	int rc = 1;
 	m.loop = loop_new();
 	m.store = store_new(history, ntasks);
+	m.parked = calloc(JOURNAL_MAX_PARKED, sizeof(*m.parked));
+	if (!m.parked) {
+		log_error("out of memory");
+		goto out;
+	}
 	m.push = m.loop && m.store ? push_new(m.loop, m.store, NULL) : NULL;
 	if (!m.push) {
 		log_error("out of memory");
@@ -448,7 +572,8 @@ int main(int argc, char **argv)
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat,
 				.consume = QUEUE_NOTIFICATIONS,
 				.prefetch = MIDDLEMAN_PREFETCH,
-				.on_deliver = on_deliver, .arg = &m, .name = PROG };
+				.on_deliver = on_deliver, .on_state = on_mq_state,
+				.arg = &m, .name = PROG };
 	m.mq = mq_new(m.loop, &mc, err, sizeof(err));
 	if (!m.mq) {
 		log_error("%s", err);
@@ -472,6 +597,9 @@ out:
 	journal_close(m.journal);
 	store_free(m.store);
 	free(m.acks);
+	if (m.parked)
+		park_drop(&m);
+	free(m.parked);
 	if (m.loop)
 		loop_free(m.loop);
 	log_info("stopped");
