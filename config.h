@@ -132,10 +132,24 @@
 #ifndef HTTP_MAX_HEADERS
 #define HTTP_MAX_HEADERS 48
 #endif
-/* Connections served at once; more are accepted and closed at once with 503.
- * Each idle connection costs ~300 bytes plus its buffers. */
+/* Connections served at once (the tasker's). At the cap the server stops
+ * accepting, so new clients wait in the listen backlog, and closes the
+ * keep-alive connection idle the longest to make room. An idle keep-alive
+ * connection costs ~2 KiB (its struct; buffers are freed between
+ * requests), one receiving a request ~8 KiB more, plus kernel socket
+ * buffers. RLIMIT_NOFILE is raised to fit at start. */
 #ifndef HTTP_MAX_CONNS
-#define HTTP_MAX_CONNS 256
+#define HTTP_MAX_CONNS 1024
+#endif
+/* Seconds the listen backlog may stay full, at the cap, before waiting
+ * clients are answered 503 (real overload). */
+#ifndef HTTP_OVERLOAD_S
+#define HTTP_OVERLOAD_S 5
+#endif
+/* Listen backlog (the kernel caps it at net.core.somaxconn): clients
+ * waiting to be accepted, e.g. a household's pages reconnecting at once. */
+#ifndef HTTP_LISTEN_BACKLOG
+#define HTTP_LISTEN_BACKLOG 1024
 #endif
 /* Seconds a connection may sit idle between requests (keep-alive). */
 #ifndef HTTP_IDLE_TIMEOUT_S
@@ -449,9 +463,10 @@
 #define MIDDLEMAN_DEDUP_WINDOW (2 * MIDDLEMAN_PREFETCH)
 #endif
 /* HTTP connections of the middleman (WebSocket clients leave the HTTP
- * server once upgraded and count against WS_MAX_CLIENTS instead). */
+ * server once upgraded and count against WS_MAX_CLIENTS instead). Never
+ * below WS_MAX_CLIENTS, so that as many pages can upgrade at once. */
 #ifndef MIDDLEMAN_HTTP_CONNS
-#define MIDDLEMAN_HTTP_CONNS 128
+#define MIDDLEMAN_HTTP_CONNS WS_MAX_CLIENTS
 #endif
 /* Seconds we wait for the peer's close frame after sending ours. */
 #ifndef WS_CLOSE_TIMEOUT_S

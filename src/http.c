@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,6 +143,8 @@ struct http_conn {
 	char remote[56];
 };
 
+enum listen_state { LISTENING, PAUSED_CAP, PAUSED_FDS };
+
 struct http_server {
 	loop_t *loop;
 	int fd;
@@ -152,9 +156,17 @@ struct http_server {
 	http_conn_t *current;      /* the connection in its handler, if any */
 	uint64_t next_ticket;
 	uint64_t sweep_timer;
+	/* Accepting pauses at the cap (new clients wait in the listen
+	 * backlog) and, for a second, when descriptors run out. */
+	enum listen_state listen_state;
+	int64_t fds_retry_at;      /* PAUSED_FDS: when to try again */
+	int64_t full_since;        /* PAUSED_CAP: backlog full since, or 0 */
+	int fds_logged;            /* EMFILE logged for this episode */
+	unsigned fds_at;           /* connections open when it began */
 };
 
 static void conn_process(http_conn_t *c);
+static void listen_resume(http_server_t *s);
 
 /* The body reader's state of a request that will not be dispatched. */
 static void drop_stream(http_conn_t *c)
@@ -180,6 +192,7 @@ static void conn_free(http_conn_t *c, int close_fd)
 	if (s->current == c)
 		s->current = NULL;
 	s->nconns--;
+	listen_resume(s);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->head);
@@ -197,7 +210,7 @@ static void conn_update_watch(http_conn_t *c)
 {
 	int mask = 0;
 	if (!c->eof && c->state != ST_CLOSING &&
-	    buf_used(&c->in) < HTTP_MAX_HEAD + HTTP_MAX_BODY &&
+	    buf_used(&c->in) < HTTP_MAX_HEAD + HTTP_MAX_BUFFERED_BODY &&
 	    buf_used(&c->out) < HTTP_MAX_OUTBUF)
 		mask |= LOOP_READ;
 	if (buf_used(&c->out))
@@ -227,6 +240,14 @@ static int conn_flush(http_conn_t *c)
 	    (c->state == ST_CLOSING || (c->eof && idle))) {
 		conn_free(c, 1);
 		return -1;
+	}
+	if (idle && !buf_used(&c->out) && !c->park_count && !c->in_dispatch) {
+		/* between requests a keep-alive connection holds no buffers:
+		 * a thousand idle clients cost their struct only */
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->head);
+		buf_free(&c->body);
 	}
 	conn_update_watch(c);
 	return 0;
@@ -767,7 +788,8 @@ static void conn_new(http_server_t *s, int fd, const struct sockaddr *sa)
 	s->nconns++;
 }
 
-/* Over the bound: one canned answer, best effort, then close. */
+/* Real overload (the backlog full for HTTP_OVERLOAD_S at the cap): one
+ * canned answer, best effort, then close. */
 static void refuse(int fd)
 {
 	static const char busy[] =
@@ -780,27 +802,161 @@ static void refuse(int fd)
 	close(fd);
 }
 
+static void listen_pause(http_server_t *s, enum listen_state why)
+{
+	if (s->fd >= 0 && s->listen_state == LISTENING)
+		loop_mask(s->loop, s->fd, 0);
+	if (s->listen_state != why)
+		s->full_since = 0;
+	s->listen_state = why;
+}
+
+/* Accepting again once a connection has gone (or the pause for
+ * descriptors is over): the backlog is served first thing. */
+static void listen_resume(http_server_t *s)
+{
+	if (s->listen_state == LISTENING || s->nconns >= s->max_conns)
+		return;
+	if (s->fd >= 0)
+		loop_mask(s->loop, s->fd, LOOP_READ);
+	s->listen_state = LISTENING;
+}
+
+/* 1 when c waits for a request with nothing in flight: a keep-alive
+ * connection between requests, or a new one that sent nothing yet, for
+ * HTTP_REUSE_IDLE_MS at least (a client just accepted may have its
+ * request on the way). */
+static int conn_reusable(const http_conn_t *c, int64_t now)
+{
+	return c->state == ST_HEAD && !buf_used(&c->in) && !buf_used(&c->out) &&
+	       !c->park_count && !c->in_dispatch &&
+	       now - c->active >= HTTP_REUSE_IDLE_MS;
+}
+
+/* 1 when bytes wait in c's socket: a request on its way, not idleness
+ * (closing it would also answer the client with a reset). */
+static int input_waiting(const http_conn_t *c)
+{
+	int n = 0;
+	return ioctl(c->fd, FIONREAD, &n) < 0 || n > 0;
+}
+
+/* At the cap: closes the connection idle the longest to make room, as
+ * nginx does with its reusable connections. 1 when a slot is free. */
+static int make_room(http_server_t *s)
+{
+	int64_t after = INT64_MIN; /* skips those found with input waiting */
+	int64_t now = loop_now(s->loop);
+	for (int tries = 0; tries < 8; tries++) {
+		http_conn_t *oldest = NULL;
+		for (http_conn_t *c = s->conns; c; c = c->next)
+			if (conn_reusable(c, now) && c->active > after &&
+			    (!oldest || c->active < oldest->active))
+				oldest = c;
+		if (!oldest)
+			return 0;
+		if (!input_waiting(oldest)) {
+			conn_free(oldest, 1);
+			return 1;
+		}
+		after = oldest->active;
+	}
+	return 0;
+}
+
+/* accept() failed with EMFILE/ENFILE: not polling the listener for a
+ * second (or until a connection closes) instead of spinning on it. */
+static void out_of_fds(http_server_t *s, int err)
+{
+	if (!s->fds_logged)
+		log_warn("accept: %s; new connections wait (%u open)", strerror(err),
+			 s->nconns);
+	if (!s->fds_logged || s->nconns > s->fds_at)
+		s->fds_at = s->nconns;
+	s->fds_logged = 1;
+	s->fds_retry_at = loop_now(s->loop) + 1000;
+	listen_pause(s, PAUSED_FDS);
+}
+
 static void on_accept(loop_t *loop, int fd, int events, void *arg)
 {
 	(void)loop;
 	(void)events;
 	http_server_t *s = arg;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < HTTP_ACCEPT_BATCH && s->listen_state == LISTENING; i++) {
+		if (s->nconns >= s->max_conns && !make_room(s)) {
+			listen_pause(s, PAUSED_CAP); /* the rest wait in the backlog */
+			return;
+		}
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int cfd = accept(fd, (struct sockaddr *)&ss, &len);
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
-				log_warn("accept: %s", strerror(errno));
+				out_of_fds(s, errno);
+			else if (errno == ECONNABORTED || errno == EINTR)
+				continue;
 			return;
 		}
-		if (s->nconns >= s->max_conns) {
-			log_warn("connection refused: %u connections open", s->nconns);
-			refuse(cfd);
-			continue;
+		/* the episode ends (and may be logged again) once the
+		 * connections are down to half of where descriptors ran out */
+		if (s->fds_logged && s->nconns <= s->fds_at / 2) {
+			log_info("accept: descriptors available again");
+			s->fds_logged = 0;
 		}
 		conn_new(s, cfd, (struct sockaddr *)&ss);
 	}
+}
+
+/* 1 when the listen backlog is full (Linux reports the accept queue of a
+ * listening socket in tcp_info); 0 when not, or when it cannot tell. */
+static int backlog_full(int fd)
+{
+#ifdef TCP_INFO
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    len >= sizeof(ti) && ti.tcpi_sacked > 0)
+		return ti.tcpi_unacked >= ti.tcpi_sacked;
+#else
+	(void)fd;
+#endif
+	return 0;
+}
+
+/* At each sweep while accepting is paused: try again after a lack of
+ * descriptors; at the cap, shed load only when the backlog has been full
+ * for HTTP_OVERLOAD_S (the kernel then drops new clients' SYNs). */
+static void check_listener(http_server_t *s, int64_t now)
+{
+	if (s->listen_state == PAUSED_FDS && now >= s->fds_retry_at) {
+		s->listen_state = PAUSED_CAP; /* so listen_resume applies */
+		listen_resume(s);
+		return;
+	}
+	if (s->listen_state != PAUSED_CAP || s->fd < 0)
+		return;
+	if (make_room(s)) { /* a connection has been idle long enough since */
+		listen_resume(s);
+		return;
+	}
+	if (!backlog_full(s->fd)) {
+		s->full_since = 0;
+		return;
+	}
+	if (!s->full_since)
+		s->full_since = now;
+	if (now - s->full_since < HTTP_OVERLOAD_S * 1000)
+		return;
+	log_warn("overloaded: %u connections open and the backlog full for %d s; "
+		 "answering 503", s->nconns, HTTP_OVERLOAD_S);
+	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+		int cfd = accept(s->fd, NULL, NULL);
+		if (cfd < 0)
+			break;
+		refuse(cfd);
+	}
+	s->full_since = 0;
 }
 
 /* Every HTTP_SWEEP_MS: drop idle keep-alive connections, slow clients and
@@ -826,7 +982,29 @@ static int64_t sweep(loop_t *loop, void *arg)
 			conn_free(c, 1);
 		}
 	}
+	check_listener(s, now);
 	return HTTP_SWEEP_MS;
+}
+
+/* Raises the soft RLIMIT_NOFILE to what need descriptors take (as far as
+ * the hard limit allows; said once when it does not). */
+static void reserve_fds(unsigned need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return;
+	rlim_t want = need;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		log_warn("RLIMIT_NOFILE hard limit %llu is below the %u descriptors the "
+			 "connection limits need; clients beyond it wait to be accepted",
+			 (unsigned long long)rl.rlim_max, need);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s",
+			 (unsigned long long)want, strerror(errno));
 }
 
 http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
@@ -842,6 +1020,7 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 	s->reader = cfg->reader;
 	s->arg = cfg->arg;
 	s->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_MAX_CONNS;
+	reserve_fds(s->max_conns + cfg->extra_fds + HTTP_FD_RESERVE);
 	s->fd = net_listen(cfg->listen, err, errlen);
 	if (s->fd < 0) {
 		free(s);
@@ -860,6 +1039,7 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 
 void http_server_stop_listening(http_server_t *s)
 {
+	s->listen_state = LISTENING;
 	if (s->fd >= 0) {
 		loop_unwatch(s->loop, s->fd);
 		close(s->fd);

@@ -50,9 +50,18 @@ struct http_server_config {
 	http_handler_fn handler;
 	void *arg;
 	const struct http_body_reader *reader; /* NULL: every body whole */
+	unsigned extra_fds;        /* descriptors the program needs besides
+				    * connections (the middleman's WebSocket
+				    * clients): RLIMIT_NOFILE is raised for all */
 };
 
-/* Listens and serves from the loop. NULL with a reason in err. */
+/*
+ * Listens and serves from the loop. NULL with a reason in err. At
+ * max_conns the server stops accepting (new clients wait in the listen
+ * backlog) after closing the keep-alive connection idle the longest, if
+ * any; it answers 503 only when the backlog has been full for
+ * HTTP_OVERLOAD_S. Raises RLIMIT_NOFILE to what the limits need.
+ */
 http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
 			       char *err, size_t errlen);
 /* Closes the listener and every connection. */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
+
 int net_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -144,7 +146,7 @@ int net_listen(const char *spec, char *err, size_t errlen)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (net_nonblock(fd) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 511) == 0)
+		    listen(fd, HTTP_LISTEN_BACKLOG) == 0)
 			break;
 		saved = errno;
 		close(fd);

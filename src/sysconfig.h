@@ -24,6 +24,11 @@
 #define PUSH_TICK_MS 1000
 /* After SIGTERM, the programs check this often whether they may exit. */
 #define SHUTDOWN_POLL_MS 50
+/* http: connections accepted in one readable event of the listener. */
+#define HTTP_ACCEPT_BATCH 128
+/* http: a connection idle this long (ms) may be closed to make room at
+ * the cap; younger, its first request may still be on the way. */
+#define HTTP_REUSE_IDLE_MS 1000
 /* hook: a running hook is waited for (WNOHANG) this often (ms). */
 #define HOOK_POLL_MS 100
 /* hasher: new bytes are announced to the helper only this many at a time:
@@ -37,6 +42,10 @@
 /* Longest file name part taken from a task: leaves room for ".NNNN" and the
  * hidden side files' prefixes under NAME_MAX (255). */
 #define PART_NAME_MAX 200
+/* Descriptors a server needs besides its connections and what
+ * http_server_config.extra_fds names: stdio, the listener, the broker,
+ * the loop's self-pipe, a resolver or hook child's pipes, the journal. */
+#define HTTP_FD_RESERVE 64
 /* Signal numbers the loop can dispatch: 1..64 on Linux. */
 #define LOOP_NSIG 65
 /* A syslog record: "<PRI>ident[pid]: " before a LOG_MAX_LINE message. */
@@ -67,6 +76,9 @@
 #endif
 #if MIDDLEMAN_DEDUP_WINDOW < 2 * MIDDLEMAN_PREFETCH
 #error "MIDDLEMAN_DEDUP_WINDOW must cover twice MIDDLEMAN_PREFETCH"
+#endif
+#if MIDDLEMAN_HTTP_CONNS < WS_MAX_CLIENTS
+#error "MIDDLEMAN_HTTP_CONNS below WS_MAX_CLIENTS would cap upgrades below it"
 #endif
 #if TASK_MAX_ELEMENT < TASK_MAX_NAME + TASK_MAX_URL + 256
 #error "TASK_MAX_ELEMENT must hold one task of the longest name and URL"

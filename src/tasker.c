@@ -262,7 +262,8 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t, &task_reader };
+	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t,
+					 &task_reader, 0 };
 	t.http = http_server_new(t.loop, &hc, err, sizeof(err));
 	if (!t.http) {
 		log_error("%s", err);

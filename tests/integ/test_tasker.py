@@ -915,6 +915,8 @@ def test_slow_client_does_not_stall_others_and_is_dropped():
 
 @timeout(90)
 def test_connections_past_the_bound():
+    """At the cap (1024) a new client is not refused: the connection idle
+    the longest is closed to make room (test_http_limits has the rest)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 2048 if hard == resource.RLIM_INFINITY else min(2048, hard)
     if soft != resource.RLIM_INFINITY and soft < want:
@@ -922,32 +924,15 @@ def test_connections_past_the_bound():
     p = tasker()
     conns = []
     try:
-        for _ in range(256):
+        for _ in range(1024):
             conns.append(raw_connect(p.port))
-        # the 257th: 503 and closed, no matter what it sends
-        c = Raw(p.port)
-        try:
-            c.send(req("GET", "/health"))
-            st, h, body = c.read_response(timeout=5)
-            assert st == 503, (st, body)
-            check_error_body(h, body)
-            assert c.closed(), "the refused connection stayed open"
-        finally:
-            c.close()
-        # the 256 idle ones are still served
-        conns[0].sendall(req("GET", "/health"))
-        got = conns[0].recv(4096)
+        # (not Raw: select() takes no descriptor above 1023)
+        st, _, body = http("GET", p.port, "/health", timeout=10)
+        assert st == 200, (st, body)
+        # the others (but the one closed for room) are still served
+        conns[-1].sendall(req("GET", "/health"))
+        got = conns[-1].recv(4096)
         assert got.startswith(b"HTTP/1.1 200"), got
-        for s in conns[:10]:
-            s.close()
-        del conns[:10]
-
-        def served():
-            try:
-                return http("GET", p.port, "/health", timeout=3)[0] == 200
-            except OSError:
-                return False
-        wait_for(served, 10, "a new connection to be served after closing some")
         assert_serves(p.port)
     finally:
         for s in conns:

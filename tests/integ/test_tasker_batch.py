@@ -58,7 +58,10 @@ def chunked(body, size=4096):
 def post_raw(port, data, read_timeout=60):
     c = Raw(port, timeout=read_timeout)
     try:
-        c.send(data)
+        try:
+            c.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a 413 comes before the whole body is read
         return c.read_response(timeout=read_timeout)
     finally:
         c.close()

@@ -229,7 +229,7 @@ int main(void)
 	struct srv s = { 0 };
 	char err[128];
 	s.loop = loop_new();
-	struct http_server_config cfg = { "127.0.0.1:0", 8, handler, &s, NULL };
+	struct http_server_config cfg = { "127.0.0.1:0", 8, handler, &s, NULL, 0 };
 	s.http = http_server_new(s.loop, &cfg, err, sizeof(err));
 	if (!s.loop || !s.http) {
 		fprintf(stderr, "server: %s\n", err);
