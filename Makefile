@@ -5,6 +5,8 @@
 #   make check SANITIZE=1   the same, built with ASan + UBSan (in build/san)
 #   make run          broker + tasker + middleman + 2 workers, in the foreground
 #   make bench        benchmarks (tests/bench), printing tables
+#   make bench-seed   warren beside the plain Go version (../shared/seed-go),
+#                     through its measure.sh: one table with the ratios
 #   make install      PREFIX=/usr/local DESTDIR=
 #
 # Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, V=1, BUILD=dir, DEP_STATIC=0
@@ -70,7 +72,7 @@ BINS       = $(addprefix $(BUILD)/,$(notdir $(basename $(wildcard $(MAINS)))))
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check unit run bench install clean deps test-deps
+.PHONY: all check unit run bench bench-seed install clean deps test-deps
 # keep objects of programs (make would delete them as intermediates)
 .SECONDARY:
 all: $(BINS)
@@ -129,6 +131,12 @@ run: deps
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh tests/bench/run.sh
+
+# A benchmark, not a test: builds the Go baseline, runs measure.sh for it
+# and for warren (~10 minutes, root, an idle machine), prints the table.
+bench-seed: test-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) sh tests/bench/seed.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

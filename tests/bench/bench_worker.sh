@@ -1,14 +1,21 @@
 #!/bin/sh
 # bench_worker.sh - download speed and peak memory of `worker --get` next to
 # curl, wget and two reference clients built here from tests/bench/:
-#   rawget  blocking raw-socket HTTP GET, 256 KiB buffer, writes a file
+#   rawget  blocking raw-socket HTTP GET, 256 KiB buffer, writes a file;
+#           also run as "rawget+fsync" (fsync before exiting) and
+#           "rawget+fsync+sha" (fsync, and SHA-256 in the read loop with
+#           warren's sha256.c): the honest references for a worker that
+#           hashes and syncs, since the page cache alone takes a GiB at
+#           several GB/s and the disk durably at a few hundred MB/s
 #   tlsget  blocking mbedTLS (system 2.28) read loop, one forced suite
+# and "curl+sync": curl writing the file, then sync(1).
 # A file from the test nginx on loopback (1 GiB by default), over HTTP and
 # HTTPS; each client runs WARREN_BENCH_RUNS times (5), interleaved with the
 # others so that load from elsewhere hits them alike; the table shows the
 # median time, throughput, the ratio to the reference (rawget for HTTP,
-# tlsget with the suite the worker offers first for HTTPS) and the median
-# peak RSS from /usr/bin/time. tlsget runs with ChaCha20-Poly1305 and with
+# tlsget with the suite the worker offers first for HTTPS; for HTTP also to
+# rawget+fsync and rawget+fsync+sha) and the median peak RSS from
+# /usr/bin/time. tlsget runs with ChaCha20-Poly1305 and with
 # AES-128-GCM: that pair is the measurement behind tls.c's suite order.
 #
 # The worker does more than the references: it hashes (SHA-256, checked
@@ -46,7 +53,8 @@ http=http://127.0.0.1:$WARREN_TEST_HTTP_PORT/$file
 https=https://localhost:$WARREN_TEST_HTTPS_PORT/$file
 ca=$WARREN_TEST_CA_FILE
 
-${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/rawget" "$here/rawget.c"
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/rawget" \
+	"$here/rawget.c" "$root/src/sha256.c" -lmbedcrypto
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/tlsget" "$here/tlsget.c" \
 	-lmbedtls -lmbedx509 -lmbedcrypto
 
@@ -69,9 +77,12 @@ client() {
 
 static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 client rawget http "$dir/rawget" 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
+client rawget+fsync http "$dir/rawget" --fsync 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
+client rawget+fsync+sha http "$dir/rawget" --fsync --sha256 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client worker http "$worker" --get "$http" -o "{out}" --sha256 "$sha"
 [ -x "$static" ] && client "worker (static)" http "$static" --get "$http" -o "{out}" --sha256 "$sha"
 command -v curl >/dev/null && client curl http curl -sS -o "{out}" "$http"
+command -v curl >/dev/null && client curl+sync http sh -c 'curl -sS -o "$1" "$2" && sync' - "{out}" "$http"
 command -v wget >/dev/null && client wget http wget -q -O "{out}" "$http"
 client "tlsget chacha20" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" chacha
 client "tlsget aes-gcm" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" aesgcm
@@ -114,15 +125,18 @@ median() {
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "fail" }'
 }
 
-printf '\n%-6s %-17s %9s %9s %8s %9s\n' proto client "median s" "MB/s" ratio "RSS KiB"
+printf '\n%-6s %-17s %9s %9s %7s %7s %7s %9s\n' proto client "median s" "MB/s" \
+	"x raw" "x sync" "x s+sha" "RSS KiB"
 for proto in http https; do
-	ref_t=
+	ref_t= ref_s= ref_h=
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
 		[ "$p" = $proto ] || continue
 		if [ $proto = http ] && [ "$name" = rawget ] || [ "$name" = "$ref_tls" ]; then
 			ref_t=$(median "$dir/times.$i" 1)
 		fi
+		[ "$name" = rawget+fsync ] && ref_s=$(median "$dir/times.$i" 1)
+		[ "$name" = rawget+fsync+sha ] && ref_h=$(median "$dir/times.$i" 1)
 	done
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
@@ -133,11 +147,16 @@ for proto in http https; do
 			printf '%-6s %-17s %9s\n' "$proto" "$name" failed
 			continue
 		fi
-		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v ref="$ref_t" -v rss="$rss" \
-			'BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
-				 ratio = (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-";
-				 printf "%-6s %-17s %9.2f %9.0f %8s %9s\n", p, n, t, mbs, ratio, rss }'
+		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$ref_t" \
+			-v r2="$ref_s" -v r3="$ref_h" -v rss="$rss" '
+			function ratio(ref) {
+				return (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-"
+			}
+			BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
+				printf "%-6s %-17s %9.2f %9.0f %7s %7s %7s %9s\n", p, n, t, mbs,
+				       ratio(r1), ratio(r2), ratio(r3), rss }'
 	done
 done
-echo "ratio: reference time / client time (rawget for http, $ref_tls for https); >1 is faster"
+echo "x raw: reference time / client time (rawget for http, $ref_tls for https);"
+echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha; >1 is faster"
 rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"
