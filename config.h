@@ -233,6 +233,11 @@
 #ifndef DEFAULT_TIMEOUT
 #define DEFAULT_TIMEOUT 30
 #endif
+/* --deadline default: seconds a whole download may take, retries
+ * included, however the server trickles (0: none). 6 h is 20 GB at 1 MB/s. */
+#ifndef DEFAULT_DEADLINE
+#define DEFAULT_DEADLINE 21600
+#endif
 /* Redirects followed before failing. */
 #ifndef FETCH_MAX_REDIRECTS
 #define FETCH_MAX_REDIRECTS 5
@@ -282,6 +287,10 @@
 #endif
 #ifndef WORKER_MAX_TIMEOUT_S
 #define WORKER_MAX_TIMEOUT_S 86400
+#endif
+/* Largest --deadline (seconds) accepted: 30 days. */
+#ifndef WORKER_MAX_DEADLINE_S
+#define WORKER_MAX_DEADLINE_S 2592000
 #endif
 /* Milliseconds after a reconnection that a download whose delivery went
  * void waits for the broker to hand the task back; past it, the task is

@@ -74,6 +74,7 @@ struct fetch {
 	int no_resume;                  /* next request without Range */
 	int started;
 	int64_t last_io;
+	int64_t deadline;               /* loop clock; 0: none */
 	int64_t progress_at;            /* wall clock, ms */
 	uint64_t progress_bytes;
 	uint64_t tick, wait_timer;
@@ -835,6 +836,14 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	fetch_t *f = arg;
 	(void)loop;
 	int64_t t = now(f);
+	/* However it trickles (a byte every --timeout - 1 s, 1xx heads without
+	 * end, retries), a download ends by its deadline. Hashing what is
+	 * there is ours, not the server's: it is let finish. */
+	if (f->deadline && t >= f->deadline && f->state != S_HASH) {
+		fail(f, 1, "not finished within --deadline (%u s): %llu bytes received",
+		     f->ctx->deadline_s, (unsigned long long)f->bytes);
+		return FETCH_TICK_MS;
+	}
 	/* dial bounds the lookup and each connect itself */
 	if (f->state != S_WAIT && f->state != S_DIAL && f->state != S_HASH &&
 	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
@@ -885,6 +894,8 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const struct fetch_request *req,
 		destroy(f);
 		return NULL;
 	}
+	if (ctx->deadline_s)
+		f->deadline = loop_now(ctx->loop) + (int64_t)ctx->deadline_s * 1000;
 	f->helper_ok = FETCH_HASHER_MIN > 0 && hasher_useful(FETCH_HASHER_MIN_CPUS);
 	f->hash_ok = part->size == 0;
 	if (f->hash_ok)

@@ -31,6 +31,7 @@ struct fetch_ctx {
 	tls_config_t *tls;      /* loaded at the first https URL, then kept */
 	unsigned retries;       /* extra tries after a transient failure */
 	unsigned timeout_s;     /* idle timeout */
+	unsigned deadline_s;    /* whole download, retries included; 0 none */
 	uint64_t max_size;      /* 0: no limit */
 	int deny_private;
 };

@@ -98,6 +98,9 @@
 #if DEFAULT_RETRIES > WORKER_MAX_RETRIES || DEFAULT_TIMEOUT > WORKER_MAX_TIMEOUT_S
 #error "DEFAULT_RETRIES and DEFAULT_TIMEOUT must be within their maximums"
 #endif
+#if DEFAULT_DEADLINE > WORKER_MAX_DEADLINE_S
+#error "DEFAULT_DEADLINE must be within WORKER_MAX_DEADLINE_S"
+#endif
 #if TLS_PREFER_AESGCM < -1 || TLS_PREFER_AESGCM > 1
 #error "TLS_PREFER_AESGCM is -1 (the faster here), 0 (ChaCha20) or 1 (AES-GCM)"
 #endif

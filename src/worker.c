@@ -727,7 +727,7 @@ int main(int argc, char **argv)
 		   *sha256 = NULL;
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
-		      heartbeat = DEFAULT_HEARTBEAT;
+		      deadline = DEFAULT_DEADLINE, heartbeat = DEFAULT_HEARTBEAT;
 	int deny_private = 0, use_syslog = 0;
 	const struct opt opts[] = {
 		OPT_ROW_AMQP(&amqp),
@@ -743,6 +743,9 @@ int main(int argc, char **argv)
 		  "tries again after a transient error (default " OPT_STR_OF(DEFAULT_RETRIES) ")" },
 		{ "timeout", "WARREN_TIMEOUT", OPT_UINT, &timeout, WORKER_MAX_TIMEOUT_S, "N",
 		  "seconds a download may receive nothing (default " OPT_STR_OF(DEFAULT_TIMEOUT) ")" },
+		{ "deadline", "WARREN_DEADLINE", OPT_UINT, &deadline, WORKER_MAX_DEADLINE_S, "N",
+		  "seconds a whole download may take, retries included (0: none; "
+		  "default " OPT_STR_OF(DEFAULT_DEADLINE) ")" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
@@ -805,7 +808,8 @@ int main(int argc, char **argv)
 	w.concurrency = (unsigned)concurrency;
 	w.fctx = (struct fetch_ctx){
 		.loop = w.loop, .ca_file = ca_file, .retries = (unsigned)retries,
-		.timeout_s = (unsigned)timeout, .max_size = max_size,
+		.timeout_s = (unsigned)timeout, .deadline_s = (unsigned)deadline,
+		.max_size = max_size,
 		.deny_private = deny_private,
 	};
 	char host[256];

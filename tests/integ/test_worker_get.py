@@ -650,3 +650,36 @@ def test_deny_private_judges_each_hop_in_a_netns():
             p.kill()
             p.wait()
         ip("netns", "del", ns)
+
+
+# ---------------------------------------------------------------- deadline
+
+def test_deadline_ends_a_trickle_the_idle_timeout_never_sees():
+    # a byte every 0.5 s of 1000: 8 minutes, never 2 s of silence
+    s = Script(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+                   *([b"a"] * 1000), pause=0.5))
+    t0 = time.time()
+    res, err = failed(s.url("/trickle"), "--timeout", "2", "--deadline", "3",
+                      "--retries", "3")
+    took = time.time() - t0
+    assert "not finished within --deadline (3 s)" in res["error"], res["error"]
+    assert len(s.requests) == 1  # not retried: it would only end the same way
+    assert took < 30, took       # long before the trickle's end
+    # the same trickle, short enough, with the deadline off: done
+    s = Script(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"a", b"b",
+                   b"c", b"d", pause=0.5))
+    res, data, _ = done(s.url("/short"), "--timeout", "2", "--deadline", "0")
+    assert data == b"abcd"
+
+
+def test_deadline_ends_endless_100_continue_heads():
+    s = Script(raw(*([b"HTTP/1.1 100 Continue\r\n\r\n"] * 400), pause=0.1))
+    res, err = failed(s.url("/continue"), "--timeout", "2", "--deadline", "2")
+    assert "--deadline" in res["error"] and "0 bytes" in res["error"], res["error"]
+
+
+def test_deadline_option_checked():
+    r = run_program("worker", ["--get", "http://x/", "--deadline", "-1"])
+    assert r.returncode == 2 and b"--deadline" in r.stderr, r.stderr
+    r = run_program("worker", ["--help"])
+    assert b"--deadline N" in r.stdout and b"WARREN_DEADLINE" in r.stdout

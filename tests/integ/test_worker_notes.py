@@ -2,12 +2,15 @@
 out when the worker takes a task, before any lookup or connection, so a task
 that fails at once (connection refused, unknown host) still shows which
 worker took it; each retry shows in a `progress` with the attempt number
-and the last error, never more than once a second."""
+and the last error, never more than once a second. And the whole-download
+deadline's `failed` (issue 12 item 6; the --get cases are in
+test_worker_get)."""
 
+import os
 import re
 
 from harness import free_port, purge, start_worker, timeout
-from hostile import Script, resp
+from hostile import Script, raw, resp
 from test_worker_mq import Notes, new_task, send
 
 
@@ -79,4 +82,27 @@ def test_a_retry_that_succeeds_reports_its_attempt():
     prog = [x for x in seq if x["status"] == "progress"]
     assert prog and prog[0]["attempt"] == 2 and "503" in prog[0]["error"], seq
     assert "attempt" not in n and "error" not in n
+    w.stop()
+
+
+@timeout(90)
+def test_deadline_fails_a_trickle_and_frees_the_slot():
+    """issue 12 item 6: WARREN_DEADLINE (here 3 s) ends a download that a
+    server trickles a byte at a time, as a clear `failed`; the slot then
+    takes the next task."""
+    notes = Notes()
+    s = Script(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+                   *([b"a"] * 1000), pause=0.4), resp(200, b"next one"))
+    w = start_worker("--timeout", "2", env={"WARREN_DEADLINE": "3"})
+    t = new_task(s.url("/trickle.bin"))
+    send(t)
+    n = notes.final(t["id"], tmo=40)
+    assert n["status"] == "failed", n
+    assert "not finished within --deadline (3 s)" in n["error"], n
+    assert 0 < n["bytes"] < 1000, n
+    t2 = new_task(s.url("/next.bin"))
+    send(t2)
+    n2 = notes.final(t2["id"])
+    assert n2["status"] == "done" and n2["bytes"] == 8, n2
+    assert not [f for f in os.listdir(w.dir) if f.endswith(".part")]
     w.stop()
