@@ -45,8 +45,7 @@ struct client {
 	struct store_entry *partial; /* entry being written, with a ref */
 	size_t partial_off;          /* bytes of its frame already written */
 	int64_t last_rx, ping_at, close_deadline;
-	int64_t last_tx;             /* last write that took bytes, or when
-				      * the socket filled up */
+	int64_t behind_since;        /* when its socket last filled up */
 };
 
 struct push {
@@ -233,7 +232,7 @@ static void set_writing(struct client *c, int on)
 	if (c->writing == on)
 		return;
 	if (on)
-		c->last_tx = loop_now(c->p->loop); /* the stall clock starts */
+		c->behind_since = loop_now(c->p->loop); /* the stall clock */
 	c->writing = on;
 	loop_mask(c->p->loop, c->fd, LOOP_READ | (on ? LOOP_WRITE : 0));
 }
@@ -277,8 +276,6 @@ static void client_write(struct client *c)
 			client_free(c, strerror(errno));
 			return;
 		}
-		if (w > 0)
-			c->last_tx = loop_now(c->p->loop);
 		batch_done(c, &b, (size_t)w);
 		if ((size_t)w < b.total) {
 			set_writing(c, 1);
@@ -406,8 +403,9 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	struct client *c = p->clients, *next;
 	for (; c; c = next) {
 		next = c->next;
-		if (c->writing && now - c->last_tx >= p->cfg.stall_ms) {
-			client_free(c, "too slow: nothing read for a while");
+		if (c->writing && now - c->behind_since >= p->cfg.stall_ms) {
+			/* a trickle does not count: it must catch up */
+			client_free(c, "too slow: behind for too long");
 		} else if (c->state == CL_CLOSING) {
 			if (now >= c->close_deadline)
 				client_free(c, "close handshake timed out");
@@ -489,7 +487,7 @@ int push_attach(push_t *p, int fd, const char *addr, const char *hello,
 	 * would bring to the others */
 	c->cursor = since;
 	c->limit = p->committed_seq;
-	c->last_rx = c->last_tx = loop_now(p->loop);
+	c->last_rx = loop_now(p->loop);
 	c->next = p->clients;
 	if (p->clients)
 		p->clients->prev = c;

@@ -9,8 +9,8 @@
  * position in the store (see store_next): one that falls behind the
  * history is sent the states of the tasks changed since its position, so
  * a slow client costs no memory, delays no one and still gets every
- * task's outcome. One that takes no byte for WS_STALL_TIMEOUT_S is
- * dropped. Pings go to idle clients, dead ones are dropped, a close frame
+ * task's outcome. One that stays behind (its socket full, whatever
+ * trickles through) for WS_STALL_TIMEOUT_S is dropped. Pings go to idle clients, dead ones are dropped, a close frame
  * is answered, a protocol error closes with the RFC's code.
  */
 #ifndef WARREN_PUSH_H
