@@ -72,6 +72,22 @@
 #ifndef MQ_INFLIGHT_INITIAL
 #define MQ_INFLIGHT_INITIAL 1024
 #endif
+/* Bytes of frames waiting for the broker to read them, at most: beyond,
+ * publishes are refused (the tasker answers 503) instead of piling up. */
+#ifndef MQ_MAX_OUTBUF
+#define MQ_MAX_OUTBUF (1024 * 1024)
+#endif
+/* Milliseconds the broker may read nothing of what we have to send (when it
+ * did not say it is blocked) before the connection is declared dead. */
+#ifndef MQ_WRITE_TIMEOUT_MS
+#define MQ_WRITE_TIMEOUT_MS 10000
+#endif
+/* Largest message taken from a queue, in bytes: warren's tasks and
+ * notifications are a few KiB; a larger one is rejected unread (its body
+ * is skipped, never buffered). */
+#ifndef MQ_MAX_MESSAGE
+#define MQ_MAX_MESSAGE 65536
+#endif
 /* Milliseconds to wait for a publisher confirm before reporting failure. */
 #ifndef MQ_CONFIRM_TIMEOUT_MS
 #define MQ_CONFIRM_TIMEOUT_MS 5000

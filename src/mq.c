@@ -1,14 +1,29 @@
 /*
  * mq.c - rabbitmq-c on the event loop; see mq.h.
  *
- * rabbitmq-c is a blocking library with no reconnection. Here the TCP
- * connect is non-blocking (dial.c; the socket is handed to rabbitmq-c once
- * connected); the short handshake RPCs (login, declarations) block for at
- * most MQ_CONNECT_TIMEOUT_S; everything after that is driven by poll():
- * frames are pulled with amqp_simple_wait_frame_noblock() and a zero
- * timeout whenever the socket is readable and on a periodic tick, which is
- * also when rabbitmq-c sends heartbeats. Any error tears the connection
- * down and schedules a reconnection with capped exponential backoff.
+ * rabbitmq-c is a blocking library with no reconnection. Here it only
+ * encodes and decodes frames; every byte it sends goes into warren's own
+ * output buffer and leaves when poll() says the socket is writable, and
+ * every frame is pulled with amqp_simple_wait_frame_noblock() and a zero
+ * timeout when the socket is readable. So nothing waits inside the library:
+ * not the handshake, which is a state machine driven by the frames that
+ * arrive (start, tune, open, channel, declarations, confirms, consumer), and
+ * not a publish to a broker that stopped reading (a memory or disk alarm).
+ *
+ * The output buffer is bounded (MQ_MAX_OUTBUF: publishes are refused beyond
+ * it) and has a deadline (MQ_WRITE_TIMEOUT_MS without progress while not
+ * blocked: the connection is declared dead). The buffer is hooked in by
+ * giving rabbitmq-c's TCP socket object a copy of its method table whose
+ * send appends to the buffer; the table's layout (send, recv, open, close,
+ * get_sockfd, delete) is the same in rabbitmq-c 0.11 to 0.15.
+ *
+ * The broker is told we understand connection.blocked (publishes refused
+ * while blocked; confirms that time out then fail without killing the
+ * connection), consumer_cancel_notify (a cancelled consumer is declared and
+ * consumed again) and publisher confirms. A channel.close from the broker
+ * closes only the channel: a new one is opened and set up, the connection
+ * (and its heartbeats) lives on. Any other error tears the connection down
+ * and schedules a reconnection with capped exponential backoff.
  *
  * Publisher confirms: one channel in confirm mode; each publish gets the
  * next sequence number and a slot in a ring; basic.ack/nack (possibly
@@ -18,11 +33,11 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,9 +48,25 @@
 #include "net.h"
 #include "url.h"
 
-#define MQ_CHANNEL 1
+/* The connection's steps, in order. */
+enum mq_state {
+	MQ_IDLE,        /* waiting to (re)connect */
+	MQ_DIALLING,    /* resolving, TCP connect */
+	MQ_START,       /* protocol header sent, waiting for connection.start */
+	MQ_TUNE,        /* start-ok sent, waiting for connection.tune */
+	MQ_OPEN,        /* open sent, waiting for connection.open-ok */
+	MQ_UP           /* open; the channel is ready when mq->ready */
+};
 
-enum mq_state { MQ_IDLE, MQ_CONNECTING, MQ_UP };
+/* rabbitmq-c's socket method table (amqp_socket.h, not installed). */
+struct sock_class {
+	ssize_t (*send)(void *, const void *, size_t, int);
+	ssize_t (*recv)(void *, void *, size_t, int);
+	int (*open)(void *, const char *, int, struct timeval *);
+	int (*close)(void *, int);
+	int (*get_sockfd)(void *);
+	void (*del)(void *);
+};
 
 struct confirm {
 	mq_confirm_fn cb;
@@ -43,6 +74,9 @@ struct confirm {
 	int64_t deadline;
 	int settled;
 };
+
+/* Replies awaited on the channel, in the order the requests went out. */
+#define MQ_MAX_AWAIT 8
 
 struct mq {
 	loop_t *loop;
@@ -52,12 +86,25 @@ struct mq {
 
 	enum mq_state state;
 	amqp_connection_state_t conn;
+	struct sock_class klass;        /* rabbitmq-c's, with our send */
 	int fd;                         /* rabbitmq-c's socket, or -1 */
 	dial_t *dial;                   /* the connection being opened */
-	uint32_t epoch;                 /* bumped at each new connection */
+	uint32_t epoch;                 /* bumped at each new channel */
 	int64_t backoff_ms;
-	uint64_t retry_timer, tick_timer, pump_timer;
-	uint64_t uncork_timer;          /* pending flush of corked publishes */
+	int64_t step_at;                /* when the handshake or setup began */
+	uint64_t retry_timer, tick_timer, pump_timer, flush_timer;
+
+	/* the channel: its number, whether publishing and consuming work */
+	amqp_channel_t channel;
+	int ready;
+	amqp_method_number_t await[MQ_MAX_AWAIT];
+	int n_await;
+	int blocked;                    /* connection.blocked from the broker */
+
+	/* bytes rabbitmq-c sent, waiting for the socket */
+	buf_t out;
+	int64_t out_progress;           /* when the socket last took bytes */
+	int out_error;                  /* errno of a failed write, for the loop */
 
 	/* confirms in flight: ring of cap (doubling up to MQ_MAX_INFLIGHT),
 	 * front has seq front_seq */
@@ -66,13 +113,15 @@ struct mq {
 	uint64_t front_seq, next_seq;
 	/* since the last tick, for one log line (a storm must not flood it) */
 	unsigned long nacked;           /* basic.nack frames from the broker */
-	unsigned long refused;          /* publishes refused: ring full */
+	unsigned long refused;          /* publishes refused: ring or buffer full */
+	unsigned long expired;          /* confirms given up while blocked */
 
 	/* delivery being assembled from method, header and body frames */
 	int receiving;
+	int skipping;                   /* over MQ_MAX_MESSAGE: bytes not kept */
 	uint64_t d_tag;
 	int d_redelivered;
-	size_t d_size;
+	size_t d_size, d_got;
 	buf_t d_body;
 	char d_msgid[128];
 	int d_has_msgid;
@@ -165,15 +214,90 @@ static void fail_all_confirms(mq_t *mq)
 	mq->head = 0;
 }
 
+/* Gives up the confirms whose deadline is before now (ok = 0) while the
+ * broker is blocked: the publisher gets its answer in time, and the
+ * connection, which is not at fault, is kept. A late basic.ack for them is
+ * ignored. */
+static void expire_confirms(mq_t *mq, int64_t now)
+{
+	for (size_t i = 0; i < mq->count; i++) {
+		struct confirm *c = slot(mq, i);
+		if (c->settled || c->deadline >= now)
+			continue;
+		c->settled = 1;
+		mq->expired++;
+		if (c->cb)
+			c->cb(c->cookie, 0);
+	}
+	while (mq->count && slot(mq, 0)->settled) {
+		mq->head = (mq->head + 1) % mq->cap;
+		mq->count--;
+		mq->front_seq++;
+	}
+}
+
+/* ---- output: rabbitmq-c's bytes, written when the socket takes them ---- */
+
+static void on_io(loop_t *loop, int fd, int events, void *arg);
+
+/* The mq whose socket method table self points to. */
+static mq_t *sock_owner(void *self)
+{
+	const struct sock_class *k = *(const struct sock_class **)self;
+	return (mq_t *)(void *)((char *)k - offsetof(struct mq, klass));
+}
+
+static void flush_later(loop_t *loop, void *arg);
+
+/* rabbitmq-c's send: the bytes join the buffer, never wait. Called from
+ * inside the library, so nothing here may tear the connection down. */
+static ssize_t sock_send(void *self, const void *p, size_t len, int flags)
+{
+	(void)flags;
+	mq_t *mq = sock_owner(self);
+	if (buf_append(&mq->out, p, len) < 0)
+		return AMQP_STATUS_NO_MEMORY;
+	/* the frames of this loop pass leave together, in full segments */
+	if (!mq->flush_timer)
+		mq->flush_timer = loop_timer(mq->loop, 0, flush_later, mq);
+	return (ssize_t)len;
+}
+
+/* Writes what the socket takes. 0, or -1 with mq->out_error. */
+static int flush_out(mq_t *mq)
+{
+	if (mq->fd < 0)
+		return 0;
+	while (buf_used(&mq->out)) {
+		ssize_t n = send(mq->fd, buf_head(&mq->out), buf_used(&mq->out), MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			mq->out_error = errno;
+			return -1;
+		}
+		buf_consume(&mq->out, (size_t)n);
+		mq->out_progress = loop_now(mq->loop);
+	}
+	if (!buf_used(&mq->out) && mq->out.cap > MQ_KEEP_BUF)
+		buf_free(&mq->out); /* a burst's memory is not kept */
+	else if (!buf_used(&mq->out))
+		buf_reset(&mq->out);
+	loop_mask(mq->loop, mq->fd, LOOP_READ | (buf_used(&mq->out) ? LOOP_WRITE : 0));
+	return 0;
+}
+
 /* ---- connection life ---- */
 
 static void teardown(mq_t *mq, const char *why)
 {
-	int was_up = mq->state == MQ_UP;
+	int was_ready = mq->state == MQ_UP && mq->ready;
 	loop_timer_cancel(mq->loop, mq->tick_timer);
 	loop_timer_cancel(mq->loop, mq->pump_timer);
-	loop_timer_cancel(mq->loop, mq->uncork_timer);
-	mq->tick_timer = mq->pump_timer = mq->uncork_timer = 0;
+	loop_timer_cancel(mq->loop, mq->flush_timer);
+	mq->tick_timer = mq->pump_timer = mq->flush_timer = 0;
 	if (mq->fd >= 0)
 		loop_unwatch(mq->loop, mq->fd);
 	if (mq->conn) {
@@ -188,12 +312,16 @@ static void teardown(mq_t *mq, const char *why)
 		mq->dial = NULL;
 	}
 	mq->state = MQ_IDLE;
+	mq->ready = 0;
+	mq->blocked = 0;
+	mq->n_await = 0;
 	mq->receiving = 0;
 	buf_free(&mq->d_body);
+	buf_free(&mq->out);
 	if (why)
 		log_warn("broker %s: %s", mq->redacted, why);
 	fail_all_confirms(mq);
-	if (was_up && mq->cfg.on_state)
+	if (was_ready && mq->cfg.on_state)
 		mq->cfg.on_state(0, mq->cfg.arg);
 }
 
@@ -214,114 +342,180 @@ static void schedule_reconnect(mq_t *mq)
 		mq->backoff_ms = MQ_BACKOFF_MAX_MS;
 }
 
-static const char *reply_error(amqp_rpc_reply_t r, char *buf, size_t len)
+static void flush_later(loop_t *loop, void *arg)
 {
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		return NULL;
-	case AMQP_RESPONSE_NONE:
-		return "missing RPC reply";
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		return amqp_error_string2(r.library_error);
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			amqp_connection_close_t *m = r.reply.decoded;
-			snprintf(buf, len, "connection closed by broker: %d %.*s",
-				 m->reply_code, (int)m->reply_text.len,
-				 (char *)m->reply_text.bytes);
-		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			amqp_channel_close_t *m = r.reply.decoded;
-			snprintf(buf, len, "channel closed by broker: %d %.*s",
-				 m->reply_code, (int)m->reply_text.len,
-				 (char *)m->reply_text.bytes);
-		} else {
-			snprintf(buf, len, "broker error, method 0x%08x", r.reply.id);
-		}
-		return buf;
+	(void)loop;
+	mq_t *mq = arg;
+	mq->flush_timer = 0;
+	if (flush_out(mq) < 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "send: %s", strerror(mq->out_error));
+		fail_and_retry(mq, msg);
 	}
-	return "unknown RPC reply";
 }
 
-/* Checks the last synchronous RPC. 0, or -1 after tearing down. */
-static int rpc_ok(mq_t *mq, const char *what)
+/* Sends a method on channel ch (into the buffer). 0, or -1 after tearing
+ * down (only out of memory can fail). */
+static int send_method(mq_t *mq, amqp_channel_t ch, amqp_method_number_t id, void *m)
 {
-	char buf[256], msg[320];
-	const char *err = reply_error(amqp_get_rpc_reply(mq->conn), buf, sizeof(buf));
-	if (!err)
+	int rc = amqp_send_method(mq->conn, ch, id, m);
+	if (rc == AMQP_STATUS_OK)
 		return 0;
-	snprintf(msg, sizeof(msg), "%s: %s", what, err);
-	fail_and_retry(mq, msg);
+	fail_and_retry(mq, amqp_error_string2(rc));
 	return -1;
 }
 
-static int declare(mq_t *mq, const char *queue)
+/* Sends a request whose reply the channel setup waits for. */
+static int request(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_number_t reply)
 {
-	amqp_queue_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0,
-			   amqp_empty_table);
-	return rpc_ok(mq, "queue.declare");
+	if (mq->n_await == MQ_MAX_AWAIT) {
+		fail_and_retry(mq, "too many requests in flight");
+		return -1;
+	}
+	mq->await[mq->n_await++] = reply;
+	return send_method(mq, mq->channel, id, m);
 }
 
-static void on_readable(loop_t *loop, int fd, int events, void *arg);
+/* ---- the handshake, driven by the broker's frames ---- */
+
+static void on_ready(mq_t *mq);
+
+static int declare(mq_t *mq, const char *queue)
+{
+	amqp_queue_declare_t d = { .queue = amqp_cstring_bytes(queue), .durable = 1,
+				   .arguments = amqp_empty_table };
+	return request(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD);
+}
+
+/* Declares and consumes: at each setup, and again when the broker cancels
+ * the consumer (its queue deleted, its node lost). */
+static int consume(mq_t *mq)
+{
+	amqp_basic_consume_t c = { .queue = amqp_cstring_bytes(mq->cfg.consume),
+				   .arguments = amqp_empty_table };
+	if (declare(mq, mq->cfg.consume) < 0)
+		return -1;
+	return request(mq, AMQP_BASIC_CONSUME_METHOD, &c, AMQP_BASIC_CONSUME_OK_METHOD);
+}
+
+/* Opens channel ch and sends its whole setup at once (pipelined): the
+ * topology, confirm mode, prefetch and consumer; on_ready when every reply
+ * is in. */
+static int open_channel(mq_t *mq, amqp_channel_t ch)
+{
+	amqp_channel_open_t o = { .out_of_band = amqp_empty_bytes };
+	amqp_confirm_select_t cs = { .nowait = 0 };
+	mq->channel = ch;
+	mq->ready = 0;
+	mq->n_await = 0;
+	mq->step_at = loop_now(mq->loop);
+	if (request(mq, AMQP_CHANNEL_OPEN_METHOD, &o, AMQP_CHANNEL_OPEN_OK_METHOD) < 0 ||
+	    declare(mq, QUEUE_TASKS) < 0 || declare(mq, QUEUE_NOTIFICATIONS) < 0 ||
+	    request(mq, AMQP_CONFIRM_SELECT_METHOD, &cs, AMQP_CONFIRM_SELECT_OK_METHOD) < 0)
+		return -1;
+	if (!mq->cfg.consume)
+		return 0;
+	amqp_basic_qos_t q = { .prefetch_count = (uint16_t)mq->cfg.prefetch };
+	if (request(mq, AMQP_BASIC_QOS_METHOD, &q, AMQP_BASIC_QOS_OK_METHOD) < 0)
+		return -1;
+	return consume(mq);
+}
+
+/* A reply on the channel: the next awaited one, or a protocol error. */
+static int on_reply(mq_t *mq, amqp_method_number_t id)
+{
+	if (!mq->n_await || mq->await[0] != id) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "unexpected reply 0x%08x from the broker", id);
+		fail_and_retry(mq, msg);
+		return -1;
+	}
+	memmove(mq->await, mq->await + 1, (size_t)--mq->n_await * sizeof(*mq->await));
+	if (!mq->n_await && !mq->ready)
+		on_ready(mq);
+	return 0;
+}
+
 static int64_t on_tick(loop_t *loop, void *arg);
 
-/* Login, channel, topology, confirms, consumer: blocking RPCs, bounded. */
-static void handshake(mq_t *mq)
+static void on_ready(mq_t *mq)
 {
-	struct timeval tv = { MQ_CONNECT_TIMEOUT_S, 0 };
-	amqp_socket_t *sock;
-	mq->conn = amqp_new_connection();
-	if (!mq->conn || !(sock = amqp_tcp_socket_new(mq->conn))) {
-		fail_and_retry(mq, "out of memory");
-		return;
-	}
-	amqp_tcp_socket_set_sockfd(sock, mq->fd);
-	amqp_set_handshake_timeout(mq->conn, &tv);
-	amqp_set_rpc_timeout(mq->conn, &tv);
-
-	amqp_table_entry_t prop = { amqp_cstring_bytes("connection_name"),
-				    { AMQP_FIELD_KIND_UTF8, { 0 } } };
-	prop.value.value.bytes = amqp_cstring_bytes(mq->cfg.name ? mq->cfg.name : "warren");
-	amqp_table_t props = { 1, &prop };
-	amqp_rpc_reply_t r = amqp_login_with_properties(
-		mq->conn, mq->ci.vhost, 0, MQ_FRAME_MAX, (int)mq->cfg.heartbeat, &props,
-		AMQP_SASL_METHOD_PLAIN, mq->ci.user, mq->ci.pass);
-	char buf[256], msg[320];
-	const char *err = reply_error(r, buf, sizeof(buf));
-	if (err) {
-		snprintf(msg, sizeof(msg), "login failed: %s", err);
-		fail_and_retry(mq, msg);
-		return;
-	}
-	amqp_channel_open(mq->conn, MQ_CHANNEL);
-	if (rpc_ok(mq, "channel.open") < 0 || declare(mq, QUEUE_TASKS) < 0 ||
-	    declare(mq, QUEUE_NOTIFICATIONS) < 0)
-		return;
-	amqp_confirm_select(mq->conn, MQ_CHANNEL);
-	if (rpc_ok(mq, "confirm.select") < 0)
-		return;
-	if (mq->cfg.consume) {
-		amqp_basic_qos(mq->conn, MQ_CHANNEL, 0, (uint16_t)mq->cfg.prefetch, 0);
-		if (rpc_ok(mq, "basic.qos") < 0)
-			return;
-		amqp_basic_consume(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(mq->cfg.consume),
-				   amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-		if (rpc_ok(mq, "basic.consume") < 0)
-			return;
-	}
-	if (loop_watch(mq->loop, mq->fd, LOOP_READ, on_readable, mq) < 0 ||
-	    !(mq->tick_timer = loop_every(mq->loop, MQ_TICK_MS, on_tick, mq))) {
-		fail_and_retry(mq, "out of memory");
-		return;
-	}
-	mq->state = MQ_UP;
+	mq->ready = 1;
 	mq->epoch++;
 	mq->front_seq = mq->next_seq = 1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
-	log_info("connected to broker %s", mq->redacted);
+	log_info("connected to broker %s (channel %u)", mq->redacted, mq->channel);
 	if (mq->cfg.on_state)
 		mq->cfg.on_state(1, mq->cfg.arg);
-	if (mq->state == MQ_UP)
-		pump(mq); /* frames may already sit in rabbitmq-c's buffer */
+}
+
+/* connection.start: answer with our name, capabilities and credentials. */
+static int on_start(mq_t *mq)
+{
+	amqp_table_entry_t caps[] = {
+		{ amqp_cstring_bytes("publisher_confirms"), { AMQP_FIELD_KIND_BOOLEAN, { 0 } } },
+		{ amqp_cstring_bytes("consumer_cancel_notify"), { AMQP_FIELD_KIND_BOOLEAN, { 0 } } },
+		{ amqp_cstring_bytes("connection.blocked"), { AMQP_FIELD_KIND_BOOLEAN, { 0 } } },
+		{ amqp_cstring_bytes("basic.nack"), { AMQP_FIELD_KIND_BOOLEAN, { 0 } } },
+		{ amqp_cstring_bytes("authentication_failure_close"),
+		  { AMQP_FIELD_KIND_BOOLEAN, { 0 } } },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(*caps); i++)
+		caps[i].value.value.boolean = 1;
+	amqp_table_entry_t props[] = {
+		{ amqp_cstring_bytes("product"), { AMQP_FIELD_KIND_UTF8, { 0 } } },
+		{ amqp_cstring_bytes("version"), { AMQP_FIELD_KIND_UTF8, { 0 } } },
+		{ amqp_cstring_bytes("connection_name"), { AMQP_FIELD_KIND_UTF8, { 0 } } },
+		{ amqp_cstring_bytes("capabilities"), { AMQP_FIELD_KIND_TABLE, { 0 } } },
+	};
+	props[0].value.value.bytes = amqp_cstring_bytes("warren");
+	props[1].value.value.bytes = amqp_cstring_bytes(WARREN_VERSION);
+	props[2].value.value.bytes = amqp_cstring_bytes(mq->cfg.name ? mq->cfg.name : "warren");
+	props[3].value.value.table = (amqp_table_t){ sizeof(caps) / sizeof(*caps), caps };
+	/* SASL PLAIN: "\0user\0password" */
+	char plain[2 + sizeof(mq->ci.user) + sizeof(mq->ci.pass)];
+	size_t ul = strlen(mq->ci.user), pl = strlen(mq->ci.pass);
+	plain[0] = '\0';
+	memcpy(plain + 1, mq->ci.user, ul);
+	plain[1 + ul] = '\0';
+	memcpy(plain + 2 + ul, mq->ci.pass, pl);
+	amqp_connection_start_ok_t ok = {
+		.client_properties = { sizeof(props) / sizeof(*props), props },
+		.mechanism = amqp_cstring_bytes("PLAIN"),
+		.response = { 2 + ul + pl, plain },
+		.locale = amqp_cstring_bytes("en_US"),
+	};
+	mq->state = MQ_TUNE;
+	return send_method(mq, 0, AMQP_CONNECTION_START_OK_METHOD, &ok);
+}
+
+/* connection.tune: the smaller frame size and heartbeat win. */
+static int on_tune(mq_t *mq, const amqp_connection_tune_t *t)
+{
+	uint32_t frame_max = t->frame_max && t->frame_max < MQ_FRAME_MAX ? t->frame_max
+									 : MQ_FRAME_MAX;
+	uint16_t hb = (uint16_t)mq->cfg.heartbeat;
+	if (t->heartbeat && (!hb || t->heartbeat < hb))
+		hb = t->heartbeat;
+	int rc = amqp_tune_connection(mq->conn, t->channel_max, (int)frame_max, hb);
+	if (rc != AMQP_STATUS_OK) {
+		fail_and_retry(mq, amqp_error_string2(rc));
+		return -1;
+	}
+	amqp_connection_tune_ok_t ok = { t->channel_max, frame_max, hb };
+	amqp_connection_open_t o = { .virtual_host = amqp_cstring_bytes(mq->ci.vhost),
+				     .capabilities = amqp_empty_bytes };
+	mq->state = MQ_OPEN;
+	if (send_method(mq, 0, AMQP_CONNECTION_TUNE_OK_METHOD, &ok) < 0)
+		return -1;
+	return send_method(mq, 0, AMQP_CONNECTION_OPEN_METHOD, &o);
+}
+
+/* connection.open-ok: the connection is up; the channel comes next. */
+static int on_open_ok(mq_t *mq)
+{
+	mq->state = MQ_UP;
+	return open_channel(mq, 1);
 }
 
 static void on_dialled(void *arg, int fd, const char *error, int permanent)
@@ -333,10 +527,33 @@ static void on_dialled(void *arg, int fd, const char *error, int permanent)
 		fail_and_retry(mq, error);
 		return;
 	}
-	/* a publish is three frames; send them now, not after 40 ms */
+	/* a publish is three frames; they leave as our buffer is written */
 	net_nodelay(fd);
 	mq->fd = fd;
-	handshake(mq);
+	amqp_socket_t *sock;
+	mq->conn = amqp_new_connection();
+	if (!mq->conn || !(sock = amqp_tcp_socket_new(mq->conn))) {
+		fail_and_retry(mq, "out of memory");
+		return;
+	}
+	amqp_tcp_socket_set_sockfd(sock, fd);
+	/* rabbitmq-c's TCP socket, with our send: see the top of the file */
+	const struct sock_class **k = (const struct sock_class **)(void *)sock;
+	mq->klass = **k;
+	mq->klass.send = sock_send;
+	*k = &mq->klass;
+	mq->state = MQ_START;
+	mq->step_at = loop_now(mq->loop);
+	mq->out_progress = mq->step_at;
+	/* the tick also checks the handshake's deadline */
+	if (loop_watch(mq->loop, fd, LOOP_READ, on_io, mq) < 0 ||
+	    !(mq->tick_timer = loop_every(mq->loop, MQ_TICK_MS, on_tick, mq))) {
+		fail_and_retry(mq, "out of memory");
+		return;
+	}
+	int rc = amqp_send_header(mq->conn);
+	if (rc != AMQP_STATUS_OK)
+		fail_and_retry(mq, amqp_error_string2(rc));
 }
 
 /* Resolves the broker's name in a child (a DNS outage must not stall the
@@ -353,7 +570,7 @@ static void start_connect(loop_t *loop, void *arg)
 		fail_and_retry(mq, "out of memory");
 		return;
 	}
-	mq->state = MQ_CONNECTING;
+	mq->state = MQ_DIALLING;
 }
 
 /* ---- incoming frames ---- */
@@ -369,19 +586,103 @@ static void deliver(mq_t *mq)
 	};
 	mq->receiving = 0;
 	mq->cfg.on_deliver(&d, mq->cfg.arg);
-	buf_reset(&mq->d_body);
+	/* a large message's memory is not kept for the next small one */
+	if (mq->d_body.cap > MQ_KEEP_BUF)
+		buf_free(&mq->d_body);
+	else
+		buf_reset(&mq->d_body);
 }
 
-static int on_method(mq_t *mq, amqp_method_t *m)
+/* The broker closed our channel (a consumer_timeout's 406, an error of
+ * ours): only the channel is lost. Its confirms fail, its deliveries go
+ * back to the queue; a new channel is set up on the same connection. */
+static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_close_t *c)
+{
+	amqp_channel_close_ok_t ok = { 0 };
+	int was_ready = mq->ready;
+	log_warn("broker %s: channel %u closed by the broker: %d %.*s", mq->redacted, ch,
+		 c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
+	if (send_method(mq, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) < 0)
+		return -1;
+	if (ch != mq->channel)
+		return 0;
+	if (!was_ready) {
+		/* its setup failed (a declaration refused): not at once again */
+		char msg[320];
+		snprintf(msg, sizeof(msg), "channel setup refused: %d %.*s", c->reply_code,
+			 (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		fail_and_retry(mq, msg);
+		return -1;
+	}
+	uint32_t epoch = mq->epoch;
+	mq->ready = 0;
+	mq->receiving = 0;
+	fail_all_confirms(mq);
+	if (mq->cfg.on_state)
+		mq->cfg.on_state(0, mq->cfg.arg);
+	if (mq->state != MQ_UP || mq->epoch != epoch)
+		return -1;
+	/* a fresh number: the old one may still see frames in flight */
+	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
+}
+
+static int on_connection_method(mq_t *mq, amqp_method_t *m)
 {
 	char msg[300];
+	switch (m->id) {
+	case AMQP_CONNECTION_START_METHOD:
+		return mq->state == MQ_START ? on_start(mq) : 0;
+	case AMQP_CONNECTION_TUNE_METHOD:
+		return mq->state == MQ_TUNE ? on_tune(mq, m->decoded) : 0;
+	case AMQP_CONNECTION_OPEN_OK_METHOD:
+		return mq->state == MQ_OPEN ? on_open_ok(mq) : 0;
+	case AMQP_CONNECTION_BLOCKED_METHOD: {
+		amqp_connection_blocked_t *b = m->decoded;
+		mq->blocked = 1;
+		log_warn("broker %s: blocked (%.*s): publishing waits", mq->redacted,
+			 (int)b->reason.len, (char *)b->reason.bytes);
+		/* what waits for a confirm now waits for the alarm's end: its
+		 * publisher is answered at once (the message may still be stored) */
+		expire_confirms(mq, INT64_MAX);
+		return 0;
+	}
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		mq->blocked = 0;
+		mq->out_progress = loop_now(mq->loop);
+		log_info("broker %s: unblocked", mq->redacted);
+		return 0;
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *c = m->decoded;
+		snprintf(msg, sizeof(msg), "connection closed by broker: %d %.*s",
+			 c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		amqp_connection_close_ok_t ok = { 0 };
+		amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		flush_out(mq);
+		fail_and_retry(mq, msg);
+		return -1;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
+{
+	if (ch == 0)
+		return on_connection_method(mq, m);
+	if (m->id == AMQP_CHANNEL_CLOSE_METHOD)
+		return on_channel_close(mq, ch, m->decoded);
+	if (ch != mq->channel)
+		return 0; /* a closed channel's last frames */
 	switch (m->id) {
 	case AMQP_BASIC_DELIVER_METHOD: {
 		amqp_basic_deliver_t *d = m->decoded;
 		mq->receiving = 1;
+		mq->skipping = 0;
 		mq->d_tag = d->delivery_tag;
 		mq->d_redelivered = d->redelivered;
 		mq->d_has_msgid = 0;
+		mq->d_got = 0;
 		buf_reset(&mq->d_body);
 		return 0;
 	}
@@ -396,60 +697,82 @@ static int on_method(mq_t *mq, amqp_method_t *m)
 		settle(mq, a->delivery_tag, a->multiple, 0);
 		return 0;
 	}
-	case AMQP_CHANNEL_CLOSE_METHOD: {
-		/* e.g. consumer_timeout: the broker requeued our unacked deliveries */
-		amqp_channel_close_t *c = m->decoded;
-		snprintf(msg, sizeof(msg), "channel closed by broker: %d %.*s",
-			 c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
-		amqp_channel_close_ok_t ok = { 0 };
-		amqp_send_method(mq->conn, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-		fail_and_retry(mq, msg);
-		return -1;
-	}
-	case AMQP_CONNECTION_CLOSE_METHOD: {
-		amqp_connection_close_t *c = m->decoded;
-		snprintf(msg, sizeof(msg), "connection closed by broker: %d %.*s",
-			 c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
-		amqp_connection_close_ok_t ok = { 0 };
-		amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-		fail_and_retry(mq, msg);
-		return -1;
-	}
 	case AMQP_BASIC_CANCEL_METHOD:
-		fail_and_retry(mq, "consumer cancelled by broker");
-		return -1;
+		/* the queue was deleted or its node lost: declare it again (an
+		 * empty one if it is gone) and consume from it again */
+		log_warn("broker %s: consumer of %s cancelled by the broker; consuming again",
+			 mq->redacted, mq->cfg.consume ? mq->cfg.consume : "?");
+		mq->step_at = loop_now(mq->loop);
+		return mq->cfg.consume ? consume(mq) : 0;
+	case AMQP_CHANNEL_OPEN_OK_METHOD:
+	case AMQP_QUEUE_DECLARE_OK_METHOD:
+	case AMQP_CONFIRM_SELECT_OK_METHOD:
+	case AMQP_BASIC_QOS_OK_METHOD:
+	case AMQP_BASIC_CONSUME_OK_METHOD:
+		return on_reply(mq, m->id);
 	default:
 		return 0; /* basic.return and others: nothing to do */
 	}
 }
 
+/* The content header of a delivery: its size is checked before any byte
+ * of the body is kept. */
+static int on_header(mq_t *mq, amqp_frame_t *f)
+{
+	amqp_basic_properties_t *p = f->payload.properties.decoded;
+	uint64_t size = f->payload.properties.body_size;
+	if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+	    p->message_id.len < sizeof(mq->d_msgid)) {
+		memcpy(mq->d_msgid, p->message_id.bytes, p->message_id.len);
+		mq->d_msgid[p->message_id.len] = '\0';
+		mq->d_has_msgid = 1;
+	}
+	mq->d_size = (size_t)size;
+	if (size > MQ_MAX_MESSAGE) {
+		log_warn("broker %s: message %s of %llu bytes on %s is over the limit of "
+			 "%d: rejected unread", mq->redacted,
+			 mq->d_has_msgid ? mq->d_msgid : "(no id)", (unsigned long long)size,
+			 mq->cfg.consume ? mq->cfg.consume : "?", MQ_MAX_MESSAGE);
+		mq->skipping = 1;
+	} else if (buf_reserve(&mq->d_body, mq->d_size) < 0) {
+		fail_and_retry(mq, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The message is whole: handed over, or rejected when it was skipped. */
+static int message_end(mq_t *mq)
+{
+	if (!mq->skipping) {
+		deliver(mq);
+		return 0;
+	}
+	mq->receiving = mq->skipping = 0;
+	amqp_basic_reject_t r = { .delivery_tag = mq->d_tag, .requeue = 0 };
+	return send_method(mq, mq->channel, AMQP_BASIC_REJECT_METHOD, &r);
+}
+
 static int on_frame(mq_t *mq, amqp_frame_t *f)
 {
 	if (f->frame_type == AMQP_FRAME_METHOD)
-		return on_method(mq, &f->payload.method);
-	if (!mq->receiving)
+		return on_method(mq, f->channel, &f->payload.method);
+	if (!mq->receiving || f->channel != mq->channel)
 		return 0;
 	if (f->frame_type == AMQP_FRAME_HEADER) {
-		amqp_basic_properties_t *p = f->payload.properties.decoded;
-		mq->d_size = (size_t)f->payload.properties.body_size;
-		if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
-		    p->message_id.len < sizeof(mq->d_msgid)) {
-			memcpy(mq->d_msgid, p->message_id.bytes, p->message_id.len);
-			mq->d_msgid[p->message_id.len] = '\0';
-			mq->d_has_msgid = 1;
-		}
-		if (mq->d_size == 0)
-			deliver(mq);
-		return 0;
+		if (on_header(mq, f) < 0)
+			return -1;
+		return mq->d_size == 0 ? message_end(mq) : 0;
 	}
 	if (f->frame_type == AMQP_FRAME_BODY) {
 		amqp_bytes_t b = f->payload.body_fragment;
-		if (buf_append(&mq->d_body, b.bytes, b.len) < 0) {
+		mq->d_got += b.len;
+		if (!mq->skipping && buf_append(&mq->d_body, b.bytes, b.len) < 0) {
 			fail_and_retry(mq, "out of memory");
 			return -1;
 		}
-		if (mq->d_body.len >= mq->d_size)
-			deliver(mq);
+		if (mq->d_got >= mq->d_size)
+			return message_end(mq);
 	}
 	return 0;
 }
@@ -466,23 +789,21 @@ static void pump_later(loop_t *loop, void *arg)
 static void pump(mq_t *mq)
 {
 	struct timeval zero = { 0, 0 };
-	uint32_t epoch = mq->epoch;
+	amqp_connection_state_t conn = mq->conn;
 	for (int n = 0; n < MQ_PUMP_BURST; n++) {
 		amqp_frame_t f;
-		int rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &zero);
+		int rc = amqp_simple_wait_frame_noblock(conn, &f, &zero);
 		if (rc == AMQP_STATUS_TIMEOUT) {
-			if (!amqp_frames_enqueued(mq->conn) && !amqp_data_in_buffer(mq->conn))
-				amqp_maybe_release_buffers(mq->conn);
+			if (!amqp_frames_enqueued(conn) && !amqp_data_in_buffer(conn))
+				amqp_maybe_release_buffers(conn);
 			return;
 		}
 		if (rc != AMQP_STATUS_OK) {
 			fail_and_retry(mq, amqp_error_string2(rc));
 			return;
 		}
-		/* a callback may tear the connection down (or mq_free it) */
-		if (f.channel != MQ_CHANNEL && f.frame_type != AMQP_FRAME_METHOD)
-			continue;
-		if (on_frame(mq, &f) < 0 || mq->state != MQ_UP || mq->epoch != epoch)
+		/* a callback may tear the connection down */
+		if (on_frame(mq, &f) < 0 || mq->conn != conn)
 			return;
 	}
 	/* a burst is left: yield to the other fds and come back at once */
@@ -490,29 +811,66 @@ static void pump(mq_t *mq)
 		mq->pump_timer = loop_timer(mq->loop, 0, pump_later, mq);
 }
 
-static void on_readable(loop_t *loop, int fd, int events, void *arg)
+static void on_io(loop_t *loop, int fd, int events, void *arg)
 {
 	(void)loop;
 	(void)fd;
-	(void)events;
-	pump(arg);
+	mq_t *mq = arg;
+	if (events & LOOP_WRITE) {
+		amqp_connection_state_t conn = mq->conn;
+		loop_timer_cancel(mq->loop, mq->flush_timer);
+		flush_later(mq->loop, mq); /* may tear down */
+		if (mq->conn != conn)
+			return;
+	}
+	if (events & (LOOP_READ | LOOP_ERROR))
+		pump(mq);
 }
 
-/* Every MQ_TICK_MS while connected (teardown cancels it, also from here). */
+/* What the tick finds overdue: a handshake or channel setup, the socket
+ * not taking our bytes, a confirm. NULL when nothing is. */
+static const char *overdue(mq_t *mq, int64_t now, char *msg, size_t len)
+{
+	if ((mq->state != MQ_UP || mq->n_await) &&
+	    now - mq->step_at > MQ_CONNECT_TIMEOUT_S * 1000) {
+		snprintf(msg, len, "no answer to the %s within %d s",
+			 mq->state != MQ_UP ? "handshake" : "channel setup", MQ_CONNECT_TIMEOUT_S);
+		return msg;
+	}
+	if (buf_used(&mq->out) && !mq->blocked && now - mq->out_progress > MQ_WRITE_TIMEOUT_MS) {
+		snprintf(msg, len, "the broker read nothing for %d ms: connection dead",
+			 MQ_WRITE_TIMEOUT_MS);
+		return msg;
+	}
+	if (mq->count && slot(mq, 0)->deadline < now) {
+		if (!mq->blocked)
+			return "publisher confirm timed out";
+		expire_confirms(mq, now);
+	}
+	return NULL;
+}
+
+/* Every MQ_TICK_MS from the TCP connect on (teardown cancels it, also from
+ * here). */
 static int64_t on_tick(loop_t *loop, void *arg)
 {
 	mq_t *mq = arg;
+	char msg[128];
 	ring_shrink(mq);
-	if (mq->nacked || mq->refused) {
-		log_warn("broker %s: %lu nack(s) of publishes; %lu publish(es) refused "
-			 "with %zu confirms awaited", mq->redacted, mq->nacked, mq->refused,
-			 mq->count);
-		mq->nacked = mq->refused = 0;
+	if (mq->nacked || mq->refused || mq->expired) {
+		log_warn("broker %s: %lu nack(s) of publishes; %lu publish(es) refused, %lu "
+			 "given up while blocked; %zu confirms awaited", mq->redacted,
+			 mq->nacked, mq->refused, mq->expired, mq->count);
+		mq->nacked = mq->refused = mq->expired = 0;
 	}
-	if (mq->count && slot(mq, 0)->deadline < loop_now(loop)) {
-		fail_and_retry(mq, "publisher confirm timed out");
+	amqp_connection_state_t conn = mq->conn;
+	const char *why = overdue(mq, loop_now(loop), msg, sizeof(msg));
+	if (why) {
+		fail_and_retry(mq, why);
 		return LOOP_TIMER_STOP;
 	}
+	if (mq->conn != conn)
+		return LOOP_TIMER_STOP;
 	pump(mq); /* sends a heartbeat when one is due */
 	return MQ_TICK_MS;
 }
@@ -547,47 +905,36 @@ void mq_free(mq_t *mq)
 	loop_timer_cancel(mq->loop, mq->retry_timer);
 	mq->cfg.on_state = NULL;
 	if (mq->conn && mq->state == MQ_UP) {
-		/* polite close: the broker requeues unacked deliveries at once */
-		struct timeval tv = { 1, 0 };
-		amqp_set_rpc_timeout(mq->conn, &tv);
-		amqp_connection_close(mq->conn, AMQP_REPLY_SUCCESS);
+		/* polite close, not waited for: the broker requeues unacked
+		 * deliveries at once either way */
+		amqp_connection_close_t c = { .reply_code = AMQP_REPLY_SUCCESS,
+					      .reply_text = amqp_cstring_bytes("bye") };
+		if (amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_METHOD, &c) ==
+		    AMQP_STATUS_OK)
+			flush_out(mq);
 	}
 	teardown(mq, NULL);
 	free(mq->ring);
 	free(mq);
 }
 
-int mq_is_up(const mq_t *mq) { return mq->state == MQ_UP; }
+int mq_is_up(const mq_t *mq) { return mq->state == MQ_UP && mq->ready; }
+
+int mq_is_blocked(const mq_t *mq) { return mq_is_up(mq) && mq->blocked; }
+
+const char *mq_state_name(const mq_t *mq)
+{
+	return !mq_is_up(mq) ? "down" : mq->blocked ? "blocked" : "up";
+}
 
 size_t mq_inflight(const mq_t *mq) { return mq->count; }
-
-static void uncork(loop_t *loop, void *arg)
-{
-	(void)loop;
-	mq_t *mq = arg;
-	int off = 0;
-	mq->uncork_timer = 0;
-	setsockopt(mq->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-}
-
-/* rabbitmq-c sends each frame of a publish with its own send(): cork the
- * socket for the rest of this loop pass so the publishes of many requests
- * leave in full segments (less work for the broker), then flush. */
-static void cork(mq_t *mq)
-{
-	int on = 1;
-	if (mq->uncork_timer)
-		return;
-	setsockopt(mq->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-	mq->uncork_timer = loop_timer(mq->loop, 0, uncork, mq);
-}
 
 int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	       const char *message_id, mq_confirm_fn cb, void *cookie)
 {
-	if (mq->state != MQ_UP)
+	if (!mq_is_up(mq) || mq->blocked)
 		return -1;
-	if (ring_room(mq) < 0) {
+	if (buf_used(&mq->out) > MQ_MAX_OUTBUF || ring_room(mq) < 0) {
 		mq->refused++;
 		return -1;
 	}
@@ -601,10 +948,10 @@ int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 		p.message_id = amqp_cstring_bytes(message_id);
 	}
 	amqp_bytes_t b = { len, (void *)body };
-	cork(mq);
-	int rc = amqp_basic_publish(mq->conn, MQ_CHANNEL, amqp_empty_bytes,
+	int rc = amqp_basic_publish(mq->conn, mq->channel, amqp_empty_bytes,
 				    amqp_cstring_bytes(queue), 0, 0, &p, b);
 	if (rc != AMQP_STATUS_OK) {
+		/* only out of memory: the buffer may hold part of the frames */
 		fail_and_retry(mq, amqp_error_string2(rc));
 		return -1;
 	}
@@ -614,10 +961,10 @@ int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	return 0;
 }
 
-/* The channel's delivery tag, or 0 when tag belongs to a dead connection. */
+/* The channel's delivery tag, or 0 when tag belongs to a dead channel. */
 static uint64_t live_tag(mq_t *mq, uint64_t tag)
 {
-	if (mq->state != MQ_UP || (uint32_t)(tag >> 40) != (mq->epoch & 0xFFFFFF))
+	if (!mq_is_up(mq) || (uint32_t)(tag >> 40) != (mq->epoch & 0xFFFFFF))
 		return 0;
 	return tag & ((1ULL << 40) - 1);
 }
@@ -627,12 +974,8 @@ int mq_ack(mq_t *mq, uint64_t tag)
 	uint64_t t = live_tag(mq, tag);
 	if (!t)
 		return -1;
-	int rc = amqp_basic_ack(mq->conn, MQ_CHANNEL, t, 0);
-	if (rc != AMQP_STATUS_OK) {
-		fail_and_retry(mq, amqp_error_string2(rc));
-		return -1;
-	}
-	return 0;
+	amqp_basic_ack_t a = { .delivery_tag = t };
+	return send_method(mq, mq->channel, AMQP_BASIC_ACK_METHOD, &a);
 }
 
 int mq_reject(mq_t *mq, uint64_t tag, int requeue)
@@ -640,10 +983,6 @@ int mq_reject(mq_t *mq, uint64_t tag, int requeue)
 	uint64_t t = live_tag(mq, tag);
 	if (!t)
 		return -1;
-	int rc = amqp_basic_reject(mq->conn, MQ_CHANNEL, t, requeue);
-	if (rc != AMQP_STATUS_OK) {
-		fail_and_retry(mq, amqp_error_string2(rc));
-		return -1;
-	}
-	return 0;
+	amqp_basic_reject_t r = { .delivery_tag = t, .requeue = requeue != 0 };
+	return send_method(mq, mq->channel, AMQP_BASIC_REJECT_METHOD, &r);
 }

@@ -1,9 +1,12 @@
 /*
  * mq - the AMQP 0-9-1 connection of a warren program, on rabbitmq-c, driven
- * by the event loop: non-blocking connect, login, topology declaration,
- * heartbeats, persistent publishing with publisher confirms kept in flight
- * (many at once, never publish-and-wait), consumption with manual acks, and
- * reconnection with capped exponential backoff after any failure.
+ * by the event loop and never waiting on the broker: non-blocking connect,
+ * login and topology declaration, heartbeats, persistent publishing with
+ * publisher confirms kept in flight (many at once, never publish-and-wait)
+ * through a bounded output buffer, consumption with manual acks, the
+ * broker's flow control (connection.blocked), consumer cancellation and
+ * channel errors survived, and reconnection with capped exponential backoff
+ * after any failure.
  *
  * The module is the only place that touches rabbitmq-c. Credentials in the
  * URL are never logged.
@@ -31,8 +34,9 @@ struct mq_delivery {
  * the connection was lost first (the message may or may not be stored). */
 typedef void (*mq_confirm_fn)(void *cookie, int ok);
 typedef void (*mq_deliver_fn)(const struct mq_delivery *d, void *arg);
-/* up = 1 after a (re)connection is ready, 0 when it is lost. Tags of
- * deliveries received before a loss are void afterwards. */
+/* up = 1 after a (re)connection is ready, 0 when it is lost (also when only
+ * the channel was: a new one follows). Tags of deliveries received before
+ * a loss are void afterwards. */
 typedef void (*mq_state_fn)(int up, void *arg);
 
 struct mq_config {
@@ -58,14 +62,22 @@ void mq_free(mq_t *mq);
 
 /* 1 when connected and ready to publish. */
 int mq_is_up(const mq_t *mq);
+/* 1 while the broker has blocked the connection (connection.blocked: a
+ * memory or disk alarm): mq_publish refuses until it is unblocked. */
+int mq_is_blocked(const mq_t *mq);
+/* "up", "blocked" or "down", for /health. */
+const char *mq_state_name(const mq_t *mq);
 /* Confirms waiting on the broker. */
 size_t mq_inflight(const mq_t *mq);
 
 /*
  * Publishes a persistent (delivery mode 2) application/json message to
- * queue through the default exchange. Returns 0 when sent: cb (may be NULL)
- * is then called exactly once, later, from the loop. Returns -1 when not
- * connected or too many confirms are in flight: cb is not called.
+ * queue through the default exchange. Never waits: the frames are queued
+ * and written as the socket takes them. Returns 0 when queued: cb (may be
+ * NULL) is then called exactly once, later, from the loop (ok = 0 also when
+ * no confirm came within MQ_CONFIRM_TIMEOUT_MS while the broker was
+ * blocked). Returns -1 when not connected, blocked, or when too many
+ * confirms or bytes are waiting: cb is not called.
  */
 int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	       const char *message_id, mq_confirm_fn cb, void *cookie);

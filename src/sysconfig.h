@@ -18,6 +18,11 @@
 #define MQ_PUMP_BURST 4096
 /* http: idle, slow and non-reading connections are looked for this often. */
 #define HTTP_SWEEP_MS 1000
+/* mq: a message or output buffer grown past this is freed after use, not
+ * kept for the next one (bytes). */
+#define MQ_KEEP_BUF 65536
+/* mq: channel numbers used in turn when the broker closes ours. */
+#define MQ_MAX_CHANNEL 64
 /* fetch: download timeouts and progress are checked this often (ms). */
 #define FETCH_TICK_MS 500
 /* push: WebSocket pings and timeouts are checked this often (ms). */

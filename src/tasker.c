@@ -128,9 +128,10 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		http_respond_error(c, status, err, NULL);
 		return;
 	}
-	if (!mq_is_up(t->mq)) {
+	if (!mq_is_up(t->mq) || mq_is_blocked(t->mq)) {
 		task_stream_free(ts);
-		http_respond_unavailable(c, "the broker is unreachable");
+		http_respond_unavailable(c, mq_is_up(t->mq) ? "the broker is blocked (a memory or "
+					 "disk alarm): try again later" : "the broker is unreachable");
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
@@ -195,7 +196,7 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 			http_respond_error(c, 405, "use POST for /task", "Allow: POST\r\n");
 	} else if (http_path_is(req, "/health")) {
 		if (http_method_is(req, "GET") || http_method_is(req, "HEAD"))
-			http_respond_health(c, mq_is_up(t->mq) ? "up" : "down");
+			http_respond_health(c, mq_state_name(t->mq));
 		else
 			http_respond_error(c, 405, "use GET for /health", "Allow: GET, HEAD\r\n");
 	} else {
