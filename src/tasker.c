@@ -280,8 +280,10 @@ int main(int argc, char **argv)
 	loop_signal(t.loop, SIGINT, on_stop_signal, &t);
 	log_info("listening on %s (port %d)", listen, http_server_port(t.http));
 	int rc = loop_run(t.loop);
-	http_server_free(t.http);
+	/* the broker first: its teardown answers the requests still waiting
+	 * for a confirm, through the HTTP server */
 	mq_free(t.mq);
+	http_server_free(t.http);
 	loop_free(t.loop);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;

@@ -205,3 +205,27 @@ def test_channel_close_keeps_the_connection():
     assert text.count("connected to broker") == 2, text
     w.stop()
     t.stop()
+
+
+@timeout(120)
+def test_shutdown_with_a_confirm_outstanding():
+    """SIGTERM while a POST waits for a confirm that cannot come (the broker
+    frozen): after the grace period the tasker exits 0, the waiting client
+    gets its 503, and nothing is used after it was freed (ASan build)."""
+    import threading
+    t = start_tasker(amqp=BR.url)
+    st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
+    assert st == 202
+    pid = beam_pid()
+    os.kill(pid, signal.SIGSTOP)
+    got = []
+    try:
+        th = threading.Thread(target=lambda: got.append(
+            http_json("POST", t.port, "/task", task(ENV.url("small.txt")), timeout=30)))
+        th.start()
+        time.sleep(1)                # published, waiting for its confirm
+        t.stop(timeout=20)           # exit 0, no sanitizer report
+        th.join(30)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert got and got[0][0] == 503, got
