@@ -58,7 +58,11 @@ enum mq_state {
 	MQ_UP           /* open; the channel is ready when mq->ready */
 };
 
-/* rabbitmq-c's socket method table (amqp_socket.h, not installed). */
+/* rabbitmq-c's socket method table (amqp_socket.h, not installed): this
+ * layout since 0.8 (0.7 and before began with writev). */
+#if AMQP_VERSION < AMQP_VERSION_CODE(0, 8, 0, 0)
+#error "rabbitmq-c 0.8 or later is needed (the socket method table changed)"
+#endif
 struct sock_class {
 	ssize_t (*send)(void *, const void *, size_t, int);
 	ssize_t (*recv)(void *, void *, size_t, int);
