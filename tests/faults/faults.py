@@ -20,6 +20,10 @@ Scenarios (functions scenario_*; PATTERNs are substrings of their names):
   6 soak               WARREN_SOAK_SECONDS (600) of mixed tasks from many
                        clients while workers are killed and restarted at
                        random: nothing lost, RSS and fds flat, all answering
+  alarms               TASKS tasks while RabbitMQ's memory alarm comes and
+                       goes three times: every 202 ends done once, refusals
+                       are 503s within the client's timeout, /health answers
+                       within 1 s throughout
   security_secrets_not_shown   token and AMQP password given through the
                        environment: in no command line (ps) and no log line
   security_names_stay_in_dir   hostile names and symlinks planted in --dir:
@@ -443,6 +447,93 @@ def scenario_2_broker_restarts():
         assert ledger.refused > 0, "no 503 at all: the outages did not bite"
         ledger.check("broker_restarts", dirs)
     finally:
+        col.stop()
+
+
+# ---------------------------------------------------------------- alarms
+
+@H.timeout(600)
+def scenario_alarms():
+    """TASKS tasks, paced, while RabbitMQ's memory alarm is raised and
+    lifted three times (connection.blocked): every 202 ends done exactly
+    once, every other answer is a 503 within the client's timeout, and the
+    tasker's /health answers within 1 s throughout."""
+    reset_queues()
+    ledger = Ledger()
+    mm, col = observe(ledger)
+    health = {"polls": 0, "slowest": 0.0, "late": [], "states": set()}
+    stop = threading.Event()
+    refusals = []   # seconds each 503 took
+
+    def alarm(on):
+        H.broker_ctl("set_vm_memory_high_watermark", "0.0000001" if on else "0.4")
+
+    try:
+        tasker = H.start_tasker("--heartbeat", "5")
+        dirs = [H.start_worker("--concurrency", "8", "--heartbeat", "5").dir
+                for _ in range(2)]
+        url = H.ENV.url("small.txt")
+        want = H.ENV.sha256("small.txt")
+        span = max(20.0, TASKS / 25.0)
+        alarms = (span * 0.15, span * 0.45, span * 0.75)
+        clients = 8
+        per = TASKS // clients
+        t0 = time.monotonic()
+
+        def poll_health():
+            while not stop.is_set():
+                a = time.monotonic()
+                try:
+                    st, _, body = H.http_json("GET", tasker.port, "/health", timeout=1)
+                    health["states"].add(body.get("amqp") if isinstance(body, dict) else st)
+                except Exception as e:  # no answer within 1 s
+                    health["late"].append(type(e).__name__)
+                took = time.monotonic() - a
+                health["polls"] += 1
+                health["slowest"] = max(health["slowest"], took)
+                if took > 1.0:
+                    health["late"].append(round(took, 3))
+                time.sleep(0.25)
+
+        def client(k):
+            for i in range(per if k else TASKS - per * (clients - 1)):
+                due = t0 + span * (i * clients + k) / TASKS
+                time.sleep(max(0, due - time.monotonic()))
+                a = time.monotonic()
+                st, _ = submit(ledger, tasker.port, task(url, "a%d-%d" % (k, i), want))
+                if st == 503:
+                    refusals.append(time.monotonic() - a)
+
+        hp = threading.Thread(target=poll_health, daemon=True)
+        hp.start()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for at in alarms:
+            time.sleep(max(0, t0 + at - time.monotonic()))
+            alarm(True)
+            time.sleep(4)
+            alarm(False)
+        for t in threads:
+            t.join()
+        stop.set()
+        hp.join(5)
+        wait_ledger(ledger, None, 300, "every accepted task to finish")
+        time.sleep(2)  # late duplicates, if any, arrive now
+        col.stop()
+        print("    submitted in %.0f s with 3 alarms of 4 s; %d refused with 503 "
+              "(slowest %.2f s); /health polled %d times, slowest %.3f s, states %s"
+              % (time.monotonic() - t0, ledger.refused, max(refusals or [0]),
+                 health["polls"], health["slowest"], sorted(map(str, health["states"]))),
+              flush=True)
+        assert not ledger.other, "answers other than 202/503: %r" % ledger.other[:10]
+        assert ledger.refused > 0, "no 503 at all: the alarms did not bite"
+        assert "blocked" in health["states"], health["states"]
+        assert not health["late"], "/health late or unanswered: %r" % health["late"][:10]
+        ledger.check("alarms", dirs)
+    finally:
+        stop.set()
+        alarm(False)
         col.stop()
 
 
