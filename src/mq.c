@@ -809,6 +809,11 @@ static void pump(mq_t *mq)
 		/* a callback may tear the connection down */
 		if (on_frame(mq, &f) < 0 || mq->conn != conn)
 			return;
+		/* the frame is handled (a body's bytes copied or skipped): its
+		 * memory goes back to rabbitmq-c's pool at once, or a long message
+		 * would pile up its frames there until the socket runs dry */
+		if (!amqp_frames_enqueued(conn))
+			amqp_maybe_release_buffers(conn);
 	}
 	/* a burst is left: yield to the other fds and come back at once */
 	if (!mq->pump_timer)
