@@ -60,6 +60,13 @@ def finals(ids, tmo=60):
     return seen
 
 
+def up(t):
+    """Waits until the tasker is connected (it starts without the broker)."""
+    wait_for(lambda: http_json("GET", t.port, "/health")[0] == 200, 30,
+             "the tasker connected", interval=0.1)
+    return t
+
+
 def beam_pid():
     out = BR.ctl("eval", "list_to_integer(os:getpid()).")
     return int(out.strip().splitlines()[-1])
@@ -70,7 +77,7 @@ def test_memory_alarm_answers_at_once_and_completes_after():
     purge("tasks", url=BR.url)
     purge("notifications", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = start_tasker(amqp=BR.url)
+    t = up(start_tasker(amqp=BR.url))
     st, _, before = http_json("POST", t.port, "/task", task(ENV.url("small.txt"), "before"))
     assert st == 202, before
     alarm(True)
@@ -115,7 +122,7 @@ def test_worker_downloads_through_an_alarm_and_publishes_after():
     purge("tasks", url=BR.url)
     purge("notifications", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = start_tasker(amqp=BR.url)
+    t = up(start_tasker(amqp=BR.url))
     # 2 MiB at 512 KiB/s: the download spans the alarm
     st, _, res = http_json("POST", t.port, "/task",
                            task(ENV.url("slow/10m.bin?rate=1048576"), "through"))
@@ -138,7 +145,7 @@ def test_worker_downloads_through_an_alarm_and_publishes_after():
 
 @timeout(240)
 def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
-    t = start_tasker("--heartbeat", "60", amqp=BR.url)
+    t = up(start_tasker("--heartbeat", "60", amqp=BR.url))
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
@@ -170,7 +177,7 @@ def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
 def test_consumer_cancelled_by_queue_deletion_consumes_again():
     purge("tasks", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = start_tasker(amqp=BR.url)
+    t = up(start_tasker(amqp=BR.url))
     w.wait_log(r"connected to broker", timeout=20)
     from harness import delete_queue
     delete_queue("tasks", url=BR.url)
@@ -191,7 +198,7 @@ def test_channel_close_keeps_the_connection():
     purge("tasks", url=br.url)
     purge("notifications", url=br.url)
     w = start_worker("--heartbeat", "5", amqp=br.url)
-    t = start_tasker(amqp=br.url)
+    t = up(start_tasker(amqp=br.url))
     st, _, res = http_json("POST", t.port, "/task",
                            task(ENV.url("slow/10m.bin?rate=2097152"), "long"))
     assert st == 202
@@ -213,7 +220,7 @@ def test_shutdown_with_a_confirm_outstanding():
     frozen): after the grace period the tasker exits 0, the waiting client
     gets its 503, and nothing is used after it was freed (ASan build)."""
     import threading
-    t = start_tasker(amqp=BR.url)
+    t = up(start_tasker(amqp=BR.url))
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
