@@ -126,3 +126,19 @@ int atomicfile_replace(int dirfd, const char *name, const void *buf,
 	close(fd);
 	return 0;
 }
+
+int atomicfile_replace_unsynced(int dirfd, const char *name, const void *buf,
+				size_t len, mode_t mode)
+{
+	struct atomicfile af;
+	if (atomicfile_open(&af, dirfd, name, mode) < 0)
+		return -1;
+	if (atomicfile_write(&af, buf, len) < 0 ||
+	    renameat(af.dirfd, af.tmp, af.dirfd, af.name) < 0) {
+		atomicfile_abort(&af);
+		return -1;
+	}
+	close(af.fd);
+	close(af.dirfd);
+	return 0;
+}

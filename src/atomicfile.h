@@ -63,4 +63,15 @@ void atomicfile_abort(struct atomicfile *af);
 int atomicfile_replace(int dirfd, const char *name, const void *buf,
 		       size_t len, mode_t mode);
 
+/*
+ * The same replace without either fsync, for small records whose loss in
+ * a power cut only costs work done again (the worker's .meta and .done: a
+ * missing or torn one means a download again): with the fsyncs a record
+ * took 1.9 ms here, without them 0.3 ms, two records per download. Readers still
+ * see the old contents or the new, whole; the planted-link care is the
+ * same. 0, or -1 with errno.
+ */
+int atomicfile_replace_unsynced(int dirfd, const char *name, const void *buf,
+				size_t len, mode_t mode);
+
 #endif

@@ -228,7 +228,7 @@ int part_set_validator(struct part *p, const char *v, size_t n)
 		return -1;
 	memcpy(p->validator, v, n);
 	p->validator[n] = '\n';
-	int rc = atomicfile_replace(p->dir->fd, meta, p->validator, n + 1, 0644);
+	int rc = atomicfile_replace_unsynced(p->dir->fd, meta, p->validator, n + 1, 0644);
 	p->validator[n] = '\0';
 	return rc;
 }
@@ -329,7 +329,9 @@ static int write_done(const struct part *p, const char *final, const char *sha25
 			 (unsigned long long)bytes, (unsigned long long)st->st_ino);
 	if (n <= 0 || n >= (int)sizeof(text))
 		return -1;
-	return atomicfile_replace(p->dir->fd, name, text, (size_t)n, 0644);
+	/* part_finish's directory fsync makes the rename durable; a record
+	 * torn by a power cut is not believed (a download again) */
+	return atomicfile_replace_unsynced(p->dir->fd, name, text, (size_t)n, 0644);
 }
 
 int part_finish(struct part *p, const char *name, const char *sha256,

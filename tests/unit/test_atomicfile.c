@@ -53,6 +53,18 @@ static void test_replace(int d)
 	/* empty contents are contents */
 	CHECK_INT(atomicfile_replace(d, "a", "", 0, 0644), 0);
 	CHECK_STR(slurp(d, "a"), "");
+	/* without the fsyncs: the same replace, through a planted link too */
+	CHECK_INT(atomicfile_replace_unsynced(d, "a", "three\n", 6, 0644), 0);
+	CHECK_STR(slurp(d, "a"), "three\n");
+	CHECK(!exists(d, "a.tmp"));
+	CHECK_INT(atomicfile_replace(d, "u-victim", "safe", 4, 0644), 0);
+	CHECK_INT(symlinkat("u-victim", d, "u.tmp"), 0);
+	CHECK_INT(symlinkat("u-victim", d, "u"), 0);
+	CHECK_INT(atomicfile_replace_unsynced(d, "u", "mine", 4, 0644), 0);
+	CHECK_STR(slurp(d, "u-victim"), "safe");
+	CHECK_STR(slurp(d, "u"), "mine");
+	struct stat lst;
+	CHECK(fstatat(d, "u", &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(lst.st_mode));
 }
 
 static void test_streaming(int d)
