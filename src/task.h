@@ -80,9 +80,10 @@ struct task_event {
 	const char *sha256;     /* done: hex, else NULL */
 	const char *error;      /* failed: for a person; progress: the last
 				 * failed try's; else NULL */
-	unsigned attempt;       /* progress after a failed try: the try running
-				 * or next (from 2); 0 to omit */
 	int hook_status;        /* done with a hook: its status; -1 to omit */
+	unsigned attempt;       /* progress after a failed try: the try running
+				 * or next (from 2); 0 to omit (last: positional
+				 * initializers elsewhere stop before it) */
 };
 
 /* Appends the notification as one JSON object. 0, or -1 on ENOMEM. */

@@ -175,6 +175,14 @@ static void test_ids_and_messages(void)
 	buf_append(&b, "", 1);
 	CHECK(strstr(b.data, "\"status\":\"done\",\"time\":1700000000123,\"worker\":\"box:12\","
 			     "\"bytes\":10,\"total\":null,\"file\":\"/d/f\",\"sha256\":\"ab\",\"hook_status\":0}") != NULL);
+	/* a retry's progress: the try and what failed the one before */
+	buf_reset(&b);
+	struct task_event retry = { .task = &t, .status = "progress", .time_ms = 1,
+				    .has_bytes = 1, .total = -1, .error = "refused",
+				    .hook_status = -1, .attempt = 2 };
+	CHECK_INT(task_event_json(&b, &retry), 0);
+	buf_append(&b, "", 1);
+	CHECK(strstr(b.data, "\"error\":\"refused\",\"attempt\":2}") != NULL);
 	buf_free(&b);
 }
 
