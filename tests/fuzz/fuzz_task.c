@@ -73,7 +73,7 @@ static void round_trip(const struct task *t)
 	static const char *status[] = { "queued", "started", "done", "failed" };
 	for (int i = 0; i < 4; i++) {
 		struct task_event ev = { t, status[i], 1700000000000LL, "host:1", i > 0,
-					 12345, i == 1 ? -1 : 99999, NULL, NULL, NULL, -1 };
+					 12345, i == 1 ? -1 : 99999, NULL, NULL, NULL, -1, 0 };
 		if (i == 2) {
 			ev.file = "/tmp/d/x";
 			ev.sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
