@@ -27,22 +27,31 @@
 #include <cpuid.h>
 #endif
 
+/* The hashes: 2.28 names the functions that return an error *_ret (its
+ * plain names return void); 3.x has only those names, returning int. */
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define COMPAT_RET(name) name
+#else
+#define COMPAT_RET(name) name##_ret
+#endif
 
-/* One-shot and streaming hashes: 2.28 names them *_ret. 0 on success. */
+/* One-shot SHA-1 and SHA-256. 0 on success. */
 static inline int compat_sha1(const unsigned char *in, size_t len,
 			      unsigned char out[20])
 {
-	return mbedtls_sha1(in, len, out);
+	return COMPAT_RET(mbedtls_sha1)(in, len, out);
 }
 static inline int compat_sha256(const unsigned char *in, size_t len,
 				unsigned char out[32])
 {
-	return mbedtls_sha256(in, len, out, 0);
+	return COMPAT_RET(mbedtls_sha256)(in, len, out, 0);
 }
-#define COMPAT_SHA256_STARTS(c) mbedtls_sha256_starts((c), 0)
-#define COMPAT_SHA256_UPDATE(c, p, n) mbedtls_sha256_update((c), (p), (n))
-#define COMPAT_SHA256_FINISH(c, d) mbedtls_sha256_finish((c), (d))
+/* Streaming SHA-256 over an mbedtls_sha256_context. 0 on success. */
+#define COMPAT_SHA256_STARTS(c) COMPAT_RET(mbedtls_sha256_starts)((c), 0)
+#define COMPAT_SHA256_UPDATE(c, p, n) COMPAT_RET(mbedtls_sha256_update)((c), (p), (n))
+#define COMPAT_SHA256_FINISH(c, d) COMPAT_RET(mbedtls_sha256_finish)((c), (d))
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
 
 /* TLS 1.3 key exchange goes through PSA; 3.x defaults to TLS 1.2 minimum.
  * 0 on success. */
@@ -67,20 +76,6 @@ static inline int compat_aes_is_fast(void)
 }
 
 #else /* 2.28 */
-
-static inline int compat_sha1(const unsigned char *in, size_t len,
-			      unsigned char out[20])
-{
-	return mbedtls_sha1_ret(in, len, out);
-}
-static inline int compat_sha256(const unsigned char *in, size_t len,
-				unsigned char out[32])
-{
-	return mbedtls_sha256_ret(in, len, out, 0);
-}
-#define COMPAT_SHA256_STARTS(c) mbedtls_sha256_starts_ret((c), 0)
-#define COMPAT_SHA256_UPDATE(c, p, n) mbedtls_sha256_update_ret((c), (p), (n))
-#define COMPAT_SHA256_FINISH(c, d) mbedtls_sha256_finish_ret((c), (d))
 
 static inline int compat_tls_init(mbedtls_ssl_config *conf)
 {
