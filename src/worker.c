@@ -738,7 +738,7 @@ int main(int argc, char **argv)
 		{ "ca-file", "WARREN_CA_FILE", OPT_STR, &ca_file, 0, "PATH",
 		  "CA bundle for https, PEM (default " DEFAULT_CA_FILE ")" },
 		{ "max-size", "WARREN_MAX_SIZE", OPT_UINT, &max_size, ULONG_MAX, "N",
-		  "largest download in bytes (0: no limit)" },
+		  "largest download in bytes, 0 = no limit (default " OPT_STR_OF(DEFAULT_MAX_SIZE) ")" },
 		{ "retries", "WARREN_RETRIES", OPT_UINT, &retries, WORKER_MAX_RETRIES, "N",
 		  "tries again after a transient error (default " OPT_STR_OF(DEFAULT_RETRIES) ")" },
 		{ "timeout", "WARREN_TIMEOUT", OPT_UINT, &timeout, WORKER_MAX_TIMEOUT_S, "N",
