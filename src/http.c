@@ -104,6 +104,8 @@ enum conn_state {
 	ST_HEAD,     /* waiting for a request head */
 	ST_BODY,     /* reading a Content-Length body */
 	ST_CHUNKED,  /* reading a chunked body */
+	ST_READY,    /* a whole upgrade request, waiting until every answer
+		      * owed before it has been sent */
 	ST_HANDLER,  /* inside the handler */
 	ST_CLOSING   /* flushing the last responses, then close */
 };
@@ -136,6 +138,7 @@ struct http_conn {
 	int64_t active;            /* ms: last read or write progress */
 	int eof;                   /* client finished sending */
 	int responded;             /* current request answered */
+	int wake;                  /* its pipeline to go on from the loop */
 	int in_dispatch;           /* inside the handler's call */
 	struct parked *park;       /* ring of HTTP_MAX_PIPELINE, or NULL */
 	unsigned park_first, park_count;
@@ -156,6 +159,7 @@ struct http_server {
 	http_conn_t *current;      /* the connection in its handler, if any */
 	uint64_t next_ticket;
 	uint64_t sweep_timer;
+	uint64_t wake_timer;       /* run_wakes armed, or 0 */
 	/* Accepting pauses at the cap (new clients wait in the listen
 	 * backlog) and, for a second, when descriptors run out. */
 	enum listen_state listen_state;
@@ -389,14 +393,49 @@ static void queue_error(http_conn_t *c, int status, const char *msg,
 	buf_free(&b);
 }
 
+/* Goes on with the pipelines of the connections woken, from the loop. */
+static void run_wakes(http_server_t *s)
+{
+	for (;;) {
+		http_conn_t *c = s->conns;
+		while (c && !c->wake)
+			c = c->next;
+		if (!c)
+			return;
+		c->wake = 0;
+		conn_process(c);
+	}
+}
+
+static void on_wake(loop_t *loop, void *arg)
+{
+	(void)loop;
+	http_server_t *s = arg;
+	s->wake_timer = 0;
+	run_wakes(s);
+}
+
+/* Has c's pipeline taken up from the loop, never from the caller: an
+ * answer can be given inside another connection's handler (a failed
+ * publish answers every waiting request), and dispatching c's next
+ * request there would nest one handler in another (issue 11 item 7). */
+static void wake(http_conn_t *c)
+{
+	http_server_t *s = c->srv;
+	c->wake = 1;
+	if (!s->wake_timer)
+		s->wake_timer = loop_timer(s->loop, 0, on_wake, s);
+	/* no timer (out of memory): the next sweep runs it */
+}
+
 /* After an answer from outside the connection's own events (a deferred
- * request): send it and go on with the pipeline. */
+ * request): send it now; go on with the pipeline from the loop. */
 static void answered(http_conn_t *c)
 {
 	if (c->in_dispatch)
 		return; /* conn_process carries on after the handler returns */
 	if (conn_flush(c) == 0)
-		conn_process(c);
+		wake(c);
 }
 
 /* 1 when the request http_respond would answer has its answer already. */
@@ -691,30 +730,48 @@ static int take_body(http_conn_t *c)
 
 /* Runs the state machine over buffered input as far as it goes, then
  * flushes. May free c. */
+/* 1 when the request asks to switch protocols (a WebSocket upgrade): the
+ * handler takes the socket away, so whatever is owed before it must have
+ * left first (issue 11 item 8). */
+static int is_upgrade(const struct http_request *r)
+{
+	return http_header(r, "Upgrade", NULL) &&
+	       http_header_has_token(r, "Connection", "upgrade");
+}
+
 static void conn_process(http_conn_t *c)
 {
-	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED) {
+	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED ||
+	       c->state == ST_READY) {
 		if (buf_used(&c->out) >= HTTP_MAX_OUTBUF)
 			break; /* the client does not read: stop parsing its pipeline */
 		if (c->park_count >= HTTP_MAX_PIPELINE - 1)
 			break; /* answers owed up to the bound (one slot kept for
 				* the answer of the request being read) */
-		if (c->state == ST_HEAD && take_head(c) <= 0)
-			break;
-		int done = take_body(c);
-		if (done < 0)
-			break;
-		if (done == 0) {
-			if (c->eof)
-				c->state = ST_CLOSING; /* truncated request */
-			break;
+		if (c->state != ST_READY) {
+			if (c->state == ST_HEAD && take_head(c) <= 0)
+				break;
+			int done = take_body(c);
+			if (done < 0)
+				break;
+			if (done == 0) {
+				if (c->eof)
+					c->state = ST_CLOSING; /* truncated request */
+				break;
+			}
+			c->state = ST_READY;
 		}
+		if (is_upgrade(&c->req) && (buf_used(&c->out) || c->park_count))
+			break; /* sent once the answers before it are out */
 		if (dispatch(c) < 0)
 			return; /* detached: no longer ours */
 		if (buf_used(&c->in) && c->state == ST_HEAD)
 			c->started = loop_now(c->srv->loop);
 	}
-	conn_flush(c);
+	/* an upgrade held for the answers before it goes on once they left */
+	if (conn_flush(c) == 0 && c->state == ST_READY && !buf_used(&c->out) &&
+	    !c->park_count)
+		wake(c);
 }
 
 static void conn_read(http_conn_t *c)
@@ -754,7 +811,7 @@ static void conn_io(loop_t *loop, int fd, int events, void *arg)
 	if (events & LOOP_WRITE) {
 		if (conn_flush(c) < 0)
 			return;
-		if (c->state == ST_HEAD && buf_used(&c->in)) {
+		if ((c->state == ST_HEAD && buf_used(&c->in)) || c->state == ST_READY) {
 			conn_process(c); /* resume a pipeline paused on output */
 			return;
 		}
@@ -983,6 +1040,8 @@ static int64_t sweep(loop_t *loop, void *arg)
 		}
 	}
 	check_listener(s, now);
+	if (!s->wake_timer)
+		run_wakes(s);
 	return HTTP_SWEEP_MS;
 }
 
@@ -1055,6 +1114,8 @@ void http_server_free(http_server_t *s)
 	while (s->conns)
 		conn_free(s->conns, 1);
 	loop_timer_cancel(s->loop, s->sweep_timer);
+	if (s->wake_timer)
+		loop_timer_cancel(s->loop, s->wake_timer);
 	free(s);
 }
 

@@ -265,3 +265,29 @@ def test_accept_out_of_descriptors_no_spin():
         for s in socks:
             s.close()
     assert http("GET", port, "/health")[0] == 200
+
+
+@timeout(60)
+def test_answer_pipelined_before_websocket_upgrade_is_sent():
+    """Issue 11 item 8: GET /health pipelined before GET /ws on one
+    connection: its 200 comes first, then the 101 and the stream."""
+    mm = start()
+    publish_notes([note("before-upgrade", "queued")])
+    wait_seq(mm.port, 1)
+    s = socket.create_connection(("127.0.0.1", mm.port), timeout=10)
+    try:
+        s.sendall(req("GET", "/health") +
+                  ws_request(mm.port, "dGhlIHNhbXBsZSBub25jZQ=="))
+        got = b""
+        deadline = time.monotonic() + 10
+        while b"before-upgrade" not in got and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        ok, up = got.find(b"HTTP/1.1 200"), got.find(b"HTTP/1.1 101")
+        assert 0 == ok < up, got[:300]
+        assert b"before-upgrade" in got[up:], got[:300]
+    finally:
+        s.close()
+    assert http("GET", mm.port, "/health")[0] == 200

@@ -33,10 +33,31 @@ struct srv {
 	int deferred, calls;
 };
 
+static int resume(struct srv *s, int i);
+
 static void handler(http_conn_t *c, const struct http_request *r, void *arg)
 {
 	struct srv *s = arg;
 	s->calls++;
+	if (r->path_len == 5 && !memcmp(r->path, "/nest", 5)) {
+		/* answering another connection's request from inside this
+		 * handler (as a failed publish answers the waiting ones) */
+		resume(s, 0);
+		http_respond(c, 200, "text/plain", r->path, r->path_len, NULL);
+		return;
+	}
+	if (r->path_len == 3 && !memcmp(r->path, "/up", 3)) {
+		/* a protocol switch: the socket leaves the server */
+		buf_t rest = BUF_INIT;
+		int fd = http_detach(c, &rest);
+		if (fd >= 0) {
+			static const char up[] = "HTTP/1.1 101 Switching Protocols\r\n\r\nUP";
+			CHECK_INT(send(fd, up, sizeof(up) - 1, 0), (long long)sizeof(up) - 1);
+			close(fd);
+		}
+		buf_free(&rest);
+		return;
+	}
 	if (r->path_len > 3 && !memcmp(r->path, "/d/", 3) && s->deferred < 64) {
 		snprintf(s->names[s->deferred], sizeof(s->names[0]), "%.*s",
 			 (int)(r->path_len - 3), r->path + 3);
@@ -224,6 +245,83 @@ static void test_client_gone_while_owed(struct srv *s, int port)
 	CHECK_INT(http_server_conns(s->http), 0);
 }
 
+/* Issue 11 item 7: an answer given from inside another connection's
+ * handler must not dispatch that connection's next request there and
+ * then (a nested dispatch made the outer request look detached, and its
+ * client got no answer). */
+static void test_answer_from_a_handler_does_not_nest(struct srv *s, int port)
+{
+	int b = client(port), a = client(port);
+	char req[64], got[65536], seen[4096];
+	s->deferred = s->calls = 0;
+	/* b: more deferred requests than the pipeline bound: the rest wait */
+	for (int i = 0; i < HTTP_MAX_PIPELINE + 1; i++) {
+		snprintf(req, sizeof(req), "GET /d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		send_all(b, req);
+	}
+	turn(s);
+	CHECK_INT(s->calls, HTTP_MAX_PIPELINE - 1);
+	send_all(a, "GET /nest HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	size_t have = drain(a, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	CHECK_STR(seen, "/nest");
+	CHECK(have > 0);
+	/* b goes on: its waiting requests are dispatched from the loop */
+	CHECK_INT(s->calls, HTTP_MAX_PIPELINE + 1);
+	for (int i = 1; i < s->deferred; i++)
+		resume(s, i);
+	turn(s);
+	for (int i = 0; i < s->deferred; i++)
+		if (http_resume(s->http, s->tickets[i]))
+			resume(s, i);
+	turn(s);
+	have = drain(b, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	char want[4096] = "";
+	for (int i = 0; i < HTTP_MAX_PIPELINE + 1; i++) {
+		size_t o = strlen(want);
+		snprintf(want + o, sizeof(want) - o, "%s%d", i ? "|" : "", i);
+	}
+	CHECK_STR(seen, want);
+	/* the server still answers a and b */
+	send_all(a, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	have = drain(a, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	CHECK_STR(seen, "/again");
+	close(a);
+	close(b);
+	turn(s);
+}
+
+/* Issue 11 item 8: answers owed before an upgrade request (one given at
+ * once, one deferred) are sent before the socket leaves the server. */
+static void test_answers_before_an_upgrade_are_sent(struct srv *s, int port)
+{
+	int fd = client(port);
+	char got[8192] = "";
+	s->deferred = s->calls = 0;
+	send_all(fd, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /d/late HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\n\r\n");
+	turn(s);
+	CHECK_INT(s->calls, 2); /* the upgrade waits for /d/late's answer */
+	CHECK_INT(resume(s, 0), 0);
+	turn(s);
+	CHECK_INT(s->calls, 3);
+	size_t have = 0;
+	for (int i = 0; i < 50 && !strstr(got, "UP"); i++) {
+		have = drain(fd, got, sizeof(got), have);
+		turn(s);
+	}
+	const char *now = strstr(got, "/now"), *late = strstr(got, "late");
+	const char *up = strstr(got, "101 Switching");
+	CHECK(now && late && up && now < late && late < up);
+	close(fd);
+}
+
 int main(void)
 {
 	struct srv s = { 0 };
@@ -240,6 +338,8 @@ int main(void)
 	test_pipeline_bound(&s, port);
 	test_deferred_close_ends_the_pipeline(&s, port);
 	test_client_gone_while_owed(&s, port);
+	test_answer_from_a_handler_does_not_nest(&s, port);
+	test_answers_before_an_upgrade_are_sent(&s, port);
 	http_server_free(s.http);
 	loop_free(s.loop);
 	return check_report();
