@@ -1,6 +1,7 @@
 /*
  * chunked - a pure, resumable decoder of HTTP/1.1 chunked bodies (RFC 9112
- * section 7.1): chunk sizes in hex, extensions skipped, trailers skipped.
+ * section 7.1): chunk sizes in hex (2^60 and over refused), extensions
+ * checked against the grammar and skipped, trailers skipped.
  * Zero-copy: data comes back as spans of the caller's input. Used by the
  * server for request bodies and by the client for responses.
  */

@@ -448,9 +448,11 @@ int http_content_range(const char *s, size_t n, int64_t *first, int64_t *last,
 	return 0;
 }
 
-/* filename*=charset'lang'pct-encoded -> UTF-8. 0, or -1. */
+/* filename*=charset'lang'pct-encoded -> UTF-8. 0, or -1 with out as it
+ * was (a filename= found before it stays). v is at most 511 bytes. */
 static int ext_value(const char *v, size_t n, char *out, size_t outlen)
 {
+	char dec[1024]; /* latin-1 at most doubles */
 	const char *q1 = memchr(v, '\'', n);
 	if (!q1)
 		return -1;
@@ -473,17 +475,20 @@ static int ext_value(const char *v, size_t n, char *out, size_t outlen)
 			c = (unsigned char)pct_value(p);
 			p += 2;
 		}
-		if (o + 3 >= outlen)
+		if (o + 3 >= outlen || o + 3 >= sizeof(dec))
 			return -1;
 		if (latin1 && c >= 0x80) {
-			out[o++] = (char)(0xC0 | c >> 6);
-			out[o++] = (char)(0x80 | (c & 0x3F));
+			dec[o++] = (char)(0xC0 | c >> 6);
+			dec[o++] = (char)(0x80 | (c & 0x3F));
 		} else {
-			out[o++] = (char)c;
+			dec[o++] = (char)c;
 		}
 	}
+	if (!o)
+		return -1;
+	memcpy(out, dec, o);
 	out[o] = '\0';
-	return o ? 0 : -1;
+	return 0;
 }
 
 int http_disposition_filename(const char *s, size_t n, char *out, size_t outlen)

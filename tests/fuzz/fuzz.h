@@ -11,8 +11,10 @@
  * resumable parser must not care where the reads ended.
  *
  * fuzz_check_chunked decodes a chunked body at once and in pieces with
- * src/chunked.h and checks both give the same bytes and verdict (used by
- * the server-side and the client-side targets).
+ * src/chunked.h and checks both give the same bytes and verdict, and that
+ * a body it accepts has chunk-size lines of the RFC 9112 grammar (an
+ * oracle written apart); used by the server-side and the client-side
+ * targets.
  */
 #ifndef WARREN_FUZZ_H
 #define WARREN_FUZZ_H
@@ -152,6 +154,96 @@ static inline void fuzz_check_field(const struct http_header *h, const char *buf
 	}
 }
 
+/* RFC 9112 7.1.1, written apart from chunked.c as an oracle: the length
+ * of the chunk-size line at p (through its LF) when it is
+ *   1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ * then CRLF or LF, else 0; its value in *size. */
+static inline size_t fuzz_size_line(const char *p, size_t n, uint64_t *size)
+{
+	size_t i = 0;
+	uint64_t v = 0;
+	for (; i < n && strchr("0123456789abcdefABCDEF", p[i]) && p[i]; i++) {
+		if (v >> 56)
+			return 0;
+		v = v * 16 + (uint64_t)(p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+	}
+	if (i == 0)
+		return 0;
+	*size = v;
+	for (;;) {
+		size_t j = i;
+		while (j < n && (p[j] == ' ' || p[j] == '\t'))
+			j++;
+		if (j >= n || p[j] != ';')
+			break;
+		for (j++; j < n && (p[j] == ' ' || p[j] == '\t'); j++)
+			;
+		size_t name = j;
+		while (j < n && fuzz_is_tchar((unsigned char)p[j]))
+			j++;
+		if (j == name)
+			return 0;
+		i = j;
+		while (j < n && (p[j] == ' ' || p[j] == '\t'))
+			j++;
+		if (j >= n || p[j] != '=')
+			continue;
+		for (j++; j < n && (p[j] == ' ' || p[j] == '\t'); j++)
+			;
+		if (j < n && p[j] == '"') {
+			for (j++; j < n && p[j] != '"'; j++) {
+				unsigned char c = (unsigned char)p[j];
+				if (c == '\\') {
+					j++;
+					if (j >= n || ((unsigned char)p[j] < 0x20 && p[j] != '\t') ||
+					    p[j] == 0x7f)
+						return 0;
+				} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+					return 0;
+				}
+			}
+			if (j >= n)
+				return 0;
+			i = j + 1;
+		} else {
+			size_t val = j;
+			while (j < n && fuzz_is_tchar((unsigned char)p[j]))
+				j++;
+			if (j == val)
+				return 0;
+			i = j;
+		}
+	}
+	if (i < n && p[i] == '\n')
+		return i + 1;
+	if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
+		return i + 2;
+	return 0;
+}
+
+/* A chunked body the decoder took whole: every chunk-size line in it
+ * matches the grammar, and the chunks hold the data it gave. */
+static inline void fuzz_check_chunk_grammar(const char *b, size_t len, size_t data_len)
+{
+	size_t pos = 0, total = 0;
+	for (;;) {
+		uint64_t sz = 0;
+		size_t l = fuzz_size_line(b + pos, len - pos, &sz);
+		FUZZ_ASSERT(l > 0);
+		pos += l;
+		if (sz == 0)
+			break;
+		FUZZ_ASSERT(sz <= len - pos);
+		pos += (size_t)sz;
+		total += (size_t)sz;
+		if (pos < len && b[pos] == '\r')
+			pos++;
+		FUZZ_ASSERT(pos < len && b[pos] == '\n');
+		pos++;
+	}
+	FUZZ_ASSERT(total == data_len);
+}
+
 static inline void fuzz_check_chunked(const char *body, size_t len, uint8_t seed)
 {
 	struct fuzz_split whole, pieces;
@@ -162,6 +254,8 @@ static inline void fuzz_check_chunked(const char *body, size_t len, uint8_t seed
 	fuzz_dechunk(body, len, &pieces, &b);
 	FUZZ_ASSERT(a.bad == b.bad);
 	FUZZ_ASSERT(a.done == b.done);
+	if (a.done)
+		fuzz_check_chunk_grammar(body, (size_t)a.consumed, a.out_len);
 	if (!a.bad) {
 		FUZZ_ASSERT(a.consumed == b.consumed);
 		FUZZ_ASSERT(a.out_len == b.out_len);

@@ -86,8 +86,49 @@ static void test_limits(void)
 	free(tr);
 }
 
+/* Issue 12 item 5: the chunk-size line follows RFC 9112 7.1.1 exactly. */
+static void test_size_line_grammar(void)
+{
+	const char *good[] = {
+		"a;n\r\n", "a;n=v\r\n", "a ; n = v ; m=\"q \\\" \"\r\n",
+		"a;n=\"\"\r\n", "a\t;n\r\n", "a;n=v\n", "00000000000000000000a\r\n",
+		"A;!#$%&'*+-.^_`|~=x\r\n", "a;n=\"caf\xc3\xa9\"\r\n",
+	};
+	const char *bad[] = {
+		"a GARBAGE\r\n", "a\rX", "a\r\r\n", "a \r\n", "a\t\r\n", "a;\r\n",
+		"a;=x\r\n", "a;n=\r\n", "a;n=\"open\r\n", "a;n=\"x\x01\"\r\n",
+		"a;n=v w\r\n", "a;n v\r\n", "a;n=v\rX", "a;n\r\r\n", "a,b\r\n",
+		"a;n=\"x\"y\r\n", "a;n(\r\n", " a\r\n", "-1\r\n", "0x10\r\n",
+		"10000000000000000\r\n", "a;n=\"\\\x01\"\r\n", "5;x=y\t\n",
+		"5;x=\"y\" \r\n", "5;x \r\n",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		char in[128], out[64];
+		size_t used;
+		snprintf(in, sizeof(in), "%s0123456789\r\n0\r\n\r\n", good[i]);
+		for (size_t step = 1; step <= 3; step++) {
+			long n = decode(in, strlen(in), step, out, &used);
+			if (n != 10)
+				fprintf(stderr, "good %zu (%s): %ld\n", i, good[i], n);
+			CHECK_INT(n, 10);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char in[128], out[64];
+		size_t used;
+		snprintf(in, sizeof(in), "%s0123456789\r\n0\r\n\r\n", bad[i]);
+		for (size_t step = 1; step <= 3; step++) {
+			long n = decode(in, strlen(in), step, out, &used);
+			if (n != -1)
+				fprintf(stderr, "bad %zu (%s): %ld\n", i, bad[i], n);
+			CHECK_INT(n, -1);
+		}
+	}
+}
+
 int main(void)
 {
+	test_size_line_grammar();
 	test_valid_all_splits();
 	test_bare_lf_and_upper_hex();
 	test_malformed();

@@ -255,6 +255,12 @@ static void test_disposition(void)
 	CHECK_INT(disp("attachment; name=\"x\"", out, sizeof(out)), 0);
 	CHECK_INT(disp("attachment; filename=\"\"", out, sizeof(out)), 0);
 	CHECK_INT(disp("attachment; filename", out, sizeof(out)), 0);
+	/* a filename* too long for out leaves the filename found before it
+	 * whole (it was written over, unterminated: found by fuzz_fetch) */
+	char small[8];
+	CHECK_INT(disp("attachment; filename=\"ok\"; filename*=UTF-8''abcdefghijklmnop",
+		       small, sizeof(small)), 1);
+	CHECK_STR(small, "ok");
 }
 
 static void test_retry_after(void)
