@@ -254,6 +254,11 @@
 #ifndef DEFAULT_DEADLINE
 #define DEFAULT_DEADLINE 21600
 #endif
+/* --min-free default (k/M/G suffixes): free space a download must leave on
+ * --dir's file system, checked from Content-Length and as it grows. */
+#ifndef DEFAULT_MIN_FREE
+#define DEFAULT_MIN_FREE "64M"
+#endif
 /* Redirects followed before failing. */
 #ifndef FETCH_MAX_REDIRECTS
 #define FETCH_MAX_REDIRECTS 5

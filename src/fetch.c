@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "chunked.h"
@@ -212,7 +213,34 @@ static int start_hasher(fetch_t *f, uint64_t upto)
 	return 1;
 }
 
-/* Takes n body bytes: size limit, hash, write. 0, or -1 after failing. */
+/* --min-free: 0 when writing need more bytes leaves min_free free on the
+ * folder's file system (or when that cannot be told: the write will say),
+ * -1 after failing. f_bavail: what this user may use, root included. */
+static int check_room(fetch_t *f, uint64_t need)
+{
+	struct statvfs s;
+	if (!f->ctx->min_free || fstatvfs(f->part->dir->fd, &s) < 0)
+		return 0;
+	uint64_t avail = (uint64_t)s.f_bavail * s.f_frsize;
+	if (avail >= need && avail - need >= f->ctx->min_free)
+		return 0;
+	fail(f, 1, "not enough disk space: %llu more bytes to write, %llu free in %s, "
+	     "--min-free keeps %llu", (unsigned long long)need,
+	     (unsigned long long)avail, f->part->dir->path,
+	     (unsigned long long)f->ctx->min_free);
+	return -1;
+}
+
+/* Bytes still to write: the rest of a known total, else the n at hand. */
+static uint64_t still_to_write(const fetch_t *f, size_t n)
+{
+	if (f->total >= 0 && (uint64_t)f->total > f->bytes + n)
+		return (uint64_t)f->total - f->bytes;
+	return n;
+}
+
+/* Takes n body bytes: size limit, disk room, hash, write. 0, or -1 after
+ * failing. */
 static int sink(fetch_t *f, const char *p, size_t n)
 {
 	if (f->ctx->max_size && f->bytes + n > f->ctx->max_size) {
@@ -220,6 +248,8 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		     (unsigned long long)f->ctx->max_size);
 		return -1;
 	}
+	if (check_room(f, still_to_write(f, n)) < 0)
+		return -1;
 	if (!f->hasher)
 		sha256_update(&f->sha, p, n);
 	while (n > 0) {
@@ -487,6 +517,8 @@ static void accept_body(fetch_t *f, const struct http_response *h, size_t hl)
 		     (long long)f->total, (unsigned long long)f->ctx->max_size);
 		return;
 	}
+	if (f->total >= 0 && check_room(f, still_to_write(f, 0)) < 0)
+		return;
 	if (!f->started) {
 		f->started = 1;
 		if (f->cb.started)

@@ -33,6 +33,7 @@ struct fetch_ctx {
 	unsigned timeout_s;     /* idle timeout */
 	unsigned deadline_s;    /* whole download, retries included; 0 none */
 	uint64_t max_size;      /* 0: no limit */
+	uint64_t min_free;      /* bytes to leave free on the part's folder */
 	int deny_private;
 };
 

@@ -3,6 +3,7 @@
 #include "../config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,4 +119,28 @@ int opt_parse(const char *prog, const char *summary, const struct opt *opts,
 		set_value(prog, o, val, from);
 	}
 	return i;
+}
+
+int opt_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v = 0, unit = 1;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	if (p == s)
+		return -1;
+	switch (*p) {
+	case '\0': break;
+	case 'k': case 'K': unit = 1ULL << 10; p++; break;
+	case 'M': unit = 1ULL << 20; p++; break;
+	case 'G': unit = 1ULL << 30; p++; break;
+	default: return -1;
+	}
+	if (*p || v > ULLONG_MAX / unit)
+		return -1;
+	*out = v * unit;
+	return 0;
 }

@@ -50,6 +50,10 @@ struct opt {
 int opt_parse(const char *prog, const char *summary, const struct opt *opts,
 	      int argc, char **argv);
 
+/* A byte count "N", "Nk", "NM" or "NG" (powers of 1024) into *out. 0, or
+ * -1 for anything else (a sign, spaces, another suffix, an overflow). */
+int opt_size(const char *s, unsigned long long *out);
+
 /* Prints "prog: msg" on stderr and exits 2: for checks across options. */
 void opt_fail(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));

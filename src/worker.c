@@ -724,7 +724,7 @@ int main(int argc, char **argv)
 	static struct worker w;
 	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
 		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL,
-		   *sha256 = NULL;
+		   *sha256 = NULL, *min_free = DEFAULT_MIN_FREE;
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
 		      deadline = DEFAULT_DEADLINE, heartbeat = DEFAULT_HEARTBEAT;
@@ -746,6 +746,9 @@ int main(int argc, char **argv)
 		{ "deadline", "WARREN_DEADLINE", OPT_UINT, &deadline, WORKER_MAX_DEADLINE_S, "N",
 		  "seconds a whole download may take, retries included (0: none; "
 		  "default " OPT_STR_OF(DEFAULT_DEADLINE) ")" },
+		{ "min-free", "WARREN_MIN_FREE", OPT_STR, &min_free, 0, "N",
+		  "bytes a download must leave free on --dir's file system, "
+		  "k/M/G suffixes (default " DEFAULT_MIN_FREE ")" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
@@ -775,6 +778,10 @@ int main(int argc, char **argv)
 		opt_fail(PROG, "%s needs --get URL", output ? "-o/--output" : "--sha256");
 	if (sha256 && (strlen(sha256) != 64 || strspn(sha256, "0123456789abcdefABCDEF") != 64))
 		opt_fail(PROG, "--sha256: want 64 hexadecimal characters");
+	unsigned long long min_free_bytes;
+	if (opt_size(min_free, &min_free_bytes) < 0)
+		opt_fail(PROG, "--min-free: want a byte count such as 64M (suffixes k, M, "
+			 "G: powers of 1024), not '%s'", min_free);
 	char err[256];
 	struct url u;
 	const char *why;
@@ -809,7 +816,7 @@ int main(int argc, char **argv)
 	w.fctx = (struct fetch_ctx){
 		.loop = w.loop, .ca_file = ca_file, .retries = (unsigned)retries,
 		.timeout_s = (unsigned)timeout, .deadline_s = (unsigned)deadline,
-		.max_size = max_size,
+		.max_size = max_size, .min_free = min_free_bytes,
 		.deny_private = deny_private,
 	};
 	char host[256];
