@@ -72,6 +72,16 @@
 #ifndef MQ_INFLIGHT_INITIAL
 #define MQ_INFLIGHT_INITIAL 1024
 #endif
+/* Broker URLs --amqp may list (the nodes of one cluster), at most; each
+ * costs 1 KiB in the mq. */
+#ifndef MQ_MAX_NODES
+#define MQ_MAX_NODES 8
+#endif
+/* Milliseconds between tries while a queue exists with other arguments
+ * (406 on its declaration): only a person can fix that, so slowly. */
+#ifndef MQ_TOPOLOGY_RETRY_MS
+#define MQ_TOPOLOGY_RETRY_MS 30000
+#endif
 /* Bytes of frames waiting for the broker to read them, at most: beyond,
  * publishes are refused (the tasker answers 503) instead of piling up. */
 #ifndef MQ_MAX_OUTBUF

@@ -85,8 +85,14 @@ struct confirm {
 struct mq {
 	loop_t *loop;
 	struct mq_config cfg;
-	struct amqp_url ci;
-	char redacted[256];
+	struct amqp_url ci;             /* the node in use (a copy of nodes[node]) */
+	char redacted[256];             /* its URL without the password, for logs */
+	struct amqp_url nodes[MQ_MAX_NODES];
+	char names[MQ_MAX_NODES][256];
+	int n_nodes, node;
+	int round_start;                /* the node a round of failovers began at */
+	int topology_said;              /* the 406 on a declaration was logged */
+	const char *await_queue[MQ_MAX_AWAIT]; /* the queue of an awaited declare-ok */
 
 	enum mq_state state;
 	amqp_connection_state_t conn;
@@ -135,10 +141,55 @@ static void schedule_reconnect(mq_t *mq);
 static void start_connect(loop_t *loop, void *arg);
 static void pump(mq_t *mq);
 
+/* Parses the --amqp value, "URL[,URL...]", into nodes (names redacted).
+ * The number of nodes, or -1 with the reason in err. */
+static int parse_nodes(const char *list, struct amqp_url *nodes,
+		       char (*names)[256], char *err, size_t errlen)
+{
+	int n = 0;
+	const char *p = list;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		char one[1024];
+		if (n == MQ_MAX_NODES) {
+			snprintf(err, errlen, "more than %d broker URLs", MQ_MAX_NODES);
+			return -1;
+		}
+		if (len >= sizeof(one)) {
+			snprintf(err, errlen, "broker URL %d is too long", n + 1);
+			return -1;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (url_parse_amqp(one, &nodes[n], err, errlen) < 0) {
+			if (list[strcspn(list, ",")]) { /* say which one, when several */
+				char why[200];
+				snprintf(why, sizeof(why), "%s", err);
+				snprintf(err, errlen, "broker URL %d: %s", n + 1, why);
+			}
+			return -1;
+		}
+		url_redact_amqp(one, names[n], sizeof(names[n]));
+		n++;
+		if (!p[len])
+			return n;
+		p += len + 1;
+	}
+}
+
 int mq_check_url(const char *url, char *err, size_t errlen)
 {
-	struct amqp_url u;
-	return url_parse_amqp(url, &u, err, errlen);
+	struct amqp_url nodes[MQ_MAX_NODES];
+	char names[MQ_MAX_NODES][256];
+	return parse_nodes(url, nodes, names, err, errlen) < 0 ? -1 : 0;
+}
+
+/* Makes node i the one connections go to. */
+static void use_node(mq_t *mq, int i)
+{
+	mq->node = i;
+	mq->ci = mq->nodes[i];
+	memcpy(mq->redacted, mq->names[i], sizeof(mq->redacted));
 }
 
 /* ---- confirms ---- */
@@ -335,15 +386,26 @@ static void fail_and_retry(mq_t *mq, const char *why)
 	schedule_reconnect(mq);
 }
 
+/* After a failure: the next node of the cluster at once, or, once every
+ * node failed in this round, the first again after the backoff. */
 static void schedule_reconnect(mq_t *mq)
 {
 	if (mq->retry_timer)
 		return;
-	log_info("reconnecting to the broker in %lld ms", (long long)mq->backoff_ms);
-	mq->retry_timer = loop_timer(mq->loop, mq->backoff_ms, start_connect, mq);
-	mq->backoff_ms *= 2;
-	if (mq->backoff_ms > MQ_BACKOFF_MAX_MS)
-		mq->backoff_ms = MQ_BACKOFF_MAX_MS;
+	use_node(mq, (mq->node + 1) % mq->n_nodes);
+	int64_t delay = 0;
+	if (mq->node == mq->round_start) {
+		delay = mq->backoff_ms;
+		mq->backoff_ms *= 2;
+		if (mq->backoff_ms > MQ_BACKOFF_MAX_MS)
+			mq->backoff_ms = MQ_BACKOFF_MAX_MS;
+	}
+	if (mq->topology_said)
+		delay = MQ_TOPOLOGY_RETRY_MS; /* said once; no hurry, no more lines */
+	else
+		log_info("reconnecting to the broker %s in %lld ms", mq->redacted,
+			 (long long)delay);
+	mq->retry_timer = loop_timer(mq->loop, delay, start_connect, mq);
 }
 
 static void flush_later(loop_t *loop, void *arg)
@@ -369,15 +431,23 @@ static int send_method(mq_t *mq, amqp_channel_t ch, amqp_method_number_t id, voi
 	return -1;
 }
 
-/* Sends a request whose reply the channel setup waits for. */
-static int request(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_number_t reply)
+/* Sends a request whose reply the channel setup waits for; queue names
+ * the queue a declaration is about (for its error), or is NULL. */
+static int request_on(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_number_t reply,
+		      const char *queue)
 {
 	if (mq->n_await == MQ_MAX_AWAIT) {
 		fail_and_retry(mq, "too many requests in flight");
 		return -1;
 	}
+	mq->await_queue[mq->n_await] = queue;
 	mq->await[mq->n_await++] = reply;
 	return send_method(mq, mq->channel, id, m);
+}
+
+static int request(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_number_t reply)
+{
+	return request_on(mq, id, m, reply, NULL);
 }
 
 /* ---- the handshake, driven by the broker's frames ---- */
@@ -388,7 +458,7 @@ static int declare(mq_t *mq, const char *queue)
 {
 	amqp_queue_declare_t d = { .queue = amqp_cstring_bytes(queue), .durable = 1,
 				   .arguments = amqp_empty_table };
-	return request(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD);
+	return request_on(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD, queue);
 }
 
 /* Declares and consumes: at each setup, and again when the broker cancels
@@ -434,7 +504,10 @@ static int on_reply(mq_t *mq, amqp_method_number_t id)
 		fail_and_retry(mq, msg);
 		return -1;
 	}
-	memmove(mq->await, mq->await + 1, (size_t)--mq->n_await * sizeof(*mq->await));
+	mq->n_await--;
+	memmove(mq->await, mq->await + 1, (size_t)mq->n_await * sizeof(*mq->await));
+	memmove(mq->await_queue, mq->await_queue + 1,
+		(size_t)mq->n_await * sizeof(*mq->await_queue));
 	if (!mq->n_await && !mq->ready)
 		on_ready(mq);
 	return 0;
@@ -448,6 +521,10 @@ static void on_ready(mq_t *mq)
 	mq->epoch++;
 	mq->front_seq = mq->next_seq = 1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
+	mq->round_start = mq->node;
+	if (mq->topology_said)
+		log_info("broker %s: the queues are as warren declares them now", mq->redacted);
+	mq->topology_said = 0;
 	log_info("connected to broker %s (channel %u)", mq->redacted, mq->channel);
 	if (mq->cfg.on_state)
 		mq->cfg.on_state(1, mq->cfg.arg);
@@ -597,6 +674,25 @@ static void deliver(mq_t *mq)
 		buf_reset(&mq->d_body);
 }
 
+/* The broker refused a declaration with 406 PRECONDITION_FAILED: the queue
+ * exists with other arguments (an older warren's, someone else's). Retrying
+ * at once cannot help, and a line per retry would bury the reason: it is
+ * said once, with the way out, and tried again every MQ_TOPOLOGY_RETRY_MS
+ * until the queue is as declared. */
+static void topology_refused(mq_t *mq, const char *queue, const amqp_channel_close_t *c)
+{
+	if (!mq->topology_said)
+		log_error("broker %s: queue '%s' exists with other arguments than warren "
+			  "declares (durable, no arguments); RabbitMQ says: %.*s. Remove it "
+			  "with `rabbitmqctl delete_queue %s` (its messages are lost) or give "
+			  "warren another vhost; trying again every %d s", mq->redacted,
+			  queue ? queue : "?", (int)c->reply_text.len, (char *)c->reply_text.bytes,
+			  queue ? queue : "QUEUE", MQ_TOPOLOGY_RETRY_MS / 1000);
+	mq->topology_said = 1;
+	teardown(mq, NULL);
+	schedule_reconnect(mq);
+}
+
 /* The broker closed our channel (a consumer_timeout's 406, an error of
  * ours): only the channel is lost. Its confirms fail, its deliveries go
  * back to the queue; a new channel is set up on the same connection. */
@@ -604,12 +700,20 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 {
 	amqp_channel_close_ok_t ok = { 0 };
 	int was_ready = mq->ready;
-	log_warn("broker %s: channel %u closed by the broker: %d %.*s", mq->redacted, ch,
-		 c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
+	int topology = ch == mq->channel && !was_ready && mq->n_await &&
+		       c->reply_code == AMQP_PRECONDITION_FAILED &&
+		       mq->await[0] == AMQP_QUEUE_DECLARE_OK_METHOD;
+	if (!topology)
+		log_warn("broker %s: channel %u closed by the broker: %d %.*s", mq->redacted,
+			 ch, c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
 	if (send_method(mq, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) < 0)
 		return -1;
 	if (ch != mq->channel)
 		return 0;
+	if (topology) {
+		topology_refused(mq, mq->await_queue[0], c);
+		return -1;
+	}
 	if (!was_ready) {
 		/* its setup failed (a declaration refused): not at once again */
 		char msg[320];
@@ -901,8 +1005,8 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	mq->cfg = *cfg;
 	mq->fd = -1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
-	url_parse_amqp(cfg->url, &mq->ci, err, errlen);
-	url_redact_amqp(cfg->url, mq->redacted, sizeof(mq->redacted));
+	mq->n_nodes = parse_nodes(cfg->url, mq->nodes, mq->names, err, errlen);
+	use_node(mq, 0);
 	mq->retry_timer = loop_timer(loop, 0, start_connect, mq);
 	return mq;
 }

@@ -29,8 +29,9 @@ struct opt {
 
 /* The rows every program has (../shared/INTERFACE.md, "Programs and build"). */
 #define OPT_ROW_AMQP(dst)                                                  \
-	{ "amqp", "WARREN_AMQP_URL", OPT_STR, (dst), 0, "URL",             \
-	  "broker URL (default " DEFAULT_AMQP_URL ")" }
+	{ "amqp", "WARREN_AMQP_URL", OPT_STR, (dst), 0, "URL[,URL...]",    \
+	  "broker URL, or the nodes of one cluster in turn (default "       \
+	  DEFAULT_AMQP_URL ")" }
 #define OPT_ROW_HEARTBEAT(dst)                                             \
 	{ "heartbeat", "WARREN_HEARTBEAT", OPT_UINT, (dst), 65535, "N",    \
 	  "AMQP heartbeat in seconds, 0 = none (default "                  \

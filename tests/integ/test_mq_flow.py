@@ -236,3 +236,66 @@ def test_shutdown_with_a_confirm_outstanding():
     finally:
         os.kill(pid, signal.SIGCONT)
     assert got and got[0][0] == 503, got
+
+
+def queue_args(queue, args, url):
+    from harness import amqp_connect, delete_queue
+    delete_queue(queue, url=url)
+    conn = amqp_connect(url)
+    conn.channel().queue_declare(queue, durable=True, arguments=args)
+    conn.close()
+
+
+@timeout(150)
+def test_queue_with_other_arguments_said_once_retried_slowly():
+    """issue 14 item 4: a 406 on a declaration is one clear line naming the
+    queue, what RabbitMQ has and what warren wants, and how to remove it;
+    then quiet slow retries, and the program comes up once it is fixed."""
+    from harness import delete_queue
+    queue_args("tasks", {"x-max-length": 10}, BR.url)
+    try:
+        t = start_tasker(amqp=BR.url)
+        t.wait_log(r"queue 'tasks' exists with other arguments", timeout=20)
+        time.sleep(3)
+        text = t.log_text()
+        assert text.count("exists with other arguments") == 1, text
+        assert text.count("PRECONDITION_FAILED") == 1, text   # one line, no echo
+        assert "rabbitmqctl delete_queue tasks" in text, text
+        assert "x-max-length" in text, text        # what it is, RabbitMQ's words
+        assert "durable, no arguments" in text, text   # what it should be
+        st, _, body = http_json("GET", t.port, "/health")
+        assert st == 503 and body == {"amqp": "down"}, body
+        st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
+        assert st == 503
+    finally:
+        delete_queue("tasks", url=BR.url)
+    t.wait_log(r"the queues are as warren declares them now", timeout=60)
+    up(t)
+    assert t.log_text().count("exists with other arguments") == 1
+    t.stop()
+
+
+@timeout(150)
+def test_cluster_urls_fail_over_in_turn_password_hidden():
+    """issue 14 item 1: --amqp URL,URL,URL: a node that does not answer is
+    passed over at once, the next one used; when it fails the next after
+    it; logs name the node and never a password."""
+    from harness import free_port
+    dead = free_port()
+    pw = "Secret-Dead-7"
+    urls = "amqp://guest:%s@127.0.0.1:%d,%s,%s" % (pw, dead, BR.url, ENV.amqp_url)
+    t = up(start_tasker(amqp=urls))
+    t.wait_log(r"connected to broker amqp://guest:\*\*\*@127\.0\.0\.1:%d " % BR.port,
+               timeout=5)
+    assert "amqp://guest:***@127.0.0.1:%d" % dead in t.log_text()
+    st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
+    assert st == 202
+    # the node in use drops us: the next one takes over
+    BR.ctl("close_all_connections", "failover test")
+    t.wait_log(r"connected to broker amqp://guest:\*\*\*@127\.0\.0\.1:%d " % ENV.amqp_port,
+               timeout=30)
+    wait_for(lambda: http_json("POST", t.port, "/task", task(ENV.url("small.txt")))[0] == 202,
+             30, "a 202 through the next node", interval=0.3)
+    t.stop()
+    text = t.log_text().split("\n", 1)[1]      # line 1: the harness's argv
+    assert pw not in text and "guest:guest" not in text, text
