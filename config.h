@@ -92,11 +92,12 @@
 #ifndef MQ_WRITE_TIMEOUT_MS
 #define MQ_WRITE_TIMEOUT_MS 10000
 #endif
-/* Largest message taken from a queue, in bytes: warren's tasks and
- * notifications are a few KiB; a larger one is rejected unread (its body
- * is skipped, never buffered). */
+/* Largest message taken from a queue, in bytes (held whole while it
+ * arrives): a larger one is rejected from the size its header announces,
+ * its body skipped, never buffered. Above the programs' own limits
+ * (NOTIFY_MAX_SIZE, a task's few KiB), which judge what gets through. */
 #ifndef MQ_MAX_MESSAGE
-#define MQ_MAX_MESSAGE 65536
+#define MQ_MAX_MESSAGE (256 * 1024)
 #endif
 /* Milliseconds to wait for a publisher confirm before reporting failure. */
 #ifndef MQ_CONFIRM_TIMEOUT_MS

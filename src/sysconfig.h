@@ -73,6 +73,9 @@
 #if DEFAULT_HEARTBEAT < 0 || DEFAULT_HEARTBEAT > 65535
 #error "DEFAULT_HEARTBEAT is an AMQP short: 0 to 65535"
 #endif
+#if MQ_MAX_MESSAGE < NOTIFY_MAX_SIZE
+#error "MQ_MAX_MESSAGE must be at least NOTIFY_MAX_SIZE (mq would refuse notifications the middleman takes)"
+#endif
 #if MQ_INFLIGHT_INITIAL < 1 || MQ_INFLIGHT_INITIAL > MQ_MAX_INFLIGHT
 #error "MQ_INFLIGHT_INITIAL must be from 1 to MQ_MAX_INFLIGHT (the ring only grows)"
 #endif
