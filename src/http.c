@@ -16,6 +16,8 @@
  * many confirms in flight on one connection. At most HTTP_MAX_PIPELINE
  * answers are owed per connection; parsing pauses there.
  */
+/* struct tcp_info (the fill of the listen backlog) is _GNU_SOURCE in musl */
+#define _GNU_SOURCE
 #include "http.h"
 
 #include <errno.h>

@@ -29,6 +29,13 @@
 #define PUSH_TICK_MS 1000
 /* After SIGTERM, the programs check this often whether they may exit. */
 #define SHUTDOWN_POLL_MS 50
+/* tasker: tasks of a batch published in one pass of the loop (the loop
+ * writes them out before the next slice). */
+#define TASKER_PUBLISH_SLICE 64
+/* tasker: a publish refused for a full output buffer is tried again after
+ * this many ms, for TASKER_PUBLISH_WAIT_MS at most, then the batch fails. */
+#define TASKER_PUBLISH_RETRY_MS 10
+#define TASKER_PUBLISH_WAIT_MS 5000
 /* http: connections accepted in one readable event of the listener. */
 #define HTTP_ACCEPT_BATCH 128
 /* http: a connection idle this long (ms) may be closed to make room at

@@ -31,6 +31,7 @@ struct tasker {
 	const char *token;
 	int stopping;
 	int64_t stop_deadline;
+	int publishing;         /* batches with tasks still to publish */
 };
 
 /* One POST /task whose confirms are awaited. */
@@ -42,6 +43,11 @@ struct batch {
 	char (*ids)[37];        /* the tasks' ids, all the answer needs: a
 				 * struct task is 2.4 KB, and hundreds of
 				 * batches may await their confirms */
+	task_stream_t *ts;      /* the validated tasks, until all are out */
+	size_t cursor;          /* the next one in ts */
+	int next;               /* its index */
+	int64_t give_up;        /* a publish refused (full output) until then
+				 * is tried again, after it fails the batch */
 };
 
 static const char json_type[] = "application/json";
@@ -116,6 +122,48 @@ static int take_tasks(const struct http_request *req, task_stream_t **ts,
 	return task_stream_end(*ts, is_array, err, errlen);
 }
 
+/* Publishes the next TASKER_PUBLISH_SLICE tasks of b, then lets the loop
+ * write them to the broker before the next slice: a 1 MiB batch never
+ * sits whole in the connection's output buffer (bounded by
+ * MQ_MAX_OUTBUF; a publish refused there is tried again shortly). */
+static int64_t publish_slice(loop_t *loop, void *arg)
+{
+	struct batch *b = arg;
+	struct tasker *t = b->t;
+	buf_t scratch = BUF_INIT;
+	int64_t again = 0;
+	for (int n = 0; b->next < b->count && !b->failed; n++) {
+		if (n == TASKER_PUBLISH_SLICE) {
+			again = 1;
+			break;
+		}
+		size_t at = b->cursor;
+		struct task task;
+		if (!task_stream_next(b->ts, &b->cursor, &task) || task_new_id(task.id) < 0) {
+			b->failed = 1;
+			break;
+		}
+		if (publish_task(t, b, &task, &scratch) < 0) {
+			b->cursor = at;
+			if (mq_is_up(t->mq) && !mq_is_blocked(t->mq) &&
+			    loop_now(loop) < b->give_up)
+				again = TASKER_PUBLISH_RETRY_MS;
+			else
+				b->failed = 1;
+			break;
+		}
+		memcpy(b->ids[b->next++], task.id, sizeof(b->ids[0]));
+	}
+	buf_free(&scratch);
+	if (again && !b->failed)
+		return again;
+	task_stream_free(b->ts);
+	b->ts = NULL;
+	t->publishing--;
+	on_task_confirm(b, 1); /* release the hold; answers if all settled */
+	return LOOP_TIMER_STOP;
+}
+
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
 	char err[256];
@@ -128,10 +176,9 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		http_respond_error(c, status, err, NULL);
 		return;
 	}
-	if (!mq_is_up(t->mq) || mq_is_blocked(t->mq)) {
+	if (!mq_is_up(t->mq)) {
 		task_stream_free(ts);
-		http_respond_unavailable(c, mq_is_up(t->mq) ? "the broker is blocked (a memory or "
-					 "disk alarm): try again later" : "the broker is unreachable");
+		http_respond_unavailable(c, "the broker is unreachable");
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
@@ -146,22 +193,16 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 	b->t = t;
 	b->count = count;
 	b->is_array = is_array;
-	buf_t scratch = BUF_INIT;
+	b->ts = ts;
 	b->ticket = http_defer(c);
 	b->pending = 1; /* held until every publish is out */
-	size_t cursor = 0;
-	struct task task;
-	for (int i = 0; i < count && task_stream_next(ts, &cursor, &task); i++) {
-		if (task_new_id(task.id) < 0 ||
-		    publish_task(t, b, &task, &scratch) < 0) {
-			b->failed = 1;
-			break;
-		}
-		memcpy(b->ids[i], task.id, sizeof(b->ids[i]));
+	b->give_up = loop_now(t->loop) + TASKER_PUBLISH_WAIT_MS;
+	t->publishing++;
+	int64_t next = publish_slice(t->loop, b);
+	if (next != LOOP_TIMER_STOP && !loop_every(t->loop, next, publish_slice, b)) {
+		b->failed = 1; /* out of memory: what is out is answered */
+		publish_slice(t->loop, b);
 	}
-	buf_free(&scratch);
-	task_stream_free(ts);
-	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 }
 
 /* POST /task bodies are validated as they arrive, never held whole. */
@@ -209,7 +250,7 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 static int64_t check_stopped(loop_t *loop, void *arg)
 {
 	struct tasker *t = arg;
-	if (mq_inflight(t->mq) && loop_now(loop) < t->stop_deadline)
+	if ((mq_inflight(t->mq) || t->publishing) && loop_now(loop) < t->stop_deadline)
 		return SHUTDOWN_POLL_MS;
 	loop_stop(loop);
 	return LOOP_TIMER_STOP;

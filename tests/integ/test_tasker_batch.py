@@ -158,3 +158,20 @@ def test_over_limit_413():
     st, h, raw = post_raw(p.port, req("POST", "/health", b"x" * 65537))
     assert st == 413, (st, raw[:200])
     assert_serves(p.port)
+
+
+@timeout(240)
+def test_1000_tasks_with_long_urls_fill_1mib_and_are_accepted():
+    """1000 tasks with 900-byte URLs: about 2 MB of AMQP frames (each task
+    and its notification carry the URL), more than the broker connection's
+    output buffer: published in slices as the loop writes them out."""
+    p = tasker()
+    purge_all()
+    arr = [realistic(i, url_len=900) for i in range(1000)]
+    body = enc(arr)
+    assert 1000000 < len(body) <= LIMIT, len(body)
+    st, h, raw = http("POST", p.port, "/task", body=body, timeout=120)
+    assert st == 202, (st, raw[:300])
+    assert len(json.loads(raw.decode())) == 1000
+    wait_for(lambda: queue_depth("tasks") == 1000, 30, "1000 tasks queued")
+    assert_serves(p.port)
