@@ -209,6 +209,21 @@ static void on_message(struct client *c, const char *p, size_t len, int64_t now)
 	}
 }
 
+/* Answers a ping, as a browser does (the middleman drops clients that
+ * stay silent). A zero mask: the payload goes as is. */
+static void pong(struct client *c, const uint8_t *p, size_t len)
+{
+	uint8_t f[2 + 4 + 125];
+	if (len > 125)
+		return;
+	f[0] = 0x8A;
+	f[1] = (uint8_t)(0x80 | len);
+	memset(f + 2, 0, 4);
+	memcpy(f + 6, p, len);
+	if (write(c->fd, f, 6 + len) != (ssize_t)(6 + len))
+		c->bad++;
+}
+
 static void readable(struct client *c)
 {
 	for (;;) {
@@ -242,6 +257,8 @@ static void readable(struct client *c)
 				break;
 			if ((f[0] & 0x0F) == 1)
 				on_message(c, (const char *)f + h, plen, now);
+			else if ((f[0] & 0x0F) == 9)
+				pong(c, f + h, plen);
 			off += h + plen;
 		}
 		memmove(c->carry, c->carry + off, c->len - off);
