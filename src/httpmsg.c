@@ -73,7 +73,8 @@ static int is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f
  * the line length without CR LF in *linelen; 0 when there is no LF. */
 static size_t line_end(const char *p, size_t len, size_t *linelen)
 {
-	const char *lf = memchr(p, '\n', len);
+	/* memchr with a null p is undefined even for len 0 (UBSan says so) */
+	const char *lf = len ? memchr(p, '\n', len) : NULL;
 	if (!lf)
 		return 0;
 	size_t n = (size_t)(lf - p);
