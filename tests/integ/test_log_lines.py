@@ -42,6 +42,7 @@ def test_tasker_request_paths():
 
 def test_middleman_decoded_task_filter():
     mm = start_middleman("--interval", "0")
+    mm.wait_log("connected to broker", 15)  # so that /health answers 200
     c = wsraw.RawWS(mm.port, "/ws?task=id%0D%0A2026-01-01T00:00:00.000Z%20x%20info:%20forged%1B%5B2J")
     assert c.status == 101, c.status
     mm.wait_log(r"ws .*open", 5)
