@@ -2,6 +2,7 @@
  * journal.c - append-only crash-safe record file; see journal.h.
  */
 #include "journal.h"
+#include "atomicfile.h"
 #include "buf.h"
 #include "config.h"
 
@@ -243,42 +244,11 @@ int journal_sync(journal_t *j)
 	return 0;
 }
 
-/* fsyncs the directory holding path, so a rename in it is durable. */
-static int sync_dir(const char *path)
-{
-	char *dir = strdup(path);
-	if (!dir)
-		return -1;
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int journal_compact(journal_t *j, journal_next_fn next, void *arg)
 {
-	size_t plen = strlen(j->path);
-	char *tmp = malloc(plen + 5);
-	if (!tmp)
+	struct atomicfile af;
+	if (atomicfile_open(&af, AT_FDCWD, j->path, 0600) < 0)
 		return -1;
-	memcpy(tmp, j->path, plen);
-	memcpy(tmp + plen, ".tmp", 5);
-
-	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		free(tmp);
-		return -1;
-	}
 	buf_t b = BUF_INIT;
 	size_t records = 0;
 	uint64_t size = 0;
@@ -293,33 +263,25 @@ int journal_compact(journal_t *j, journal_next_fn next, void *arg)
 		}
 		records++;
 		if (b.len >= 65536) {
-			rc = write_all(fd, b.data, b.len);
+			rc = atomicfile_write(&af, b.data, b.len);
 			size += b.len;
 			buf_reset(&b);
 		}
 	}
 	if (rc == 0 && b.len)
-		rc = write_all(fd, b.data, b.len);
+		rc = atomicfile_write(&af, b.data, b.len);
 	size += b.len;
 	buf_free(&b);
-	/* the new file must be whole on disk before it replaces the old */
-	if (rc == 0)
-		rc = fsync(fd);
 	/* take the lock on the new file before it becomes visible */
 	if (rc == 0)
-		rc = flock(fd, LOCK_EX | LOCK_NB);
-	if (rc == 0)
-		rc = rename(tmp, j->path);
+		rc = flock(af.fd, LOCK_EX | LOCK_NB);
 	if (rc < 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		errno = e;
+		atomicfile_abort(&af);
 		return -1;
 	}
-	free(tmp);
-	sync_dir(j->path); /* best effort: the rename is atomic either way */
+	int fd = atomicfile_commit(&af); /* fsync, rename, directory fsync */
+	if (fd < 0)
+		return -1;
 	/* fd, positioned at its end, is the journal from now on */
 	close(j->fd);
 	j->fd = fd;
