@@ -12,10 +12,10 @@
  *    an fd callback of step 2 with 0 ms therefore runs in this same
  *    iteration, after every fd callback of step 2: mq.c buffers the
  *    frames of its publishes and writes them from such a timer, so the
- *    publishes of one pass leave together; it also yields a long burst of frames to
- *    the other fds with one. A timer set (or a periodic timer re-armed)
- *    by a timer callback runs in the next iteration at the earliest, so a
- *    0 ms timer never starves the fds.
+ *    publishes of one pass leave together; it also yields a long burst
+ *    of frames to the other fds with one. A timer set (or a periodic
+ *    timer re-armed) by a timer callback runs in the next iteration at
+ *    the earliest, so a 0 ms timer never starves the fds.
  */
 #ifndef WARREN_LOOP_H
 #define WARREN_LOOP_H
