@@ -270,6 +270,25 @@
 #ifndef DEFAULT_MIN_FREE
 #define DEFAULT_MIN_FREE "64M"
 #endif
+/* --rate-limit: the token bucket holds at most this many milliseconds of
+ * the limit (the largest burst), and is refilled every RATE_TICK_MS while
+ * downloads wait on it. 100 ms of burst is 2% of the 5 s the limit is
+ * promised over. */
+#ifndef RATE_BURST_MS
+#define RATE_BURST_MS 100
+#endif
+#ifndef RATE_TICK_MS
+#define RATE_TICK_MS 50
+#endif
+/* Largest --rate-limit, bytes/s (1 TiB/s: the bucket's sums never overflow). */
+#ifndef RATE_MAX
+#define RATE_MAX (1ULL << 40)
+#endif
+/* --rate-limit default: bytes per second over all of a worker's downloads
+ * (k/M/G suffixes); "0" = no limit. */
+#ifndef DEFAULT_RATE_LIMIT
+#define DEFAULT_RATE_LIMIT "0"
+#endif
 /* Redirects followed before failing. */
 #ifndef FETCH_MAX_REDIRECTS
 #define FETCH_MAX_REDIRECTS 5

@@ -83,6 +83,7 @@ struct fetch {
 	char last_error[256];           /* of the last failed attempt, "" none */
 	int progress_due;               /* a retry not yet reported */
 	char name[256];                 /* from Content-Disposition */
+	struct rate_waiter rw;          /* queued: reading stopped for --rate-limit */
 };
 
 static void on_io(loop_t *loop, int fd, int events, void *arg);
@@ -102,6 +103,7 @@ static void close_conn(fetch_t *f)
 		tls_conn_free(f->tls);
 		f->tls = NULL;
 	}
+	rate_cancel(f->ctx->rate, &f->rw);
 	if (f->fd >= 0) {
 		loop_unwatch(f->ctx->loop, f->fd);
 		close(f->fd);
@@ -815,15 +817,42 @@ static void truncated(fetch_t *f)
 		fail(f, 0, "connection closed in the middle of a chunked body");
 }
 
+/* --rate-limit: the bucket is empty, so this download stops reading (no
+ * read interest: poll() does not wake for it) until the refill timer wakes
+ * it (on_tokens). */
+static void throttle(fetch_t *f)
+{
+	loop_mask(f->ctx->loop, f->fd, 0);
+	if (rate_wait(f->ctx->rate, &f->rw) < 0)
+		fail(f, 0, "out of memory");
+}
+
+static void on_tokens(void *arg)
+{
+	fetch_t *f = arg;
+	f->last_io = now(f); /* waiting on the limit is not the server's idling */
+	loop_mask(f->ctx->loop, f->fd, LOOP_READ);
+	io_read(f); /* TLS may hold decrypted bytes poll() cannot see */
+}
+
 static void io_read(fetch_t *f)
 {
 	for (;;) {
 		size_t cap = f->state == S_HEAD ? FETCH_MAX_HEAD + 1024 : FETCH_BUF_SIZE;
+		if (cap > f->have) {
+			size_t room = rate_grant(f->ctx->rate, cap - f->have);
+			if (room == 0) {
+				throttle(f);
+				return;
+			}
+			cap = f->have + room;
+		}
 		ssize_t n = fill(f, cap);
 		if (n == -2)
 			return;
 		if (n == -1)
 			break;
+		rate_take(f->ctx->rate, (size_t)n);
 		f->last_io = now(f);
 		if (n == 0) {
 			if (f->state == S_HEAD)
@@ -878,7 +907,7 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	}
 	/* dial bounds the lookup and each connect itself */
 	if (f->state != S_WAIT && f->state != S_DIAL && f->state != S_HASH &&
-	    t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
+	    !f->rw.queued && t - f->last_io > (int64_t)f->ctx->timeout_s * 1000) {
 		fail(f, 0, "no data from the server for %u s", f->ctx->timeout_s);
 		return FETCH_TICK_MS;
 	}
@@ -918,6 +947,8 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const struct fetch_request *req,
 	f->fd = -1;
 	f->total = -1;
 	f->task_url = *req->url;
+	f->rw.wake = on_tokens;
+	f->rw.arg = f;
 	snprintf(f->log_url, sizeof(f->log_url), "%s", req->log_url);
 	snprintf(f->expect, sizeof(f->expect), "%s", req->sha256 ? req->sha256 : "");
 	/* A prefix without a validator cannot be resumed safely. */

@@ -18,6 +18,7 @@
 
 #include "loop.h"
 #include "part.h"
+#include "rate.h"
 #include "tls.h"
 #include "url.h"
 
@@ -34,6 +35,7 @@ struct fetch_ctx {
 	unsigned deadline_s;    /* whole download, retries included; 0 none */
 	uint64_t max_size;      /* 0: no limit */
 	uint64_t min_free;      /* bytes to leave free on the part's folder */
+	rate_t *rate;           /* --rate-limit, shared; NULL: none */
 	int deny_private;
 };
 

@@ -126,9 +126,10 @@ int opt_size(const char *s, unsigned long long *out)
 	unsigned long long v = 0, unit = 1;
 	const char *p = s;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (ULLONG_MAX - 9) / 10)
+		unsigned d = (unsigned)(*p - '0');
+		if (v > ULLONG_MAX / 10 || v * 10 > ULLONG_MAX - d)
 			return -1;
-		v = v * 10 + (unsigned long long)(*p - '0');
+		v = v * 10 + d;
 	}
 	if (p == s)
 		return -1;

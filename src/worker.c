@@ -53,6 +53,7 @@
 #include "opt.h"
 #include "os.h"
 #include "part.h"
+#include "rate.h"
 #include "task.h"
 #include "url.h"
 
@@ -724,7 +725,8 @@ int main(int argc, char **argv)
 	static struct worker w;
 	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
 		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL,
-		   *sha256 = NULL, *min_free = DEFAULT_MIN_FREE;
+		   *sha256 = NULL, *min_free = DEFAULT_MIN_FREE,
+		   *rate_limit = DEFAULT_RATE_LIMIT;
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
 		      deadline = DEFAULT_DEADLINE, heartbeat = DEFAULT_HEARTBEAT;
@@ -749,6 +751,9 @@ int main(int argc, char **argv)
 		{ "min-free", "WARREN_MIN_FREE", OPT_STR, &min_free, 0, "N",
 		  "bytes a download must leave free on --dir's file system, "
 		  "k/M/G suffixes (default " DEFAULT_MIN_FREE ")" },
+		{ "rate-limit", "WARREN_RATE_LIMIT", OPT_STR, &rate_limit, 0, "N",
+		  "bytes per second over all downloads, k/M/G suffixes, 0 = no limit "
+		  "(default " DEFAULT_RATE_LIMIT ")" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
@@ -782,6 +787,10 @@ int main(int argc, char **argv)
 	if (opt_size(min_free, &min_free_bytes) < 0)
 		opt_fail(PROG, "--min-free: want a byte count such as 64M (suffixes k, M, "
 			 "G: powers of 1024), not '%s'", min_free);
+	unsigned long long rate_bytes;
+	if (opt_size(rate_limit, &rate_bytes) < 0 || rate_bytes > RATE_MAX)
+		opt_fail(PROG, "--rate-limit: want bytes per second such as 2M (suffixes "
+			 "k, M, G: powers of 1024; 0 = no limit), not '%s'", rate_limit);
 	char err[256];
 	struct url u;
 	const char *why;
@@ -819,6 +828,11 @@ int main(int argc, char **argv)
 		.max_size = max_size, .min_free = min_free_bytes,
 		.deny_private = deny_private,
 	};
+	w.fctx.rate = rate_new(w.loop, rate_bytes);
+	if (!w.fctx.rate) {
+		log_error("out of memory");
+		return 1;
+	}
 	char host[256];
 	os_hostname(host, sizeof(host));
 	snprintf(w.ident, sizeof(w.ident), "%s:%ld", host, (long)getpid());
@@ -856,6 +870,7 @@ int main(int argc, char **argv)
 		log_info("stopped");
 	}
 	tls_config_free(w.fctx.tls);
+	rate_free(w.fctx.rate);
 	part_dir_close(&w.dir);
 	loop_free(w.loop);
 	return status;

@@ -81,13 +81,48 @@ def test_min_free_on_a_small_tmpfs():
 @timeout(30)
 def test_limit_options_checked():
     bad = [("--min-free", "12X"), ("--min-free", "-1"), ("--min-free", ""),
-           ("--min-free", "1 M"), ("--min-free", "99999999999999999999G")]
+           ("--min-free", "1 M"), ("--min-free", "99999999999999999999G"),
+           ("--rate-limit", "2Q"), ("--rate-limit", "-5"), ("--rate-limit", "2G0"),
+           ("--rate-limit", "2000G")]
     for opt, val in bad:
         r = run_program("worker", [opt, val])
         err = r.stderr.decode()
         assert r.returncode == 2, (opt, val, r)
         assert err.count("\n") == 1 and opt in err, (opt, val, err)
     r = run_program("worker", ["--help"])
-    assert b"--min-free" in r.stdout, r.stdout
+    assert b"--min-free" in r.stdout and b"--rate-limit" in r.stdout, r.stdout
     r = run_program("worker", [], env={"WARREN_MIN_FREE": "5T"})
     assert r.returncode == 2 and b"--min-free" in r.stderr, r
+
+
+@timeout(90)
+def test_rate_limit_shared_by_two_downloads():
+    """Two 6 MiB downloads at once under --rate-limit 4M take 3 s: the
+    rate, from the worker's own timestamps (first `started` to last `done`)
+    and the bytes it reports, is between 0.8 and 1.1 times the limit."""
+    from test_worker_get import bigfile
+    from harness import ENV
+    name = bigfile(6)
+    limit = 4 * MiB
+    notes = Notes()
+    w = start_worker("--concurrency", "2", "--rate-limit", "4M")
+    ts = [new_task(ENV.url(name)), new_task(ENV.url(name))]
+    for t in ts:
+        send(t)
+    fin = [notes.final(t["id"], tmo=60) for t in ts]
+    for n in fin:
+        assert n["status"] == "done" and n["bytes"] == 6 * MiB, n
+    seqs = [notes.of(t["id"]) for t in ts]
+    t0 = min(s[0]["time"] for s in seqs)
+    assert all(s[0]["status"] == "started" for s in seqs), seqs
+    t1 = max(n["time"] for n in fin)
+    total = sum(n["bytes"] for n in fin)
+    rate = total / ((t1 - t0) / 1000.0)
+    print("%d bytes in %d ms: %.0f B/s, %.3f of the limit" % (
+        total, t1 - t0, rate, rate / limit))
+    assert 0.8 * limit <= rate <= 1.1 * limit, (rate, limit, t1 - t0)
+    # the two shared the bucket: both progressed, neither waited for the other
+    for s in seqs:
+        prog = [x for x in s if x["status"] == "progress"]
+        assert prog and 0 < prog[0]["bytes"] < 6 * MiB, s
+    w.stop()
