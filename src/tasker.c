@@ -176,9 +176,10 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		http_respond_error(c, status, err, NULL);
 		return;
 	}
-	if (!mq_is_up(t->mq)) {
+	if (!mq_is_up(t->mq) || mq_is_blocked(t->mq)) {
 		task_stream_free(ts);
-		http_respond_unavailable(c, "the broker is unreachable");
+		http_respond_unavailable(c, mq_is_up(t->mq) ? "the broker is blocked (a memory or "
+					 "disk alarm): try again later" : "the broker is unreachable");
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
