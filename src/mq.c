@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h> /* struct timeval (musl does not bring it in with amqp.h) */
 #include <unistd.h>
 
 #include "buf.h"
