@@ -289,6 +289,10 @@
 #ifndef DEFAULT_RATE_LIMIT
 #define DEFAULT_RATE_LIMIT "0"
 #endif
+/* Most --quiet windows. */
+#ifndef QUIET_MAX_WINDOWS
+#define QUIET_MAX_WINDOWS 8
+#endif
 /* Redirects followed before failing. */
 #ifndef FETCH_MAX_REDIRECTS
 #define FETCH_MAX_REDIRECTS 5

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -53,6 +54,7 @@
 #include "opt.h"
 #include "os.h"
 #include "part.h"
+#include "quiet.h"
 #include "rate.h"
 #include "task.h"
 #include "url.h"
@@ -102,6 +104,10 @@ struct worker {
 	unsigned running;
 	int stopping;
 	int64_t stop_deadline;
+	struct quiet quiet;     /* --quiet windows */
+	int quiet_now;          /* in one: nothing downloads */
+	int64_t test_minute_ms; /* WARREN_TEST_QUIET_MINUTE_MS, else 0 */
+	int64_t test_since;     /* loop clock when the test clock began */
 	struct recent {         /* ids seen lately, oldest overwritten */
 		char id[37];
 		int settled;    /* finished here: a redelivery is acked */
@@ -446,7 +452,7 @@ static void on_busy_timer(loop_t *loop, void *arg)
 /* Starts pending jobs while download slots are free. */
 static void schedule(struct worker *w)
 {
-	while (!w->stopping && w->running < w->concurrency) {
+	while (!w->stopping && !w->quiet_now && w->running < w->concurrency) {
 		struct job *j = NULL;
 		for (struct job *k = w->jobs; k; k = k->next)
 			if (k->state == J_PENDING)
@@ -675,6 +681,69 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 		loop_stop(w->loop); /* out of memory: stop without waiting */
 }
 
+/* ---- quiet hours ------------------------------------------------------------- */
+
+/* A window began: running downloads stop, keep their .part and wait here,
+ * as pending tasks do, for its end (then they resume with Range). */
+static void pause_downloads(struct worker *w)
+{
+	for (struct job *j = w->jobs; j; j = j->next) {
+		if (j->state != J_FETCH)
+			continue;
+		fetch_cancel(j->fetch);
+		j->fetch = NULL;
+		w->running--;
+		j->bytes = j->part.size;
+		log_info("%s: paused for quiet hours at %llu bytes; %s kept", j->task.id,
+			 (unsigned long long)j->part.size, j->part.path);
+		part_close(&j->part);
+		j->state = J_PENDING;
+		notify(j, "paused", NULL);
+	}
+}
+
+/* The minute of the local day, and the ms until the next one. Tests set
+ * WARREN_TEST_QUIET_MINUTE_MS: the day then starts at 00:00 when the
+ * worker does and a minute lasts that many ms, so a window can begin
+ * during a download within seconds. */
+static unsigned quiet_minute(struct worker *w, int64_t *next_ms)
+{
+	if (w->test_minute_ms) {
+		int64_t el = loop_now(w->loop) - w->test_since;
+		*next_ms = w->test_minute_ms - el % w->test_minute_ms;
+		return (unsigned)((el / w->test_minute_ms) % 1440);
+	}
+	struct tm tm;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t t = ts.tv_sec;
+	localtime_r(&t, &tm);
+	*next_ms = (60 - tm.tm_sec) * 1000LL - ts.tv_nsec / 1000000 + 50;
+	if (*next_ms <= 0)
+		*next_ms = 1000; /* a leap second */
+	return (unsigned)(tm.tm_hour * 60 + tm.tm_min);
+}
+
+/* At every minute of local time (so a clock or time-zone change is seen
+ * within one): enters or leaves quiet hours. */
+static int64_t on_quiet_tick(loop_t *loop, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	int64_t next_ms;
+	unsigned left;
+	int in = quiet_at(&w->quiet, quiet_minute(w, &next_ms), &left);
+	if (in != w->quiet_now) {
+		w->quiet_now = in;
+		log_info("quiet hours %s for %u min", in ? "begin" : "end", left);
+		if (in)
+			pause_downloads(w);
+		else
+			schedule(w);
+	}
+	return next_ms;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 /* mkdir -p path, then opens it once (resolving links) as the folder. */
@@ -726,7 +795,7 @@ int main(int argc, char **argv)
 	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
 		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL,
 		   *sha256 = NULL, *min_free = DEFAULT_MIN_FREE,
-		   *rate_limit = DEFAULT_RATE_LIMIT;
+		   *rate_limit = DEFAULT_RATE_LIMIT, *quiet = NULL;
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
 		      deadline = DEFAULT_DEADLINE, heartbeat = DEFAULT_HEARTBEAT;
@@ -754,6 +823,8 @@ int main(int argc, char **argv)
 		{ "rate-limit", "WARREN_RATE_LIMIT", OPT_STR, &rate_limit, 0, "N",
 		  "bytes per second over all downloads, k/M/G suffixes, 0 = no limit "
 		  "(default " DEFAULT_RATE_LIMIT ")" },
+		{ "quiet", "WARREN_QUIET", OPT_STR, &quiet, 0, "HH:MM-HH:MM[,...]",
+		  "local hours when nothing downloads (a window may cross midnight)" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
@@ -792,6 +863,8 @@ int main(int argc, char **argv)
 		opt_fail(PROG, "--rate-limit: want bytes per second such as 2M (suffixes "
 			 "k, M, G: powers of 1024; 0 = no limit), not '%s'", rate_limit);
 	char err[256];
+	if (quiet && quiet_parse(quiet, &w.quiet, err, sizeof(err)) < 0)
+		opt_fail(PROG, "--quiet: %s", err);
 	struct url u;
 	const char *why;
 	if (get && url_parse(get, strlen(get), &u, &why) < 0)
@@ -857,6 +930,15 @@ int main(int argc, char **argv)
 		log_info("downloading into %s, %u at once", w.dir.path, w.concurrency);
 		on_sweep(w.loop, &w);
 		if (!loop_every(w.loop, (int64_t)WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, &w)) {
+			log_error("out of memory");
+			return 1;
+		}
+		const char *tm = getenv("WARREN_TEST_QUIET_MINUTE_MS");
+		if (tm && atoi(tm) > 0) {
+			w.test_minute_ms = atoi(tm);
+			w.test_since = loop_now(w.loop);
+		}
+		if (w.quiet.n && !loop_every(w.loop, 0, on_quiet_tick, &w)) {
 			log_error("out of memory");
 			return 1;
 		}
