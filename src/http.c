@@ -683,6 +683,8 @@ static void rebase(struct http_request *r, const char *from, size_t len,
 /* 1 when a head was taken, 0 when more input is needed, -1 answered. */
 static int take_head(http_conn_t *c)
 {
+	if (!buf_used(&c->in))
+		return 0; /* its buffer may be freed while idle */
 	const char *why = NULL;
 	long rc = http_parse_request(buf_head(&c->in), buf_used(&c->in), &c->req, &why);
 	if (rc == HTTP_PARSE_MORE)

@@ -7,9 +7,9 @@ failure, not retried); well-formed extensions still pass on both sides."""
 
 import json
 
-from harness import purge
 from hostile import Script, raw
-from test_tasker import Raw, assert_serves, check_error_body, enc, req, task, tasker
+from test_tasker import (Raw, assert_serves, check_error_body, enc, purge_all,
+                         req, task, tasker)
 from test_worker_get import done, failed
 
 BAD_LINES = [b"%x GARBAGE", b"%x\r\r", b"%x ", b"%x;", b"%x;n=", b"%x;n=v w",
@@ -17,13 +17,11 @@ BAD_LINES = [b"%x GARBAGE", b"%x\r\r", b"%x ", b"%x;", b"%x;n=", b"%x;n=v w",
 
 
 def setup_module():
-    purge("tasks")
-    purge("notifications")
+    purge_all()
 
 
 def teardown_module():
-    purge("tasks")
-    purge("notifications")
+    purge_all()
 
 
 def test_request_body_bad_chunk_size_line_400():

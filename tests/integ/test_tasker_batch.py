@@ -7,16 +7,11 @@ array, and a body over the limit is a 413. Peak RSS while taking a full
 
 import json
 
-from harness import ENV, http, purge, queue_depth, timeout, wait_for
+from harness import ENV, http, queue_depth, timeout, wait_for
 from test_tasker import (UUID4, Raw, assert_serves, check_error_body, enc,
-                         req, tasker, unique)
+                         purge_all, req, tasker, unique)
 
 LIMIT = 1048576
-
-
-def purge_all():
-    purge("tasks")
-    purge("notifications")
 
 
 def setup_module():
