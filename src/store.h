@@ -37,17 +37,22 @@ enum store_status {
 	STORE_DONE, STORE_FAILED, STORE_CANCELLED, STORE_OTHER
 };
 
+/* Packed (56 bytes on LP64): one is kept per task, 10,000 by default. */
 struct store_entry {
 	uint64_t seq;
-	size_t len;         /* of text */
 	const char *text;   /* the notification JSON with "seq", NUL-terminated */
 	const char *id;     /* the task id (decoded), NUL-terminated */
-	enum store_status status;
 	/* private */
-	unsigned refs;
-	int latest;         /* the state of its task */
-	size_t slot;        /* where, among the tasks, while latest */
 	struct store_entry *fin_prev, *fin_next; /* finished tasks, oldest first */
+	/* public */
+	uint32_t len;       /* of text (at most NOTIFY_MAX_SIZE + STORE_SEQ_ROOM) */
+	/* private */
+	uint32_t slot;      /* where, among the tasks, while latest */
+	unsigned refs;
+	/* public */
+	uint8_t status;     /* an enum store_status */
+	/* private */
+	uint8_t latest;     /* the state of its task */
 };
 
 typedef struct store store_t;
