@@ -261,7 +261,8 @@ static int store_one(struct middleman *m, uint64_t tag, const char *body,
 	 * again; or published twice by a worker whose confirm was lost:
 	 * ?since= readers must not see it twice */
 	if (store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
-		log_info("notification for %s already stored; not again", e->id);
+		log_info("notification for %.*s already stored; not again",
+			 (int)e->id_len, e->id);
 		store_entry_unref(e);
 		if (add_ack(m, tag) < 0)
 			log_error("out of memory");

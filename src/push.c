@@ -117,7 +117,8 @@ static int client_close(struct client *c, unsigned code, const char *reason)
 
 static int entry_wanted(const struct client *c, const struct store_entry *e)
 {
-	return !c->task || strcmp(c->task, e->id) == 0;
+	return !c->task || (strlen(c->task) == e->id_len &&
+			    memcmp(c->task, e->id, e->id_len) == 0);
 }
 
 /* One frame (header + text) of an entry, from byte off, as iovecs. */

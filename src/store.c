@@ -124,8 +124,8 @@ static size_t index_slot(const store_t *s, const char *id, size_t len)
 {
 	size_t mask = s->index_cap - 1, i = hash_id(id, len) & mask;
 	while (s->index[i]) {
-		const char *k = s->index[i]->id;
-		if (strlen(k) == len && memcmp(k, id, len) == 0)
+		const struct store_entry *k = s->index[i];
+		if (k->id_len == len && memcmp(k->id, id, len) == 0)
 			break;
 		i = (i + 1) & mask;
 	}
@@ -142,8 +142,8 @@ static void index_remove(store_t *s, size_t i)
 		j = (j + 1) & mask;
 		if (!s->index[j])
 			return;
-		const char *k = s->index[j]->id;
-		size_t home = hash_id(k, strlen(k)) & mask;
+		const struct store_entry *k = s->index[j];
+		size_t home = hash_id(k->id, k->id_len) & mask;
 		/* can slot i hold j's entry? yes unless home lies in (i, j] */
 		int movable = i <= j ? (home <= i || home > j)
 				     : (home <= i && home > j);
@@ -258,6 +258,15 @@ static int read_fields(const char *js, const jsmntok_t *t, int ntok,
 	return 0;
 }
 
+/* The value token of the "id" key (read_fields made sure there is one). */
+static const jsmntok_t *id_token(const char *js, const jsmntok_t *t, int ntok)
+{
+	for (int i = 1; i < ntok; i = json_skip(t, i + 1))
+		if (json_tok_is(js, &t[i], "id"))
+			return &t[i + 1];
+	return &t[0]; /* not reached */
+}
+
 struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 				    int with_seq, char *err, size_t errlen)
 {
@@ -308,7 +317,13 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 		objlen--; /* the closing brace, rewritten after seq */
 	}
 	size_t tlen = strlen(tail), idl = strlen(id);
-	struct store_entry *e = malloc(sizeof(*e) + objlen + tlen + 1 + idl + 1);
+	/* an id without escapes is read from the text, not copied */
+	const jsmntok_t *raw = id_token(json, toks, ntok);
+	size_t idoff = (size_t)(raw->start - toks[0].start);
+	int copy = (size_t)(raw->end - raw->start) != idl ||
+		   memcmp(json + raw->start, id, idl) != 0;
+	struct store_entry *e = malloc(sizeof(*e) + objlen + tlen + 1 +
+				       (copy ? idl : 0));
 	if (!e) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -317,11 +332,13 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	char *text = (char *)(e + 1);
 	memcpy(text, obj, objlen);
 	memcpy(text + objlen, tail, tlen + 1);
-	memcpy(text + objlen + tlen + 1, id, idl + 1);
+	if (copy)
+		memcpy(text + objlen + tlen + 1, id, idl);
 	e->seq = seq;
 	e->len = (uint32_t)(objlen + tlen);
 	e->text = text;
-	e->id = text + e->len + 1;
+	e->id = copy ? text + e->len + 1 : text + idoff;
+	e->id_len = (uint16_t)idl;
 	e->status = status;
 	e->refs = 1;
 	return e;
@@ -340,7 +357,8 @@ int store_has_copy(const store_t *s, const struct store_entry *e, size_t window)
 	size_t n = text_without_seq(e), count = s->hist_count;
 	for (size_t i = 0; i < window && i < count; i++) {
 		const struct store_entry *o = store_at(s, count - 1 - i);
-		if (strcmp(o->id, e->id) == 0 && text_without_seq(o) == n &&
+		if (o->id_len == e->id_len && memcmp(o->id, e->id, e->id_len) == 0 &&
+		    text_without_seq(o) == n &&
 		    memcmp(o->text, e->text, n) == 0)
 			return 1;
 	}
@@ -409,14 +427,14 @@ static void evict_task(store_t *s, const struct store_entry *e_new)
 			s->first_live++;
 		e = s->slots[s->first_live].e;
 	}
-	index_remove(s, index_slot(s, e->id, strlen(e->id)));
+	index_remove(s, index_slot(s, e->id, e->id_len));
 	task_remove(s, e);
 }
 
 /* Makes e its task's state if it moves the task forward. */
 static void task_update(store_t *s, struct store_entry *e)
 {
-	size_t i = index_slot(s, e->id, strlen(e->id));
+	size_t i = index_slot(s, e->id, e->id_len);
 	struct store_entry *prev = s->index[i];
 	if (prev) {
 		int rp = rank(prev->status), re = rank(e->status);

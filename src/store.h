@@ -41,7 +41,9 @@ enum store_status {
 struct store_entry {
 	uint64_t seq;
 	const char *text;   /* the notification JSON with "seq", NUL-terminated */
-	const char *id;     /* the task id (decoded), NUL-terminated */
+	const char *id;     /* the task id (decoded), id_len bytes, NOT
+			     * NUL-terminated: it points into text when the
+			     * id has no escapes (saves ~40 bytes a task) */
 	/* private */
 	struct store_entry *fin_prev, *fin_next; /* finished tasks, oldest first */
 	/* public */
@@ -50,6 +52,7 @@ struct store_entry {
 	uint32_t slot;      /* where, among the tasks, while latest */
 	unsigned refs;
 	/* public */
+	uint16_t id_len;    /* at most NOTIFY_MAX_ID */
 	uint8_t status;     /* an enum store_status */
 	/* private */
 	uint8_t latest;     /* the state of its task */

@@ -11,6 +11,14 @@
 #include <malloc.h>
 #endif
 
+/* e's id as a C string (it is not NUL-terminated in the entry). */
+static const char *id_of(const struct store_entry *e)
+{
+	static char id[NOTIFY_MAX_ID + 1];
+	snprintf(id, sizeof(id), "%.*s", (int)e->id_len, e->id);
+	return id;
+}
+
 static char err[128];
 
 /* Adds {"id":id,"status":status}; returns the entry's seq, or 0. */
@@ -47,7 +55,9 @@ static void test_seq_and_text(void)
 	CHECK_INT(e->seq, 1);
 	CHECK_STR(e->text, "{\"id\":\"t1\", \"status\":\"queued\",\"name\":\"caf\xc3\xa9\",\"total\":null,\"seq\":1}");
 	CHECK_INT(e->len, strlen(e->text));
-	CHECK_STR(e->id, "t1");
+	CHECK_STR(id_of(e), "t1");
+	/* no escapes: the id is read from the text, not copied */
+	CHECK(e->id > e->text && e->id < e->text + e->len);
 	store_insert(s, e);
 	CHECK_INT(add(s, "t1", "started"), 2);
 	CHECK_INT(add(s, "t2", "queued"), 3);
@@ -59,7 +69,8 @@ static void test_seq_and_text(void)
 	e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
 	CHECK(e != NULL);
 	CHECK_STR(e->text, "{\"status\":\"done\" , \"id\":\"t\\u0033\",\"seq\":4}");
-	CHECK_STR(e->id, "t3");
+	CHECK_STR(id_of(e), "t3");
+	CHECK(e->id > e->text + e->len); /* decoded: a copy */
 	store_insert(s, e);
 	CHECK(store_task(s, "t3", 2) == e);
 
@@ -234,8 +245,8 @@ static const char *task_ids(const store_t *s)
 	out[0] = '\0';
 	for (struct store_entry *e = store_task_after(s, 0); e;
 	     e = store_task_after(s, e->seq))
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s", n ? "," : "",
-				      e->id);
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%.*s", n ? "," : "",
+				      (int)e->id_len, e->id);
 	return out;
 }
 
@@ -274,7 +285,7 @@ static void test_eviction_order(void)
 	uint64_t prev = 0;
 	for (struct store_entry *e = store_task_after(s, 0); e;
 	     prev = e->seq, e = store_task_after(s, e->seq))
-		if (e->seq <= prev || store_task(s, e->id, strlen(e->id)) != e)
+		if (e->seq <= prev || store_task(s, e->id, e->id_len) != e)
 			bad++;
 	CHECK_INT(bad, 0);
 	store_free(s);
@@ -405,13 +416,13 @@ static void test_refs(void)
 	add(s, "b", "queued");
 	add(s, "c", "queued");
 	CHECK_STR(seqs(s), "2,3");
-	CHECK_STR(e->id, "a"); /* still readable (ASan checks this) */
+	CHECK_STR(id_of(e), "a"); /* still readable (ASan checks this) */
 	CHECK_INT(e->seq, 1);
 	store_entry_unref(e);
 	store_at(s, 0)->refs++;
 	e = store_at(s, 0);
 	store_free(s);
-	CHECK_STR(e->id, "b");
+	CHECK_STR(id_of(e), "b");
 	store_entry_unref(e);
 }
 
@@ -438,7 +449,7 @@ static void test_index_churn(void)
 	uint64_t at = 0;
 	size_t n = 0;
 	for (struct store_entry *e; (e = store_task_after(s, at)); at = e->seq, n++)
-		if (store_task(s, e->id, strlen(e->id)) != e || !e->latest)
+		if (store_task(s, e->id, e->id_len) != e || !e->latest)
 			mismatch++;
 	CHECK_INT(mismatch, 0);
 	CHECK_INT(n, 150);
