@@ -835,8 +835,7 @@ static void conn_new(http_server_t *s, int fd, const struct sockaddr *sa)
 	}
 	/* answers are whole buffers; Nagle would hold a pipelined answer
 	 * back for the client's delayed ACK of the previous one (40 ms) */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	net_nodelay(fd);
 	c->srv = s;
 	c->fd = fd;
 	c->state = ST_HEAD;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "net.h"
 #include "push.h"
 #include "ws.h"
 
@@ -481,8 +481,7 @@ int push_attach(push_t *p, int fd, const char *addr, const char *hello,
 	c->fd = fd;
 	/* frames go out whole (writev): no need to wait for the client's
 	 * delayed ACK before the next one (Nagle) */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	net_nodelay(fd);
 	ws_decoder_init(&c->dec, WS_MAX_MESSAGE, 1);
 	/* on open: everything stored (committed), even what the next push
 	 * would bring to the others */
