@@ -592,10 +592,11 @@ int main(int argc, char **argv)
 	rc = loop_run(m.loop) < 0 ? 1 : 0;
 out:
 	push_free(m.push);
-	if (m.http)
-		http_server_free(m.http);
+	/* mq first, as in the tasker: its teardown may still call back */
 	if (m.mq)
 		mq_free(m.mq);
+	if (m.http)
+		http_server_free(m.http);
 	journal_close(m.journal);
 	store_free(m.store);
 	free(m.acks);
