@@ -32,8 +32,16 @@ def teardown_module():
 
 
 def alarm(on):
+    """Raises or clears the memory alarm and waits until the node says so,
+    so that a later test never starts under a stale alarm."""
     # a watermark below what the node uses raises the memory alarm at once
     BR.ctl("set_vm_memory_high_watermark", "0.0000001" if on else "0.4")
+
+    def node_agrees():
+        out = BR.ctl("eval", "rabbit_alarm:get_alarms().")
+        return ("memory" in out) == on
+    wait_for(node_agrees, 60, "the memory alarm %s" % ("raised" if on else "cleared"),
+             interval=0.3)
 
 
 def task(url, name="t"):
@@ -72,6 +80,19 @@ def beam_pid():
     return int(out.strip().splitlines()[-1])
 
 
+def thaw(pid):
+    """SIGCONT, then waits until the node answers again, so that a failure
+    while frozen cannot leave a later test a stopped broker."""
+    os.kill(pid, signal.SIGCONT)
+
+    def answers():
+        try:
+            return beam_pid() == pid
+        except AssertionError:   # rabbitmqctl failed: not yet
+            return False
+    wait_for(answers, 60, "the broker answering again", interval=0.5)
+
+
 @timeout(240)
 def test_memory_alarm_answers_at_once_and_completes_after():
     purge("tasks", url=BR.url)
@@ -80,8 +101,8 @@ def test_memory_alarm_answers_at_once_and_completes_after():
     t = up(start_tasker(amqp=BR.url))
     st, _, before = http_json("POST", t.port, "/task", task(ENV.url("small.txt"), "before"))
     assert st == 202, before
-    alarm(True)
     try:
+        alarm(True)
         # RabbitMQ blocks a connection at its first publish during the alarm:
         # that POST too is answered at once (503, the task may be stored)
         def blocked_503():
@@ -128,8 +149,8 @@ def test_worker_downloads_through_an_alarm_and_publishes_after():
                            task(ENV.url("slow/10m.bin?rate=1048576"), "through"))
     assert st == 202, res
     w.wait_log(r"%s: downloading" % res["id"], timeout=20)
-    alarm(True)
     try:
+        alarm(True)
         w.wait_log(r"blocked \(", timeout=30)
         w.wait_log(r"%s: done" % res["id"], timeout=60)
         time.sleep(1)
@@ -149,8 +170,8 @@ def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
-    os.kill(pid, signal.SIGSTOP)
     try:
+        os.kill(pid, signal.SIGSTOP)
         # the POST is published into a socket nobody reads: 503 within the
         # confirm deadline, and the loop answers /health meanwhile
         t0 = time.monotonic()
@@ -165,7 +186,7 @@ def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
             assert st == 503 and body == {"amqp": "down"}, body
             time.sleep(0.5)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        thaw(pid)
     wait_for(lambda: http_json("GET", t.port, "/health")[0] == 200, 60, "up again",
              interval=0.5)
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
@@ -224,9 +245,9 @@ def test_shutdown_with_a_confirm_outstanding():
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
-    os.kill(pid, signal.SIGSTOP)
     got = []
     try:
+        os.kill(pid, signal.SIGSTOP)
         th = threading.Thread(target=lambda: got.append(
             http_json("POST", t.port, "/task", task(ENV.url("small.txt")), timeout=30)))
         th.start()
@@ -234,7 +255,7 @@ def test_shutdown_with_a_confirm_outstanding():
         t.stop(timeout=20)           # exit 0, no sanitizer report
         th.join(30)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        thaw(pid)
     assert got and got[0][0] == 503, got
 
 
