@@ -255,12 +255,38 @@ static void on_final_confirm(void *cookie, int ok)
 		check_stopped(w);
 }
 
-static void on_republish(loop_t *loop, void *arg)
+/* Publishes the final notification: 1 when it went out (on_final_confirm
+ * acks) or cannot be ours to send, 0 when it must be tried again. */
+static int try_publish_final(struct job *j)
+{
+	struct worker *w = j->w;
+	/* Without a live delivery the task may be another worker's by now:
+	 * only its redelivery to us (on_deliver) lets us report it. */
+	if (!j->has_tag)
+		return 1;
+	/* a confirm lost with the broker may hide a stored copy: the same
+	 * bytes let the middleman see the second one for what it is */
+	if (!j->final.len && final_json(j, &j->final) < 0)
+		buf_reset(&j->final);
+	if (j->final.len && mq_is_up(w->mq) &&
+	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, j->final.data, j->final.len,
+		       j->task.id, on_final_confirm, j) == 0) {
+		j->publishing = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Every second while the final notification cannot go out. */
+static int64_t on_republish(loop_t *loop, void *arg)
 {
 	struct job *j = arg;
 	(void)loop;
-	j->timer = 0;
-	publish_final(j);
+	if (j->w->stopping || try_publish_final(j)) {
+		j->timer = 0;
+		return LOOP_TIMER_STOP;
+	}
+	return 1000;
 }
 
 /* Publishes the final notification; on_final_confirm acks. While the
@@ -271,21 +297,12 @@ static void publish_final(struct job *j)
 	if (j->publishing || j->timer)
 		return;
 	j->state = J_FINAL;
-	/* Without a live delivery the task may be another worker's by now:
-	 * only its redelivery to us (on_deliver) lets us report it. */
-	if (!j->has_tag)
+	if (try_publish_final(j) || w->stopping)
 		return;
-	/* a confirm lost with the broker may hide a stored copy: the same
-	 * bytes let the middleman see the second one for what it is */
-	if (!j->final.len && final_json(j, &j->final) < 0)
-		buf_reset(&j->final);
-	if (j->final.len && mq_is_up(w->mq) &&
-	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, j->final.data, j->final.len,
-		       j->task.id, on_final_confirm, j) == 0) {
-		j->publishing = 1;
-	} else if (!w->stopping) {
-		j->timer = loop_timer(w->loop, 1000, on_republish, j);
-	}
+	j->timer = loop_every(w->loop, 1000, on_republish, j);
+	if (!j->timer)
+		log_error("%s: out of memory: the final notification waits for "
+			  "the next reconnection", j->task.id);
 }
 
 static void job_failed(struct job *j, const char *error)
