@@ -466,6 +466,10 @@ int loop_once(loop_t *l, int max_wait_ms)
 		if (ev & (LOOP_READ | LOOP_WRITE))
 			w->fn(l, f.fd, ev, w->arg);
 	}
+	/* A 0 ms timer set by an fd callback is due at the clock of its
+	 * setting, which may be a millisecond past the poll's return: read
+	 * the clock again so that it runs in this pass, as loop.h promises. */
+	l->now = mono_ms();
 	run_timers(l);
 	return 0;
 }
