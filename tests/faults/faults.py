@@ -557,7 +557,9 @@ def scenario_3_disk_full():
         return
     try:
         tasker = H.start_tasker()
-        w = H.start_worker("--retries", "1", dir=mnt)
+        # --min-free 0: the write's own ENOSPC is what this scenario
+        # covers (the guard has its own test, test_worker_limits)
+        w = H.start_worker("--retries", "1", "--min-free", "0", dir=mnt)
         st, big = submit(ledger, tasker.port, task(H.ENV.url("10m.bin"), "too big"))
         assert st == 202
         wait_ledger(ledger, [big], 60, "the big download to end")
