@@ -110,6 +110,9 @@
 #ifndef QUEUE_NOTIFICATIONS
 #define QUEUE_NOTIFICATIONS "notifications"
 #endif
+#ifndef QUEUE_CONTROL
+#define QUEUE_CONTROL "warren.control"
+#endif
 
 /* ---- logging and input (all programs) ---------------------------------- */
 

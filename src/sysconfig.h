@@ -69,6 +69,12 @@
  * top of NOTIFY_MAX_SIZE when a stored one is read back. */
 #define STORE_SEQ_ROOM 23
 
+/* control: longest "host:pid" in a marker (a 255-byte host name, ':' and a
+ * pid: the worker's identity buffer). */
+#define CONTROL_MAX_WORKER 299
+/* control: longest nonce of a marker, in hex digits. */
+#define CONTROL_MAX_NONCE 64
+
 /* ---- checks of config.h: the relations the code relies on ---------------- */
 
 #if MQ_BACKOFF_MIN_MS <= 0 || MQ_BACKOFF_MIN_MS > MQ_BACKOFF_MAX_MS

@@ -14,10 +14,14 @@
  * - the notifications written for a task (task_event_json) are valid JSON
  *   and valid UTF-8;
  * - a refusal comes with a message for a person: non-empty, valid UTF-8
- *   (it goes into a JSON answer), within the buffer.
+ *   (it goes into a JSON answer), within the buffer;
+ * - the same bytes as a control message (control_parse) and as the body of
+ *   POST /control (control_parse_request): what either accepts is
+ *   written back by control_encode as JSON its reader gives back equal.
  */
 #include <string.h>
 
+#include "control.h"
 #include "json.h"
 #include "task.h"
 #include "url.h"
@@ -95,6 +99,42 @@ static void check_refusal(const char *err, size_t errlen)
 	FUZZ_ASSERT(utf8_valid(err, n));
 }
 
+/* An accepted control message survives control_encode and control_parse. */
+static void control_round_trip(const struct control_msg *m)
+{
+	char out[1024], err[256];
+	struct control_msg back;
+	if (m->op == CONTROL_UNKNOWN)
+		return; /* skipped by readers, never written */
+	size_t n = control_encode(m, out, sizeof(out));
+	FUZZ_ASSERT(n > 0 && n == strlen(out) && utf8_valid(out, n));
+	FUZZ_ASSERT(control_parse(out, n, &back, err, sizeof(err)) == 0);
+	FUZZ_ASSERT(back.op == m->op && back.limit == m->limit &&
+		    !strcmp(back.id, m->id) && !strcmp(back.worker, m->worker) &&
+		    !strcmp(back.nonce, m->nonce));
+	FUZZ_ASSERT(back.time == (m->op == CONTROL_MARKER ? 0 : m->time));
+}
+
+static void fuzz_control(const char *body, size_t size)
+{
+	struct control_msg m;
+	char err[256];
+	memset(err, 0, sizeof(err));
+	if (control_parse(body, size, &m, err, sizeof(err)) == 0)
+		control_round_trip(&m);
+	else
+		check_refusal(err, sizeof(err));
+	memset(err, 0, sizeof(err));
+	if (control_parse_request(body, size, &m, err, sizeof(err)) == 0) {
+		FUZZ_ASSERT(m.op == CONTROL_PAUSE || m.op == CONTROL_RESUME ||
+			    m.op == CONTROL_RATE);
+		FUZZ_ASSERT(m.time == 0);
+		control_round_trip(&m);
+	} else {
+		check_refusal(err, sizeof(err));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *body = (const char *)data;
@@ -126,5 +166,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check_refusal(err, sizeof(err));
 	}
+	fuzz_control(body, size);
 	return 0;
 }
