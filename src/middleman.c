@@ -31,6 +31,7 @@
 #include "push.h"
 #include "store.h"
 #include "url.h"
+#include "webpage.h"
 #include "ws.h"
 
 #define PROG "middleman"
@@ -43,6 +44,7 @@ struct middleman {
 	push_t *push;
 	journal_t *journal;
 	const char *token;
+	buf_t page;                  /* page_html with --tasker-url written in */
 	unsigned long interval;
 	/* committed: stored (journaled and synced) and acknowledged */
 	uint64_t committed_seq, pushed_seq;
@@ -427,7 +429,7 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 	} else if (page) {
 		if (get_only(c, req))
 			http_respond(c, 200, "text/html; charset=utf-8",
-				     (const char *)page_html, page_html_len,
+				     m->page.data, m->page.len,
 				     "Cache-Control: no-cache\r\n");
 	} else if (http_path_is(req, "/tasks") ||
 		   (req->path_len > 7 && !memcmp(req->path, "/tasks/", 7))) {
@@ -507,7 +509,7 @@ static void on_stop_signal(loop_t *loop, int signo, void *arg)
 int main(int argc, char **argv)
 {
 	const char *amqp = DEFAULT_AMQP_URL, *listen = DEFAULT_MIDDLEMAN_LISTEN;
-	const char *token = NULL, *journal = NULL;
+	const char *token = NULL, *journal = NULL, *tasker_url = NULL;
 	unsigned long heartbeat = DEFAULT_HEARTBEAT, interval = DEFAULT_INTERVAL;
 	unsigned long history = DEFAULT_HISTORY, ntasks = DEFAULT_TASKS;
 	int use_syslog = 0;
@@ -518,6 +520,7 @@ int main(int argc, char **argv)
 		{ "interval", "WARREN_INTERVAL", OPT_UINT, &interval, MIDDLEMAN_MAX_INTERVAL_S, "N", "seconds between pushes, 0 = at once (default " OPT_STR_OF(DEFAULT_INTERVAL) ")" },
 		{ "history", "WARREN_HISTORY", OPT_UINT, &history, MIDDLEMAN_MAX_HISTORY, "N", "notifications kept for replay (default " OPT_STR_OF(DEFAULT_HISTORY) ")" },
 		{ "tasks", "WARREN_TASKS", OPT_UINT, &ntasks, MIDDLEMAN_MAX_TASKS, "N", "tasks whose latest state is kept; when full, the one finished longest ago goes (default " OPT_STR_OF(DEFAULT_TASKS) ")" },
+		{ "tasker-url", "WARREN_TASKER_URL", OPT_STR, &tasker_url, 0, "URL", "the tasker, for the page's submit and control buttons (default: the page's host, port 8080)" },
 		{ "journal", "WARREN_JOURNAL", OPT_STR, &journal, 0, "PATH", "keep notifications across restarts in PATH" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		OPT_ROW_SYSLOG(&use_syslog),
@@ -540,6 +543,9 @@ int main(int argc, char **argv)
 		opt_fail(PROG, "--journal: empty path");
 	if (token && !*token)
 		token = NULL;
+	const char *why;
+	if (tasker_url && webpage_check_tasker_url(tasker_url, &why) < 0)
+		opt_fail(PROG, "--tasker-url: %s: '%s'", why, tasker_url);
 
 	log_open(PROG, use_syslog);
 	signal(SIGPIPE, SIG_IGN);
@@ -554,6 +560,10 @@ int main(int argc, char **argv)
 	m.parked = calloc(JOURNAL_MAX_PARKED, sizeof(*m.parked));
 	if (!m.parked) {
 		log_error("out of memory");
+		goto out;
+	}
+	if (webpage_build(tasker_url, &m.page) < 0) {
+		log_error("page: out of memory, or page.html lacks its tasker meta tag");
 		goto out;
 	}
 	m.push = m.loop && m.store ? push_new(m.loop, m.store, NULL) : NULL;
@@ -603,6 +613,7 @@ out:
 	if (m.parked)
 		park_drop(&m);
 	free(m.parked);
+	buf_free(&m.page);
 	if (m.loop)
 		loop_free(m.loop);
 	log_info("stopped");
