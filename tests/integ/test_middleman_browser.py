@@ -12,7 +12,8 @@ import urllib.request
 
 import websockets
 
-from harness import fresh_dir, free_port, http, start_program, timeout, wait_for
+from harness import (fresh_dir, free_port, http, run_program, start_program, timeout,
+                     wait_for)
 from test_middleman import note, publish_notes, start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -206,6 +207,115 @@ def test_page_odd_ids_and_state_order():
         # the page still follows new notifications
         publish_notes([note("after", "queued")])
         wait_view(b, "after", lambda v: v["state"] == "queued", "a later task")
+    finally:
+        b.close()
+    mm.stop()
+
+
+def page_html(mm, token=None):
+    st, _, body = http("GET", mm.port, "/" + ("?token=" + token if token else ""))
+    assert st == 200, st
+    return body.decode()
+
+
+@timeout(60)
+def test_tasker_url_option():
+    """--tasker-url / WARREN_TASKER_URL is written into the page (escaped);
+    a bad value is one line on stderr and exit 2, nothing started."""
+    for bad, why in [("ftp://h:8080", "http:// or https://"), ("", "empty"),
+                     ("http://", "host"), ("http://h:99999", "port"),
+                     ("http://u:pw@h:8080", "user or password"),
+                     ("http://h:8080/?x=1", "query or fragment"),
+                     ("http://h:8080/#top", "query or fragment"),
+                     ("http://h:8080/a b", "")]:
+        for args, env in [(["--tasker-url", bad], None), ([], {"WARREN_TASKER_URL": bad})]:
+            r = run_program("middleman", ["--listen", "127.0.0.1:1"] + args, env=env,
+                            timeout=10)
+            err = r.stderr.decode()
+            assert r.returncode == 2, (bad, r.returncode, err)
+            assert err.count("\n") == 1 and "--tasker-url" in err and why in err, (bad, err)
+    # the default: an empty tag, the page then takes its own host, port 8080
+    mm = start("--interval", "0")
+    assert '<meta name="tasker" content="">' in page_html(mm)
+    mm.stop()
+    # a path prefix is allowed; the characters that matter in HTML are escaped
+    mm = start("--interval", "0", "--tasker-url", "https://T.example:8443/api/x'y\"<z>&/",
+               "--token", "tk")
+    html = page_html(mm, "tk")
+    assert ('<meta name="tasker" content="https://T.example:8443/api/'
+            'x&#39;y&quot;&lt;z&gt;&amp;/">') in html, html[:400]
+    mm.stop()
+    mm = start("--interval", "0", env={"WARREN_TASKER_URL": "http://10.0.0.1:8080"})
+    assert '<meta name="tasker" content="http://10.0.0.1:8080">' in page_html(mm)
+    mm.stop()
+
+
+def counts(b):
+    """The numbers at the top of the page: {"": all, "queued": n, ...}."""
+    return b.eval("""(function () { var r = {};
+        document.querySelectorAll('#counts button').forEach(function (e) {
+            r[e.getAttribute('data-status')] = +e.querySelector('b').textContent; });
+        return r; })()""")
+
+
+def rows(b):
+    """The ids of the task rows in the document, top to bottom."""
+    return b.eval("Array.prototype.map.call(document.querySelectorAll('.task'),"
+                  " function (d) { return d.getAttribute('data-id'); })")
+
+
+@timeout(240)
+def test_page_10000_tasks():
+    """10,000 stored tasks: the page counts them all, keeps only the rows
+    in its window in the document, scrolls to the oldest, filters by status
+    and still follows new notifications."""
+    n = 10000
+    mm = start("--interval", "0")
+    statuses = ["queued", "progress", "done", "failed"]
+    now = int(time.time() * 1000)
+    notes = []
+    for i in range(n):
+        s = statuses[i % 4]
+        kw = {"bytes": 512, "total": 1024, "worker": "h:1"} if s != "queued" else {}
+        if s == "failed":
+            kw["error"] = "e%d" % i
+        notes.append(note("k%05d" % i, s, time=now + i, **kw))
+    publish_notes(notes)
+    wait_for(lambda: b'"k09999"' in http("GET", mm.port, "/tasks/k09999")[2], 60,
+             "the 10,000 tasks stored")
+    b = Browser()
+    try:
+        b.call("Page.enable")
+        b.call("Emulation.setDeviceMetricsOverride", width=800, height=900,
+               deviceScaleFactor=1, mobile=False)
+        t0 = time.monotonic()
+        b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
+        wait_for(lambda: (counts(b) or {}).get("") == n, 60, "10,000 tasks counted",
+                 interval=0.2)
+        print("10,000 tasks shown %.2f s after navigating" % (time.monotonic() - t0))
+        c = counts(b)
+        assert c == {"": n, "queued": n // 4, "started": 0, "progress": n // 4,
+                     "paused": 0, "done": n // 4, "failed": n // 4, "cancelled": 0}, c
+        r = rows(b)
+        assert 5 <= len(r) <= 40, len(r)  # the window's rows, not 10,000
+        assert r[0] == "k09999" and r[1] == "k09998", r[:3]  # newest first
+        v = task_view(b, "k09998")
+        assert v["state"] == "done" and v["bar"] == "100%", v
+        # the oldest, at the bottom of the page
+        b.eval("window.scrollTo(0, document.body.scrollHeight)")
+        wait_for(lambda: rows(b)[-1] == "k00000", 10, "the oldest task in view")
+        assert len(rows(b)) <= 40
+        assert task_view(b, "k00000")["info"] == "waiting for a worker"
+        # a filter on failed: only failed rows, from the top
+        b.eval("window.scrollTo(0, 0); document.querySelector("
+               "'#counts [data-status=failed]').click()")
+        wait_for(lambda: (rows(b) or [""])[0] == "k09999" and
+                 all(task_view(b, i)["state"] == "failed" for i in rows(b)[:3]),
+                 10, "the failed filter")
+        # still live: a new task and a change to a shown one
+        publish_notes([note("fresh", "failed", error="late", time=now + n + 1)])
+        wait_for(lambda: rows(b)[0] == "fresh", 15, "a new failed task on top")
+        assert counts(b)["failed"] == n // 4 + 1 and counts(b)[""] == n + 1
     finally:
         b.close()
     mm.stop()
