@@ -206,6 +206,10 @@
 #ifndef HTTP_RETRY_AFTER_S
 #define HTTP_RETRY_AFTER_S 5
 #endif
+/* Seconds a browser may keep the answer to a CORS preflight (OPTIONS). */
+#ifndef HTTP_CORS_MAX_AGE_S
+#define HTTP_CORS_MAX_AGE_S 600
+#endif
 
 /* ---- tasker ------------------------------------------------------------ */
 
@@ -214,6 +218,11 @@
  * exits. */
 #ifndef TASKER_SHUTDOWN_GRACE_MS
 #define TASKER_SHUTDOWN_GRACE_MS 3000
+#endif
+/* Access-Control-Allow-Origin of every tasker answer: any page (the
+ * middleman's, on another port) may call it; --token is what guards it. */
+#ifndef TASKER_CORS_ORIGIN
+#define TASKER_CORS_ORIGIN "*"
 #endif
 
 /* ---- tasks --------------------------------------------------------------- */

@@ -169,6 +169,7 @@ struct http_server {
 	int64_t full_since;        /* PAUSED_CAP: backlog full since, or 0 */
 	int fds_logged;            /* EMFILE logged for this episode */
 	unsigned fds_at;           /* connections open when it began */
+	char always[96];           /* header lines of every answer (CORS) */
 };
 
 static void conn_process(http_conn_t *c);
@@ -323,15 +324,19 @@ static void park_drain(http_conn_t *c)
 }
 
 /* Writes a whole response to b: 0, or -1 out of memory. */
-static int format_response(buf_t *b, int status, const char *type, const char *body,
-			   size_t len, const char *extra, int keep, int head)
+static int format_response(const http_conn_t *c, buf_t *b, int status,
+			   const char *type, const char *body, size_t len,
+			   const char *extra, int keep, int head)
 {
-	int fail = buf_printf(b, "HTTP/1.1 %d %s\r\nServer: warren/%s\r\n",
-			      status, http_reason(status), WARREN_VERSION) < 0;
+	int fail = buf_printf(b, "HTTP/1.1 %d %s\r\nServer: warren/%s\r\n%s",
+			      status, http_reason(status), WARREN_VERSION,
+			      c->srv->always) < 0;
 	if (type)
 		fail |= buf_printf(b, "Content-Type: %s\r\n", type) < 0;
-	fail |= buf_printf(b, "Content-Length: %zu\r\n%s%s\r\n", len,
-			   extra ? extra : "", keep ? "" : "Connection: close\r\n") < 0;
+	if (status != 204) /* a 204 has no body, and says nothing of one */
+		fail |= buf_printf(b, "Content-Length: %zu\r\n", len) < 0;
+	fail |= buf_printf(b, "%s%s\r\n", extra ? extra : "",
+			   keep ? "" : "Connection: close\r\n") < 0;
 	if (!head)
 		fail |= buf_append(b, body, len) < 0;
 	return fail ? -1 : 0;
@@ -356,7 +361,7 @@ static void queue_response(http_conn_t *c, int status, const char *type,
 	struct parked *p = c->cur;
 	if (p) {
 		int keep = p->keep_alive && !status_closes(status);
-		p->closes = format_response(&p->out, status, type, body, len, extra,
+		p->closes = format_response(c, &p->out, status, type, body, len, extra,
 					    keep, p->head) < 0 || !keep;
 		p->answered = 1;
 		log_access(c, p, status, p->head ? 0 : len);
@@ -367,14 +372,14 @@ static void queue_response(http_conn_t *c, int status, const char *type,
 	int fail;
 	if (c->park_count) {
 		p = park_push(c, c->req.keep_alive, c->req.head);
-		fail = !p || format_response(&p->out, status, type, body, len, extra,
+		fail = !p || format_response(c, &p->out, status, type, body, len, extra,
 					     keep, c->req.head) < 0;
 		if (p) {
 			p->answered = 1;
 			p->closes = fail || !keep;
 		}
 	} else {
-		fail = format_response(&c->out, status, type, body, len, extra, keep,
+		fail = format_response(c, &c->out, status, type, body, len, extra, keep,
 				       c->req.head) < 0;
 	}
 	log_access(c, NULL, status, c->req.head ? 0 : len);
@@ -469,6 +474,16 @@ void http_respond_unavailable(http_conn_t *c, const char *msg)
 	char extra[48];
 	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
 	http_respond_error(c, 503, msg, extra);
+}
+
+void http_respond_preflight(http_conn_t *c, const char *methods)
+{
+	char extra[256];
+	snprintf(extra, sizeof(extra),
+		 "Allow: %s\r\nAccess-Control-Allow-Methods: %s\r\n"
+		 "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+		 "Access-Control-Max-Age: %d\r\n", methods, methods, HTTP_CORS_MAX_AGE_S);
+	http_respond(c, 204, NULL, "", 0, extra);
 }
 
 void http_respond_health(http_conn_t *c, const char *state)
@@ -850,13 +865,15 @@ static void conn_new(http_server_t *s, int fd, const struct sockaddr *sa)
 
 /* Real overload (the backlog full for HTTP_OVERLOAD_S at the cap): one
  * canned answer, best effort, then close. */
-static void refuse(int fd)
+static void refuse(const http_server_t *s, int fd)
 {
-	static const char busy[] =
-		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		"Retry-After: 1\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
-		"{\"error\":\"too many connections\"}\n";
-	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+	char busy[256];
+	int n = snprintf(busy, sizeof(busy),
+			 "HTTP/1.1 503 Service Unavailable\r\n%sContent-Type: application/json\r\n"
+			 "Retry-After: 1\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
+			 "{\"error\":\"too many connections\"}\n", s->always);
+	if (n > 0 && (size_t)n < sizeof(busy) &&
+	    send(fd, busy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* the client is gone already; nothing to tell */
 	}
 	close(fd);
@@ -1014,7 +1031,7 @@ static void check_listener(http_server_t *s, int64_t now)
 		int cfd = accept(s->fd, NULL, NULL);
 		if (cfd < 0)
 			break;
-		refuse(cfd);
+		refuse(s, cfd);
 	}
 	s->full_since = 0;
 }
@@ -1097,6 +1114,12 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 		return NULL;
 	}
 	return s;
+}
+
+void http_server_cors(http_server_t *s, const char *origin)
+{
+	snprintf(s->always, sizeof(s->always), "Access-Control-Allow-Origin: %.60s\r\n",
+		 origin);
 }
 
 void http_server_stop_listening(http_server_t *s)

@@ -64,6 +64,9 @@ struct http_server_config {
  */
 http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
 			       char *err, size_t errlen);
+/* Sends "Access-Control-Allow-Origin: origin" (up to 60 bytes) with every
+ * answer from now on, the server's own errors included. */
+void http_server_cors(http_server_t *s, const char *origin);
 /* Closes the listener and every connection. */
 void http_server_free(http_server_t *s);
 /* Stops accepting; open connections finish their current request. */
@@ -93,6 +96,10 @@ int http_path_is(const struct http_request *req, const char *path);
 int http_method_is(const struct http_request *req, const char *method);
 /* http_respond_error with 503 and "Retry-After: HTTP_RETRY_AFTER_S". */
 void http_respond_unavailable(http_conn_t *c, const char *msg);
+/* The answer to a CORS preflight (OPTIONS) of a path whose methods are
+ * methods ("POST, OPTIONS"): 204 with Allow, Access-Control-Allow-Methods,
+ * -Headers (Authorization, Content-Type) and -Max-Age (HTTP_CORS_MAX_AGE_S). */
+void http_respond_preflight(http_conn_t *c, const char *methods);
 /* The answer to GET /health: 200 {"amqp":"up"} when state is "up", else
  * 503 {"amqp":"<state>"} with Retry-After. */
 void http_respond_health(http_conn_t *c, const char *state);

@@ -6,6 +6,11 @@
  * to `notifications`, and answers 202 only when the broker has confirmed
  * every task. The answer is deferred while confirms are outstanding; many
  * requests' confirms are in flight at once.
+ *
+ * DELETE /task/<id> and POST /control publish one control message each to
+ * the stream `warren.control` (control.h), answered 202 once confirmed.
+ * Every answer carries Access-Control-Allow-Origin and OPTIONS answers a
+ * preflight, so that the middleman's page (another origin) can call it.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +19,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "control.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -164,6 +170,99 @@ static int64_t publish_slice(loop_t *loop, void *arg)
 	return LOOP_TIMER_STOP;
 }
 
+/* 1 when the broker can take a publish now; else answers 503. */
+static int broker_ready(struct tasker *t, http_conn_t *c)
+{
+	if (mq_is_up(t->mq) && !mq_is_blocked(t->mq))
+		return 1;
+	http_respond_unavailable(c, mq_is_up(t->mq) ? "the broker is blocked (a memory or "
+				 "disk alarm): try again later" : "the broker is unreachable");
+	return 0;
+}
+
+/* A control message whose confirm the answer awaits. */
+struct control_wait {
+	struct tasker *t;
+	uint64_t ticket;
+	size_t len;
+	char answer[256];      /* the 202's body */
+};
+
+static void on_control_confirm(void *cookie, int ok)
+{
+	struct control_wait *w = cookie;
+	http_conn_t *c = http_resume(w->t->http, w->ticket);
+	if (ok)
+		log_info("control: %.*s", (int)w->len - 1, w->answer);
+	if (c && ok)
+		http_respond(c, 202, json_type, w->answer, w->len, NULL);
+	else if (c)
+		http_respond_unavailable(c, "the broker did not confirm the control message");
+	free(w);
+}
+
+/* Publishes m (stamped now) to warren.control; the 202 (answer, or the
+ * message itself when NULL) waits for the broker's confirm. */
+static void publish_control(struct tasker *t, http_conn_t *c,
+			    struct control_msg *m, const char *answer)
+{
+	if (!broker_ready(t, c))
+		return;
+	m->time = loop_wall_ms();
+	char body[256], mid[37];
+	size_t n = control_encode(m, body, sizeof(body));
+	struct control_wait *w = n ? malloc(sizeof(*w)) : NULL;
+	if (!w || task_new_id(mid) < 0) {
+		free(w);
+		http_respond_error(c, 503, n ? "out of memory" : "cannot encode the message", NULL);
+		return;
+	}
+	w->t = t;
+	w->ticket = http_defer(c);
+	int len = snprintf(w->answer, sizeof(w->answer), "%s\n", answer ? answer : body);
+	w->len = len > 0 && (size_t)len < sizeof(w->answer) ? (size_t)len : 0;
+	if (!w->len ||
+	    mq_publish(t->mq, QUEUE_CONTROL, body, n, mid, on_control_confirm, w) < 0) {
+		free(w);
+		http_respond_unavailable(c, "the broker cannot take the message now: try again");
+	}
+}
+
+/* DELETE /task/<id>: a cancel for any id of the tasker's form, known or
+ * not (the workers know which tasks exist; a stale cancel changes nothing). */
+static void delete_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
+{
+	const char *id = req->path + 6;
+	size_t n = req->path_len - 6;
+	if (n == 0) {
+		http_respond_error(c, 400, "missing task id: DELETE /task/<id>", NULL);
+		return;
+	}
+	if (!control_id_valid(id, n)) {
+		http_respond_error(c, 400, "bad task id: DELETE /task/<id> wants an id as "
+				   "POST /task gave it (a lowercase UUID, 36 characters)", NULL);
+		return;
+	}
+	struct control_msg m = { .op = CONTROL_CANCEL };
+	memcpy(m.id, id, 36);
+	char answer[80];
+	snprintf(answer, sizeof(answer), "{\"id\":\"%s\",\"status\":\"cancelling\"}", m.id);
+	publish_control(t, c, &m, answer);
+}
+
+/* POST /control: {"op":"pause"}, {"op":"resume"}, {"op":"rate","limit":N}. */
+static void post_control(struct tasker *t, http_conn_t *c, const struct http_request *req)
+{
+	char err[256];
+	struct control_msg m;
+	if (control_parse_request(req->body ? req->body : "", req->body_len, &m,
+				  err, sizeof(err)) < 0) {
+		http_respond_error(c, 400, err, NULL);
+		return;
+	}
+	publish_control(t, c, &m, NULL);
+}
+
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
 	char err[256];
@@ -176,10 +275,8 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		http_respond_error(c, status, err, NULL);
 		return;
 	}
-	if (!mq_is_up(t->mq) || mq_is_blocked(t->mq)) {
+	if (!broker_ready(t, c)) {
 		task_stream_free(ts);
-		http_respond_unavailable(c, mq_is_up(t->mq) ? "the broker is blocked (a memory or "
-					 "disk alarm): try again later" : "the broker is unreachable");
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
@@ -224,25 +321,60 @@ static void body_drop(void *state) { task_stream_free(state); }
 
 static const struct http_body_reader task_reader = { body_begin, body_feed, body_drop };
 
+/* The tasker's paths, and the methods each takes. */
+static const struct route {
+	const char *path;       /* "/task/" matches "/task/<anything>" */
+	const char *methods;    /* for Allow and CORS preflights */
+	const char *use;        /* the 405's advice */
+} routes[] = {
+	{ "/task", "POST, OPTIONS", "use POST for /task" },
+	{ "/task/", "DELETE, OPTIONS", "use DELETE for /task/<id>" },
+	{ "/control", "POST, OPTIONS", "use POST for /control" },
+	{ "/health", "GET, HEAD, OPTIONS", "use GET for /health" },
+	{ NULL, NULL, NULL }
+};
+
+static const struct route *route_of(const struct http_request *req)
+{
+	for (const struct route *r = routes; r->path; r++) {
+		size_t n = strlen(r->path);
+		int prefix = r->path[n - 1] == '/';
+		if (prefix ? req->path_len >= n && !memcmp(req->path, r->path, n)
+			   : http_path_is(req, r->path))
+			return r;
+	}
+	return NULL;
+}
+
 static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 {
 	struct tasker *t = arg;
-	if (!http_bearer_ok(req, t->token)) {
-		task_stream_free(req->body_state);
+	const struct route *r = route_of(req);
+	int auth = http_bearer_ok(req, t->token);
+	if (r == &routes[0] && auth && http_method_is(req, "POST")) {
+		post_task(t, c, req); /* owns req->body_state */
+		return;
+	}
+	task_stream_free(req->body_state);
+	if (!r) {
+		http_respond_error(c, 404, "no such path: try POST /task, DELETE /task/<id>, "
+				   "POST /control or GET /health", NULL);
+	} else if (http_method_is(req, "OPTIONS")) {
+		/* a browser's preflight carries no token: it asks what is allowed */
+		http_respond_preflight(c, r->methods);
+	} else if (!auth) {
 		http_respond_error(c, 401, "missing or wrong bearer token",
 				   "WWW-Authenticate: Bearer\r\n");
-	} else if (http_path_is(req, "/task")) {
-		if (http_method_is(req, "POST"))
-			post_task(t, c, req); /* owns req->body_state */
-		else
-			http_respond_error(c, 405, "use POST for /task", "Allow: POST\r\n");
-	} else if (http_path_is(req, "/health")) {
-		if (http_method_is(req, "GET") || http_method_is(req, "HEAD"))
-			http_respond_health(c, mq_state_name(t->mq));
-		else
-			http_respond_error(c, 405, "use GET for /health", "Allow: GET, HEAD\r\n");
+	} else if (r == &routes[1] && http_method_is(req, "DELETE")) {
+		delete_task(t, c, req);
+	} else if (r == &routes[2] && http_method_is(req, "POST")) {
+		post_control(t, c, req);
+	} else if (r == &routes[3] && (http_method_is(req, "GET") || http_method_is(req, "HEAD"))) {
+		http_respond_health(c, mq_state_name(t->mq));
 	} else {
-		http_respond_error(c, 404, "no such path: try POST /task or GET /health", NULL);
+		char allow[64];
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->methods);
+		http_respond_error(c, 405, r->use, allow);
 	}
 }
 
@@ -285,7 +417,10 @@ int main(int argc, char **argv)
 		OPT_ROW_SYSLOG(&use_syslog),
 		OPT_ROW_END
 	};
-	int first = opt_parse(PROG, "Accepts download tasks over HTTP and queues them on RabbitMQ.",
+	int first = opt_parse(PROG, "Accepts download tasks over HTTP and queues them on RabbitMQ.\n"
+			      "POST /task queues tasks; DELETE /task/<id> cancels one; POST /control\n"
+			      "{\"op\":\"pause\"}, {\"op\":\"resume\"} or {\"op\":\"rate\",\"limit\":N} (bytes/s, 0 = none)\n"
+			      "reaches every worker; GET /health.",
 			      opts, argc, argv);
 	if (first < argc)
 		opt_fail(PROG, "unexpected argument '%s' (try --help)", argv[first]);
@@ -312,6 +447,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	http_server_cors(t.http, TASKER_CORS_ORIGIN);
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat, .name = PROG };
 	t.mq = mq_new(t.loop, &mc, err, sizeof(err));
 	if (!t.mq) {

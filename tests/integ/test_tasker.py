@@ -518,7 +518,7 @@ def test_curl_d_works_as_is():
 
 def test_unknown_path_404_wrong_method_405_with_allow():
     p = tasker()
-    for method, path in (("GET", "/"), ("GET", "/tasks"), ("POST", "/task/x"),
+    for method, path in (("GET", "/"), ("GET", "/tasks"), ("POST", "/tasks/x"),
                          ("GET", "/health/x")):
         st, h, data = http(method, p.port, path)
         assert st == 404, (method, path, st)
