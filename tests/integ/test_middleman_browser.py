@@ -12,8 +12,8 @@ import urllib.request
 
 import websockets
 
-from harness import (fresh_dir, free_port, http, run_program, start_program, timeout,
-                     wait_for)
+from harness import (ENV, fresh_dir, free_port, http, purge, run_program, start_program,
+                     start_tasker, start_worker, timeout, wait_for)
 from test_middleman import note, publish_notes, start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -92,6 +92,30 @@ class Browser:
             pass
 
 
+BROWSER = None
+
+
+def setup_module():
+    """One Chromium for the module's tests (starting and stopping one takes
+    ~9 s on a loaded machine); each test navigates it to its own page."""
+    global BROWSER
+    BROWSER = Browser()
+    BROWSER.call("Page.enable")
+
+
+def teardown_module():
+    BROWSER.close()
+
+
+def browser():
+    """The module's Chromium, on a blank page of the usual size."""
+    b = BROWSER
+    b.call("Page.navigate", url="about:blank")
+    b.call("Emulation.setDeviceMetricsOverride", width=800, height=900,
+           deviceScaleFactor=1, mobile=False)
+    return b
+
+
 def task_view(b, tid):
     """The task's card as the page shows it, or None."""
     return b.eval("""(function () {
@@ -106,55 +130,51 @@ def task_view(b, tid):
     })()""" % tid)
 
 
-def wait_view(b, tid, pred, what):
+def wait_view(b, tid, pred, what, t=15):
     return wait_for(lambda: (lambda v: v if v and pred(v) else None)(task_view(b, tid)),
-                    15, what, interval=0.1)
+                    t, what, interval=0.1)
 
 
 @timeout(180)
 def test_page_in_chromium():
     mm = start("--interval", "1", "--token", "pagetok")
-    b = Browser()
-    try:
-        b.call("Page.enable")
-        b.call("Page.navigate", url="http://127.0.0.1:%d/?token=pagetok" % mm.port)
-        # the page took the token from its URL and opened /ws with it
-        wait_for(lambda: b.eval("document.getElementById('conn') && "
-                                "document.getElementById('conn').textContent") == "live",
-                 15, "the page's WebSocket to open")
-        assert "ws" in mm.log_text() and ": open (" in mm.log_text()
-        assert task_view(b, "b1") is None
-        now = int(time.time() * 1000)
-        name = "page <b>test</b> \u00e9t\u00e9"
-        url = "http://127.0.0.1/files/big.iso"
-        publish_notes([note("b1", "queued", name=name, arg=url, time=now)])
-        v = wait_view(b, "b1", lambda v: v["state"] == "queued", "the task to appear")
-        assert v["name"] == name and "<b>" not in v["html"], v  # shown as text
-        assert v["url"] == url
-        publish_notes([note("b1", "started", name=name, arg=url, worker="h:1",
-                            bytes=0, total=4 * 1048576, time=now + 100)])
-        wait_view(b, "b1", lambda v: v["state"] == "started", "started")
-        publish_notes([note("b1", "progress", name=name, arg=url, worker="h:1",
-                            bytes=1048576, total=4 * 1048576, time=now + 1100)])
-        v = wait_view(b, "b1", lambda v: v["state"] == "progress", "progress")
-        assert v["bar"] == "25%", v
-        assert "1.0 MiB of 4.0 MiB" in v["info"] and "/s" in v["info"], v
-        publish_notes([note("b1", "done", name=name, arg=url, worker="h:1",
-                            bytes=4 * 1048576, total=4 * 1048576, time=now + 2100,
-                            file="/srv/dl/big.iso", sha256="0" * 64)])
-        v = wait_view(b, "b1", lambda v: v["state"] == "done", "the task to reach done")
-        assert v["bar"] == "100%" and "/srv/dl/big.iso" in v["info"], v
-        # a second task, failed, appears above the first
-        publish_notes([note("b2", "failed", error="404 Not Found")])
-        v = wait_view(b, "b2", lambda v: v["state"] == "failed", "a failed task")
-        assert "404 Not Found" in v["info"]
-        order = b.eval("Array.prototype.map.call(document.querySelectorAll('.task'),"
-                       " function (d) { return d.getAttribute('data-id'); })")
-        assert order == ["b2", "b1"], order
-        # the page is for phones too
-        assert b.eval("document.querySelector('meta[name=viewport]') !== null")
-    finally:
-        b.close()
+    b = browser()
+    b.call("Page.navigate", url="http://127.0.0.1:%d/?token=pagetok" % mm.port)
+    # the page took the token from its URL and opened /ws with it
+    wait_for(lambda: b.eval("document.getElementById('conn') && "
+                            "document.getElementById('conn').textContent") == "live",
+             15, "the page's WebSocket to open")
+    assert "ws" in mm.log_text() and ": open (" in mm.log_text()
+    assert task_view(b, "b1") is None
+    now = int(time.time() * 1000)
+    name = "page <b>test</b> \u00e9t\u00e9"
+    url = "http://127.0.0.1/files/big.iso"
+    publish_notes([note("b1", "queued", name=name, arg=url, time=now)])
+    v = wait_view(b, "b1", lambda v: v["state"] == "queued", "the task to appear")
+    assert v["name"] == name and "<b>" not in v["html"], v  # shown as text
+    assert v["url"] == url
+    publish_notes([note("b1", "started", name=name, arg=url, worker="h:1",
+                        bytes=0, total=4 * 1048576, time=now + 100)])
+    wait_view(b, "b1", lambda v: v["state"] == "started", "started")
+    publish_notes([note("b1", "progress", name=name, arg=url, worker="h:1",
+                        bytes=1048576, total=4 * 1048576, time=now + 1100)])
+    v = wait_view(b, "b1", lambda v: v["state"] == "progress", "progress")
+    assert v["bar"] == "25%", v
+    assert "1.0 MiB of 4.0 MiB" in v["info"] and "/s" in v["info"], v
+    publish_notes([note("b1", "done", name=name, arg=url, worker="h:1",
+                        bytes=4 * 1048576, total=4 * 1048576, time=now + 2100,
+                        file="/srv/dl/big.iso", sha256="0" * 64)])
+    v = wait_view(b, "b1", lambda v: v["state"] == "done", "the task to reach done")
+    assert v["bar"] == "100%" and "/srv/dl/big.iso" in v["info"], v
+    # a second task, failed, appears above the first
+    publish_notes([note("b2", "failed", error="404 Not Found")])
+    v = wait_view(b, "b2", lambda v: v["state"] == "failed", "a failed task")
+    assert "404 Not Found" in v["info"]
+    order = b.eval("Array.prototype.map.call(document.querySelectorAll('.task'),"
+                   " function (d) { return d.getAttribute('data-id'); })")
+    assert order == ["b2", "b1"], order
+    # the page is for phones too
+    assert b.eval("document.querySelector('meta[name=viewport]') !== null")
     mm.stop()
 
 
@@ -168,16 +188,12 @@ def test_page_shows_stored_tasks_on_open():
     publish_notes([note("d1", "queued"), note("d1", "done", bytes=10, total=10),
                    note("d2", "failed", error="gone")])
     wait_for(lambda: b'"failed"' in http("GET", mm.port, "/tasks/d2")[2], 10, "stored")
-    b = Browser()
-    try:
-        b.call("Page.enable")
-        b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
-        v = wait_view(b, "d1", lambda v: v["state"] == "done", "d1 shown done")
-        assert v["bar"] == "100%", v
-        v = wait_view(b, "d2", lambda v: v["state"] == "failed", "d2 shown failed")
-        assert "gone" in v["info"], v
-    finally:
-        b.close()
+    b = browser()
+    b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
+    v = wait_view(b, "d1", lambda v: v["state"] == "done", "d1 shown done")
+    assert v["bar"] == "100%", v
+    v = wait_view(b, "d2", lambda v: v["state"] == "failed", "d2 shown failed")
+    assert "gone" in v["info"], v
     mm.stop()
 
 
@@ -187,28 +203,24 @@ def test_page_odd_ids_and_state_order():
     page keeps them in a Map), and a late queued after a done does not
     take the task back on the page (its state only moves forward)."""
     mm = start("--interval", "0")
-    b = Browser()
-    try:
-        b.call("Page.enable")
-        b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
-        wait_for(lambda: b.eval("document.getElementById('conn') && "
-                                "document.getElementById('conn').textContent") == "live",
-                 15, "the page's WebSocket to open")
-        publish_notes([note("__proto__", "queued"), note("constructor", "started"),
-                       note("late", "done", bytes=1, total=1), note("late", "queued"),
-                       note("hasOwnProperty", "failed", error="x"),
-                       note("__proto__", "done", bytes=1, total=1)])
-        wait_view(b, "__proto__", lambda v: v["state"] == "done", "__proto__ done")
-        wait_view(b, "constructor", lambda v: v["state"] == "started", "constructor")
-        wait_view(b, "hasOwnProperty", lambda v: v["state"] == "failed", "hasOwnProperty")
-        v = task_view(b, "late")
-        assert v and v["state"] == "done", v
-        assert b.eval("document.querySelectorAll('.task').length") == 4
-        # the page still follows new notifications
-        publish_notes([note("after", "queued")])
-        wait_view(b, "after", lambda v: v["state"] == "queued", "a later task")
-    finally:
-        b.close()
+    b = browser()
+    b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
+    wait_for(lambda: b.eval("document.getElementById('conn') && "
+                            "document.getElementById('conn').textContent") == "live",
+             15, "the page's WebSocket to open")
+    publish_notes([note("__proto__", "queued"), note("constructor", "started"),
+                   note("late", "done", bytes=1, total=1), note("late", "queued"),
+                   note("hasOwnProperty", "failed", error="x"),
+                   note("__proto__", "done", bytes=1, total=1)])
+    wait_view(b, "__proto__", lambda v: v["state"] == "done", "__proto__ done")
+    wait_view(b, "constructor", lambda v: v["state"] == "started", "constructor")
+    wait_view(b, "hasOwnProperty", lambda v: v["state"] == "failed", "hasOwnProperty")
+    v = task_view(b, "late")
+    assert v and v["state"] == "done", v
+    assert b.eval("document.querySelectorAll('.task').length") == 4
+    # the page still follows new notifications
+    publish_notes([note("after", "queued")])
+    wait_view(b, "after", lambda v: v["state"] == "queued", "a later task")
     mm.stop()
 
 
@@ -283,39 +295,65 @@ def test_page_10000_tasks():
     publish_notes(notes)
     wait_for(lambda: b'"k09999"' in http("GET", mm.port, "/tasks/k09999")[2], 60,
              "the 10,000 tasks stored")
-    b = Browser()
-    try:
-        b.call("Page.enable")
-        b.call("Emulation.setDeviceMetricsOverride", width=800, height=900,
-               deviceScaleFactor=1, mobile=False)
-        t0 = time.monotonic()
-        b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
-        wait_for(lambda: (counts(b) or {}).get("") == n, 60, "10,000 tasks counted",
-                 interval=0.2)
-        print("10,000 tasks shown %.2f s after navigating" % (time.monotonic() - t0))
-        c = counts(b)
-        assert c == {"": n, "queued": n // 4, "started": 0, "progress": n // 4,
-                     "paused": 0, "done": n // 4, "failed": n // 4, "cancelled": 0}, c
-        r = rows(b)
-        assert 5 <= len(r) <= 40, len(r)  # the window's rows, not 10,000
-        assert r[0] == "k09999" and r[1] == "k09998", r[:3]  # newest first
-        v = task_view(b, "k09998")
-        assert v["state"] == "done" and v["bar"] == "100%", v
-        # the oldest, at the bottom of the page
-        b.eval("window.scrollTo(0, document.body.scrollHeight)")
-        wait_for(lambda: rows(b)[-1] == "k00000", 10, "the oldest task in view")
-        assert len(rows(b)) <= 40
-        assert task_view(b, "k00000")["info"] == "waiting for a worker"
-        # a filter on failed: only failed rows, from the top
-        b.eval("window.scrollTo(0, 0); document.querySelector("
-               "'#counts [data-status=failed]').click()")
-        wait_for(lambda: (rows(b) or [""])[0] == "k09999" and
-                 all(task_view(b, i)["state"] == "failed" for i in rows(b)[:3]),
-                 10, "the failed filter")
-        # still live: a new task and a change to a shown one
-        publish_notes([note("fresh", "failed", error="late", time=now + n + 1)])
-        wait_for(lambda: rows(b)[0] == "fresh", 15, "a new failed task on top")
-        assert counts(b)["failed"] == n // 4 + 1 and counts(b)[""] == n + 1
-    finally:
-        b.close()
+    b = browser()
+    t0 = time.monotonic()
+    b.call("Page.navigate", url="http://127.0.0.1:%d/" % mm.port)
+    wait_for(lambda: (counts(b) or {}).get("") == n, 60, "10,000 tasks counted",
+             interval=0.2)
+    print("10,000 tasks shown %.2f s after navigating" % (time.monotonic() - t0))
+    c = counts(b)
+    assert c == {"": n, "queued": n // 4, "started": 0, "progress": n // 4,
+                 "paused": 0, "done": n // 4, "failed": n // 4, "cancelled": 0}, c
+    r = rows(b)
+    assert 5 <= len(r) <= 40, len(r)  # the window's rows, not 10,000
+    assert r[0] == "k09999" and r[1] == "k09998", r[:3]  # newest first
+    v = task_view(b, "k09998")
+    assert v["state"] == "done" and v["bar"] == "100%", v
+    # the oldest, at the bottom of the page
+    b.eval("window.scrollTo(0, document.body.scrollHeight)")
+    wait_for(lambda: rows(b)[-1] == "k00000", 10, "the oldest task in view")
+    assert len(rows(b)) <= 40
+    assert task_view(b, "k00000")["info"] == "waiting for a worker"
+    # a filter on failed: only failed rows, from the top
+    b.eval("window.scrollTo(0, 0); document.querySelector("
+           "'#counts [data-status=failed]').click()")
+    wait_for(lambda: (rows(b) or [""])[0] == "k09999" and
+             all(task_view(b, i)["state"] == "failed" for i in rows(b)[:3]),
+             10, "the failed filter")
+    # still live: a new task and a change to a shown one
+    publish_notes([note("fresh", "failed", error="late", time=now + n + 1)])
+    wait_for(lambda: rows(b)[0] == "fresh", 15, "a new failed task on top")
+    assert counts(b)["failed"] == n // 4 + 1 and counts(b)[""] == n + 1
     mm.stop()
+
+
+def message(b):
+    """The page's status line: (text, is an error)."""
+    return b.eval("(function (m) { return [m.textContent, m.className === 'err']; })"
+                  "(document.getElementById('msg'))")
+
+
+def click(b, selector):
+    b.eval("document.getElementById('msg').textContent = '';"
+           "document.querySelector(%s).click()" % json.dumps(selector))
+
+
+def submit(b, name, url, sha=""):
+    """Fills the page's form and presses Download: the task id it was given."""
+    b.eval("""(function () { var f = document.getElementById('add');
+        document.getElementById('msg').textContent = '';
+        f.name.value = %s; f.url.value = %s; f.sha.value = %s;
+        f.querySelector('button').click(); })()""" % tuple(
+        json.dumps(x) for x in (name, url, sha)))
+    text, err = wait_for(lambda: (lambda m: m if m[0] else None)(message(b)), 15,
+                         "the tasker's answer on the page")
+    assert not err and text.startswith("queued %s (" % name), text
+    return text[len("queued %s (" % name):-1]
+
+
+def live_page(b, port, token):
+    b.call("Page.navigate", url="http://127.0.0.1:%d/?token=%s" % (port, token))
+    wait_for(lambda: b.eval("document.getElementById('conn') && "
+                            "document.getElementById('conn').textContent") == "live",
+             15, "the page's WebSocket to open")
+
