@@ -1008,3 +1008,78 @@ def cleanup(objs=None):
 
 
 atexit.register(cleanup)
+
+
+# ---------------------------------------------------------------- cluster
+# The three-node test cluster of tests/env/cluster.sh (node i: AMQP port
+# base+30+2i, node name warren<port>@localhost). Not started by run.py:
+# tests/cluster/run.sh and the fault suite start it (cluster_start) when it
+# is not running. Tests that use it: tests/cluster/, faults 7 and 8.
+
+def cluster_sh(*args, check=True, timeout=180):
+    """tests/env/cluster.sh ARGS for this port base; its stdout."""
+    env = dict(os.environ, WARREN_TEST_PORT_BASE=str(ENV.port_base))
+    r = subprocess.run(["sh", os.path.join(ROOT, "tests", "env", "cluster.sh")] +
+                       [str(a) for a in args], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    if check and r.returncode != 0:
+        raise AssertionError("cluster.sh %s failed (%d): %s%s" % (
+            " ".join(map(str, args)), r.returncode, r.stdout.decode(),
+            r.stderr.decode()))
+    return r.stdout.decode()
+
+
+def cluster_running():
+    return cluster_sh("status", check=False).startswith("running")
+
+
+def cluster_urls():
+    """The AMQP URLs of nodes 0, 1, 2."""
+    return ["amqp://guest:guest@127.0.0.1:%d" % (ENV.port_base + 30 + 2 * i)
+            for i in range(3)]
+
+
+def cluster_amqp(*order):
+    """An --amqp list naming the nodes in that order, e.g. cluster_amqp(1, 2,
+    0): node 1 first, the others to fail over to."""
+    urls = cluster_urls()
+    return ",".join(urls[i] for i in order)
+
+
+def cluster_node_of(name):
+    """Node index (0-2) of a node name such as warren25732@localhost."""
+    m = re.match(r"warren(\d+)@", name or "")
+    return (int(m.group(1)) - ENV.port_base - 30) // 2 if m else None
+
+
+def cluster_queue(queue, node=None):
+    """{"type", "leader" (node index), "members", "online" (indexes)} of a
+    queue as the first answering node (or `node`) reports it; None if absent."""
+    for n in ([node] if node is not None else range(3)):
+        r = cluster_sh("ctl", n, "list_queues", "name", "type", "leader", "members",
+                       "online", "--formatter", "json", check=False)
+        try:
+            rows = json.loads(r)
+        except ValueError:
+            continue
+        for q in rows:
+            if q.get("name") == queue:
+                return {"type": q.get("type"),
+                        "leader": cluster_node_of(q.get("leader")),
+                        "members": sorted(cluster_node_of(m) for m in q.get("members") or []),
+                        "online": sorted(cluster_node_of(m) for m in q.get("online") or [])}
+        return None
+    return None
+
+
+def cluster_delete_queues(*queues):
+    """Delete queues (absent ones are fine) so that programs declare them
+    afresh; streams cannot be purged, so tests start from nothing this way."""
+    for q in queues:
+        for url in cluster_urls():
+            try:
+                delete_queue(q, url=url)
+                break
+            except Exception:  # node down or queue absent: try the next
+                continue
