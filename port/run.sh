@@ -5,7 +5,12 @@
 #   - a broker: the one at WARREN_AMQP_URL (default
 #     amqp://guest:guest@127.0.0.1:5672) when its port answers; otherwise a
 #     private RabbitMQ node on that port (tests/env/broker.sh, state in
-#     build/run-env), stopped again at the end;
+#     build/run-env, or WARREN_RUN_ENV), stopped again at the end;
+#   - on that private node only (never on a broker that is not ours): the
+#     classic queues `tasks` and `notifications` that an older warren
+#     declared there are deleted, since warren now declares `tasks` as a
+#     quorum queue and `notifications` as a stream (RabbitMQ refuses to
+#     redeclare a queue with another type);
 #   - tasker, middleman and two workers (downloading into ./downloads), each
 #     of those that is built; every log line prefixed with the program's name.
 # Ctrl-C or SIGTERM stops them all (SIGTERM, then wait) and exits 0.
@@ -19,22 +24,25 @@ case $BUILD in /*) ;; *) BUILD=$root/$BUILD ;; esac
 export WARREN_AMQP_URL=${WARREN_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
 tasker_listen=${WARREN_TASKER_LISTEN:-0.0.0.0:8080}
 middleman_listen=${WARREN_MIDDLEMAN_LISTEN:-0.0.0.0:8081}
-run_env=$root/build/run-env
+run_env=${WARREN_RUN_ENV:-$root/build/run-env}
 mkdir -p "$run_env"
+run_env=$(cd "$run_env" && pwd)
 
 # The Makefile's `deps` installs what builds; running also needs RabbitMQ.
 sh "$root/port/deps.sh" run || exit 1
 
 say() { echo "[run] $*" >&2; }
 
-# Host and port of the AMQP URL (amqp://user:pass@host:port/vhost).
-hostport=${WARREN_AMQP_URL#*://}
+# Host and port of the AMQP URL (amqp://user:pass@host:port/vhost); of the
+# first one when it is a list (the nodes of a cluster).
+first_url=${WARREN_AMQP_URL%%,*}
+hostport=${first_url#*://}
 hostport=${hostport#*@}
 hostport=${hostport%%/*}
 amqp_host=${hostport%:*}
 amqp_port=${hostport##*:}
 [ "$amqp_port" = "$hostport" ] && amqp_port=5672
-case $WARREN_AMQP_URL in amqps://*) [ "$amqp_port" = "$hostport" ] && amqp_port=5671 ;; esac
+case $first_url in amqps://*) [ "$amqp_port" = "$hostport" ] && amqp_port=5671 ;; esac
 amqp_host=${amqp_host#[}; amqp_host=${amqp_host%]}
 
 # port_open HOST PORT: true when HOST:PORT accepts a TCP connection.
@@ -67,15 +75,44 @@ stop_all() {
 }
 trap stop_all INT TERM
 
+# own_node ARGS...: tests/env/broker.sh ARGS for the private node of run_env.
+own_node() {
+	WARREN_TEST_PORT_BASE=$amqp_port WARREN_TEST_ENV=$run_env \
+	    sh "$root/tests/env/broker.sh" "$@"
+}
+
+# drop_old_queues: on our own private node, delete `tasks` and
+# `notifications` when they are still the classic queues of an older warren
+# (the programs would get 406 PRECONDITION_FAILED declaring them anew). Their
+# messages are lost: said, with how many.
+drop_old_queues() {
+	own_node ctl -q --no-table-headers list_queues name type messages 2>/dev/null |
+	while read -r q type n; do
+		case "$q:$type" in
+		tasks:classic|notifications:classic) ;;
+		*) continue ;;
+		esac
+		what="a quorum queue"
+		[ "$q" = tasks ] || what="a stream"
+		say "removing the classic queue $q ($n messages) that an older warren declared on the private node: warren declares it as $what now"
+		own_node ctl -q delete_queue "$q" >/dev/null </dev/null ||
+			say "could not delete $q: the programs will say what to do"
+	done
+}
+
 if port_open "$amqp_host" "$amqp_port"; then
 	say "using the broker at $amqp_host:$amqp_port"
+	# a private node of ours left running (e.g. by a `make run` killed with -9)
+	if own_node status >/dev/null 2>&1; then
+		drop_old_queues
+	fi
 else
 	case $amqp_host in
 	127.*|localhost|::1) ;;
 	*)	say "no broker answers at $amqp_host:$amqp_port, and it is not this machine"
 		exit 1 ;;
 	esac
-	say "no broker at $amqp_host:$amqp_port: starting a private RabbitMQ node (state in build/run-env)"
+	say "no broker at $amqp_host:$amqp_port: starting a private RabbitMQ node (state in $run_env)"
 	# A download keeps its task's delivery unacknowledged until it ends, and
 	# RabbitMQ closes a channel whose delivery stays unacked past
 	# consumer_timeout (30 min by default), so long downloads need more:
@@ -87,6 +124,7 @@ else
 		exit 1
 	fi
 	broker_started=1
+	drop_old_queues
 fi
 
 # start NAME BINARY ARGS...: run BINARY with its output prefixed by NAME.
