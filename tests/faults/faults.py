@@ -20,6 +20,20 @@ Scenarios (functions scenario_*; PATTERNs are substrings of their names):
   6 soak               WARREN_SOAK_SECONDS (600) of mixed tasks from many
                        clients while workers are killed and restarted at
                        random: nothing lost, RSS and fds flat, all answering
+  7 cluster_leader_killed  WARREN_FAULTS_CLUSTER_TASKS (1000) tasks on the
+                       three-node cluster (tests/env/cluster.sh) while the
+                       node holding the leader of `tasks` (and the tasker's
+                       and the middleman's connections) is killed with
+                       kill -9, then restarted; workers on the other nodes:
+                       every 202 ends done once, refusals are 503s, the
+                       programs move to another node within 3 heartbeats
+  8 cluster_middleman_killed  two middlemen on different nodes; one
+                       SIGKILLed twice while notifications flow and
+                       restarted on its journal: both pages see every
+                       notification once, under the same seq
+  9 poison_task        a task whose worker dies at each delivery (SIGKILL
+                       at `started`) ends `failed`, "gave up after 5
+                       deliveries", after at most 6 deliveries
   alarms               TASKS tasks while RabbitMQ's memory alarm comes and
                        goes three times: every 202 ends done once, refusals
                        are 503s within the client's timeout, /health answers
@@ -42,7 +56,7 @@ shown in the count line and allowed. Then "ok name" or "FAIL
 name: why" as in tests/integ/run.py, and the last line "N passed, N failed".
 
 Environment: WARREN_SOAK_SECONDS (600; CI sets 60), WARREN_FAULTS_TASKS
-(1000), WARREN_FAULTS_SAMPLE (seconds between RSS/fd samples in the soak:
+(1000), WARREN_FAULTS_CLUSTER_TASKS (1000), WARREN_FAULTS_SAMPLE (seconds between RSS/fd samples in the soak:
 60, or a sixth of the soak when shorter), and the WARREN_TEST_* of the
 harness. Needs root for scenarios 3 (mount) and 4 (ip netns).
 Run with /usr/bin/python3 (Debian's, with pika).
@@ -958,6 +972,277 @@ def scenario_6_soak():
         col.stop()
 
 
+# ---------------------------------------------------------------- 7, 8: cluster
+
+CLUSTER_QUEUES = ("tasks", "tasks.dead", "notifications", "warren.control")
+CLUSTER_TASKS = int(os.environ.get("WARREN_FAULTS_CLUSTER_TASKS", "1000"))
+_cluster_started = []
+
+
+def need_cluster():
+    """The three-node test cluster (tests/env/cluster.sh), started when it is
+    not running (about a minute; stopped again at the end of the run)."""
+    if not H.cluster_running():
+        print("    starting the three-node cluster", flush=True)
+        H.cluster_sh("start", timeout=300)
+        _cluster_started.append(1)
+    H.cluster_delete_queues(*CLUSTER_QUEUES)
+
+
+def new_connection(p, since_len, port):
+    """True when p's log, after offset since_len, says it connected to a
+    node whose port is not `port`."""
+    return any(int(x) != port for x in re.findall(
+        r"connected to broker \S*:(\d+)", p.log_text()[since_len:]))
+
+
+@H.timeout(900)
+def scenario_7_cluster_leader_killed():
+    """CLUSTER_TASKS tasks, paced, while the node holding the leader of
+    `tasks` (the tasker's and the middleman's node) is killed with kill -9
+    and later restarted; the workers are on the other nodes. Every 202 ends
+    done exactly once, the tasker and the middleman move to another node
+    within the heartbeat time, clients see only 503s meanwhile."""
+    need_cluster()
+    ledger = Ledger()
+    hb = 5
+    order = [0, 1, 2]
+    # the tasker declares `tasks` first: its leader is the tasker's node
+    tasker = H.start_tasker("--heartbeat", str(hb), amqp=H.cluster_amqp(*order),
+                            timeout=30)
+    H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
+               "the tasker up")
+    q = H.wait_for(lambda: (H.cluster_queue("tasks") or {}).get("leader") is not None
+                   and H.cluster_queue("tasks"), 30, "the leader of tasks")
+    lead = q["leader"]
+    others = [n for n in order if n != lead]
+    mm_port = H.free_port()
+    mm = H.start_program("middleman", [
+        "--listen", "127.0.0.1:%d" % mm_port, "--heartbeat", str(hb),
+        "--amqp", H.cluster_amqp(lead, *others), "--interval", "0",
+        "--history", "100000"], port=mm_port)
+    col = WsCollector(ledger, lambda: mm_port)
+    try:
+        assert col.connected.wait(10), "no WebSocket to the middleman"
+        dirs = []
+        for k in range(2):
+            w = H.start_worker("--concurrency", "8", "--heartbeat", str(hb),
+                               amqp=H.cluster_amqp(others[k], others[1 - k], lead),
+                               wait_log="broker connection ready", timeout=30)
+            dirs.append(w.dir)
+        url = H.ENV.url("small.txt")
+        want = H.ENV.sha256("small.txt")
+        span = max(20.0, CLUSTER_TASKS / 40.0)
+        clients = 8
+        per = CLUSTER_TASKS // clients
+        t0 = time.monotonic()
+
+        def client(k):
+            for i in range(per if k else CLUSTER_TASKS - per * (clients - 1)):
+                due = t0 + span * (i * clients + k) / CLUSTER_TASKS
+                time.sleep(max(0, due - time.monotonic()))
+                submit(ledger, tasker.port, task(url, "c%d-%d" % (k, i), want))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        time.sleep(max(0, t0 + span * 0.3 - time.monotonic()))
+        marks = {p: len(p.log_text()) for p in (tasker, mm)}
+        dead = H.ENV.port_base + 30 + 2 * lead
+        t_kill = time.monotonic()
+        H.cluster_sh("kill", lead)
+        moved = {}
+        deadline = t_kill + 60
+        while len(moved) < 2 and time.monotonic() < deadline:
+            for p in (tasker, mm):
+                if p not in moved and new_connection(p, marks[p], dead):
+                    moved[p] = time.monotonic() - t_kill
+            time.sleep(0.1)
+        assert len(moved) == 2, "not moved to another node within 60 s: %s" % [
+            p.name for p in (tasker, mm) if p not in moved]
+        q2 = H.wait_for(lambda: (H.cluster_queue("tasks", others[0]) or {}).get("leader")
+                        in others and H.cluster_queue("tasks", others[0]), 30,
+                        "a new leader of tasks")
+        t_lead = time.monotonic() - t_kill
+        time.sleep(max(0, t0 + span * 0.6 - time.monotonic()))
+        t_restart = time.monotonic()
+        H.cluster_sh("restart", lead, timeout=300)
+        restart_took = time.monotonic() - t_restart
+        for t in threads:
+            t.join()
+        print("    node %d (leader of tasks; tasker, middleman) killed at %.0f s of %.0f s "
+              "of submitting: tasker on another node after %.1f s, middleman after "
+              "%.1f s, new leader on node %d after %.1f s at most (heartbeat %d s); "
+              "node back %.0f s after its restart; %d refused with 503"
+              % (lead, span * 0.3, span, moved[tasker], moved[mm], q2["leader"],
+                 t_lead, hb, restart_took, ledger.refused), flush=True)
+        wait_ledger(ledger, None, 300, "every accepted task to finish")
+        time.sleep(2)  # late duplicates, if any, arrive now
+        col.stop()
+        q3 = H.wait_for(lambda: (H.cluster_queue("tasks") or {}).get("online") == [0, 1, 2]
+                        and H.cluster_queue("tasks"), 60, "the restarted node back in tasks")
+        assert not ledger.other, "answers other than 202/503: %r" % ledger.other[:10]
+        assert max(moved.values()) <= 3 * hb, "failover took %s s (heartbeat %d s)" % (
+            sorted(moved.values()), hb)
+        print("    tasks members online again: %s, leader node %d" % (q3["online"],
+                                                                   q3["leader"]), flush=True)
+        ledger.check("cluster_leader_killed", dirs)
+    finally:
+        col.stop()
+
+
+@H.timeout(300)
+def scenario_8_cluster_middleman_killed():
+    """Two middlemen on different nodes, each with its journal; one is
+    killed with kill -9 twice while notifications flow and restarted. Pages
+    on the other see everything once; the restarted one catches up from its
+    position: its page (coming back with ?since=) also sees each
+    notification once, under the same seq as on the other middleman."""
+    need_cluster()
+    ports = [H.free_port(), H.free_port()]
+    journals = [os.path.join(H.fresh_dir("journal"), "notes.journal") for _ in ports]
+
+    def args(k):
+        return ["--listen", "127.0.0.1:%d" % ports[k], "--interval", "0",
+                "--history", "100000", "--journal", journals[k],
+                "--amqp", H.cluster_amqp(*([1, 2, 0] if k == 0 else [2, 0, 1]))]
+
+    mms = [H.start_program("middleman", args(k), port=ports[k]) for k in (0, 1)]
+    for p in ports:
+        H.wait_for(lambda p=p: H.http("GET", p, "/health")[0] == 200, 30, "middleman up")
+    ledgers = [Ledger(), Ledger()]
+    cols = [WsCollector(ledgers[k], lambda k=k: ports[k]) for k in (0, 1)]
+    total, kills = 3000, 2
+    ids = ["m%05d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(total)]
+    pub_done = threading.Event()
+    pub_error = []
+
+    def publisher():
+        import pika
+        try:
+            conn = H.amqp_connect(H.cluster_urls()[0])
+            ch = conn.channel()
+            ch.confirm_delivery()
+            for i, tid in enumerate(ids):
+                body = json.dumps({"id": tid, "name": "n", "taskType": "download",
+                                   "arg": "http://127.0.0.1/x", "status": "queued",
+                                   "time": int(time.time() * 1000)})
+                ch.basic_publish("", "notifications", body,
+                                 pika.BasicProperties(delivery_mode=2,
+                                                      content_type="application/json"))
+                if i % 50 == 49:
+                    time.sleep(0.05)
+            conn.close()
+        except Exception as e:  # reported below
+            pub_error.append(e)
+        pub_done.set()
+
+    try:
+        for c in cols:
+            assert c.connected.wait(10), "no WebSocket to a middleman"
+        pt = threading.Thread(target=publisher, daemon=True)
+        pt.start()
+        for k in range(kills):
+            H.wait_for(lambda: len(cols[0].seqs) > total * (k + 1) // (kills + 2), 60,
+                       "notifications to flow")
+            mms[0].kill(signal.SIGKILL)
+            time.sleep(0.5)
+            mms[0] = H.start_program("middleman", args(0), port=ports[0])
+        pub_done.wait(120)
+        assert not pub_error, pub_error
+        for k in (0, 1):
+            H.wait_for(lambda k=k: len(set(ledgers[k].notes) & set(ids)) == total, 90,
+                       "every notification at middleman %s's page" % "AB"[k], interval=0.2)
+        time.sleep(2)  # duplicates, if any, arrive now
+        for c in cols:
+            c.stop()
+        seqs_of = []
+        for k in (0, 1):
+            seen = {i: [n.get("seq") for n in ledgers[k].notes.get(i, [])] for i in ids}
+            twice = [i for i, s in seen.items() if len(s) > 1]
+            s = cols[k].seqs
+            back = sum(1 for a, b in zip(s, s[1:]) if b <= a)
+            line = ("counts cluster_middleman_killed %s: published %d, seen %d, lost %d, "
+                    "duplicated %d [kills %d, reconnects %d, seq not increasing %d]"
+                    % ("AB"[k], total, sum(1 for x in seen.values() if x),
+                       sum(1 for x in seen.values() if not x), len(twice),
+                       kills if k == 0 else 0, cols[k].reconnects, back))
+            print(line, flush=True)
+            _summary.append(line)
+            assert not twice, "page of %s saw twice: %s" % ("AB"[k], [
+                (i, seen[i]) for i in twice[:5]])
+            assert back == 0, "seq not increasing at %s's page" % "AB"[k]
+            seqs_of.append({i: s[0] for i, s in seen.items()})
+        assert cols[0].reconnects >= kills, cols[0].reconnects
+        differ = [(i, seqs_of[0][i], seqs_of[1][i]) for i in ids
+                  if seqs_of[0][i] != seqs_of[1][i]]
+        assert not differ, "seq differs between the middlemen (id, A, B): %s" % differ[:5]
+    finally:
+        for c in cols:
+            c.stop()
+
+
+# ---------------------------------------------------------------- 9
+
+@H.timeout(300)
+def scenario_9_poison_task():
+    """A poison task: every worker that takes it dies (here: SIGKILLed as
+    soon as it reports `started`). After 5 deliveries the broker
+    dead-letters it and the middleman records `failed`, "gave up after 5
+    deliveries", instead of the task going round forever; other tasks still
+    run."""
+    for q in CLUSTER_QUEUES:
+        H.delete_queue(q)
+    ledger = Ledger()
+    mm, col = observe(ledger)
+    try:
+        tasker = H.start_tasker()
+        H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
+                   "the tasker up")
+        st, tid = submit(ledger, tasker.port,
+                         task(H.ENV.url("/slow/10m.bin?rate=262144"), "poison"))
+        assert st == 202, st
+        shared = H.fresh_dir("shared")
+        kills = 0
+        while not ledger.finals(tid) and kills < 7:
+            w = H.start_worker("--heartbeat", "5", dir=shared)
+
+            def taken(w=w):
+                return ledger.finals(tid) or any(
+                    n.get("status") == "started" and
+                    n.get("worker", "").endswith(":%d" % w.pid)
+                    for n in ledger.notes.get(tid, []))
+            H.wait_for(taken, 60, "the poison task taken or given up")
+            if ledger.finals(tid):
+                break
+            w.kill(signal.SIGKILL)
+            kills += 1
+        wait_ledger(ledger, [tid], 30, "the poison task given up")
+        f = ledger.finals(tid)
+        assert [n["status"] for n in f] == ["failed"], f
+        assert "gave up after 5 deliveries" in f[0].get("error", ""), f[0]
+        assert kills <= 6, "%d workers killed before it was given up" % kills
+        # it does not come back: the last worker takes a good task, not it
+        w = H.start_worker("--heartbeat", "5", dir=shared)
+        st, good = submit(ledger, tasker.port, task(H.ENV.url("small.txt"), "good",
+                                                    H.ENV.sha256("small.txt")))
+        assert st == 202
+        wait_ledger(ledger, [good], 60, "a good task after the poison one")
+        time.sleep(1)
+        col.stop()
+        again = [n for n in ledger.notes.get(tid, [])
+                 if n.get("worker", "").endswith(":%d" % w.pid)]
+        assert not again, "the poison task came back: %s" % again
+        print("    %d workers killed as they took it; then failed: %s"
+              % (kills, f[0].get("error")), flush=True)
+        line = ("counts poison_task: deliveries killed %d, final %s" %
+                (kills, f[0]["status"]))
+        _summary.append(line)
+        ledger.check("poison_task", [])
+    finally:
+        col.stop()
+
+
 # ---------------------------------------------------------------- security
 
 @H.timeout(180)
@@ -1112,6 +1397,8 @@ def main(argv):
         print("interrupted", flush=True)
     finally:
         R.stop_env(started)
+        if _cluster_started:
+            H.cluster_sh("stop", check=False)
     print("== summary")
     for s in _summary:
         print(s)
