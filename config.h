@@ -533,12 +533,6 @@
 #ifndef MIDDLEMAN_PREFETCH
 #define MIDDLEMAN_PREFETCH 256
 #endif
-/* Newest stored notifications searched for a copy of a redelivered one
- * (a crash between journal write and ack); twice the prefetch covers every
- * delivery that can have been unacknowledged. */
-#ifndef MIDDLEMAN_DEDUP_WINDOW
-#define MIDDLEMAN_DEDUP_WINDOW (2 * MIDDLEMAN_PREFETCH)
-#endif
 /* HTTP connections of the middleman (WebSocket clients leave the HTTP
  * server once upgraded and count against WS_MAX_CLIENTS instead). Never
  * below WS_MAX_CLIENTS, so that as many pages can upgrade at once. */

@@ -4,9 +4,18 @@
  * and pushes them to WebSocket clients every --interval seconds; serves
  * the live page, /tasks and /health over HTTP.
  *
- * A notification is acknowledged to the broker only once stored (and, with
- * a journal, written and fdatasync'ed: deliveries that arrive together are
- * committed with one sync). Clients are pushed only what is committed.
+ * A notification's seq is its stream offset + 1, the same on every
+ * middleman. A notification is acknowledged to the broker only once stored
+ * (and, with a journal, written and fdatasync'ed: deliveries that arrive
+ * together are committed with one sync). Clients are pushed only what is
+ * committed.
+ *
+ * The journal holds the stored notifications and position records
+ * "@ HANDLED HISTORY_FROM": the seq of the last notification handled
+ * (stored, or dropped as a copy or invalid), from which a restart resumes
+ * reading the stream, and where the history starts (a compacted journal
+ * lacks what only the history held). A journal starts with one, which
+ * tells it from an older warren's, whose seq was an arrival count.
  *
  * WebSocket clients leave the HTTP server at the upgrade and belong to
  * push.c from then on.
@@ -48,6 +57,12 @@ struct middleman {
 	unsigned long interval;
 	/* committed: stored (journaled and synced) and acknowledged */
 	uint64_t committed_seq, pushed_seq;
+	/* the seq of the last notification handled (stored or dropped):
+	 * reading resumes at the offset after it, i.e. at offset handled */
+	uint64_t handled;
+	uint64_t journaled;          /* the last handled that the journal has */
+	size_t replayed;             /* records seen while opening the journal */
+	int old_journal;             /* its first record is no position */
 	uint64_t *acks;              /* delivery tags waiting for the commit */
 	size_t nacks, acks_cap;
 	uint64_t commit_timer;
@@ -67,6 +82,7 @@ struct middleman {
 /* A delivery the journal could not take yet. */
 struct parked {
 	uint64_t tag;
+	uint64_t seq;
 	size_t len;
 	char body[];
 };
@@ -144,18 +160,55 @@ static void upgrade(struct middleman *m, http_conn_t *hc,
 
 /* ---- notifications ---- */
 
+/* A position record: "@ HANDLED HISTORY_FROM". */
+static size_t position_record(const struct middleman *m, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "@ %llu %llu", (unsigned long long)m->handled,
+			 (unsigned long long)store_history_start(m->store));
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Reads a position record. 0, or -1 when rec is not one. */
+static int parse_position(const char *rec, size_t len, uint64_t *handled,
+			  uint64_t *from)
+{
+	char b[64], *end;
+	if (len < 2 || len >= sizeof(b) || rec[0] != '@' || rec[1] != ' ')
+		return -1;
+	memcpy(b, rec, len);
+	b[len] = '\0';
+	errno = 0;
+	unsigned long long h = strtoull(b + 2, &end, 10);
+	if (*end != ' ' || !(end[1] >= '0' && end[1] <= '9'))
+		return -1;
+	unsigned long long f = strtoull(end + 1, &end, 10);
+	if (*end || errno || h > STORE_MAX_SEQ || f > STORE_MAX_SEQ + 1)
+		return -1;
+	*handled = h;
+	*from = f;
+	return 0;
+}
+
 struct compact_iter {
-	store_t *s;
+	struct middleman *m;
 	uint64_t seq;
+	int started;
+	char pos[64];
 };
 
-/* The journal keeps exactly what the store holds: the history and every
- * task's state, merged in seq order. */
+/* The journal keeps exactly what the store holds: a position record,
+ * then the history and every task's state, merged in seq order. */
 static const char *compact_next(void *arg, size_t *len)
 {
 	struct compact_iter *it = arg;
-	struct store_entry *h = store_at(it->s, store_after(it->s, it->seq));
-	struct store_entry *t = store_task_after(it->s, it->seq);
+	if (!it->started) {
+		it->started = 1;
+		*len = position_record(it->m, it->pos, sizeof(it->pos));
+		return it->pos;
+	}
+	store_t *s = it->m->store;
+	struct store_entry *h = store_at(s, store_after(s, it->seq));
+	struct store_entry *t = store_task_after(s, it->seq);
 	struct store_entry *e = !h ? t : !t ? h : h->seq < t->seq ? h : t;
 	if (!e)
 		return NULL;
@@ -198,6 +251,14 @@ static void commit(loop_t *loop, void *arg)
 	struct middleman *m = arg;
 	(void)loop;
 	m->commit_timer = 0;
+	if (m->journal && m->handled > m->journaled) {
+		/* the last ones were dropped: where to resume. Best effort:
+		 * without it a restart reads them again and drops them again */
+		char rec[64];
+		size_t n = position_record(m, rec, sizeof(rec));
+		if (n && journal_append(m->journal, rec, n) == 0)
+			m->journaled = m->handled;
+	}
 	if (m->journal && journal_sync(m->journal) < 0) {
 		/* nothing is acknowledged before it is stored: the acks wait
 		 * for a sync that works */
@@ -220,7 +281,7 @@ static void commit(loop_t *loop, void *arg)
 	    journal_records(m->journal) > store_count(m->store) +
 	    store_tasks(m->store) + JOURNAL_SLACK &&
 	    journal_records(m->journal) >= m->compact_at + JOURNAL_SLACK) {
-		struct compact_iter it = { m->store, 0 };
+		struct compact_iter it = { .m = m };
 		size_t before = journal_records(m->journal);
 		m->compact_at = 0;
 		if (journal_compact(m->journal, compact_next, &it) < 0) {
@@ -246,30 +307,49 @@ static int add_ack(struct middleman *m, uint64_t tag)
 	return 0;
 }
 
-/* Stores one delivery (or drops a bad one, or acks a copy). -1 when the
+/* Commits soon: what was handled since the last commit. */
+static void commit_soon(struct middleman *m)
+{
+	if (!m->commit_timer)
+		m->commit_timer = loop_timer(m->loop, 0, commit, m);
+}
+
+/* Done with a delivery that is not stored: acknowledged at the commit. */
+static void drop(struct middleman *m, uint64_t tag, uint64_t seq)
+{
+	if (add_ack(m, tag) < 0)
+		log_error("out of memory");
+	m->handled = seq;
+	commit_soon(m);
+}
+
+/* Stores notification seq (or drops a bad one, or a copy). -1 when the
  * journal failed: nothing was stored, errno says why. */
-static int store_one(struct middleman *m, uint64_t tag, const char *body,
-		     size_t len)
+static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
+		     const char *body, size_t len)
 {
 	char err[160];
-	struct store_entry *e = store_entry_new(m->store, body, len, 0,
+	if (seq <= m->handled) {
+		/* handled before (a stream may start before the offset asked) */
+		if (add_ack(m, tag) == 0)
+			commit_soon(m);
+		return 0;
+	}
+	struct store_entry *e = store_entry_new(m->store, body, len, seq,
 						err, sizeof(err));
 	if (!e) {
 		log_warn("notification dropped: %s", err);
-		mq_reject(m->mq, tag, 0); /* a poison message must not loop */
+		drop(m, tag, seq);
 		return 0;
 	}
-	/* stored before a crash but not acknowledged, so the broker sends it
-	 * again; or published twice by a worker whose confirm was lost:
-	 * ?since= readers must not see it twice */
-	if (store_has_copy(m->store, e, MIDDLEMAN_DEDUP_WINDOW)) {
-		log_info("notification for %.*s already stored; not again",
+	/* published twice (a worker whose confirm was lost sends the same
+	 * bytes again): readers must not see it twice */
+	if (store_is_copy(m->store, e)) {
+		log_info("%s of %.*s already stored; not again",
+			 store_status_name((enum store_status)e->status),
 			 (int)e->id_len, e->id);
 		store_entry_unref(e);
-		if (add_ack(m, tag) < 0)
-			log_error("out of memory");
-		else if (!m->commit_timer)
-			m->commit_timer = loop_timer(m->loop, 0, commit, m);
+		drop(m, tag, seq);
 		return 0;
 	}
 	if (add_ack(m, tag) < 0) {
@@ -285,19 +365,23 @@ static int store_one(struct middleman *m, uint64_t tag, const char *body,
 		errno = saved;
 		return -1;
 	}
+	if (m->journal)
+		m->journaled = seq;
+	m->handled = seq;
 	store_insert(m->store, e);
-	if (!m->commit_timer)
-		m->commit_timer = loop_timer(m->loop, 0, commit, m);
+	commit_soon(m);
 	return 0;
 }
 
 /* Keeps a delivery for later, in order; handed back to the broker when
  * it cannot be kept. */
-static void park(struct middleman *m, const struct mq_delivery *d)
+static void park(struct middleman *m, const struct mq_delivery *d,
+		 uint64_t seq)
 {
 	struct parked *p = NULL;
 	if (m->nparked < JOURNAL_MAX_PARKED && (p = malloc(sizeof(*p) + d->len))) {
 		p->tag = d->tag;
+		p->seq = seq;
 		p->len = d->len;
 		memcpy(p->body, d->body, d->len);
 		m->parked[m->nparked++] = p;
@@ -320,7 +404,7 @@ static void retry_journal(loop_t *loop, void *arg)
 	size_t done = 0;
 	for (; done < m->nparked; done++) {
 		struct parked *p = m->parked[done];
-		if (store_one(m, p->tag, p->body, p->len) < 0) {
+		if (store_one(m, p->seq, p->tag, p->body, p->len) < 0) {
 			memmove(m->parked, m->parked + done,
 				(m->nparked - done) * sizeof(*m->parked));
 			m->nparked -= done;
@@ -334,16 +418,25 @@ static void retry_journal(loop_t *loop, void *arg)
 	log_info("journal: writable again; %zu held notifications stored", done);
 }
 
+/* A notification's seq: its stream offset + 1. */
+static uint64_t seq_of(const struct middleman *m, const struct mq_delivery *d)
+{
+	uint64_t seq = m->handled + 1 + m->nparked;
+	(void)d;
+	return seq;
+}
+
 static void on_deliver(const struct mq_delivery *d, void *arg)
 {
 	struct middleman *m = arg;
+	uint64_t seq = seq_of(m, d);
 	if (m->journal_failing) {
-		park(m, d);
+		park(m, d, seq);
 		return;
 	}
-	if (store_one(m, d->tag, d->body, d->len) < 0) {
+	if (store_one(m, seq, d->tag, d->body, d->len) < 0) {
 		int err = errno;
-		park(m, d);
+		park(m, d, seq);
 		journal_failed(m, err);
 	}
 }
@@ -450,28 +543,82 @@ static void replay_record(const char *rec, size_t len, void *arg)
 {
 	struct middleman *m = arg;
 	char err[160];
-	struct store_entry *e = store_entry_new(m->store, rec, len, 1, err, sizeof(err));
+	uint64_t handled, from;
+	int pos = parse_position(rec, len, &handled, &from) == 0;
+	if (m->replayed++ == 0 && !pos)
+		m->old_journal = 1;
+	if (m->old_journal)
+		return;
+	if (pos) {
+		if (handled > m->handled)
+			m->handled = handled;
+		store_history_from(m->store, from);
+		return;
+	}
+	struct store_entry *e = store_entry_load(m->store, rec, len, err, sizeof(err));
 	if (!e) {
 		log_warn("journal: record skipped: %s", err);
 		return;
 	}
+	if (e->seq > m->handled)
+		m->handled = e->seq;
 	store_insert(m->store, e);
+}
+
+/* Moves an older warren's journal (seq an arrival count, no position)
+ * aside to PATH.old and starts a new one: the stream has the notifications
+ * of its retention. 0, or -1. */
+static int journal_aside(struct middleman *m, const char *path)
+{
+	char old[4096];
+	journal_close(m->journal);
+	m->journal = NULL;
+	if (snprintf(old, sizeof(old), "%s.old", path) >= (int)sizeof(old) ||
+	    rename(path, old) < 0) {
+		log_error("journal %s: from an older warren, and cannot be moved "
+			  "aside: %s", path, strerror(errno));
+		return -1;
+	}
+	log_warn("journal %s: from an older warren (no stream position): moved "
+		 "to %s; the store is rebuilt from the stream", path, old);
+	/* none of its records went into the store */
+	m->replayed = 0;
+	m->old_journal = 0;
+	return 0;
 }
 
 static int open_journal(struct middleman *m, const char *path)
 {
 	char err[300];
 	m->journal = journal_open(path, replay_record, m, err, sizeof(err));
+	if (m->journal && m->old_journal) {
+		if (journal_aside(m, path) < 0)
+			return -1;
+		m->journal = journal_open(path, replay_record, m, err, sizeof(err));
+	}
 	if (!m->journal) {
 		log_error("journal: %s", err);
 		return -1;
 	}
+	if (journal_records(m->journal) == 0) {
+		/* marks the journal as this version's */
+		char rec[64];
+		size_t n = position_record(m, rec, sizeof(rec));
+		if (journal_append(m->journal, rec, n) < 0 ||
+		    journal_sync(m->journal) < 0) {
+			log_error("journal %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	m->journaled = m->handled;
 	if (journal_dropped(m->journal))
 		log_warn("journal: %llu bytes of a torn or damaged tail cut off",
 			 (unsigned long long)journal_dropped(m->journal));
-	log_info("journal %s: %zu records, %zu tasks, last seq %llu", path,
+	log_info("journal %s: %zu records, %zu tasks, last seq %llu, "
+		 "reading from offset %llu", path,
 		 journal_records(m->journal), store_tasks(m->store),
-		 (unsigned long long)store_last_seq(m->store));
+		 (unsigned long long)store_last_seq(m->store),
+		 (unsigned long long)m->handled);
 	m->committed_seq = m->pushed_seq = store_last_seq(m->store);
 	return 0;
 }

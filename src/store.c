@@ -267,13 +267,14 @@ static const jsmntok_t *id_token(const char *js, const jsmntok_t *t, int ntok)
 	return &t[0]; /* not reached */
 }
 
-struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
-				    int with_seq, char *err, size_t errlen)
+/* Makes an entry; seq 0: a stored one, whose "seq" is read from json. */
+static struct store_entry *make_entry(store_t *s, const char *json, size_t len,
+				      uint64_t seq, char *err, size_t errlen)
 {
 	jsmntok_t toks[NOTIFY_MAX_TOKENS];
 	char id[NOTIFY_MAX_ID + 1];
 	enum store_status status = STORE_OTHER;
-	uint64_t seq = 0;
+	int with_seq = seq == 0;
 
 	/* a stored one carries ,"seq":N more than it came with: the same
 	 * notification passes on replay as it passed live */
@@ -295,14 +296,14 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	if (read_fields(json, toks, ntok, id, sizeof(id), &status, &seq,
 			with_seq, err, errlen) < 0)
 		return NULL;
-	if (with_seq && seq <= s->last_seq) {
-		snprintf(err, errlen, "seq %" PRIu64 " not above %" PRIu64,
-			 seq, s->last_seq);
-		return NULL;
-	}
-	if (!with_seq && s->last_seq >= STORE_MAX_SEQ) {
+	if (seq > STORE_MAX_SEQ) {
 		snprintf(err, errlen, "seq would pass %" PRIu64,
 			 (uint64_t)STORE_MAX_SEQ);
+		return NULL;
+	}
+	if (seq <= s->last_seq) {
+		snprintf(err, errlen, "seq %" PRIu64 " not above %" PRIu64,
+			 seq, s->last_seq);
 		return NULL;
 	}
 
@@ -311,7 +312,6 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	size_t objlen = (size_t)(toks[0].end - toks[0].start);
 	char tail[32] = "";
 	if (!with_seq) {
-		seq = s->last_seq + 1;
 		/* "{}" cannot get here: it has no id */
 		snprintf(tail, sizeof(tail), ",\"seq\":%" PRIu64 "}", seq);
 		objlen--; /* the closing brace, rewritten after seq */
@@ -344,6 +344,51 @@ struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
 	return e;
 }
 
+struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
+				    uint64_t seq, char *err, size_t errlen)
+{
+	if (seq == 0) {
+		snprintf(err, errlen, "seq 0");
+		return NULL;
+	}
+	return make_entry(s, json, len, seq, err, errlen);
+}
+
+struct store_entry *store_entry_load(store_t *s, const char *json, size_t len,
+				     char *err, size_t errlen)
+{
+	return make_entry(s, json, len, 0, err, errlen);
+}
+
+/* What orders and tells apart a task's notifications besides their
+ * status: "time" (ms; -1 when absent or not an integer) and the raw
+ * "bytes" token (empty when absent). */
+struct facts {
+	int64_t time;
+	const char *bytes;
+	size_t bytes_len;
+};
+
+/* Reads e's facts from its text (valid: it was parsed when made). */
+static void facts_of(const struct store_entry *e, struct facts *f)
+{
+	jsmntok_t t[NOTIFY_MAX_TOKENS];
+	f->time = -1;
+	f->bytes = "";
+	f->bytes_len = 0;
+	int n = json_parse(e->text, e->len, t, NOTIFY_MAX_TOKENS);
+	for (int i = 1; i < n; i = json_skip(t, i + 1)) {
+		const jsmntok_t *v = &t[i + 1];
+		if (json_tok_is(e->text, &t[i], "time")) {
+			if (json_tok_int(e->text, v, &f->time) < 0 || f->time < 0)
+				f->time = -1;
+		} else if (json_tok_is(e->text, &t[i], "bytes")) {
+			f->bytes = e->text + v->start;
+			f->bytes_len = (size_t)(v->end - v->start);
+		}
+	}
+}
+
 /* Length of e's text before its ,"seq":N} tail. */
 static size_t text_without_seq(const struct store_entry *e)
 {
@@ -352,17 +397,33 @@ static size_t text_without_seq(const struct store_entry *e)
 	return n > 0 && e->len >= (size_t)n ? e->len - (size_t)n : 0;
 }
 
-int store_has_copy(const store_t *s, const struct store_entry *e, size_t window)
+int store_is_copy(const store_t *s, const struct store_entry *e)
 {
-	size_t n = text_without_seq(e), count = s->hist_count;
-	for (size_t i = 0; i < window && i < count; i++) {
-		const struct store_entry *o = store_at(s, count - 1 - i);
-		if (o->id_len == e->id_len && memcmp(o->id, e->id, e->id_len) == 0 &&
-		    text_without_seq(o) == n &&
-		    memcmp(o->text, e->text, n) == 0)
-			return 1;
+	const struct store_entry *o = store_task(s, e->id, e->id_len);
+	if (!o || o->status != e->status)
+		return 0;
+	struct facts fo, fe;
+	switch (e->status) {
+	case STORE_QUEUED: case STORE_DONE: case STORE_FAILED:
+	case STORE_CANCELLED:
+		return 1; /* once per task */
+	case STORE_STARTED: /* once per attempt: a new one starts later */
+		facts_of(o, &fo);
+		facts_of(e, &fe);
+		return fo.time == fe.time;
+	case STORE_PROGRESS: case STORE_PAUSED: /* once per byte count */
+		facts_of(o, &fo);
+		facts_of(e, &fe);
+		if (fo.bytes_len && fe.bytes_len)
+			return fo.bytes_len == fe.bytes_len &&
+			       memcmp(fo.bytes, fe.bytes, fe.bytes_len) == 0;
+		break; /* no "bytes" to tell them apart: as unknown */
+	default:
+		break;
 	}
-	return 0;
+	/* otherwise only the very same text */
+	size_t n = text_without_seq(e);
+	return text_without_seq(o) == n && memcmp(o->text, e->text, n) == 0;
 }
 
 /* ---- tasks ---- */
@@ -431,14 +492,34 @@ static void evict_task(store_t *s, const struct store_entry *e_new)
 	task_remove(s, e);
 }
 
+/* 1 when e is ahead of prev, its task's state. Finals never go back;
+ * queued is first; between started, progress and paused the later time
+ * wins (a paused task that is taken again starts again), by rank when the
+ * times are equal or missing. */
+static int moves_forward(const struct store_entry *prev,
+			 const struct store_entry *e)
+{
+	int rp = rank(prev->status), re = rank(e->status);
+	if (rp == 3 || re == 0)
+		return rp == 0 && re == 0; /* (a queued again: the newer one) */
+	if (re == 3 || rp == 0)
+		return 1;
+	struct facts fp, fe;
+	facts_of(prev, &fp);
+	facts_of(e, &fe);
+	if (fp.time >= 0 && fe.time >= 0 && fp.time != fe.time)
+		return fe.time > fp.time;
+	return re >= rp || (prev->status == STORE_PAUSED &&
+			    e->status == STORE_STARTED);
+}
+
 /* Makes e its task's state if it moves the task forward. */
 static void task_update(store_t *s, struct store_entry *e)
 {
 	size_t i = index_slot(s, e->id, e->id_len);
 	struct store_entry *prev = s->index[i];
 	if (prev) {
-		int rp = rank(prev->status), re = rank(e->status);
-		if (re < rp || (re == rp && rp == 3))
+		if (!moves_forward(prev, e))
 			return; /* behind the state, or a second final one */
 		task_remove(s, prev);
 	}
@@ -484,10 +565,8 @@ struct store_entry *store_task_after(const store_t *s, uint64_t seq)
 
 void store_insert(store_t *s, struct store_entry *e)
 {
-	/* a gap in seqs (only from a compacted journal): what was between
-	 * is not in the history */
-	if (e->seq > s->last_seq + 1)
-		s->hist_from = e->seq;
+	/* seqs may leave gaps (the stream offsets of notifications not
+	 * stored): the history is still whole */
 	s->last_seq = e->seq;
 	task_update(s, e);
 	if (s->hist_count == s->hist_cap) {
@@ -523,6 +602,14 @@ size_t store_after(const store_t *s, uint64_t seq)
 
 uint64_t store_last_seq(const store_t *s) { return s->last_seq; }
 
+void store_history_from(store_t *s, uint64_t seq)
+{
+	if (seq > s->hist_from)
+		s->hist_from = seq;
+}
+
+uint64_t store_history_start(const store_t *s) { return s->hist_from; }
+
 int store_replayable(const store_t *s, uint64_t seq)
 {
 	return seq + 1 >= s->hist_from;
@@ -536,6 +623,11 @@ struct store_entry *store_next(const store_t *s, uint64_t seq)
 }
 
 /* ---- listing ---- */
+
+const char *store_status_name(enum store_status st)
+{
+	return st < STORE_OTHER ? status_names[st] : "other";
+}
 
 int store_status_mask(const char *list, size_t len, unsigned *mask)
 {

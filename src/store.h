@@ -4,13 +4,15 @@
  * - the tasks: the latest notification (the state) of up to `tasks` tasks,
  *   indexed by task id and ordered by the seq of that notification. A
  *   task's state only moves forward (queued < started < progress, paused
- *   and any other status < done, failed, cancelled): a notification behind
- *   the task's state does not replace it, nor does a second final one.
+ *   and any other status < done, failed, cancelled; between started,
+ *   progress and paused the later "time" wins, so a paused task can start
+ *   again): a notification behind the task's state does not replace it,
+ *   nor does a second final one.
  *   When a task more is needed, the task that finished longest ago goes;
  *   only when no task has finished does the one changed longest ago go.
- * - the history: the last `history` notifications, in seq order (each
- *   numbered from 1 in arrival order), as the replay log for readers that
- *   keep up.
+ * - the history: the last `history` notifications, in seq order (the
+ *   caller numbers them: the stream offset + 1, with gaps where it stored
+ *   nothing), as the replay log for readers that keep up.
  *
  * A reader (a WebSocket client) is just a position, a seq: store_next()
  * gives what it takes next, from the history while the history holds
@@ -67,25 +69,31 @@ store_t *store_new(size_t history, size_t tasks);
 void store_free(store_t *s);
 
 /*
- * Makes an entry from a notification (a JSON object with string "id" and
- * "status", no key twice), not yet inserted. with_seq = 0: a new
- * notification, which must not have "seq"; the entry takes the next seq,
+ * Makes an entry from a new notification (a JSON object with string "id"
+ * and "status", no key twice, no "seq"), not yet inserted, numbered seq:
  * written into the text as ,"seq":N before the closing brace (the rest
- * kept byte for byte). with_seq = 1: a stored one (from the journal) whose
- * "seq" must be above every seq stored so far. The size limit,
- * NOTIFY_MAX_SIZE, applies to the text without "seq" in both cases.
- * Returns the entry (one ref, the caller's), or NULL with a reason in err
- * (invalid, too large, ENOMEM).
+ * kept byte for byte). seq must be above every seq stored so far, gaps
+ * allowed (the middleman gives the stream offset + 1), and at most
+ * STORE_MAX_SEQ. The size limit is NOTIFY_MAX_SIZE. Returns the entry (one
+ * ref, the caller's), or NULL with a reason in err (invalid, too large,
+ * seq not above, ENOMEM).
  */
 struct store_entry *store_entry_new(store_t *s, const char *json, size_t len,
-				    int with_seq, char *err, size_t errlen);
+				    uint64_t seq, char *err, size_t errlen);
+/* The same for a stored notification (from the journal), which carries
+ * its "seq"; NOTIFY_MAX_SIZE applies to the text without it. */
+struct store_entry *store_entry_load(store_t *s, const char *json, size_t len,
+				     char *err, size_t errlen);
 /*
- * 1 when one of the newest window entries of the history is the same
- * notification as e apart from its seq: how a redelivery of a
- * notification that was stored (and journaled) before a crash, but not
- * acknowledged, is known.
+ * 1 when e repeats what its task's state already says, so that a
+ * notification published twice (a worker whose confirm was lost sends
+ * the same bytes again) is stored once, however much came between:
+ * queued and the finals once per task and status; started once per task
+ * and "time" (a paused task started again is a new attempt); progress and
+ * paused once per task, status and "bytes"; another status, or a progress
+ * without "bytes", only as the very same text.
  */
-int store_has_copy(const store_t *s, const struct store_entry *e, size_t window);
+int store_is_copy(const store_t *s, const struct store_entry *e);
 /*
  * Inserts e (made by store_entry_new on this store, the latest made) and
  * takes over the caller's ref: into the history, and as its task's state
@@ -104,8 +112,13 @@ void store_entry_unref(struct store_entry *e);
 size_t store_count(const store_t *s);
 struct store_entry *store_at(const store_t *s, size_t i);
 size_t store_after(const store_t *s, uint64_t seq);
-/* The highest seq given so far (0 before any). */
+/* The highest seq stored so far (0 before any). */
 uint64_t store_last_seq(const store_t *s);
+/* Tells the store its history lacks notifications below seq (those of a
+ * compacted journal that were only in the history); store_history_start()
+ * is the seq from which it holds every notification stored. */
+void store_history_from(store_t *s, uint64_t seq);
+uint64_t store_history_start(const store_t *s);
 
 /* The tasks: how many are kept, the state of task id (or NULL), and the
  * first task, in seq order, whose state is newer than seq (or NULL). */
@@ -121,6 +134,8 @@ int store_replayable(const store_t *s, uint64_t seq);
  * nothing newer. */
 struct store_entry *store_next(const store_t *s, uint64_t seq);
 
+/* The name of a known status ("queued", ...), "other" for STORE_OTHER. */
+const char *store_status_name(enum store_status st);
 /* Parses a comma-separated list of statuses into bits (1 << status).
  * 0, or -1 for an unknown status or an empty item. */
 int store_status_mask(const char *list, size_t len, unsigned *mask);

@@ -31,6 +31,7 @@ def test_journal_seq_out_of_range():
     path = os.path.join(fresh_dir("journal"), "range.journal")
     good = b'{"id":"a","status":"queued","seq":1}'
     with open(path, "wb") as f:
+        f.write(record(b"@ 0 1"))  # a position first: this version's journal
         f.write(record(good))
         for seq in (b"99999999999999999999", b"18446744073709551617",
                     b"9223372036854775808", b"9007199254740992"):
@@ -83,6 +84,6 @@ def test_duplicate_key_refused():
     wait_for(lambda: http("GET", mm.port, "/tasks/ok")[0] == 200, 10, "stored")
     assert mm.log_text().count("a key appears twice") == 4, mm.log_text()
     st, _, t = http_json("GET", mm.port, "/tasks")
-    assert [x["id"] for x in t] == ["ok"] and t[0]["seq"] == 1
+    assert [x["id"] for x in t] == ["ok"] and t[0]["seq"] == 5  # offset 4
     serves(mm.port)
     mm.stop()

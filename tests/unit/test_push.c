@@ -24,7 +24,7 @@ static uint64_t add(store_t *s, const char *id, const char *status)
 {
 	char js[256];
 	snprintf(js, sizeof(js), "{\"id\":\"%s\",\"status\":\"%s\"}", id, status);
-	struct store_entry *e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
+	struct store_entry *e = store_entry_new(s, js, strlen(js), store_last_seq(s) + 1, err, sizeof(err));
 	if (!e)
 		return 0;
 	uint64_t seq = e->seq;
@@ -264,7 +264,7 @@ static void burst(store_t *s, const char *status)
 		char js[400];
 		snprintf(js, sizeof(js), "{\"id\":\"t%d\",\"status\":\"%s\",\"name\":"
 			 "\"%0200d\"}", i, status, i);
-		store_insert(s, store_entry_new(s, js, strlen(js), 0, err, sizeof(err)));
+		store_insert(s, store_entry_new(s, js, strlen(js), store_last_seq(s) + 1, err, sizeof(err)));
 	}
 }
 
@@ -342,10 +342,72 @@ static void test_burst_and_stall(void)
 	free(rs);
 }
 
+static void add_at(store_t *s, uint64_t seq, const char *id, const char *status)
+{
+	char js[256];
+	snprintf(js, sizeof(js), "{\"id\":\"%s\",\"status\":\"%s\"}", id, status);
+	struct store_entry *e = store_entry_new(s, js, strlen(js), seq, err, sizeof(err));
+	CHECK(e != NULL);
+	if (e)
+		store_insert(s, e);
+}
+
+/* seq is the stream offset + 1: gaps where nothing was stored. Clients
+ * from any position, in a gap or not, live or catching up, get what
+ * follows it once, in seq order. */
+static void test_seq_gaps(void)
+{
+	loop_t *loop = loop_new();
+	store_t *s = store_new(3, 100);
+	push_t *p = push_new(loop, s, NULL);
+	struct rx *r[4];
+	int sv[4][2];
+	uint64_t since[4] = { 0, 5, 11, 40 };
+	add_at(s, 3, "t1", "queued");
+	add_at(s, 10, "t2", "queued");
+	add_at(s, 11, "t1", "done");
+	commit(p, s);
+	for (int i = 0; i < 4; i++) {
+		r[i] = calloc(1, sizeof(*r[i]));
+		CHECK(pair(sv[i]) == 0);
+		CHECK_INT(push_attach(p, sv[i][0], "x", hello, strlen(hello), NULL, 0,
+				      since[i], NULL), 0);
+	}
+	spin(loop);
+	for (int i = 0; i < 4; i++)
+		drain(sv[i][1], r[i]);
+	CHECK_STR(texts(r[0]), "3:t1,10:t2,11:t1");
+	CHECK_STR(texts(r[1]), "10:t2,11:t1");
+	CHECK_STR(texts(r[2]), "");
+	CHECK_STR(texts(r[3]), "");
+	/* more than the history between two pushes: past a gap, the live
+	 * ones catch up on the tasks' states */
+	add_at(s, 20, "t3", "queued");
+	add_at(s, 25, "t2", "done");
+	add_at(s, 31, "t4", "queued");
+	add_at(s, 42, "t3", "done");
+	commit(p, s);
+	push_publish(p);
+	spin(loop);
+	for (int i = 0; i < 4; i++)
+		drain(sv[i][1], r[i]);
+	CHECK_STR(texts(r[0]), "25:t2,31:t4,42:t3");
+	CHECK_STR(texts(r[2]), "25:t2,31:t4,42:t3");
+	CHECK_STR(texts(r[3]), "42:t3");
+	push_free(p);
+	for (int i = 0; i < 4; i++) {
+		close(sv[i][1]);
+		free(r[i]);
+	}
+	store_free(s);
+	loop_free(loop);
+}
+
 int main(void)
 {
 	test_publish_order_and_filter();
 	test_ping_close_and_errors();
 	test_burst_and_stall();
+	test_seq_gaps();
 	return check_report();
 }

@@ -26,7 +26,7 @@ static uint64_t add(store_t *s, const char *id, const char *status)
 {
 	char js[256];
 	snprintf(js, sizeof(js), "{\"id\": \"%s\", \"status\": \"%s\"}", id, status);
-	struct store_entry *e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
+	struct store_entry *e = store_entry_new(s, js, strlen(js), store_last_seq(s) + 1, err, sizeof(err));
 	if (!e)
 		return 0;
 	uint64_t seq = e->seq;
@@ -50,7 +50,7 @@ static void test_seq_and_text(void)
 {
 	store_t *s = store_new(10, 100);
 	const char *js = "{\"id\":\"t1\", \"status\":\"queued\",\"name\":\"caf\xc3\xa9\",\"total\":null}";
-	struct store_entry *e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
+	struct store_entry *e = store_entry_new(s, js, strlen(js), store_last_seq(s) + 1, err, sizeof(err));
 	CHECK(e != NULL);
 	CHECK_INT(e->seq, 1);
 	CHECK_STR(e->text, "{\"id\":\"t1\", \"status\":\"queued\",\"name\":\"caf\xc3\xa9\",\"total\":null,\"seq\":1}");
@@ -66,7 +66,7 @@ static void test_seq_and_text(void)
 
 	/* whitespace around the object; an escaped id is decoded */
 	js = "  {\"status\":\"done\" , \"id\":\"t\\u0033\"}\n";
-	e = store_entry_new(s, js, strlen(js), 0, err, sizeof(err));
+	e = store_entry_new(s, js, strlen(js), store_last_seq(s) + 1, err, sizeof(err));
 	CHECK(e != NULL);
 	CHECK_STR(e->text, "{\"status\":\"done\" , \"id\":\"t\\u0033\",\"seq\":4}");
 	CHECK_STR(id_of(e), "t3");
@@ -91,7 +91,7 @@ static void test_seq_and_text(void)
 		"{\"id\":\"t\",\"x\":1,\"status\":\"queued\",\"x\":2}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		e = store_entry_new(s, bad[i], strlen(bad[i]), 0, err, sizeof(err));
+		e = store_entry_new(s, bad[i], strlen(bad[i]), store_last_seq(s) + 1, err, sizeof(err));
 		CHECK(e == NULL);
 		if (e)
 			store_entry_unref(e);
@@ -100,12 +100,12 @@ static void test_seq_and_text(void)
 	}
 	char longid[400];
 	snprintf(longid, sizeof(longid), "{\"id\":\"%0200d\",\"status\":\"x\"}", 0);
-	CHECK(store_entry_new(s, longid, strlen(longid), 0, err, sizeof(err)) == NULL);
+	CHECK(store_entry_new(s, longid, strlen(longid), 9, err, sizeof(err)) == NULL);
 	size_t biglen = 70000;
 	char *big = malloc(biglen + 1);
 	memset(big, ' ', biglen);
 	memcpy(big, "{\"id\":\"t\",\"status\":\"x\"}", 23);
-	CHECK(store_entry_new(s, big, biglen, 0, err, sizeof(err)) == NULL);
+	CHECK(store_entry_new(s, big, biglen, 9, err, sizeof(err)) == NULL);
 	free(big);
 	/* nothing rejected took a seq */
 	CHECK_INT(add(s, "t4", "queued"), 5);
@@ -116,7 +116,7 @@ static void test_with_seq(void)
 {
 	store_t *s = store_new(10, 10);
 	const char *js = "{\"id\":\"a\",\"status\":\"queued\",\"seq\":7}";
-	struct store_entry *e = store_entry_new(s, js, strlen(js), 1, err, sizeof(err));
+	struct store_entry *e = store_entry_load(s, js, strlen(js), err, sizeof(err));
 	CHECK(e != NULL);
 	CHECK_INT(e->seq, 7);
 	CHECK_STR(e->text, js);
@@ -140,14 +140,14 @@ static void test_with_seq(void)
 		"{\"id\":\"a\",\"status\":\"queued\",\"seq\":9,\"seq\":10}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		e = store_entry_new(s, bad[i], strlen(bad[i]), 1, err, sizeof(err));
+		e = store_entry_load(s, bad[i], strlen(bad[i]), err, sizeof(err));
 		CHECK(e == NULL);
 		if (e)
 			store_entry_unref(e);
 	}
 	/* the largest seq is taken, and then no seq can follow it */
 	js = "{\"id\":\"a\",\"status\":\"done\",\"seq\":9007199254740991}";
-	e = store_entry_new(s, js, strlen(js), 1, err, sizeof(err));
+	e = store_entry_load(s, js, strlen(js), err, sizeof(err));
 	CHECK(e != NULL);
 	store_insert(s, e);
 	CHECK_INT(add(s, "b", "queued"), 0);
@@ -168,11 +168,11 @@ static void test_size_limit_live_and_replay(void)
 		memcpy(js, head, strlen(head));
 		memcpy(js + len - 2, "\"}", 2);
 		js[len] = '\0';
-		struct store_entry *e = store_entry_new(s, js, len, 0, err, sizeof(err));
+		struct store_entry *e = store_entry_new(s, js, len, 1, err, sizeof(err));
 		CHECK((e != NULL) == !extra);
 		if (e) {
-			struct store_entry *back = store_entry_new(r, e->text, e->len, 1,
-								   err, sizeof(err));
+			struct store_entry *back = store_entry_load(r, e->text, e->len,
+								    err, sizeof(err));
 			CHECK(back != NULL);
 			if (back) {
 				CHECK_INT(back->len, e->len);
@@ -388,7 +388,7 @@ static void test_memory_per_task(void)
 	for (int i = 0; i < 100000; i++) {
 		char js[600];
 		int n = snprintf(js, sizeof(js), fmt, i, i);
-		struct store_entry *e = store_entry_new(s, js, (size_t)n, 0, err, sizeof(err));
+		struct store_entry *e = store_entry_new(s, js, (size_t)n, store_last_seq(s) + 1, err, sizeof(err));
 		if (i == 0)
 			text = e->len;
 		store_insert(s, e);
@@ -456,30 +456,166 @@ static void test_index_churn(void)
 	store_free(s);
 }
 
-static void test_copy_of_redelivery(void)
+/* One entry with seq (or 0 when refused). */
+static uint64_t add_at(store_t *s, uint64_t seq, const char *js)
 {
-	store_t *s = store_new(20, 10);
-	const char *a = "{\"id\":\"t1\",\"status\":\"done\",\"time\":5}";
-	const char *b = "{\"id\":\"t1\",\"status\":\"done\",\"time\":6}";
-	const char *c = "{\"id\":\"t2\",\"status\":\"queued\",\"time\":5}";
-	store_insert(s, store_entry_new(s, a, strlen(a), 0, err, sizeof(err)));
-	store_insert(s, store_entry_new(s, c, strlen(c), 0, err, sizeof(err)));
-	for (int i = 0; i < 9; i++) /* seq grows a digit: 10 and over */
-		store_insert(s, store_entry_new(s, c, strlen(c), 0, err, sizeof(err)));
-	struct store_entry *again = store_entry_new(s, a, strlen(a), 0, err, sizeof(err));
-	struct store_entry *other = store_entry_new(s, b, strlen(b), 0, err, sizeof(err));
-	CHECK(again && other);
-	CHECK_INT(store_has_copy(s, again, 11), 1);  /* t1 is the 11th newest */
-	CHECK_INT(store_has_copy(s, again, 10), 0);  /* outside a shorter window */
-	CHECK_INT(store_has_copy(s, other, 11), 0);  /* another event of the task */
-	store_entry_unref(again);
-	store_entry_unref(other);
+	struct store_entry *e = store_entry_new(s, js, strlen(js), seq, err, sizeof(err));
+	if (!e)
+		return 0;
+	store_insert(s, e);
+	return seq;
+}
+
+/* 1 when js, as the next notification, repeats what its task says. */
+static int is_copy(store_t *s, const char *js)
+{
+	struct store_entry *e = store_entry_new(s, js, strlen(js),
+						store_last_seq(s) + 1, err, sizeof(err));
+	if (!e)
+		return -1;
+	int r = store_is_copy(s, e);
+	store_entry_unref(e);
+	return r;
+}
+
+/* seq is the caller's (the stream offset + 1): gaps anywhere, the
+ * history and catching up work across them. */
+static void test_seq_gaps(void)
+{
+	store_t *s = store_new(4, 10);
+	CHECK_INT(add_at(s, 3, "{\"id\":\"a\",\"status\":\"queued\"}"), 3);
+	CHECK_INT(add_at(s, 7, "{\"id\":\"b\",\"status\":\"queued\"}"), 7);
+	CHECK_INT(add_at(s, 8, "{\"id\":\"a\",\"status\":\"done\"}"), 8);
+	CHECK_STR(store_at(s, 1)->text, "{\"id\":\"b\",\"status\":\"queued\",\"seq\":7}");
+	/* not above the last one, 0, or past 2^53 - 1: refused */
+	CHECK_INT(add_at(s, 8, "{\"id\":\"c\",\"status\":\"queued\"}"), 0);
+	CHECK(strstr(err, "not above") != NULL);
+	CHECK_INT(add_at(s, 5, "{\"id\":\"c\",\"status\":\"queued\"}"), 0);
+	CHECK_INT(add_at(s, 0, "{\"id\":\"c\",\"status\":\"queued\"}"), 0);
+	CHECK_INT(add_at(s, STORE_MAX_SEQ + 1, "{\"id\":\"c\",\"status\":\"queued\"}"), 0);
+	CHECK(strstr(err, "seq would pass") != NULL);
+	CHECK_STR(seqs(s), "3,7,8");
+	/* a gap is no loss: every position replays from the history */
+	for (uint64_t pos = 0; pos <= 8; pos++)
+		CHECK_INT(store_replayable(s, pos), 1);
+	CHECK_INT(store_next(s, 0)->seq, 3);
+	CHECK_INT(store_next(s, 3)->seq, 7);
+	CHECK_INT(store_next(s, 4)->seq, 7);
+	CHECK(store_next(s, 8) == NULL);
+	CHECK_INT(store_after(s, 5), 1);
+	/* the history overflows past a gap: positions before what left it
+	 * catch up on the tasks */
+	CHECK_INT(add_at(s, 20, "{\"id\":\"c\",\"status\":\"queued\"}"), 20);
+	CHECK_INT(add_at(s, 30, "{\"id\":\"d\",\"status\":\"queued\"}"), 30);
+	CHECK_STR(seqs(s), "7,8,20,30");
+	CHECK_INT(store_history_start(s), 4);
+	CHECK_INT(store_replayable(s, 2), 0);
+	CHECK_INT(store_replayable(s, 3), 1);
+	CHECK_INT(store_next(s, 2)->seq, 7);   /* b's state (a's is 8) */
+	CHECK_INT(store_next(s, 21)->seq, 30);
+	/* a compacted journal says its history starts later */
+	store_history_from(s, 20);
+	CHECK_INT(store_replayable(s, 8), 0);
+	CHECK_INT(store_replayable(s, 19), 1);
+	store_history_from(s, 10); /* never back */
+	CHECK_INT(store_history_start(s), 20);
+	CHECK_INT(store_last_seq(s), 30);
+	store_free(s);
+}
+
+/* A notification published twice is known by its task and status (and
+ * bytes or time), however much came between: not by arrival order. */
+static void test_copy_by_task_and_status(void)
+{
+	store_t *s = store_new(20, 2000);
+	const char *done = "{\"id\":\"t1\",\"status\":\"done\",\"time\":5}";
+	add(s, "t1", "queued");
+	CHECK_INT(is_copy(s, "{\"id\":\"t1\",\"status\":\"queued\",\"time\":9}"), 1);
+	CHECK_INT(is_copy(s, done), 0);
+	add_at(s, store_last_seq(s) + 1, done);
+	for (int i = 0; i < 1000; i++) { /* far beyond the history */
+		char id[16];
+		snprintf(id, sizeof(id), "o%d", i);
+		add(s, id, "queued");
+	}
+	CHECK_INT(is_copy(s, done), 1);
+	/* the same final once per task, whatever its other fields */
+	CHECK_INT(is_copy(s, "{\"id\":\"t1\",\"status\":\"done\",\"time\":6}"), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"t1\",\"status\":\"failed\"}"), 0);
+	CHECK_INT(is_copy(s, "{\"id\":\"t2\",\"status\":\"done\",\"time\":5}"), 0);
+	/* progress and paused: once per byte count */
+	const char *p1 = "{\"id\":\"p\",\"status\":\"progress\",\"time\":1,\"bytes\":100}";
+	add_at(s, store_last_seq(s) + 1, p1);
+	CHECK_INT(is_copy(s, p1), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"p\",\"status\":\"progress\",\"time\":2,\"bytes\":100}"), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"p\",\"status\":\"progress\",\"time\":2,\"bytes\":101}"), 0);
+	CHECK_INT(is_copy(s, "{\"id\":\"p\",\"status\":\"paused\",\"time\":2,\"bytes\":100}"), 0);
+	/* without bytes: only the same text */
+	const char *p2 = "{\"id\":\"p2\",\"status\":\"progress\",\"n\":1}";
+	add_at(s, store_last_seq(s) + 1, p2);
+	CHECK_INT(is_copy(s, p2), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"p2\",\"status\":\"progress\",\"n\":2}"), 0);
+	/* started: once per attempt (its time) */
+	const char *s1 = "{\"id\":\"r\",\"status\":\"started\",\"time\":10,\"bytes\":0}";
+	add_at(s, store_last_seq(s) + 1, s1);
+	CHECK_INT(is_copy(s, s1), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"r\",\"status\":\"started\",\"time\":11,\"bytes\":0}"), 0);
+	/* a status warren does not know: only the very same text */
+	const char *w = "{\"id\":\"w\",\"status\":\"weird\",\"x\":1}";
+	add_at(s, store_last_seq(s) + 1, w);
+	CHECK_INT(is_copy(s, w), 1);
+	CHECK_INT(is_copy(s, "{\"id\":\"w\",\"status\":\"weird\",\"x\":2}"), 0);
+	store_free(s);
+}
+
+/* paused -> started -> progress -> done (a paused task taken again);
+ * the later time wins among the running states, finals never go back. */
+static void test_paused_starts_again(void)
+{
+	store_t *s = store_new(100, 100);
+	const char *seq_of[] = {
+		"{\"id\":\"a\",\"status\":\"queued\",\"time\":1000}",
+		"{\"id\":\"a\",\"status\":\"started\",\"time\":1001}",
+		"{\"id\":\"a\",\"status\":\"progress\",\"time\":1002,\"bytes\":5}",
+		"{\"id\":\"a\",\"status\":\"paused\",\"time\":1003,\"bytes\":7}",
+		"{\"id\":\"a\",\"status\":\"started\",\"time\":2000,\"bytes\":7}",
+		"{\"id\":\"a\",\"status\":\"progress\",\"time\":2001,\"bytes\":9}",
+	};
+	for (size_t i = 0; i < 6; i++) {
+		uint64_t q = add_at(s, i + 1, seq_of[i]);
+		CHECK_INT(q, i + 1);
+		CHECK_INT(store_task(s, "a", 1)->seq, q);
+	}
+	/* a progress of the first attempt, late: history only */
+	add_at(s, 7, "{\"id\":\"a\",\"status\":\"progress\",\"time\":1002,\"bytes\":6}");
+	CHECK_INT(store_task(s, "a", 1)->seq, 6);
+	/* a queued, even a later one, never replaces a running state */
+	add_at(s, 8, "{\"id\":\"a\",\"status\":\"queued\",\"time\":9999}");
+	CHECK_INT(store_task(s, "a", 1)->seq, 6);
+	/* a worker's crash, another attempt without paused: it starts again */
+	add_at(s, 9, "{\"id\":\"a\",\"status\":\"started\",\"time\":3000,\"bytes\":0}");
+	CHECK_INT(store_task(s, "a", 1)->seq, 9);
+	add_at(s, 10, "{\"id\":\"a\",\"status\":\"done\",\"time\":3005}");
+	/* finals never go back, whatever the time */
+	add_at(s, 11, "{\"id\":\"a\",\"status\":\"started\",\"time\":4000}");
+	add_at(s, 12, "{\"id\":\"a\",\"status\":\"cancelled\",\"time\":4001}");
+	CHECK_INT(store_task(s, "a", 1)->seq, 10);
+	/* without times: paused -> started still starts again */
+	add(s, "b", "progress");
+	add(s, "b", "paused");
+	uint64_t q = add(s, "b", "started");
+	CHECK_INT(store_task(s, "b", 1)->seq, q);
+	add(s, "b", "cancelled");
+	CHECK_INT(store_task(s, "b", 1)->status, STORE_CANCELLED);
+	CHECK_INT(store_count(s), 16);
 	store_free(s);
 }
 
 int main(void)
 {
-	test_copy_of_redelivery();
+	test_seq_gaps();
+	test_copy_by_task_and_status();
+	test_paused_starts_again();
 	test_seq_and_text();
 	test_with_seq();
 	test_size_limit_live_and_replay();
