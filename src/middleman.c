@@ -729,13 +729,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat,
-				.consume = QUEUE_NOTIFICATIONS,
-				.prefetch = MIDDLEMAN_PREFETCH,
-				.on_deliver = on_deliver, .on_state = on_mq_state,
-				.arg = &m, .name = PROG };
+				.on_state = on_mq_state, .arg = &m, .name = PROG };
+	struct mq_consumer nc = { .queue = QUEUE_NOTIFICATIONS,
+				  .prefetch = MIDDLEMAN_PREFETCH,
+				  .on_deliver = on_deliver, .arg = &m };
 	m.mq = mq_new(m.loop, &mc, err, sizeof(err));
-	if (!m.mq) {
-		log_error("%s", err);
+	if (!m.mq || mq_subscribe(m.mq, &nc) < 0) {
+		log_error("%s", m.mq ? "out of consumers" : err);
 		goto out;
 	}
 	loop_signal(m.loop, SIGTERM, on_stop_signal, &m);

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h> /* struct timeval (musl does not bring it in with amqp.h) */
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -80,8 +81,31 @@ struct confirm {
 	int settled;
 };
 
-/* Replies awaited on the channel, in the order the requests went out. */
-#define MQ_MAX_AWAIT 8
+/* The tags handed to programs: the channel's delivery tag in the low 40
+ * bits, the channel's epoch above (a tag of a dead channel is void), and
+ * the top bit for a stream consumer's delivery (never rejected). */
+#define TAG_EPOCH_MASK 0x7FFFFFu
+#define TAG_STREAM (1ULL << 63)
+
+/* Replies awaited on the channel, in the order the requests went out: the
+ * setup's (open, topology, confirm mode) and three per consumer. */
+#define MQ_MAX_AWAIT (16 + 3 * MQ_MAX_CONSUMERS)
+
+/* One subscription. Its consumer tag, "warren.<q|s><id>.<gen>.<n>", names
+ * the slot, the kind (s: stream), the subscription that used the slot (so a
+ * late delivery to an unsubscribed consumer is never given to the next) and
+ * its n-th basic.consume (a resumed consumer is a new one to the broker;
+ * deliveries to the paused one still reach the subscription). */
+struct sub {
+	struct mq_consumer c;
+	char queue[MQ_QUEUE_NAME_MAX + 1];
+	char tag[64];
+	size_t tag_prefix;              /* "warren.<q|s><id>.<gen>." */
+	unsigned gen, round;
+	int used;
+	int on;                         /* wanted: consuming (0 while paused) */
+	int consuming;                  /* basic.consume sent on this channel */
+};
 
 struct mq {
 	loop_t *loop;
@@ -108,6 +132,8 @@ struct mq {
 	/* the channel: its number, whether publishing and consuming work */
 	amqp_channel_t channel;
 	int ready;
+	int chan_sent;                  /* its setup went out: requests may follow */
+	struct sub subs[MQ_MAX_CONSUMERS];
 	amqp_method_number_t await[MQ_MAX_AWAIT];
 	int n_await;
 	int blocked;                    /* connection.blocked from the broker */
@@ -132,6 +158,10 @@ struct mq {
 	int skipping;                   /* over MQ_MAX_MESSAGE: bytes not kept */
 	uint64_t d_tag;
 	int d_redelivered;
+	int d_sub;                      /* its subscription, or -1: a late one */
+	int d_stream;                   /* from a stream consumer */
+	int64_t d_offset, d_timestamp;
+	unsigned d_count;
 	size_t d_size, d_got;
 	buf_t d_body;
 	char d_msgid[128];
@@ -191,6 +221,13 @@ static void use_node(mq_t *mq, int i)
 	mq->node = i;
 	mq->ci = mq->nodes[i];
 	memcpy(mq->redacted, mq->names[i], sizeof(mq->redacted));
+}
+
+/* 1 when requests may go out on the channel now (its setup is sent; the
+ * replies may still be on their way). */
+static int channel_open(const mq_t *mq)
+{
+	return mq->state == MQ_UP && mq->conn && mq->chan_sent;
 }
 
 /* ---- confirms ---- */
@@ -369,6 +406,9 @@ static void teardown(mq_t *mq, const char *why)
 	}
 	mq->state = MQ_IDLE;
 	mq->ready = 0;
+	mq->chan_sent = 0;
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
+		mq->subs[i].consuming = 0;
 	mq->blocked = 0;
 	mq->n_await = 0;
 	mq->receiving = 0;
@@ -441,6 +481,8 @@ static int request_on(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_nu
 		fail_and_retry(mq, "too many requests in flight");
 		return -1;
 	}
+	if (!mq->n_await) /* the tick's deadline counts from the first */
+		mq->step_at = loop_now(mq->loop);
 	mq->await_queue[mq->n_await] = queue;
 	mq->await[mq->n_await++] = reply;
 	return send_method(mq, mq->channel, id, m);
@@ -455,6 +497,12 @@ static int request(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_numbe
 
 static void on_ready(mq_t *mq);
 
+/* 1 when warren's topology has queue (it is declared before use). */
+static int in_topology(const char *queue)
+{
+	return !strcmp(queue, QUEUE_TASKS) || !strcmp(queue, QUEUE_NOTIFICATIONS);
+}
+
 static int declare(mq_t *mq, const char *queue)
 {
 	amqp_queue_declare_t d = { .queue = amqp_cstring_bytes(queue), .durable = 1,
@@ -462,53 +510,127 @@ static int declare(mq_t *mq, const char *queue)
 	return request_on(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD, queue);
 }
 
-/* Declares and consumes: at each setup, and again when the broker cancels
- * the consumer (its queue deleted, its node lost). */
-static int consume(mq_t *mq)
+/* The x-stream-offset argument of a stream consumer, from its start(). */
+static void stream_offset(const struct sub *s, amqp_table_entry_t *e)
 {
-	amqp_basic_consume_t c = { .queue = amqp_cstring_bytes(mq->cfg.consume),
+	static const char *const names[] = { "first", "last", "next" };
+	struct mq_start st = { MQ_FROM_NEXT, 0 };
+	if (s->c.start)
+		st = s->c.start(s->c.arg);
+	e->key = amqp_cstring_bytes("x-stream-offset");
+	switch (st.from) {
+	case MQ_FROM_OFFSET:
+		e->value.kind = AMQP_FIELD_KIND_I64;
+		e->value.value.i64 = st.value < 0 ? 0 : st.value;
+		break;
+	case MQ_FROM_TIME:
+		e->value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+		e->value.value.u64 = st.value < 0 ? 0 : (uint64_t)st.value;
+		break;
+	case MQ_FROM_FIRST:
+	case MQ_FROM_LAST:
+	case MQ_FROM_NEXT:
+	default:
+		e->value.kind = AMQP_FIELD_KIND_UTF8;
+		e->value.value.bytes = amqp_cstring_bytes(
+			names[st.from <= MQ_FROM_NEXT ? st.from : MQ_FROM_NEXT]);
+		break;
+	}
+}
+
+/* Declares the queue (when it is warren's), sets the consumer's prefetch
+ * (basic.qos with global = 0 applies to the consumers started after it on
+ * the channel) and consumes: at each setup, at mq_subscribe/mq_consume, and
+ * again when the broker cancels the consumer (its queue deleted, its node
+ * lost). */
+static int consume(mq_t *mq, struct sub *s)
+{
+	unsigned pf = s->c.prefetch;
+	if (s->c.stream && !pf)
+		pf = MQ_STREAM_PREFETCH; /* a stream consumer needs one */
+	amqp_basic_qos_t q = { .prefetch_count = (uint16_t)(pf > 65535 ? 65535 : pf),
+			       .global = 0 };
+	amqp_table_entry_t arg;
+	snprintf(s->tag + s->tag_prefix, sizeof(s->tag) - s->tag_prefix, "%u", ++s->round);
+	amqp_basic_consume_t c = { .queue = amqp_cstring_bytes(s->queue),
+				   .consumer_tag = amqp_cstring_bytes(s->tag),
 				   .arguments = amqp_empty_table };
-	if (declare(mq, mq->cfg.consume) < 0)
+	if (s->c.stream) {
+		stream_offset(s, &arg);
+		c.arguments = (amqp_table_t){ 1, &arg };
+	}
+	if (in_topology(s->queue) && declare(mq, s->queue) < 0)
 		return -1;
-	return request(mq, AMQP_BASIC_CONSUME_METHOD, &c, AMQP_BASIC_CONSUME_OK_METHOD);
+	if (request(mq, AMQP_BASIC_QOS_METHOD, &q, AMQP_BASIC_QOS_OK_METHOD) < 0 ||
+	    request(mq, AMQP_BASIC_CONSUME_METHOD, &c, AMQP_BASIC_CONSUME_OK_METHOD) < 0)
+		return -1;
+	s->consuming = 1;
+	return 0;
+}
+
+/* basic.cancel of a consumer of ours (paused or unsubscribed). */
+static int cancel(mq_t *mq, struct sub *s)
+{
+	amqp_basic_cancel_t c = { .consumer_tag = amqp_cstring_bytes(s->tag) };
+	s->consuming = 0;
+	return request(mq, AMQP_BASIC_CANCEL_METHOD, &c, AMQP_BASIC_CANCEL_OK_METHOD);
 }
 
 /* Opens channel ch and sends its whole setup at once (pipelined): the
- * topology, confirm mode, prefetch and consumer; on_ready when every reply
- * is in. */
+ * topology, confirm mode, and each consumer with its prefetch; on_ready
+ * when every reply is in. */
 static int open_channel(mq_t *mq, amqp_channel_t ch)
 {
 	amqp_channel_open_t o = { .out_of_band = amqp_empty_bytes };
 	amqp_confirm_select_t cs = { .nowait = 0 };
 	mq->channel = ch;
 	mq->ready = 0;
+	mq->chan_sent = 0;
+	/* deliveries may come before the last reply of the setup (a quorum
+	 * queue's consume-ok is late): their tags carry the new channel's */
+	mq->epoch++;
 	mq->n_await = 0;
 	mq->step_at = loop_now(mq->loop);
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
+		mq->subs[i].consuming = 0;
 	if (request(mq, AMQP_CHANNEL_OPEN_METHOD, &o, AMQP_CHANNEL_OPEN_OK_METHOD) < 0 ||
 	    declare(mq, QUEUE_TASKS) < 0 || declare(mq, QUEUE_NOTIFICATIONS) < 0 ||
 	    request(mq, AMQP_CONFIRM_SELECT_METHOD, &cs, AMQP_CONFIRM_SELECT_OK_METHOD) < 0)
 		return -1;
-	if (!mq->cfg.consume)
-		return 0;
-	amqp_basic_qos_t q = { .prefetch_count = (uint16_t)mq->cfg.prefetch };
-	if (request(mq, AMQP_BASIC_QOS_METHOD, &q, AMQP_BASIC_QOS_OK_METHOD) < 0)
-		return -1;
-	return consume(mq);
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
+		if (mq->subs[i].used && mq->subs[i].on && consume(mq, &mq->subs[i]) < 0)
+			return -1;
+	mq->chan_sent = 1;
+	return 0;
 }
 
-/* A reply on the channel: the next awaited one, or a protocol error. */
+/* The first awaited reply of kind id, or -1. A stream or quorum queue's
+ * basic.consume-ok may come after the replies to later requests (the
+ * queue's process answers it), so replies are matched by kind: those of
+ * one kind come in order. */
+static int find_await(const mq_t *mq, amqp_method_number_t id)
+{
+	for (int i = 0; i < mq->n_await; i++)
+		if (mq->await[i] == id)
+			return i;
+	return -1;
+}
+
+/* A reply on the channel: an awaited one, or a protocol error. */
 static int on_reply(mq_t *mq, amqp_method_number_t id)
 {
-	if (!mq->n_await || mq->await[0] != id) {
+	int i = find_await(mq, id);
+	if (i < 0) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "unexpected reply 0x%08x from the broker", id);
 		fail_and_retry(mq, msg);
 		return -1;
 	}
 	mq->n_await--;
-	memmove(mq->await, mq->await + 1, (size_t)mq->n_await * sizeof(*mq->await));
-	memmove(mq->await_queue, mq->await_queue + 1,
-		(size_t)mq->n_await * sizeof(*mq->await_queue));
+	memmove(mq->await + i, mq->await + i + 1,
+		(size_t)(mq->n_await - i) * sizeof(*mq->await));
+	memmove(mq->await_queue + i, mq->await_queue + i + 1,
+		(size_t)(mq->n_await - i) * sizeof(*mq->await_queue));
 	if (!mq->n_await && !mq->ready)
 		on_ready(mq);
 	return 0;
@@ -519,7 +641,6 @@ static int64_t on_tick(loop_t *loop, void *arg);
 static void on_ready(mq_t *mq)
 {
 	mq->ready = 1;
-	mq->epoch++;
 	mq->front_seq = mq->next_seq = 1;
 	mq->backoff_ms = MQ_BACKOFF_MIN_MS;
 	mq->round_start = mq->node;
@@ -657,17 +778,60 @@ static void start_connect(loop_t *loop, void *arg)
 
 /* ---- incoming frames ---- */
 
+/* The subscription a consumer tag names, or -1 (one unsubscribed since, or
+ * not ours); *stream says whether the tag was a stream consumer's. */
+static int sub_of_tag(mq_t *mq, amqp_bytes_t tag, int *stream)
+{
+	static const char prefix[] = "warren.";
+	size_t pl = sizeof(prefix) - 1;
+	*stream = tag.len > pl && !memcmp(tag.bytes, prefix, pl) &&
+		  ((const char *)tag.bytes)[pl] == 's';
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++) {
+		const struct sub *s = &mq->subs[i];
+		if (s->used && tag.len > s->tag_prefix &&
+		    !memcmp(s->tag, tag.bytes, s->tag_prefix))
+			return i;
+	}
+	return -1;
+}
+
+/* The queue a delivery came from, for logs. */
+static const char *d_queue(const mq_t *mq)
+{
+	return mq->d_sub >= 0 ? mq->subs[mq->d_sub].queue : "?";
+}
+
 static void deliver(mq_t *mq)
 {
 	struct mq_delivery d = {
-		.tag = ((uint64_t)(mq->epoch & 0xFFFFFF) << 40) | (mq->d_tag & ((1ULL << 40) - 1)),
+		.tag = (mq->d_stream ? TAG_STREAM : 0) |
+		       ((uint64_t)(mq->epoch & TAG_EPOCH_MASK) << 40) |
+		       (mq->d_tag & ((1ULL << 40) - 1)),
 		.body = mq->d_body.data ? mq->d_body.data : "",
 		.len = mq->d_body.len,
 		.message_id = mq->d_has_msgid ? mq->d_msgid : NULL,
 		.redelivered = mq->d_redelivered,
+		.consumer = mq->d_sub,
+		.offset = mq->d_offset,
+		.timestamp = mq->d_timestamp,
+		.delivery_count = mq->d_count,
 	};
 	mq->receiving = 0;
-	mq->cfg.on_deliver(&d, mq->cfg.arg);
+	if (mq->d_sub < 0) {
+		/* sent before our basic.cancel of a forgotten subscription: a
+		 * stream reads on; a queue's message goes back for a consumer */
+		amqp_basic_ack_t a = { .delivery_tag = mq->d_tag };
+		amqp_basic_reject_t r = { .delivery_tag = mq->d_tag, .requeue = 1 };
+		if (mq->d_stream)
+			send_method(mq, mq->channel, AMQP_BASIC_ACK_METHOD, &a);
+		else
+			send_method(mq, mq->channel, AMQP_BASIC_REJECT_METHOD, &r);
+	} else {
+		const struct sub *s = &mq->subs[mq->d_sub];
+		s->c.on_deliver(&d, s->c.arg);
+	}
+	if (!mq->conn)
+		return; /* torn down meanwhile */
 	/* a large message's memory is not kept for the next small one */
 	if (mq->d_body.cap > MQ_KEEP_BUF)
 		buf_free(&mq->d_body);
@@ -701,9 +865,11 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 {
 	amqp_channel_close_ok_t ok = { 0 };
 	int was_ready = mq->ready;
-	int topology = ch == mq->channel && !was_ready && mq->n_await &&
-		       c->reply_code == AMQP_PRECONDITION_FAILED &&
-		       mq->await[0] == AMQP_QUEUE_DECLARE_OK_METHOD;
+	/* the channel stops at the failed request, so the first declaration
+	 * still awaited is the refused one */
+	int decl = find_await(mq, AMQP_QUEUE_DECLARE_OK_METHOD);
+	int topology = ch == mq->channel && !was_ready && decl >= 0 &&
+		       c->reply_code == AMQP_PRECONDITION_FAILED;
 	if (!topology)
 		log_warn("broker %s: channel %u closed by the broker: %d %.*s", mq->redacted,
 			 ch, c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
@@ -712,7 +878,7 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 	if (ch != mq->channel)
 		return 0;
 	if (topology) {
-		topology_refused(mq, mq->await_queue[0], c);
+		topology_refused(mq, mq->await_queue[decl], c);
 		return -1;
 	}
 	if (!was_ready) {
@@ -790,6 +956,10 @@ static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
 		mq->skipping = 0;
 		mq->d_tag = d->delivery_tag;
 		mq->d_redelivered = d->redelivered;
+		mq->d_sub = sub_of_tag(mq, d->consumer_tag, &mq->d_stream);
+		mq->d_offset = -1;
+		mq->d_timestamp = 0;
+		mq->d_count = 0;
 		mq->d_has_msgid = 0;
 		mq->d_got = 0;
 		buf_reset(&mq->d_body);
@@ -806,13 +976,19 @@ static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
 		settle(mq, a->delivery_tag, a->multiple, 0);
 		return 0;
 	}
-	case AMQP_BASIC_CANCEL_METHOD:
+	case AMQP_BASIC_CANCEL_METHOD: {
 		/* the queue was deleted or its node lost: declare it again (an
 		 * empty one if it is gone) and consume from it again */
+		amqp_basic_cancel_t *c = m->decoded;
+		int stream, i = sub_of_tag(mq, c->consumer_tag, &stream);
+		if (i < 0 || !mq->subs[i].on)
+			return 0; /* one we were cancelling anyway */
 		log_warn("broker %s: consumer of %s cancelled by the broker; consuming again",
-			 mq->redacted, mq->cfg.consume ? mq->cfg.consume : "?");
-		mq->step_at = loop_now(mq->loop);
-		return mq->cfg.consume ? consume(mq) : 0;
+			 mq->redacted, mq->subs[i].queue);
+		mq->subs[i].consuming = 0;
+		return consume(mq, &mq->subs[i]);
+	}
+	case AMQP_BASIC_CANCEL_OK_METHOD:
 	case AMQP_CHANNEL_OPEN_OK_METHOD:
 	case AMQP_QUEUE_DECLARE_OK_METHOD:
 	case AMQP_CONFIRM_SELECT_OK_METHOD:
@@ -824,24 +1000,63 @@ static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
 	}
 }
 
+/* The integer value of key in t (any integer kind): 0, or -1 when absent. */
+static int table_int(const amqp_table_t *t, const char *key, int64_t *out)
+{
+	size_t kl = strlen(key);
+	for (int i = 0; i < t->num_entries; i++) {
+		const amqp_table_entry_t *e = &t->entries[i];
+		if (e->key.len != kl || memcmp(e->key.bytes, key, kl))
+			continue;
+		const amqp_field_value_t *v = &e->value;
+		switch (v->kind) {
+		case AMQP_FIELD_KIND_I8: *out = v->value.i8; return 0;
+		case AMQP_FIELD_KIND_U8: *out = v->value.u8; return 0;
+		case AMQP_FIELD_KIND_I16: *out = v->value.i16; return 0;
+		case AMQP_FIELD_KIND_U16: *out = v->value.u16; return 0;
+		case AMQP_FIELD_KIND_I32: *out = v->value.i32; return 0;
+		case AMQP_FIELD_KIND_U32: *out = v->value.u32; return 0;
+		case AMQP_FIELD_KIND_I64: *out = v->value.i64; return 0;
+		case AMQP_FIELD_KIND_U64:
+		case AMQP_FIELD_KIND_TIMESTAMP:
+			if (v->value.u64 > INT64_MAX)
+				return -1;
+			*out = (int64_t)v->value.u64;
+			return 0;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
 /* The content header of a delivery: its size is checked before any byte
  * of the body is kept. */
 static int on_header(mq_t *mq, amqp_frame_t *f)
 {
 	amqp_basic_properties_t *p = f->payload.properties.decoded;
 	uint64_t size = f->payload.properties.body_size;
+	int64_t v;
 	if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
 	    p->message_id.len < sizeof(mq->d_msgid)) {
 		memcpy(mq->d_msgid, p->message_id.bytes, p->message_id.len);
 		mq->d_msgid[p->message_id.len] = '\0';
 		mq->d_has_msgid = 1;
 	}
+	if (p && (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG) && p->timestamp <= INT64_MAX)
+		mq->d_timestamp = (int64_t)p->timestamp;
+	if (p && (p->_flags & AMQP_BASIC_HEADERS_FLAG)) {
+		if (mq->d_stream && table_int(&p->headers, "x-stream-offset", &v) == 0 && v >= 0)
+			mq->d_offset = v;
+		if (table_int(&p->headers, "x-delivery-count", &v) == 0 && v > 0)
+			mq->d_count = v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
+	}
 	mq->d_size = (size_t)size;
 	if (size > MQ_MAX_MESSAGE) {
 		log_warn("broker %s: message %s of %llu bytes on %s is over the limit of "
-			 "%d: rejected unread", mq->redacted,
+			 "%d: %s unread", mq->redacted,
 			 mq->d_has_msgid ? mq->d_msgid : "(no id)", (unsigned long long)size,
-			 mq->cfg.consume ? mq->cfg.consume : "?", MQ_MAX_MESSAGE);
+			 d_queue(mq), MQ_MAX_MESSAGE, mq->d_stream ? "skipped" : "rejected");
 		mq->skipping = 1;
 	} else if (buf_reserve(&mq->d_body, mq->d_size) < 0) {
 		fail_and_retry(mq, "out of memory");
@@ -858,6 +1073,10 @@ static int message_end(mq_t *mq)
 		return 0;
 	}
 	mq->receiving = mq->skipping = 0;
+	if (mq->d_stream) { /* read on: the ack gives the stream its credit back */
+		amqp_basic_ack_t a = { .delivery_tag = mq->d_tag };
+		return send_method(mq, mq->channel, AMQP_BASIC_ACK_METHOD, &a);
+	}
 	amqp_basic_reject_t r = { .delivery_tag = mq->d_tag, .requeue = 0 };
 	return send_method(mq, mq->channel, AMQP_BASIC_REJECT_METHOD, &r);
 }
@@ -1054,9 +1273,13 @@ int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	}
 	amqp_basic_properties_t p;
 	memset(&p, 0, sizeof(p));
-	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+		   AMQP_BASIC_TIMESTAMP_FLAG;
 	p.content_type = amqp_cstring_bytes("application/json");
 	p.delivery_mode = 2; /* persistent */
+	/* readers of a stream find a message's time by it (a worker looks for
+	 * a task's final notification from its publish time on) */
+	p.timestamp = (uint64_t)(loop_wall_ms() / 1000);
 	if (message_id) {
 		p._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
 		p.message_id = amqp_cstring_bytes(message_id);
@@ -1078,7 +1301,8 @@ int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 /* The channel's delivery tag, or 0 when tag belongs to a dead channel. */
 static uint64_t live_tag(mq_t *mq, uint64_t tag)
 {
-	if (!mq_is_up(mq) || (uint32_t)(tag >> 40) != (mq->epoch & 0xFFFFFF))
+	if (!channel_open(mq) ||
+	    (uint32_t)((tag >> 40) & TAG_EPOCH_MASK) != (mq->epoch & TAG_EPOCH_MASK))
 		return 0;
 	return tag & ((1ULL << 40) - 1);
 }
@@ -1097,6 +1321,73 @@ int mq_reject(mq_t *mq, uint64_t tag, int requeue)
 	uint64_t t = live_tag(mq, tag);
 	if (!t)
 		return -1;
+	if (tag & TAG_STREAM) {
+		/* RabbitMQ 3.10 closes the connection (540 NOT_IMPLEMENTED) on a
+		 * reject from a stream consumer: nothing can be requeued there,
+		 * the ack only gives the credit back */
+		amqp_basic_ack_t a = { .delivery_tag = t };
+		return send_method(mq, mq->channel, AMQP_BASIC_ACK_METHOD, &a);
+	}
 	amqp_basic_reject_t r = { .delivery_tag = t, .requeue = requeue != 0 };
 	return send_method(mq, mq->channel, AMQP_BASIC_REJECT_METHOD, &r);
+}
+
+
+int mq_subscribe(mq_t *mq, const struct mq_consumer *c)
+{
+	if (!c->queue || strlen(c->queue) > MQ_QUEUE_NAME_MAX || !c->on_deliver)
+		return -1;
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++) {
+		struct sub *s = &mq->subs[i];
+		if (s->used)
+			continue;
+		unsigned gen = s->gen + 1;
+		memset(s, 0, sizeof(*s));
+		s->gen = gen;
+		s->c = *c;
+		snprintf(s->queue, sizeof(s->queue), "%s", c->queue);
+		s->c.queue = s->queue;
+		s->tag_prefix = (size_t)snprintf(s->tag, sizeof(s->tag), "warren.%c%d.%u.",
+						 c->stream ? 's' : 'q', i, gen);
+		s->used = 1;
+		s->on = 1;
+		if (channel_open(mq))
+			consume(mq, s); /* a failure tears down: set up again later */
+		return i;
+	}
+	return -1;
+}
+
+/* The subscription of id, or NULL. */
+static struct sub *sub_of(mq_t *mq, int id)
+{
+	if (id < 0 || id >= MQ_MAX_CONSUMERS || !mq->subs[id].used)
+		return NULL;
+	return &mq->subs[id];
+}
+
+void mq_unsubscribe(mq_t *mq, int id)
+{
+	struct sub *s = sub_of(mq, id);
+	if (!s)
+		return;
+	if (s->consuming && channel_open(mq))
+		cancel(mq, s);
+	s->used = 0; /* its tag is not matched any more: late deliveries go back */
+	s->on = 0;
+}
+
+int mq_consume(mq_t *mq, int id, int on)
+{
+	struct sub *s = sub_of(mq, id);
+	if (!s)
+		return -1;
+	s->on = on != 0;
+	if (!channel_open(mq))
+		return 0; /* the next setup does what on says */
+	if (on && !s->consuming)
+		consume(mq, s);
+	else if (!on && s->consuming)
+		cancel(mq, s);
+	return 0;
 }

@@ -23,6 +23,13 @@
 #define MQ_KEEP_BUF 65536
 /* mq: channel numbers used in turn when the broker closes ours. */
 #define MQ_MAX_CHANNEL 64
+/* mq: subscriptions one connection holds at most (mq_subscribe). */
+#define MQ_MAX_CONSUMERS 8
+/* mq: longest queue name (AMQP short string). */
+#define MQ_QUEUE_NAME_MAX 255
+/* mq: prefetch of a stream consumer that asked for none (a stream consumer
+ * must have one: it is the broker's credit). */
+#define MQ_STREAM_PREFETCH 256
 /* fetch: download timeouts and progress are checked this often (ms). */
 #define FETCH_TICK_MS 500
 /* push: WebSocket pings and timeouts are checked this often (ms). */

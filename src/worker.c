@@ -95,6 +95,7 @@ struct job {
 struct worker {
 	loop_t *loop;
 	mq_t *mq;
+	int tasks_consumer;     /* mq_subscribe's id for `tasks` */
 	struct fetch_ctx fctx;
 	struct part_dir dir;
 	const char *hook_path;
@@ -935,13 +936,16 @@ int main(int argc, char **argv)
 		loop_signal(w.loop, SIGTERM, on_signal, &w);
 		loop_signal(w.loop, SIGINT, on_signal, &w);
 		struct mq_config mc = {
-			.url = amqp, .heartbeat = (unsigned)heartbeat, .consume = QUEUE_TASKS,
-			.prefetch = (unsigned)concurrency, .on_deliver = on_deliver,
+			.url = amqp, .heartbeat = (unsigned)heartbeat,
 			.on_state = on_mq_state, .arg = &w, .name = w.ident,
 		};
+		struct mq_consumer tasks = {
+			.queue = QUEUE_TASKS, .prefetch = (unsigned)concurrency,
+			.on_deliver = on_deliver, .arg = &w,
+		};
 		w.mq = mq_new(w.loop, &mc, err, sizeof(err));
-		if (!w.mq) {
-			log_error("%s", err);
+		if (!w.mq || (w.tasks_consumer = mq_subscribe(w.mq, &tasks)) < 0) {
+			log_error("%s", w.mq ? "out of consumers" : err);
 			return 1;
 		}
 		log_info("downloading into %s, %u at once", w.dir.path, w.concurrency);
