@@ -118,7 +118,8 @@ deps:
 test-deps:
 	$(Q)sh port/deps.sh test
 
-unit: $(UNIT_BINS)
+# mqprobe: a test program the integration tests drive (not run by itself)
+unit: $(UNIT_BINS) $(BUILD)/tests/mqprobe
 
 check: test-deps
 	$(Q)$(MAKE) --no-print-directory all unit
