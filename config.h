@@ -441,6 +441,11 @@
 #ifndef TLS_PREFER_AESGCM
 #define TLS_PREFER_AESGCM -1
 #endif
+/* Tasks taken from the queue beyond --concurrency: the next download starts
+ * while the last one is synced, reported and confirmed (issue 15). */
+#ifndef WORKER_PREFETCH_AHEAD
+#define WORKER_PREFETCH_AHEAD 2
+#endif
 /* Largest --concurrency (each running download holds FETCH_BUF_SIZE). */
 #ifndef WORKER_MAX_CONCURRENCY
 #define WORKER_MAX_CONCURRENCY 256

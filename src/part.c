@@ -90,6 +90,7 @@ static int open_own(const struct part_dir *d, const char *name)
 int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen)
 {
 	d->fd = -1;
+	d->syncer = NULL;
 	if (!realpath(path, d->path)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -198,6 +199,7 @@ int part_open(struct part *p, const struct part_dir *dir, const char *id,
 	p->dir = dir;
 	p->size = 0;
 	p->flushed = 0;
+	p->async = NULL;
 	p->validator[0] = '\0';
 	if (snprintf(p->id, sizeof(p->id), "%s", id) >= (int)sizeof(p->id) ||
 	    side_name(p->name, sizeof(p->name), id, "part") < 0 ||
@@ -334,12 +336,15 @@ static int write_done(const struct part *p, const char *final, const char *sha25
 	return atomicfile_replace_unsynced(p->dir->fd, name, text, (size_t)n, 0644);
 }
 
-int part_finish(struct part *p, const char *name, const char *sha256,
-		uint64_t bytes, char *final, size_t finallen, char *err, size_t errlen)
+/* part_finish's middle, once the data is synced: the final name made
+ * (into final), the done record written, the .part and .meta removed. 0,
+ * or -1 with err. */
+static int link_final(struct part *p, const char *name, const char *sha256,
+		      uint64_t bytes, char *final, size_t finallen, char *err, size_t errlen)
 {
 	struct stat st;
 	char base[PART_NAME_MAX + 16];
-	if (fsync(p->fd) < 0 || fstat(p->fd, &st) < 0) {
+	if (fstat(p->fd, &st) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", p->path, strerror(errno));
 		return -1;
 	}
@@ -382,10 +387,127 @@ int part_finish(struct part *p, const char *name, const char *sha256,
 	if (sha256)
 		write_done(p, final, sha256, bytes, &st);
 	unlink_side_files(p);
+	return 0;
+}
+
+int part_finish(struct part *p, const char *name, const char *sha256,
+		uint64_t bytes, char *final, size_t finallen, char *err, size_t errlen)
+{
+	if (fsync(p->fd) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", p->path, strerror(errno));
+		return -1;
+	}
+	if (link_final(p, name, sha256, bytes, final, finallen, err, errlen) < 0)
+		return -1;
 	fsync(p->dir->fd);
 	close(p->fd);
 	p->fd = -1;
 	return 0;
+}
+
+/* ---- part_finish off the loop ------------------------------------------ */
+
+struct part_async {
+	uint64_t sync;                  /* the syncer request running, or 0 */
+	int linked;                     /* the final name is made */
+	char name[PART_NAME_MAX + 1];
+	char sha256[65];                /* "" when no done record */
+	uint64_t bytes;
+	char *final;                    /* the caller's */
+	size_t finallen;
+	void (*cb)(void *arg, const char *err);
+	void *arg;
+	char err[PATH_MAX + 100];
+};
+
+void part_dir_async(struct part_dir *d, syncer_t *s)
+{
+	d->syncer = s;
+}
+
+static void finished(struct part *p, int ok)
+{
+	struct part_async *a = p->async;
+	p->async = NULL;
+	if (ok) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	a->cb(a->arg, ok ? NULL : a->err);
+	free(a);
+}
+
+static void on_dir_synced(void *arg, int err)
+{
+	struct part *p = arg;
+	(void)err; /* as part_finish: the final name is made either way */
+	p->async->sync = 0;
+	finished(p, 1);
+}
+
+static void on_file_synced(void *arg, int err)
+{
+	struct part *p = arg;
+	struct part_async *a = p->async;
+	a->sync = 0;
+	if (err) {
+		snprintf(a->err, sizeof(a->err), "cannot write %s: %s", p->path, strerror(err));
+		finished(p, 0);
+		return;
+	}
+	if (link_final(p, a->name, a->sha256[0] ? a->sha256 : NULL, a->bytes, a->final,
+		       a->finallen, a->err, sizeof(a->err)) < 0) {
+		finished(p, 0);
+		return;
+	}
+	a->linked = 1;
+	/* downloads that finish meanwhile share this one */
+	a->sync = syncer_sync(p->dir->syncer, p->dir->fd, on_dir_synced, p);
+	if (!a->sync) {
+		fsync(p->dir->fd);
+		finished(p, 1);
+	}
+}
+
+void part_finish_async(struct part *p, const char *name, const char *sha256,
+		       uint64_t bytes, char *final, size_t finallen,
+		       void (*cb)(void *arg, const char *err), void *arg)
+{
+	struct part_async *a = p->dir->syncer ? calloc(1, sizeof(*a)) : NULL;
+	if (a) {
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		snprintf(a->sha256, sizeof(a->sha256), "%s", sha256 ? sha256 : "");
+		a->bytes = bytes;
+		a->final = final;
+		a->finallen = finallen;
+		a->cb = cb;
+		a->arg = arg;
+		p->async = a;
+		a->sync = syncer_sync(p->dir->syncer, p->fd, on_file_synced, p);
+		if (a->sync)
+			return;
+		p->async = NULL;
+		free(a);
+	}
+	char err[PATH_MAX + 100];
+	int rc = part_finish(p, name, sha256, bytes, final, finallen, err, sizeof(err));
+	cb(arg, rc < 0 ? err : NULL);
+}
+
+/* Stops a part_finish_async; with drop, a final name it made goes too
+ * (the task was not reported: its final file is nobody's). */
+static void stop_async(struct part *p, int drop)
+{
+	struct part_async *a = p->async;
+	if (!a)
+		return;
+	p->async = NULL;
+	syncer_cancel(p->dir->syncer, a->sync);
+	if (a->linked && drop) {
+		part_drop_final(p->dir, a->final);
+		part_done_clear(p->dir, p->id);
+	}
+	free(a);
 }
 
 int part_finish_as(struct part *p, const char *target, char *err, size_t errlen)
@@ -406,6 +528,7 @@ int part_finish_as(struct part *p, const char *target, char *err, size_t errlen)
 
 void part_close(struct part *p)
 {
+	stop_async(p, 0);
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
@@ -413,6 +536,7 @@ void part_close(struct part *p)
 
 void part_remove(struct part *p)
 {
+	stop_async(p, 1);
 	if (p->fd < 0)
 		return;
 	unlink_side_files(p);
@@ -468,6 +592,7 @@ int part_claim(struct part *p, const struct part_dir *dir, const char *id,
 	       struct part_record *rec, char *err, size_t errlen)
 {
 	p->fd = -1;
+	p->async = NULL;
 	if (part_done_read(dir, id, rec)) {
 		part_wait_clear(dir, id);
 		return PART_DONE;

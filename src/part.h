@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "sha256.h"
+#include "syncer.h"
 
 #define PART_MAX_VALIDATOR 256
 
@@ -40,11 +41,16 @@
 struct part_dir {
 	int fd;                         /* O_DIRECTORY, or -1 */
 	char path[PATH_MAX];            /* absolute, symbolic links resolved */
+	syncer_t *syncer;               /* for part_finish_async; borrowed */
 };
 
 /* Opens the folder at path (which realpath resolves). 0, or -1 with err. */
 int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen);
 void part_dir_close(struct part_dir *d);
+/* Lets part_finish_async sync the folder's files through s (borrowed). */
+void part_dir_async(struct part_dir *d, syncer_t *s);
+
+struct part_async;
 
 struct part {
 	int fd;                         /* open read-write and locked, or -1 */
@@ -55,6 +61,7 @@ struct part {
 	uint64_t size;                  /* bytes in it (the resume offset) */
 	uint64_t flushed;               /* write-back started up to here */
 	char validator[PART_MAX_VALIDATOR]; /* for If-Range, "" when none */
+	struct part_async *async;       /* a part_finish_async running, or NULL */
 };
 
 /*
@@ -86,6 +93,18 @@ int part_hash_prefix(struct part *p, sha256_t *s, char *buf, size_t buflen);
  */
 int part_finish(struct part *p, const char *name, const char *sha256,
 		uint64_t bytes, char *final, size_t finallen, char *err, size_t errlen);
+/*
+ * part_finish off the loop, through the folder's syncer (part_dir_async):
+ * the file's fsync, the final name, then the folder's fsync (shared with
+ * the downloads that finish meanwhile), then cb with err NULL (the part
+ * closed) or the failure (the part left open). The loop runs meanwhile;
+ * part_close or part_remove stops it (cb not called; part_remove also
+ * removes a final name already made). Without a syncer (or the memory for
+ * a request) it is part_finish, and cb runs before this returns.
+ */
+void part_finish_async(struct part *p, const char *name, const char *sha256,
+		       uint64_t bytes, char *final, size_t finallen,
+		       void (*cb)(void *arg, const char *err), void *arg);
 /* The same, renaming onto exactly target (replacing it), without a done
  * record: worker --get -o FILE. */
 int part_finish_as(struct part *p, const char *target, char *err, size_t errlen);

@@ -56,12 +56,13 @@
 #include "part.h"
 #include "quiet.h"
 #include "rate.h"
+#include "syncer.h"
 #include "task.h"
 #include "url.h"
 
 #define PROG "worker"
 
-enum job_state { J_HELD, J_PENDING, J_BUSY, J_FETCH, J_HOOK, J_FINAL };
+enum job_state { J_HELD, J_PENDING, J_BUSY, J_FETCH, J_SYNC, J_HOOK, J_FINAL };
 
 struct worker;
 
@@ -370,11 +371,29 @@ static void on_progress(void *arg, const struct fetch_progress *p)
 	notify(j, "progress", p);
 }
 
+/* The file and its folder synced (J_SYNC ran while the next download
+ * went on): the download is durable. */
+static void on_finished(void *arg, const char *err)
+{
+	struct job *j = arg;
+	if (err) {
+		part_remove(&j->part);
+		job_failed(j, err);
+		return;
+	}
+	j->ok = 1;
+	log_info("%s: done: %s (%llu bytes, sha256 %s)", j->task.id, j->file,
+		 (unsigned long long)j->bytes, j->sha256);
+	if (j->w->hook_path)
+		run_hook(j);
+	else
+		publish_final(j);
+}
+
 static void on_fetched(void *arg, const struct fetch_result *r)
 {
 	struct job *j = arg;
 	struct worker *w = j->w;
-	char err[320];
 	j->fetch = NULL;
 	w->running--;
 	j->bytes = r->bytes;
@@ -384,19 +403,9 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 		job_failed(j, r->error);
 	} else {
 		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
-		if (part_finish(&j->part, r->name, r->sha256, r->bytes, j->file,
-				sizeof(j->file), err, sizeof(err)) < 0) {
-			part_remove(&j->part);
-			job_failed(j, err);
-		} else {
-			j->ok = 1;
-			log_info("%s: done: %s (%llu bytes, sha256 %s)", j->task.id, j->file,
-				 (unsigned long long)j->bytes, j->sha256);
-			if (w->hook_path)
-				run_hook(j);
-			else
-				publish_final(j);
-		}
+		j->state = J_SYNC;
+		part_finish_async(&j->part, r->name, r->sha256, r->bytes, j->file,
+				  sizeof(j->file), on_finished, j);
 	}
 	schedule(w);
 }
@@ -935,12 +944,16 @@ int main(int argc, char **argv)
 	} else {
 		loop_signal(w.loop, SIGTERM, on_signal, &w);
 		loop_signal(w.loop, SIGINT, on_signal, &w);
+		/* files synced off the loop (NULL: in it) */
+		syncer_t *syncer = syncer_new(w.loop);
+		part_dir_async(&w.dir, syncer);
 		struct mq_config mc = {
 			.url = amqp, .heartbeat = (unsigned)heartbeat,
 			.on_state = on_mq_state, .arg = &w, .name = w.ident,
 		};
 		struct mq_consumer tasks = {
-			.queue = QUEUE_TASKS, .prefetch = (unsigned)concurrency,
+			.queue = QUEUE_TASKS,
+			.prefetch = (unsigned)concurrency + WORKER_PREFETCH_AHEAD,
 			.on_deliver = on_deliver, .arg = &w,
 		};
 		w.mq = mq_new(w.loop, &mc, err, sizeof(err));
@@ -970,6 +983,8 @@ int main(int argc, char **argv)
 		w.mq = NULL;
 		while (w.jobs)
 			free_job(w.jobs);
+		part_dir_async(&w.dir, NULL);
+		syncer_free(syncer);
 		log_info("stopped");
 	}
 	tls_config_free(w.fctx.tls);
