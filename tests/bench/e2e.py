@@ -39,8 +39,8 @@ AMQP = os.environ["WARREN_TEST_AMQP_URL"] + "/"
 HTTP = int(os.environ["WARREN_TEST_HTTP_PORT"])
 DOCROOT = os.environ["WARREN_TEST_DOCROOT"]
 BASE = int(os.environ["WARREN_TEST_PORT_BASE"])
-TASKER = ("127.0.0.1", BASE + 30)
-MIDDLEMAN = ("127.0.0.1", BASE + 31)
+TASKER = ("127.0.0.1", BASE + 8)
+MIDDLEMAN = ("127.0.0.1", BASE + 9)
 WORK = os.path.join(os.environ.get("WARREN_BENCH_DIR", os.path.join(STATE, "bench")), "e2e")
 
 
