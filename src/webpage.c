@@ -48,7 +48,7 @@ int webpage_build(const char *tasker_url, buf_t *out)
 	if (!at)
 		return -1;
 	size_t head = (size_t)(at - page) + sizeof(tag) - 1;
-	if (buf_reserve(out, page_html_len + (tasker_url ? 5 * strlen(tasker_url) : 0)) < 0 ||
+	if (buf_reserve(out, page_html_len + (tasker_url ? 6 * strlen(tasker_url) : 0)) < 0 ||
 	    buf_append(out, page, head) < 0 ||
 	    (tasker_url && put_escaped(out, tasker_url) < 0) ||
 	    buf_append(out, page + head, page_html_len - head) < 0) {
