@@ -5,7 +5,10 @@
  * or none; see task_stream in task.h), publishes each task persistently to `tasks` and a `queued` notification
  * to `notifications`, and answers 202 only when the broker has confirmed
  * every task. The answer is deferred while confirms are outstanding; many
- * requests' confirms are in flight at once.
+ * requests' confirms are in flight at once. The notifications go over a
+ * second connection: RabbitMQ serves each channel in one Erlang process,
+ * and there a `queued` notification (a stream write as costly as the task's
+ * own) sat between every task and its confirm.
  *
  * DELETE /task/<id> and POST /control publish one control message each to
  * the stream `warren.control` (control.h), answered 202 once confirmed.
@@ -34,6 +37,10 @@ struct tasker {
 	loop_t *loop;
 	http_server_t *http;
 	mq_t *mq;
+	mq_t *notes;            /* the connection for notifications, opened
+				 * once the first is up: a topology refused
+				 * (406) is then reported once, not twice */
+	struct mq_config notes_cfg;
 	const char *token;
 	int stopping;
 	int64_t stop_deadline;
@@ -104,9 +111,12 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 	struct task_event ev = { .task = task, .status = "queued",
 				 .time_ms = loop_wall_ms(), .hook_status = -1 };
 	buf_reset(scratch);
-	/* the notification is informative: the task is what 202 promises */
+	/* the notification is informative: the task is what 202 promises; it
+	 * takes the tasks' connection while its own is not there */
+	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
+		   ? t->notes : t->mq;
 	if (task_event_json(scratch, &ev) == 0)
-		mq_publish(t->mq, QUEUE_NOTIFICATIONS, scratch->data, scratch->len,
+		mq_publish(nq, QUEUE_NOTIFICATIONS, scratch->data, scratch->len,
 			   task->id, NULL, NULL);
 	return 0;
 }
@@ -378,12 +388,22 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 	}
 }
 
+static void on_mq_state(int up, void *arg)
+{
+	struct tasker *t = arg;
+	char err[256];
+	if (up && !t->notes && !t->stopping &&
+	    !(t->notes = mq_new(t->loop, &t->notes_cfg, err, sizeof(err))))
+		log_warn("notifications share the tasks' connection: %s", err);
+}
+
 /* Every SHUTDOWN_POLL_MS after SIGTERM: stops the loop once every confirm
  * is in or the grace is over. */
 static int64_t check_stopped(loop_t *loop, void *arg)
 {
 	struct tasker *t = arg;
-	if ((mq_inflight(t->mq) || t->publishing) && loop_now(loop) < t->stop_deadline)
+	if ((mq_inflight(t->mq) || (t->notes && mq_inflight(t->notes)) || t->publishing) &&
+	    loop_now(loop) < t->stop_deadline)
 		return SHUTDOWN_POLL_MS;
 	loop_stop(loop);
 	return LOOP_TIMER_STOP;
@@ -449,6 +469,10 @@ int main(int argc, char **argv)
 	}
 	http_server_cors(t.http, TASKER_CORS_ORIGIN);
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat, .name = PROG };
+	t.notes_cfg = mc;
+	t.notes_cfg.name = PROG "-notes";
+	mc.on_state = on_mq_state;
+	mc.arg = &t;
 	t.mq = mq_new(t.loop, &mc, err, sizeof(err));
 	if (!t.mq) {
 		log_error("%s", err);
@@ -461,6 +485,7 @@ int main(int argc, char **argv)
 	/* the broker first: its teardown answers the requests still waiting
 	 * for a confirm, through the HTTP server */
 	mq_free(t.mq);
+	mq_free(t.notes);
 	http_server_free(t.http);
 	loop_free(t.loop);
 	log_info("stopped");

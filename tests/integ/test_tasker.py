@@ -327,8 +327,6 @@ def test_array_of_1000_accepted():
     assert queue_depth("tasks") == 1000
     wait_for(lambda: queue_depth("notifications") == 1000, 20,
              "1000 queued notifications")
-    # 2,000 publishes at once: the confirm ring grew past its first 1,024
-    assert "room for 2048 now" in p.log_text(), p.log_text()[-2000:]
     purge_all()
     assert_serves(p.port)
 
