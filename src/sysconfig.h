@@ -76,6 +76,8 @@
  * top of NOTIFY_MAX_SIZE when a stored one is read back. */
 #define STORE_SEQ_ROOM 23
 
+/* task: random bytes drawn at once for task ids (16 per id). */
+#define TASK_ID_POOL 256
 /* control: longest "host:pid" in a marker (a 255-byte host name, ':' and a
  * pid: the worker's identity buffer). */
 #define CONTROL_MAX_WORKER 299

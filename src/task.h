@@ -61,7 +61,9 @@ void task_stream_free(task_stream_t *s);
 int task_parse_message(const char *body, size_t len, struct task *t,
 		       char *err, size_t errlen);
 
-/* Writes a fresh random UUIDv4 into id (37 bytes). 0, or -1. */
+/* Writes a fresh random UUIDv4 into id (37 bytes). 0, or -1. The random
+ * bytes come from a pool refilled by os_random: a forked child must not
+ * draw ids (it would repeat its parent's). */
 int task_new_id(char id[37]);
 
 /* Appends the task message: {"id","name","arg","taskType"[,"sha256"]}. */

@@ -147,6 +147,17 @@ static void test_ids_and_messages(void)
 	char other[37];
 	task_new_id(other);
 	CHECK(strcmp(t.id, other) != 0);
+	/* across several refills of the pool: all distinct, all version 4 */
+	static char many[100][37];
+	int fresh = 1, v4 = 1;
+	for (int i = 0; i < 100; i++) {
+		CHECK_INT(task_new_id(many[i]), 0);
+		v4 &= many[i][14] == '4' && strchr("89ab", many[i][19]) != NULL;
+		for (int j = 0; j < i; j++)
+			fresh &= strcmp(many[i], many[j]) != 0;
+	}
+	CHECK(fresh);
+	CHECK(v4);
 
 	strcpy(t.name, "a \"quoted\"\n\x01 caf\xc3\xa9");
 	strcpy(t.arg, "http://h/p");
