@@ -7,7 +7,10 @@
 #           warren's sha256.c): the honest references for a worker that
 #           hashes and syncs, since the page cache alone takes a GiB at
 #           several GB/s and the disk durably at a few hundred MB/s
-#   tlsget  blocking mbedTLS (system 2.28) read loop, one forced suite
+#   tlsget  blocking mbedTLS (system 2.28) read loop, one forced suite;
+#           "tlsget-s": the same built as the static worker is (mbedTLS 3.6
+#           of port/mbedtls/warren-config.h, -Os, LTO), TLS 1.3 suites: the
+#           reference of the static worker's HTTPS
 # and "curl+sync": curl writing the file, then sync(1).
 # A file from the test nginx on loopback (1 GiB by default), over HTTP and
 # HTTPS; each client runs WARREN_BENCH_RUNS times (5), interleaved with the
@@ -57,6 +60,19 @@ ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/rawget" \
 	"$here/rawget.c" "$root/src/sha256.c" -lmbedcrypto
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/tlsget" "$here/tlsget.c" \
 	-lmbedtls -lmbedx509 -lmbedcrypto
+static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
+# The static worker's reference: tlsget built as the static worker is,
+# against the same mbedTLS 3.6 (warren-config.h) with the same flags (-Os,
+# LTO; port/embedded.mk), so that its ratio measures the worker, not the
+# library build or the suite.
+emb=$(dirname "$static")
+if [ -x "$static" ] && [ -x "$emb/toolchain/cc" ] && [ -f "$emb/sysroot/lib/libmbedtls.a" ]; then
+	"$emb/toolchain/cc" -I"$emb/sysroot/include" -L"$emb/sysroot/lib" -std=c11 \
+		-D_GNU_SOURCE -flto -ffat-lto-objects -flto-partition=one -Os -no-pie \
+		-ffunction-sections -fdata-sections -Wl,--gc-sections \
+		-o "$dir/tlsget-static" "$here/tlsget.c" -lmbedtls -lmbedx509 -lmbedcrypto \
+		2>/dev/null || rm -f "$dir/tlsget-static"
+fi
 
 out=$dir/out.bin
 # client NAME PROTO COMMAND...: a client of the table ("{out}" = the file).
@@ -75,7 +91,6 @@ client() {
 	clients="$clients $n"
 }
 
-static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 client rawget http "$dir/rawget" 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client rawget+fsync http "$dir/rawget" --fsync 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client rawget+fsync+sha http "$dir/rawget" --fsync --sha256 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
@@ -87,6 +102,10 @@ command -v wget >/dev/null && client wget http wget -q -O "{out}" "$http"
 client "tlsget chacha20" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" chacha
 client "tlsget aes-gcm" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" aesgcm
 client worker https "$worker" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
+if [ -x "$dir/tlsget-static" ]; then
+	client "tlsget-s aes 1.3" https "$dir/tlsget-static" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" tls13-aesgcm
+	client "tlsget-s chacha 1.3" https "$dir/tlsget-static" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" tls13-chacha
+fi
 [ -x "$static" ] && client "worker (static)" https "$static" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
 command -v curl >/dev/null && client curl https curl -sS --cacert "$ca" -o "{out}" "$https"
 command -v wget >/dev/null && client wget https wget -q --ca-certificate="$ca" -O "{out}" "$https"
@@ -96,6 +115,15 @@ command -v wget >/dev/null && client wget https wget -q --ca-certificate="$ca" -
 	--ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
 suite=$(sed -n 's/.*TLS ready: \(.*\) first.*/\1/p' "$dir/suite.log" | head -1)
 case $suite in *CHACHA*) ref_tls="tlsget chacha20" ;; *) ref_tls="tlsget aes-gcm" ;; esac
+ref_static=
+if [ -x "$static" ] && [ -x "$dir/tlsget-static" ]; then
+	"$static" --get "https://localhost:$WARREN_TEST_HTTPS_PORT/small.txt" -o "$out" \
+		--ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
+	case $(sed -n 's/.*TLS with.*: \(.*\)/\1/p' "$dir/suite.log" | head -1) in
+	*CHACHA*) ref_static="tlsget-s chacha 1.3" ;;
+	*) ref_static="tlsget-s aes 1.3" ;;
+	esac
+fi
 
 rm -f "$dir"/times.*
 echo "file: $mib MiB from nginx on loopback; $runs runs each, interleaved; median"
@@ -128,13 +156,14 @@ median() {
 printf '\n%-6s %-17s %9s %9s %7s %7s %7s %9s\n' proto client "median s" "MB/s" \
 	"x raw" "x sync" "x s+sha" "RSS KiB"
 for proto in http https; do
-	ref_t= ref_s= ref_h=
+	ref_t= ref_s= ref_h= ref_st=
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
 		[ "$p" = $proto ] || continue
 		if [ $proto = http ] && [ "$name" = rawget ] || [ "$name" = "$ref_tls" ]; then
 			ref_t=$(median "$dir/times.$i" 1)
 		fi
+		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1)
 		[ "$name" = rawget+fsync ] && ref_s=$(median "$dir/times.$i" 1)
 		[ "$name" = rawget+fsync+sha ] && ref_h=$(median "$dir/times.$i" 1)
 	done
@@ -147,7 +176,9 @@ for proto in http https; do
 			printf '%-6s %-17s %9s\n' "$proto" "$name" failed
 			continue
 		fi
-		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$ref_t" \
+		r1=$ref_t
+		[ $proto = https ] && [ "$name" = "worker (static)" ] && [ -n "$ref_st" ] && r1=$ref_st
+		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$r1" \
 			-v r2="$ref_s" -v r3="$ref_h" -v rss="$rss" '
 			function ratio(ref) {
 				return (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-"
@@ -157,6 +188,7 @@ for proto in http https; do
 				       ratio(r1), ratio(r2), ratio(r3), rss }'
 	done
 done
-echo "x raw: reference time / client time (rawget for http, $ref_tls for https);"
+echo "x raw: reference time / client time (rawget for http, $ref_tls for https,"
+echo "  ${ref_static:-$ref_tls} for the static worker's https: the same library build and suite);"
 echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha; >1 is faster"
 rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"

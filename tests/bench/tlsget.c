@@ -1,40 +1,82 @@
 /*
  * tlsget - the benchmark's reference HTTPS client: a blocking mbedTLS read
  * loop with one cipher suite forced, writing what it reads to a file (head
- * skipped), no hashing. Built against the system's mbedTLS 2.28.
+ * skipped), no hashing. Built against the system's mbedTLS 2.28, and
+ * against the static builds' mbedTLS 3.6 (port/mbedtls/warren-config.h,
+ * which has no net_sockets: plain sockets here) as the reference of the
+ * static worker: the same library, flags and configuration.
  *
- *   tlsget HOST PORT PATH OUTFILE CAFILE chacha|aesgcm
+ *   tlsget HOST PORT PATH OUTFILE CAFILE chacha|aesgcm|tls13-chacha|tls13-aesgcm
+ * (TLS 1.2 ECDHE-RSA suites; the tls13 ones need mbedTLS 3.x)
  */
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <psa/crypto.h>
+#endif
 
 #define BUF (256 * 1024)
+
+static int sock_send(void *ctx, const unsigned char *b, size_t n)
+{
+	ssize_t r = send(*(int *)ctx, b, n, MSG_NOSIGNAL);
+	return r < 0 ? MBEDTLS_ERR_SSL_INTERNAL_ERROR : (int)r;
+}
+
+static int sock_recv(void *ctx, unsigned char *b, size_t n)
+{
+	ssize_t r = recv(*(int *)ctx, b, n, 0);
+	return r < 0 ? MBEDTLS_ERR_SSL_INTERNAL_ERROR : (int)r;
+}
+
+static int dial(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	if (getaddrinfo(host, port, &hints, &ai))
+		return -1;
+	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
 
 int main(int argc, char **argv)
 {
 	if (argc != 7) {
-		fprintf(stderr, "usage: tlsget HOST PORT PATH OUTFILE CAFILE chacha|aesgcm\n");
+		fprintf(stderr, "usage: tlsget HOST PORT PATH OUTFILE CAFILE "
+			"chacha|aesgcm|tls13-chacha|tls13-aesgcm\n");
 		return 2;
 	}
 	static int suites[2];
 	suites[0] = !strcmp(argv[6], "chacha")
 		? MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
 		: MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;
-	mbedtls_net_context net;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	if (psa_crypto_init() != PSA_SUCCESS)
+		return 1;
+	if (!strcmp(argv[6], "tls13-chacha"))
+		suites[0] = MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256;
+	if (!strcmp(argv[6], "tls13-aesgcm"))
+		suites[0] = MBEDTLS_TLS1_3_AES_128_GCM_SHA256;
+#endif
+	int net = -1;
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
 	mbedtls_entropy_context ent;
 	mbedtls_ctr_drbg_context drbg;
-	mbedtls_net_init(&net);
 	mbedtls_ssl_init(&ssl);
 	mbedtls_ssl_config_init(&conf);
 	mbedtls_x509_crt_init(&ca);
@@ -42,7 +84,7 @@ int main(int argc, char **argv)
 	mbedtls_ctr_drbg_init(&drbg);
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent, NULL, 0) ||
 	    mbedtls_x509_crt_parse_file(&ca, argv[5]) < 0 ||
-	    mbedtls_net_connect(&net, argv[1], argv[2], MBEDTLS_NET_PROTO_TCP) ||
+	    (net = dial(argv[1], argv[2])) < 0 ||
 	    mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT,
 					MBEDTLS_SSL_TRANSPORT_STREAM,
 					MBEDTLS_SSL_PRESET_DEFAULT)) {
@@ -55,7 +97,7 @@ int main(int argc, char **argv)
 	mbedtls_ssl_conf_ciphersuites(&conf, suites);
 	if (mbedtls_ssl_setup(&ssl, &conf) || mbedtls_ssl_set_hostname(&ssl, argv[1]))
 		return 1;
-	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
+	mbedtls_ssl_set_bio(&ssl, &net, sock_send, sock_recv, NULL);
 	int rc;
 	while ((rc = mbedtls_ssl_handshake(&ssl)) != 0) {
 		if (rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) {
