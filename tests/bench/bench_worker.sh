@@ -153,19 +153,27 @@ median() {
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "fail" }'
 }
 
-printf '\n%-6s %-17s %9s %9s %7s %7s %7s %9s\n' proto client "median s" "MB/s" \
-	"x raw" "x sync" "x s+sha" "RSS KiB"
+# spread REF CLIENT: "min-max" of the per-run ratios (run k of the
+# reference over run k of the client: they ran side by side).
+spread() {
+	[ -n "$1" ] && [ -f "$1" ] || { echo -; return; }
+	paste -d' ' "$1" "$2" | awk '$1 != "fail" && $3 != "fail" && $3 > 0 { print $1 / $3 }' |
+		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f-%.2f", v[1], v[NR]; else print "-" }'
+}
+
+printf '\n%-6s %-17s %9s %9s %7s %7s %7s %9s  %s\n' proto client "median s" "MB/s" \
+	"x raw" "x sync" "x s+sha" "RSS KiB" "runs: x raw, x s+sha"
 for proto in http https; do
-	ref_t= ref_s= ref_h= ref_st=
+	ref_t= ref_s= ref_h= ref_st= f_t= f_h= f_st=
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
 		[ "$p" = $proto ] || continue
 		if [ $proto = http ] && [ "$name" = rawget ] || [ "$name" = "$ref_tls" ]; then
-			ref_t=$(median "$dir/times.$i" 1)
+			ref_t=$(median "$dir/times.$i" 1) f_t=$dir/times.$i
 		fi
-		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1)
+		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1) f_st=$dir/times.$i
 		[ "$name" = rawget+fsync ] && ref_s=$(median "$dir/times.$i" 1)
-		[ "$name" = rawget+fsync+sha ] && ref_h=$(median "$dir/times.$i" 1)
+		[ "$name" = rawget+fsync+sha ] && ref_h=$(median "$dir/times.$i" 1) f_h=$dir/times.$i
 	done
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
@@ -176,19 +184,23 @@ for proto in http https; do
 			printf '%-6s %-17s %9s\n' "$proto" "$name" failed
 			continue
 		fi
-		r1=$ref_t
-		[ $proto = https ] && [ "$name" = "worker (static)" ] && [ -n "$ref_st" ] && r1=$ref_st
+		r1=$ref_t f1=$f_t
+		if [ $proto = https ] && [ "$name" = "worker (static)" ] && [ -n "$ref_st" ]; then
+			r1=$ref_st f1=$f_st
+		fi
+		runs="$(spread "$f1" "$dir/times.$i"), $(spread "$f_h" "$dir/times.$i")"
 		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$r1" \
-			-v r2="$ref_s" -v r3="$ref_h" -v rss="$rss" '
+			-v r2="$ref_s" -v r3="$ref_h" -v rss="$rss" -v runs="$runs" '
 			function ratio(ref) {
 				return (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-"
 			}
 			BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
-				printf "%-6s %-17s %9.2f %9.0f %7s %7s %7s %9s\n", p, n, t, mbs,
-				       ratio(r1), ratio(r2), ratio(r3), rss }'
+				printf "%-6s %-17s %9.2f %9.0f %7s %7s %7s %9s  %s\n", p, n, t, mbs,
+				       ratio(r1), ratio(r2), ratio(r3), rss, runs }'
 	done
 done
 echo "x raw: reference time / client time (rawget for http, $ref_tls for https,"
 echo "  ${ref_static:-$ref_tls} for the static worker's https: the same library build and suite);"
-echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha; >1 is faster"
+echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha; >1 is faster;"
+echo "runs: the lowest and highest of the per-run ratios (each run side by side)"
 rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"
