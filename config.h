@@ -104,14 +104,44 @@
 #define MQ_CONFIRM_TIMEOUT_MS 5000
 #endif
 /* Queue names of the topology (../shared/INTERFACE.md, "RabbitMQ topology"). */
+/* The tasks: a quorum queue. */
 #ifndef QUEUE_TASKS
 #define QUEUE_TASKS "tasks"
 #endif
+/* The notifications: a stream every middleman reads from its own position. */
 #ifndef QUEUE_NOTIFICATIONS
 #define QUEUE_NOTIFICATIONS "notifications"
 #endif
+/* The tasker's control messages: a stream every worker reads. */
 #ifndef QUEUE_CONTROL
 #define QUEUE_CONTROL "warren.control"
+#endif
+/* The quorum queue the dead-lettered tasks end in (the middleman reads it). */
+#ifndef QUEUE_TASKS_DEAD
+#define QUEUE_TASKS_DEAD "tasks.dead"
+#endif
+/* The fanout exchange `tasks` dead-letters to, bound to QUEUE_TASKS_DEAD. */
+#ifndef EXCHANGE_DEAD
+#define EXCHANGE_DEAD "warren.dead"
+#endif
+/* Deliveries of a task (its worker dying or losing the broker each time)
+ * before it is dead-lettered: x-delivery-limit of `tasks`. */
+#ifndef TASKS_DELIVERY_LIMIT
+#define TASKS_DELIVERY_LIMIT 5
+#endif
+/* Retention of `notifications`, as x-max-age (set when the stream is first
+ * declared; another value later is refused by the broker with a 406). */
+#ifndef NOTIFY_MAX_AGE
+#define NOTIFY_MAX_AGE "7D"
+#endif
+/* Size bound of `notifications` in bytes (x-max-length-bytes; also fixed at
+ * the first declaration): the oldest segments go first. */
+#ifndef NOTIFY_MAX_BYTES
+#define NOTIFY_MAX_BYTES (256LL * 1024 * 1024)
+#endif
+/* Retention of `warren.control` (x-max-age; fixed at the first declaration). */
+#ifndef CONTROL_MAX_AGE
+#define CONTROL_MAX_AGE "7D"
 #endif
 
 /* ---- logging and input (all programs) ---------------------------------- */
@@ -366,18 +396,15 @@
 #ifndef WORKER_ORPHAN_GRACE_MS
 #define WORKER_ORPHAN_GRACE_MS 3000
 #endif
-/* A redelivered task unknown here may be finished by the worker that had
- * it (its done stored or its ack lost with that worker's connection): for
- * this many ms from the first sight it goes back to the queue, so that
- * worker can settle it, before we download it ourselves. Keep it above
- * WORKER_ORPHAN_GRACE_MS. */
-#ifndef WORKER_HANDBACK_MS
-#define WORKER_HANDBACK_MS 5000
+/* A redelivered task unknown here is looked for on `notifications` from its
+ * publish time minus this many seconds (clocks of hosts differ a little). */
+#ifndef WORKER_LOOKUP_MARGIN_S
+#define WORKER_LOOKUP_MARGIN_S 10
 #endif
-/* ms a redelivery being handed back is held before each return to the
- * queue, so that a lone consumer does not spin on it. */
-#ifndef WORKER_HANDBACK_HOLD_MS
-#define WORKER_HANDBACK_HOLD_MS 250
+/* Milliseconds such a lookup reads at most (a long backlog): past them, the
+ * task is downloaded (it may then be reported twice, never lost). */
+#ifndef WORKER_LOOKUP_MAX_MS
+#define WORKER_LOOKUP_MAX_MS 15000
 #endif
 /* After SIGTERM: ms to wait for hooks and final notifications to settle
  * before closing (unfinished deliveries are requeued by the close). */

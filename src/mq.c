@@ -497,17 +497,114 @@ static int request(mq_t *mq, amqp_method_number_t id, void *m, amqp_method_numbe
 
 static void on_ready(mq_t *mq);
 
-/* 1 when warren's topology has queue (it is declared before use). */
+/* ---- the topology (../shared/INTERFACE.md, "RabbitMQ topology") ---- */
+
+#define MQ_MAX_ARGS 4
+
+static amqp_table_entry_t arg_str(const char *key, const char *v)
+{
+	amqp_table_entry_t e = { amqp_cstring_bytes(key), { AMQP_FIELD_KIND_UTF8, { 0 } } };
+	e.value.value.bytes = amqp_cstring_bytes(v);
+	return e;
+}
+
+static amqp_table_entry_t arg_long(const char *key, int64_t v)
+{
+	amqp_table_entry_t e = { amqp_cstring_bytes(key), { AMQP_FIELD_KIND_I64, { 0 } } };
+	e.value.value.i64 = v;
+	return e;
+}
+
+/* The arguments warren declares queue with, into e; their number, or -1
+ * when the queue is not warren's (not declared: it must exist). */
+static int queue_args(const char *queue, amqp_table_entry_t *e)
+{
+	if (!strcmp(queue, QUEUE_TASKS)) {
+		e[0] = arg_str("x-queue-type", "quorum");
+		e[1] = arg_long("x-delivery-limit", TASKS_DELIVERY_LIMIT);
+		e[2] = arg_str("x-dead-letter-exchange", EXCHANGE_DEAD);
+		return 3;
+	}
+	if (!strcmp(queue, QUEUE_TASKS_DEAD)) {
+		e[0] = arg_str("x-queue-type", "quorum");
+		return 1;
+	}
+	if (!strcmp(queue, QUEUE_NOTIFICATIONS)) {
+		e[0] = arg_str("x-queue-type", "stream");
+		e[1] = arg_str("x-max-age", NOTIFY_MAX_AGE);
+		e[2] = arg_long("x-max-length-bytes", NOTIFY_MAX_BYTES);
+		return 3;
+	}
+	if (!strcmp(queue, QUEUE_CONTROL)) {
+		e[0] = arg_str("x-queue-type", "stream");
+		e[1] = arg_str("x-max-age", CONTROL_MAX_AGE);
+		return 2;
+	}
+	return -1;
+}
+
+/* What warren declares queue as, in words, for the 406 line: "a durable
+ * stream (x-queue-type stream, x-max-age 7D, ...)". */
+static void queue_wanted(const char *queue, char *out, size_t cap)
+{
+	amqp_table_entry_t e[MQ_MAX_ARGS];
+	int n = queue_args(queue, e);
+	size_t len = 0;
+	if (n <= 0) {
+		snprintf(out, cap, "a durable queue");
+		return;
+	}
+	const amqp_bytes_t type = e[0].value.value.bytes; /* x-queue-type comes first */
+	len = (size_t)snprintf(out, cap, "a durable %.*s%s (", (int)type.len, (char *)type.bytes,
+			       type.len == 6 && !memcmp(type.bytes, "stream", 6) ? "" : " queue");
+	for (int i = 0; i < n && len < cap; i++) {
+		const amqp_field_value_t *v = &e[i].value;
+		if (v->kind == AMQP_FIELD_KIND_I64)
+			len += (size_t)snprintf(out + len, cap - len, "%s%.*s %lld", i ? ", " : "",
+						(int)e[i].key.len, (char *)e[i].key.bytes,
+						(long long)v->value.i64);
+		else
+			len += (size_t)snprintf(out + len, cap - len, "%s%.*s %.*s", i ? ", " : "",
+						(int)e[i].key.len, (char *)e[i].key.bytes,
+						(int)v->value.bytes.len, (char *)v->value.bytes.bytes);
+	}
+	if (len < cap)
+		snprintf(out + len, cap - len, ")");
+}
+
 static int in_topology(const char *queue)
 {
-	return !strcmp(queue, QUEUE_TASKS) || !strcmp(queue, QUEUE_NOTIFICATIONS);
+	amqp_table_entry_t e[MQ_MAX_ARGS];
+	return queue_args(queue, e) >= 0;
 }
 
 static int declare(mq_t *mq, const char *queue)
 {
+	amqp_table_entry_t e[MQ_MAX_ARGS];
+	int n = queue_args(queue, e);
 	amqp_queue_declare_t d = { .queue = amqp_cstring_bytes(queue), .durable = 1,
-				   .arguments = amqp_empty_table };
+				   .arguments = { n > 0 ? n : 0, e } };
 	return request_on(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD, queue);
+}
+
+/* The whole topology: exchange warren.dead (fanout) -> quorum queue
+ * tasks.dead; quorum queue tasks dead-lettering to it; the streams
+ * notifications and warren.control. */
+static int declare_topology(mq_t *mq)
+{
+	amqp_exchange_declare_t x = { .exchange = amqp_cstring_bytes(EXCHANGE_DEAD),
+				      .type = amqp_cstring_bytes("fanout"), .durable = 1,
+				      .arguments = amqp_empty_table };
+	amqp_queue_bind_t b = { .queue = amqp_cstring_bytes(QUEUE_TASKS_DEAD),
+				.exchange = amqp_cstring_bytes(EXCHANGE_DEAD),
+				.routing_key = amqp_empty_bytes, .arguments = amqp_empty_table };
+	if (request_on(mq, AMQP_EXCHANGE_DECLARE_METHOD, &x, AMQP_EXCHANGE_DECLARE_OK_METHOD,
+		       EXCHANGE_DEAD) < 0 ||
+	    declare(mq, QUEUE_TASKS_DEAD) < 0 ||
+	    request(mq, AMQP_QUEUE_BIND_METHOD, &b, AMQP_QUEUE_BIND_OK_METHOD) < 0)
+		return -1;
+	return declare(mq, QUEUE_TASKS) < 0 || declare(mq, QUEUE_NOTIFICATIONS) < 0 ||
+	       declare(mq, QUEUE_CONTROL) < 0 ? -1 : 0;
 }
 
 /* The x-stream-offset argument of a stream consumer, from its start(). */
@@ -594,7 +691,7 @@ static int open_channel(mq_t *mq, amqp_channel_t ch)
 	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
 		mq->subs[i].consuming = 0;
 	if (request(mq, AMQP_CHANNEL_OPEN_METHOD, &o, AMQP_CHANNEL_OPEN_OK_METHOD) < 0 ||
-	    declare(mq, QUEUE_TASKS) < 0 || declare(mq, QUEUE_NOTIFICATIONS) < 0 ||
+	    declare_topology(mq) < 0 ||
 	    request(mq, AMQP_CONFIRM_SELECT_METHOD, &cs, AMQP_CONFIRM_SELECT_OK_METHOD) < 0)
 		return -1;
 	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
@@ -846,13 +943,26 @@ static void deliver(mq_t *mq)
  * until the queue is as declared. */
 static void topology_refused(mq_t *mq, const char *queue, const amqp_channel_close_t *c)
 {
-	if (!mq->topology_said)
+	char wanted[256];
+	queue = queue ? queue : "?";
+	queue_wanted(queue, wanted, sizeof(wanted));
+	if (mq->topology_said)
+		goto retry;
+	if (!strcmp(queue, EXCHANGE_DEAD))
+		log_error("broker %s: exchange '%s' exists with other arguments than warren "
+			  "declares (a durable fanout exchange); RabbitMQ says: %.*s. Remove it "
+			  "(`rabbitmqadmin delete exchange name=%s`) or give warren another "
+			  "vhost; trying again every %d s", mq->redacted, queue,
+			  (int)c->reply_text.len, (char *)c->reply_text.bytes, queue,
+			  MQ_TOPOLOGY_RETRY_MS / 1000);
+	else
 		log_error("broker %s: queue '%s' exists with other arguments than warren "
-			  "declares (durable, no arguments); RabbitMQ says: %.*s. Remove it "
-			  "with `rabbitmqctl delete_queue %s` (its messages are lost) or give "
-			  "warren another vhost; trying again every %d s", mq->redacted,
-			  queue ? queue : "?", (int)c->reply_text.len, (char *)c->reply_text.bytes,
-			  queue ? queue : "QUEUE", MQ_TOPOLOGY_RETRY_MS / 1000);
+			  "declares: it must be %s; RabbitMQ says: %.*s (an older warren's "
+			  "queue?). Remove it with `rabbitmqctl delete_queue %s` (its messages "
+			  "are lost) or give warren another vhost; trying again every %d s",
+			  mq->redacted, queue, wanted, (int)c->reply_text.len,
+			  (char *)c->reply_text.bytes, queue, MQ_TOPOLOGY_RETRY_MS / 1000);
+retry:
 	mq->topology_said = 1;
 	teardown(mq, NULL);
 	schedule_reconnect(mq);
@@ -868,6 +978,9 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 	/* the channel stops at the failed request, so the first declaration
 	 * still awaited is the refused one */
 	int decl = find_await(mq, AMQP_QUEUE_DECLARE_OK_METHOD);
+	int xdecl = find_await(mq, AMQP_EXCHANGE_DECLARE_OK_METHOD);
+	if (xdecl >= 0 && (decl < 0 || xdecl < decl))
+		decl = xdecl;
 	int topology = ch == mq->channel && !was_ready && decl >= 0 &&
 		       c->reply_code == AMQP_PRECONDITION_FAILED;
 	if (!topology)
@@ -989,6 +1102,8 @@ static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
 		return consume(mq, &mq->subs[i]);
 	}
 	case AMQP_BASIC_CANCEL_OK_METHOD:
+	case AMQP_EXCHANGE_DECLARE_OK_METHOD:
+	case AMQP_QUEUE_BIND_OK_METHOD:
 	case AMQP_CHANNEL_OPEN_OK_METHOD:
 	case AMQP_QUEUE_DECLARE_OK_METHOD:
 	case AMQP_CONFIRM_SELECT_OK_METHOD:
