@@ -71,6 +71,8 @@ struct middleman {
 	struct parked **parked;
 	size_t nparked;
 	int journal_failing;         /* the state, logged once per change */
+	int notes;                   /* the consumer of `notifications` */
+	int reading_paused;          /* parking full: not reading the stream */
 	int sync_failed;             /* the acks wait for a sync that failed */
 	uint64_t retry_timer;
 	int64_t retry_ms;
@@ -387,7 +389,14 @@ static void park(struct middleman *m, const struct mq_delivery *d,
 		m->parked[m->nparked++] = p;
 		return;
 	}
-	mq_reject(m->mq, d->tag, 1);
+	/* full: reading stops and starts again from the last handled offset
+	 * once the journal takes the parked ones (a stream requeues nothing) */
+	if (!m->reading_paused) {
+		log_warn("journal: %zu notifications held; reading paused", m->nparked);
+		m->reading_paused = 1;
+		mq_consume(m->mq, m->notes, 0);
+	}
+	mq_ack(m->mq, d->tag);
 }
 
 /* Tries the journal again: the failed sync, then the parked deliveries. */
@@ -416,14 +425,28 @@ static void retry_journal(loop_t *loop, void *arg)
 	m->nparked = 0;
 	m->journal_failing = 0;
 	log_info("journal: writable again; %zu held notifications stored", done);
+	if (m->reading_paused) {
+		m->reading_paused = 0;
+		mq_consume(m->mq, m->notes, 1);
+	}
 }
 
 /* A notification's seq: its stream offset + 1. */
 static uint64_t seq_of(const struct middleman *m, const struct mq_delivery *d)
 {
-	uint64_t seq = m->handled + 1 + m->nparked;
-	(void)d;
-	return seq;
+	if (d->offset >= 0)
+		return (uint64_t)d->offset + 1;
+	return m->handled + 1 + m->nparked;
+}
+
+/* Where reading `notifications` starts, asked at each (re)subscription:
+ * after the last notification handled, or the stream's first. */
+static struct mq_start notes_start(void *arg)
+{
+	const struct middleman *m = arg;
+	if (!m->handled)
+		return (struct mq_start){ MQ_FROM_FIRST, 0 };
+	return (struct mq_start){ MQ_FROM_OFFSET, (int64_t)m->handled };
 }
 
 static void on_deliver(const struct mq_delivery *d, void *arg)
@@ -731,10 +754,10 @@ int main(int argc, char **argv)
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat,
 				.on_state = on_mq_state, .arg = &m, .name = PROG };
 	struct mq_consumer nc = { .queue = QUEUE_NOTIFICATIONS,
-				  .prefetch = MIDDLEMAN_PREFETCH,
-				  .on_deliver = on_deliver, .arg = &m };
+				  .prefetch = MIDDLEMAN_PREFETCH, .stream = 1,
+				  .start = notes_start, .on_deliver = on_deliver, .arg = &m };
 	m.mq = mq_new(m.loop, &mc, err, sizeof(err));
-	if (!m.mq || mq_subscribe(m.mq, &nc) < 0) {
+	if (!m.mq || (m.notes = mq_subscribe(m.mq, &nc)) < 0) {
 		log_error("%s", m.mq ? "out of consumers" : err);
 		goto out;
 	}
