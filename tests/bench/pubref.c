@@ -99,17 +99,38 @@ static amqp_connection_state_t connect_broker(const char *url)
 	return conn;
 }
 
-/* Declares queue durable (as the programs do); its ready messages. */
+/* Declares queue as the programs do (src/mq.c): `tasks` a quorum queue
+ * dead-lettering to warren.dead, `notifications` a stream; its ready
+ * messages (0 for a stream). */
 static uint32_t declare(amqp_connection_state_t conn, const char *queue)
 {
+	amqp_table_entry_t e[3];
+	int stream = !strcmp(queue, queue_notifications);
+	e[0].key = amqp_cstring_bytes("x-queue-type");
+	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[0].value.value.bytes = amqp_cstring_bytes(stream ? "stream" : "quorum");
+	e[1].key = amqp_cstring_bytes(stream ? "x-max-age" : "x-dead-letter-exchange");
+	e[1].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[1].value.value.bytes = amqp_cstring_bytes(stream ? "7D" : "warren.dead");
+	e[2].key = amqp_cstring_bytes(stream ? "x-max-length-bytes" : "x-delivery-limit");
+	e[2].value.kind = AMQP_FIELD_KIND_I64;
+	e[2].value.value.i64 = stream ? 256LL * 1024 * 1024 : 5;
+	amqp_table_t args = { 3, e };
 	amqp_queue_declare_ok_t *ok = amqp_queue_declare(
-		conn, CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+		conn, CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
 	check_reply(amqp_get_rpc_reply(conn), "queue.declare");
 	return ok->message_count;
 }
 
+/* A stream cannot be purged: it is deleted and declared again. */
 static void purge(amqp_connection_state_t conn, const char *queue)
 {
+	if (!strcmp(queue, queue_notifications)) {
+		amqp_queue_delete(conn, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+		check_reply(amqp_get_rpc_reply(conn), "queue.delete");
+		declare(conn, queue);
+		return;
+	}
 	declare(conn, queue);
 	amqp_queue_purge(conn, CHANNEL, amqp_cstring_bytes(queue));
 	check_reply(amqp_get_rpc_reply(conn), "queue.purge");

@@ -84,11 +84,23 @@ static amqp_connection_state_t broker(const char *url_in)
 			      ci.user, ci.password), "login");
 	amqp_channel_open(c, 1);
 	amqp_check(amqp_get_rpc_reply(c), "channel.open");
-	amqp_queue_declare(c, 1, amqp_cstring_bytes("notifications"), 0, 1, 0, 0,
-			   amqp_empty_table);
+	/* the stream as the programs declare it (src/mq.c), emptied the only
+	 * way a stream can be: deleted and declared again */
+	amqp_table_entry_t e[3];
+	e[0].key = amqp_cstring_bytes("x-queue-type");
+	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[0].value.value.bytes = amqp_cstring_bytes("stream");
+	e[1].key = amqp_cstring_bytes("x-max-age");
+	e[1].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[1].value.value.bytes = amqp_cstring_bytes("7D");
+	e[2].key = amqp_cstring_bytes("x-max-length-bytes");
+	e[2].value.kind = AMQP_FIELD_KIND_I64;
+	e[2].value.value.i64 = 256LL * 1024 * 1024;
+	amqp_table_t args = { 3, e };
+	amqp_queue_delete(c, 1, amqp_cstring_bytes("notifications"), 0, 0);
+	amqp_check(amqp_get_rpc_reply(c), "queue.delete");
+	amqp_queue_declare(c, 1, amqp_cstring_bytes("notifications"), 0, 1, 0, 0, args);
 	amqp_check(amqp_get_rpc_reply(c), "queue.declare");
-	amqp_queue_purge(c, 1, amqp_cstring_bytes("notifications"));
-	amqp_check(amqp_get_rpc_reply(c), "queue.purge");
 	free(url);
 	return c;
 }

@@ -43,7 +43,8 @@ def test_make_run_removes_old_classic_queues():
         with H._Channel(url) as ch:
             ch.queue_declare("tasks", durable=True)
             ch.queue_declare("notifications", durable=True)
-        H.publish("tasks", {"id": "old"}, url=url)
+            ch.confirm_delivery()   # (H.publish would declare the quorum queue)
+            ch.basic_publish("", "tasks", b'{"id": "old"}')
         assert queue_types(run_env, port) == {"tasks": "classic",
                                               "notifications": "classic"}
     finally:

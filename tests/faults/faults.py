@@ -807,7 +807,7 @@ def scenario_5_middleman_killed():
         import pika
         conn = H.amqp_connect()
         ch = conn.channel()
-        ch.queue_declare("notifications", durable=True)
+        H._declare(ch, "notifications")   # the stream, as the programs declare it
         ch.confirm_delivery()
         for i, tid in enumerate(ids):
             body = json.dumps({"id": tid, "name": "n", "taskType": "download",

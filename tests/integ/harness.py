@@ -96,18 +96,36 @@ HTTP:
          holding pipelined HTTP/1.1 responses (Content-Length bodies only).
 
 AMQP (pika BlockingConnection, a fresh connection per call; default the
-private node, or url=...):
+private node, or url=...). The topology is the programs' (TOPOLOGY): `tasks`
+and `tasks.dead` quorum queues (tasks dead-letters through exchange
+warren.dead), `notifications` and `warren.control` streams; every helper
+declares a queue with the programs' arguments. A stream cannot be purged or
+basic.get'ed and keeps what is read: the harness remembers, per URL and
+stream, the offset after the last message it returned (get/get_all/drain)
+and reads from there with a consumer (x-stream-offset); purge() deletes and
+declares the stream again and starts over at its offset 0. A stream read
+"to the end" (drain, queue_depth) stops after STREAM_IDLE (0.4) s without
+a delivery.
     amqp_connect(url=None) -> pika.BlockingConnection
-    declare_topology(url=None)        durable queues tasks, notifications
-    purge(queue, url=None)            declare (durable) + purge
+    declare_topology(url=None)        all of TOPOLOGY, the exchange, the binding
+    is_stream(queue) -> bool
+    purge(queue, url=None)            queue: declare + purge; stream: delete +
+                                      declare, read from its start again
     publish(queue, body, persistent=True, properties=None, url=None)
         body: bytes, str or dict/list (JSON); properties: dict of
-        pika.BasicProperties fields (content_type, message_id, ...)
+        pika.BasicProperties fields (content_type, message_id, ...);
+        timestamp set to now unless given
     get(queue, timeout=5, ack=True, url=None) -> (body bytes, properties) or None
+        (stream: the next after the position; ack=False keeps the position)
+    A queue left with other arguments by an older version (a test node's
+    state outlives versions) is deleted and declared anew by these helpers;
+    run.py declares the topology on the private node before any test.
     get_all(queue, count, timeout=10, url=None) -> list of (body, props):
         waits until count messages arrived (AssertionError if fewer)
-    drain(queue, url=None) -> list of (body, props) there now
-    queue_depth(queue, url=None) -> int (ready messages)
+    drain(queue, url=None) -> list of (body, props) there now (stream:
+        after the position, which moves past them)
+    queue_depth(queue, url=None) -> int (ready messages; stream: messages
+        after the harness's position, which stays)
     delete_queue(queue, url=None)
     broker_ctl(*args, broker=None) -> stdout str; rabbitmqctl on the node
     broker_stop_app() / broker_start_app()  simulate an outage and recovery
@@ -686,22 +704,69 @@ class _Channel:
             pass
 
 
+# What the programs declare (config.h; ../shared/INTERFACE.md, "RabbitMQ
+# topology"): the harness declares the same, or the broker refuses the
+# declaration (406 PRECONDITION_FAILED). Other queues: durable, no arguments.
+DEAD_EXCHANGE = "warren.dead"
+TOPOLOGY = {
+    "tasks": {"x-queue-type": "quorum", "x-delivery-limit": 5,
+              "x-dead-letter-exchange": DEAD_EXCHANGE},
+    "tasks.dead": {"x-queue-type": "quorum"},
+    "notifications": {"x-queue-type": "stream", "x-max-age": "7D",
+                      "x-max-length-bytes": 256 * 1024 * 1024},
+    "warren.control": {"x-queue-type": "stream", "x-max-age": "7D"},
+}
+
+# Stream reading: (url, queue) -> the next offset to read (after the last
+# message get/get_all/drain returned); "first" until the harness read any.
+_stream_pos = {}
+STREAM_IDLE = 0.4   # s without a delivery that ends a read "to the end"
+
+
+def is_stream(queue):
+    return TOPOLOGY.get(queue, {}).get("x-queue-type") == "stream"
+
+
 def _declare(ch, queue):
-    # The programs declare durable queues without arguments: the same here,
-    # or the broker refuses the declaration (PRECONDITION_FAILED).
-    ch.queue_declare(queue=queue, durable=True)
+    """Declare queue as the programs do. One left with other arguments by an
+    older version (a test node's state outlives versions: the classic
+    `tasks` of before the quorum queue) is deleted and declared anew."""
+    args = TOPOLOGY.get(queue)
+    try:
+        probe = ch.connection.channel()
+        probe.queue_declare(queue=queue, durable=True, arguments=args)
+        probe.close()
+    except pika.exceptions.ChannelClosedByBroker as e:
+        if e.reply_code != 406:
+            raise
+        fix = ch.connection.channel()
+        fix.queue_delete(queue)
+        fix.close()
+    ch.queue_declare(queue=queue, durable=True, arguments=args)
 
 
 def declare_topology(url=None):
-    """Declare the durable queues tasks and notifications."""
+    """Declare what the programs declare: exchange warren.dead (fanout) bound
+    to quorum queue tasks.dead, quorum queue tasks, streams notifications and
+    warren.control."""
     with _Channel(url) as ch:
-        _declare(ch, "tasks")
-        _declare(ch, "notifications")
+        ch.exchange_declare(DEAD_EXCHANGE, "fanout", durable=True)
+        for q in TOPOLOGY:
+            _declare(ch, q)
+        ch.queue_bind("tasks.dead", DEAD_EXCHANGE)
 
 
 def purge(queue, url=None):
-    """Declare queue (durable) and drop its ready messages."""
+    """Drop the messages of queue: a queue is declared and purged; a stream
+    (which cannot be purged) is deleted and declared again with the same
+    arguments, and the harness reads it from its start again. A program
+    consuming the stream is cancelled by the broker and consumes again."""
     with _Channel(url) as ch:
+        if is_stream(queue):
+            ch.queue_delete(queue)
+            _declare(ch, queue)
+            _stream_pos[(url or ENV.amqp_url, queue)] = 0
+            return
         _declare(ch, queue)
         ch.queue_purge(queue)
 
@@ -709,11 +774,13 @@ def purge(queue, url=None):
 def delete_queue(queue, url=None):
     with _Channel(url) as ch:
         ch.queue_delete(queue)
+    _stream_pos.pop((url or ENV.amqp_url, queue), None)
 
 
 def publish(queue, body, persistent=True, properties=None, url=None):
     """Publish to the default exchange with routing key queue (with
-    publisher confirms, so it is in the queue on return)."""
+    publisher confirms, so it is in the queue on return). The timestamp
+    property is set (now) unless given, as the programs set it."""
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
     elif isinstance(body, str):
@@ -721,15 +788,61 @@ def publish(queue, body, persistent=True, properties=None, url=None):
     props = dict(properties or {})
     if persistent:
         props.setdefault("delivery_mode", 2)
+    props.setdefault("timestamp", int(time.time()))
     with _Channel(url) as ch:
         _declare(ch, queue)
         ch.confirm_delivery()
         ch.basic_publish("", queue, body, pika.BasicProperties(**props))
 
 
+def _stream_read(queue, url, count=None, timeout=10, advance=True):
+    """Messages of stream queue after the harness's position: `count` of
+    them (AssertionError if fewer come within timeout), or, count None,
+    all until STREAM_IDLE s pass without one. advance: move the position
+    past them. A consumer with manual acks (a stream's credit)."""
+    key = (url or ENV.amqp_url, queue)
+    pos = _stream_pos.get(key, "first")
+    out = []
+    nxt = pos if isinstance(pos, int) else 0
+    deadline = time.monotonic() + timeout
+    with _Channel(url) as ch:
+        _declare(ch, queue)
+        ch.basic_qos(prefetch_count=1000)
+        wait = STREAM_IDLE if count is None else 0.2
+        for method, props, body in ch.consume(
+                queue, arguments={"x-stream-offset": pos}, inactivity_timeout=wait):
+            if method is None:
+                if count is None or time.monotonic() >= deadline:
+                    break
+                continue
+            ch.basic_ack(method.delivery_tag)
+            off = (props.headers or {}).get("x-stream-offset", nxt)
+            if off < nxt:
+                continue   # a stream starts at its chunk: before the offset asked
+            nxt = off + 1
+            out.append((body, props))
+            if count is not None and len(out) >= count:
+                break
+        # no cancel: pika's would nack what is pending, which a stream
+        # answers by closing the connection; closing it is enough
+    if count is not None and len(out) < count:
+        raise AssertionError("got %d of %d messages from %s in %gs: %r"
+                             % (len(out), count, queue, timeout,
+                                [b for b, _ in out][:5]))
+    if advance:
+        _stream_pos[key] = nxt
+    return out
+
+
 def get(queue, timeout=5, ack=True, url=None):
     """One message from queue, waiting up to timeout: (body, properties) or
-    None. ack=False leaves it unacknowledged (requeued on return)."""
+    None. ack=False leaves it unacknowledged (requeued on return; on a
+    stream: the harness's position stays before it)."""
+    if is_stream(queue):
+        try:
+            return _stream_read(queue, url, 1, timeout, advance=ack)[0]
+        except AssertionError:
+            return None
     deadline = time.monotonic() + timeout
     with _Channel(url) as ch:
         _declare(ch, queue)
@@ -744,6 +857,8 @@ def get(queue, timeout=5, ack=True, url=None):
 
 def get_all(queue, count, timeout=10, url=None):
     """Exactly `count` messages (acked), waiting up to timeout for them."""
+    if is_stream(queue):
+        return _stream_read(queue, url, count, timeout)
     out = []
     deadline = time.monotonic() + timeout
     with _Channel(url) as ch:
@@ -762,7 +877,10 @@ def get_all(queue, count, timeout=10, url=None):
 
 
 def drain(queue, url=None):
-    """All messages ready in queue now (acked)."""
+    """All messages ready in queue now (acked); on a stream, those after
+    the harness's position, read until STREAM_IDLE s bring nothing."""
+    if is_stream(queue):
+        return _stream_read(queue, url)
     out = []
     with _Channel(url) as ch:
         _declare(ch, queue)
@@ -774,9 +892,14 @@ def drain(queue, url=None):
 
 
 def queue_depth(queue, url=None):
-    """Ready messages in queue (declaring it durable if missing)."""
+    """Ready messages in queue (declaring it if missing); on a stream, the
+    messages after the harness's position (read, the position kept: a
+    program reading the stream does not lower it)."""
+    if is_stream(queue):
+        return len(_stream_read(queue, url, advance=False))
     with _Channel(url) as ch:
-        return ch.queue_declare(queue=queue, durable=True).method.message_count
+        _declare(ch, queue)
+        return ch.queue_declare(queue=queue, passive=True).method.message_count
 
 
 def _broker_script(broker, *args, check=True, timeout=120):
@@ -845,6 +968,7 @@ class Broker:
     def start(self):
         _register(self)
         _broker_script(self, "start")
+        declare_topology(url=self.url)   # over an older version's queues
         return self
 
     def stop(self):

@@ -12,7 +12,7 @@ import socket
 import time
 import uuid
 
-from harness import (ENV, amqp_connect, http_json, purge, queue_depth,
+from harness import (ENV, _declare, amqp_connect, http_json, purge, queue_depth,
                      start_middleman, start_program, start_worker, timeout,
                      wait_for, port_open)
 
@@ -31,7 +31,7 @@ def publish_raw(queue, bodies, props=None):
     import pika
     conn = amqp_connect()
     ch = conn.channel()
-    ch.queue_declare(queue, durable=True)
+    _declare(ch, queue)   # the programs' arguments (a stream, a quorum queue)
     for b in bodies:
         ch.basic_publish("", queue, b, pika.BasicProperties(
             delivery_mode=2, content_type="application/json", **(props or {})))

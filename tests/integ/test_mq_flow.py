@@ -14,7 +14,7 @@ import signal
 import time
 import uuid
 
-from harness import (ENV, Broker, drain, http, http_json, purge, start_tasker,
+from harness import (ENV, Broker, drain, http, http_json, purge, start_middleman, start_tasker,
                      start_worker, timeout, wait_for)
 
 BR = None
@@ -269,11 +269,13 @@ def queue_args(queue, args, url):
 
 @timeout(150)
 def test_queue_with_other_arguments_said_once_retried_slowly():
-    """issue 14 item 4: a 406 on a declaration is one clear line naming the
-    queue, what RabbitMQ has and what warren wants, and how to remove it;
-    then quiet slow retries, and the program comes up once it is fixed."""
+    """issue 14 item 4: a 406 on a declaration (here the classic `tasks` an
+    older warren declared, where warren wants a quorum queue) is one clear
+    line naming the queue, what it is (RabbitMQ's words) and what it should
+    be, and how to remove it; then quiet slow retries, and the program comes
+    up once it is fixed."""
     from harness import delete_queue
-    queue_args("tasks", {"x-max-length": 10}, BR.url)
+    queue_args("tasks", {}, BR.url)   # durable, classic: an older warren's
     try:
         t = start_tasker(amqp=BR.url)
         t.wait_log(r"queue 'tasks' exists with other arguments", timeout=20)
@@ -282,8 +284,11 @@ def test_queue_with_other_arguments_said_once_retried_slowly():
         assert text.count("exists with other arguments") == 1, text
         assert text.count("PRECONDITION_FAILED") == 1, text   # one line, no echo
         assert "rabbitmqctl delete_queue tasks" in text, text
-        assert "x-max-length" in text, text        # what it is, RabbitMQ's words
-        assert "durable, no arguments" in text, text   # what it should be
+        # what it is, in RabbitMQ's words (the first argument that differs)
+        assert "inequivalent arg" in text and "but current is" in text, text
+        assert ("it must be a durable quorum queue (x-queue-type quorum, "
+                "x-delivery-limit 5, x-dead-letter-exchange warren.dead)") in text, text
+        assert "trying again every 30 s" in text, text
         st, _, body = http_json("GET", t.port, "/health")
         assert st == 503 and body == {"amqp": "down"}, body
         st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
@@ -294,6 +299,25 @@ def test_queue_with_other_arguments_said_once_retried_slowly():
     up(t)
     assert t.log_text().count("exists with other arguments") == 1
     t.stop()
+
+
+@timeout(60)
+def test_old_notifications_queue_named_with_the_stream_it_must_be():
+    """The classic `notifications` of an older warren: the line says the
+    stream warren wants, with its retention."""
+    from harness import delete_queue
+    queue_args("notifications", {}, BR.url)
+    try:
+        m = start_middleman(amqp=BR.url)
+        m.wait_log(r"queue 'notifications' exists with other arguments", timeout=20)
+        text = m.log_text()
+        assert ("it must be a durable stream (x-queue-type stream, x-max-age 7D, "
+                "x-max-length-bytes 268435456)") in text, text
+        assert "rabbitmqctl delete_queue notifications" in text, text
+        assert "inequivalent arg" in text and "but current is" in text, text
+        m.stop()   # (the recovery is the test above's)
+    finally:
+        delete_queue("notifications", url=BR.url)
 
 
 @timeout(150)
