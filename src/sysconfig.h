@@ -30,6 +30,9 @@
 /* mq: prefetch of a stream consumer that asked for none (a stream consumer
  * must have one: it is the broker's credit). */
 #define MQ_STREAM_PREFETCH 256
+/* worker: a lookup of a final notification (lookup.c) ends after this many
+ * ms without a notification: the stream's end when nothing is published. */
+#define WORKER_LOOKUP_IDLE_MS 1000
 /* fetch: download timeouts and progress are checked this often (ms). */
 #define FETCH_TICK_MS 500
 /* push: WebSocket pings and timeouts are checked this often (ms). */
@@ -84,6 +87,11 @@
 /* control: longest nonce of a marker, in hex digits. */
 #define CONTROL_MAX_NONCE 64
 
+/* worker: notifications a lookup's stream consumer holds unacked at most. */
+#define WORKER_LOOKUP_PREFETCH 512
+/* worker: JSON tokens of a notification a lookup reads (more: skipped). */
+#define WORKER_LOOKUP_TOKENS 128
+
 /* ---- checks of config.h: the relations the code relies on ---------------- */
 
 #if MQ_BACKOFF_MIN_MS <= 0 || MQ_BACKOFF_MIN_MS > MQ_BACKOFF_MAX_MS
@@ -115,9 +123,6 @@
 #endif
 #if TASK_MAX_URL + 1024 > FETCH_BUF_SIZE
 #error "FETCH_BUF_SIZE must hold a request for the longest URL (TASK_MAX_URL)"
-#endif
-#if WORKER_HANDBACK_MS <= WORKER_ORPHAN_GRACE_MS
-#error "WORKER_HANDBACK_MS must be above WORKER_ORPHAN_GRACE_MS"
 #endif
 #if DEFAULT_CONCURRENCY < 1 || DEFAULT_CONCURRENCY > WORKER_MAX_CONCURRENCY
 #error "DEFAULT_CONCURRENCY must be from 1 to WORKER_MAX_CONCURRENCY"

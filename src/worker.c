@@ -21,11 +21,14 @@
  * finished id is acked at once, and a task with a done record in --dir is
  * settled from the record. No task is downloaded twice into one folder.
  *
- * HELD: a redelivery of a task unknown here. The worker that had it may
- * have finished it and lost only the confirm or the ack with its
- * connection; it alone can settle the task without a second download. So
- * for WORKER_HANDBACK_MS we hand the task back to the queue (RabbitMQ then
- * offers it to the next consumer) before taking it ourselves.
+ * HELD: a redelivery (redelivered flag or x-delivery-count) of a task
+ * unknown here. The worker that had it may have finished it and lost only
+ * the confirm of its `done` or its ack with its connection. Its final
+ * notification is then on the `notifications` stream: lookup.c looks for
+ * it from the task's publish time on. Found (done, failed or cancelled):
+ * the task is acked, neither downloaded nor reported again. Not found by
+ * the stream's end: it is downloaded here. Nothing goes back to `tasks`: a
+ * quorum queue counts every return toward its x-delivery-limit.
  *
  * SIGTERM/SIGINT: running downloads stop at once (their .part is kept for a
  * resume), hooks and final notifications get WORKER_STOP_GRACE_MS, then the
@@ -49,6 +52,7 @@
 #include "get.h"
 #include "hook.h"
 #include "log.h"
+#include "lookup.h"
 #include "loop.h"
 #include "mq.h"
 #include "opt.h"
@@ -91,12 +95,15 @@ struct job {
 	int64_t total;
 	int hook_status;
 	int busy_logged;
+	int64_t published;      /* the task's timestamp property (Unix s), 0 unknown */
+	int looking;            /* a lookup (lookup.c) of its final is pending */
 };
 
 struct worker {
 	loop_t *loop;
 	mq_t *mq;
 	int tasks_consumer;     /* mq_subscribe's id for `tasks` */
+	lookup_t *lookup;       /* finals of redelivered tasks, on the stream */
 	struct fetch_ctx fctx;
 	struct part_dir dir;
 	const char *hook_path;
@@ -113,8 +120,6 @@ struct worker {
 	struct recent {         /* ids seen lately, oldest overwritten */
 		char id[37];
 		int settled;    /* finished here: a redelivery is acked */
-		int64_t handback_since; /* loop clock of a hand-back's first
-					 * sight, -1 when never handed back */
 	} recent[WORKER_RECENT_MAX];
 	unsigned recent_next;
 };
@@ -183,6 +188,8 @@ static void free_job(struct job *j)
 		w->running--;
 	}
 	hook_cancel(j->hook);
+	if (w->lookup)
+		lookup_cancel(w->lookup, j);
 	part_close(&j->part);
 	loop_timer_cancel(w->loop, j->timer);
 	loop_timer_cancel(w->loop, j->orphan_timer);
@@ -203,7 +210,6 @@ static struct recent *recent(struct worker *w, const char *id, int add)
 	w->recent_next = (w->recent_next + 1) % WORKER_RECENT_MAX;
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->settled = 0;
-	r->handback_since = -1;
 	return r;
 }
 
@@ -493,45 +499,31 @@ static void schedule(struct worker *w)
 
 /* ---- the broker ------------------------------------------------------------- */
 
-/* When we first saw a redelivery of this id, recording now if never or
- * long ago (a new round of redeliveries). */
-static int64_t handback_since(struct worker *w, const char *id)
-{
-	int64_t now = loop_now(w->loop);
-	struct recent *r = recent(w, id, 1);
-	if (r->handback_since >= 0 && now - r->handback_since <= 2 * WORKER_HANDBACK_MS)
-		return r->handback_since;
-	r->handback_since = now;
-	log_info("%s: redelivered; handing it back for up to %d ms to the worker "
-		 "that had it", id, WORKER_HANDBACK_MS);
-	return now;
-}
+static void drop_or_keep(struct job *j, const char *status);
 
-static void on_handback(loop_t *loop, void *arg)
+/* lookup.c's answer for a HELD job: its final status found on the stream,
+ * or NULL (not there: download it); for a finished orphan, drop_or_keep. */
+static void on_lookup(void *cookie, const char *status)
 {
-	struct job *j = arg;
+	struct job *j = cookie;
 	struct worker *w = j->w;
-	(void)loop;
-	j->timer = 0;
-	if (loop_now(w->loop) - handback_since(w, j->task.id) < WORKER_HANDBACK_MS) {
-		if (j->has_tag)
-			mq_reject(w->mq, j->tag, 1);
-		free_job(j);
+	j->looking = 0;
+	if (j->state == J_FINAL) {
+		drop_or_keep(j, status);
 		return;
 	}
-	log_info("%s: no other worker settled it; taking it", j->task.id);
-	j->state = J_PENDING;
-	schedule(w);
-}
-
-/* A redelivery of a task unknown here: held, then handed back (see HELD). */
-static void hold_redelivery(struct job *j)
-{
-	struct worker *w = j->w;
-	if (loop_now(w->loop) - handback_since(w, j->task.id) >= WORKER_HANDBACK_MS)
-		return; /* handed back long enough: ours now */
-	j->state = J_HELD;
-	j->timer = loop_timer(w->loop, WORKER_HANDBACK_HOLD_MS, on_handback, j);
+	if (!status) {
+		log_info("%s: no final notification on the stream; taking it", j->task.id);
+		j->state = J_PENDING;
+		schedule(w);
+		return;
+	}
+	log_info("%s: already %s by another worker (its notification is on the stream); "
+		 "acknowledging without a download", j->task.id, status);
+	remember_settled(w, j->task.id);
+	if (j->has_tag)
+		mq_ack(w->mq, j->tag);
+	free_job(j);
 }
 
 static void on_deliver(const struct mq_delivery *d, void *arg)
@@ -554,6 +546,10 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		j->has_tag = 1;
 		loop_timer_cancel(w->loop, j->orphan_timer);
 		j->orphan_timer = 0;
+		if (j->looking && j->state == J_FINAL) { /* ours again: no need */
+			lookup_cancel(w->lookup, j);
+			j->looking = 0;
+		}
 		if (j->state == J_FINAL)
 			publish_final(j); /* finished while its delivery was void */
 		return;
@@ -585,10 +581,37 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	j->total = -1;
 	j->hook_status = -1;
 	j->state = J_PENDING;
+	j->published = d->timestamp;
 	j->next = w->jobs;
 	w->jobs = j;
-	if (d->redelivered)
-		hold_redelivery(j);
+	if ((d->redelivered || d->delivery_count) && w->lookup &&
+	    lookup_ask(w->lookup, t.id, d->timestamp, j) == 0) {
+		j->looking = 1;
+		log_info("%s: redelivered (delivery %u); looking for its final notification "
+			 "on the stream", t.id, d->delivery_count + 1);
+		j->state = J_HELD;
+		return;
+	}
+	schedule(w);
+}
+
+/* A finished job whose delivery went void and was not handed back: its
+ * final status on the stream (lookup.c), or NULL. Stored: this copy is the
+ * task's, kept. Not there: another worker downloads it, this copy goes. */
+static void drop_or_keep(struct job *j, const char *status)
+{
+	struct worker *w = j->w;
+	if (status) {
+		log_info("%s: our %s is stored (only its confirm was lost); keeping %s",
+			 j->task.id, status, j->file);
+		remember_settled(w, j->task.id);
+	} else {
+		log_warn("%s: not handed back after reconnecting and no final notification "
+			 "stored: another worker has it; dropping this copy", j->task.id);
+		part_drop_final(&w->dir, j->file);
+	}
+	part_done_clear(&w->dir, j->task.id);
+	free_job(j);
 	schedule(w);
 }
 
@@ -620,12 +643,20 @@ static void on_orphan_grace(loop_t *loop, void *arg)
 					     on_orphan_grace, j);
 		return;
 	}
-	log_warn("%s: not handed back after reconnecting: another worker has it; "
-		 "dropping this %s", j->task.id, finished ? "copy" : "download");
 	if (finished) {
-		part_drop_final(&w->dir, j->file);
-		part_done_clear(&w->dir, j->task.id);
-	} else if (j->fetch || j->part.fd >= 0) {
+		/* our `done` may be stored (only its confirm lost): then the
+		 * worker given the task found it on the stream and acked it, and
+		 * this file is the one; else that worker downloads it */
+		if (!j->looking && lookup_ask(w->lookup, j->task.id, j->published, j) == 0)
+			j->looking = 1;
+		if (j->looking)
+			return;
+		drop_or_keep(j, NULL);
+		return;
+	}
+	log_warn("%s: not handed back after reconnecting: another worker has it; "
+		 "dropping this download", j->task.id);
+	if (j->fetch || j->part.fd >= 0) {
 		part_remove(&j->part);
 	}
 	free_job(j);
@@ -961,6 +992,11 @@ int main(int argc, char **argv)
 			log_error("%s", w.mq ? "out of consumers" : err);
 			return 1;
 		}
+		w.lookup = lookup_new(w.loop, w.mq, on_lookup);
+		if (!w.lookup) {
+			log_error("out of memory");
+			return 1;
+		}
 		log_info("downloading into %s, %u at once", w.dir.path, w.concurrency);
 		on_sweep(w.loop, &w);
 		if (!loop_every(w.loop, (int64_t)WORKER_SWEEP_INTERVAL_S * 1000, on_sweep, &w)) {
@@ -979,6 +1015,8 @@ int main(int argc, char **argv)
 		loop_run(w.loop);
 		/* The connection first: its close requeues what we did not ack,
 		 * and pending confirms are failed while their jobs still exist. */
+		lookup_free(w.lookup); /* its consumer first */
+		w.lookup = NULL;
 		mq_free(w.mq);
 		w.mq = NULL;
 		while (w.jobs)
