@@ -587,6 +587,15 @@ static int declare(mq_t *mq, const char *queue)
 	return request_on(mq, AMQP_QUEUE_DECLARE_METHOD, &d, AMQP_QUEUE_DECLARE_OK_METHOD, queue);
 }
 
+/* Binds tasks.dead to the dead-letter exchange (idempotent). */
+static int bind_dead(mq_t *mq)
+{
+	amqp_queue_bind_t b = { .queue = amqp_cstring_bytes(QUEUE_TASKS_DEAD),
+				.exchange = amqp_cstring_bytes(EXCHANGE_DEAD),
+				.routing_key = amqp_empty_bytes, .arguments = amqp_empty_table };
+	return request(mq, AMQP_QUEUE_BIND_METHOD, &b, AMQP_QUEUE_BIND_OK_METHOD);
+}
+
 /* The whole topology: exchange warren.dead (fanout) -> quorum queue
  * tasks.dead; quorum queue tasks dead-lettering to it; the streams
  * notifications and warren.control. */
@@ -595,13 +604,9 @@ static int declare_topology(mq_t *mq)
 	amqp_exchange_declare_t x = { .exchange = amqp_cstring_bytes(EXCHANGE_DEAD),
 				      .type = amqp_cstring_bytes("fanout"), .durable = 1,
 				      .arguments = amqp_empty_table };
-	amqp_queue_bind_t b = { .queue = amqp_cstring_bytes(QUEUE_TASKS_DEAD),
-				.exchange = amqp_cstring_bytes(EXCHANGE_DEAD),
-				.routing_key = amqp_empty_bytes, .arguments = amqp_empty_table };
 	if (request_on(mq, AMQP_EXCHANGE_DECLARE_METHOD, &x, AMQP_EXCHANGE_DECLARE_OK_METHOD,
 		       EXCHANGE_DEAD) < 0 ||
-	    declare(mq, QUEUE_TASKS_DEAD) < 0 ||
-	    request(mq, AMQP_QUEUE_BIND_METHOD, &b, AMQP_QUEUE_BIND_OK_METHOD) < 0)
+	    declare(mq, QUEUE_TASKS_DEAD) < 0 || bind_dead(mq) < 0)
 		return -1;
 	return declare(mq, QUEUE_TASKS) < 0 || declare(mq, QUEUE_NOTIFICATIONS) < 0 ||
 	       declare(mq, QUEUE_CONTROL) < 0 ? -1 : 0;
@@ -658,6 +663,8 @@ static int consume(mq_t *mq, struct sub *s)
 	}
 	if (in_topology(s->queue) && declare(mq, s->queue) < 0)
 		return -1;
+	if (!strcmp(s->queue, QUEUE_TASKS_DEAD) && bind_dead(mq) < 0)
+		return -1; /* declared anew: bound anew */
 	if (request(mq, AMQP_BASIC_QOS_METHOD, &q, AMQP_BASIC_QOS_OK_METHOD) < 0 ||
 	    request(mq, AMQP_BASIC_CONSUME_METHOD, &c, AMQP_BASIC_CONSUME_OK_METHOD) < 0)
 		return -1;

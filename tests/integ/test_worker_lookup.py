@@ -38,13 +38,13 @@ def redelivered(t):
     conn = amqp_connect()
     ch = conn.channel()
     ch.basic_qos(prefetch_count=1)
-    got = []
     for method, props, body in ch.consume("tasks", inactivity_timeout=5):
         assert method is not None, "the task was not delivered"
-        got.append(json.loads(body)["id"])
-        break
-    conn.close()   # unacked: back to the queue, counted
-    assert got == [t["id"]], got
+        if json.loads(body).get("id") == t["id"]:
+            break
+        # a task an earlier test's killed worker left: not ours, dropped
+        ch.basic_ack(method.delivery_tag)
+    conn.close()   # ours unacked: back to the queue, counted
 
 
 def tasks_left():
