@@ -39,6 +39,7 @@
 #include "page.h"
 #include "push.h"
 #include "store.h"
+#include "task.h"
 #include "url.h"
 #include "webpage.h"
 #include "ws.h"
@@ -63,6 +64,9 @@ struct middleman {
 	uint64_t journaled;          /* the last handled that the journal has */
 	size_t replayed;             /* records seen while opening the journal */
 	int old_journal;             /* its first record is no position */
+	unsigned conn_gen;           /* counts lost connections */
+	int behind_logged;           /* offsets far behind the position: said */
+	struct dead *dead;           /* MIDDLEMAN_DEAD_PREFETCH dead letters */
 	uint64_t *acks;              /* delivery tags waiting for the commit */
 	size_t nacks, acks_cap;
 	uint64_t commit_timer;
@@ -332,7 +336,16 @@ static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
 {
 	char err[160];
 	if (seq <= m->handled) {
-		/* handled before (a stream may start before the offset asked) */
+		/* handled before: a stream may start before the offset asked
+		 * (at its chunk's first); or the stream is a new one */
+		if (seq + MIDDLEMAN_BEHIND_WARN < m->handled && !m->behind_logged) {
+			log_warn("stream offset %llu is behind the position %llu: "
+				 "skipped (a stream deleted and declared again? "
+				 "then remove the journal)",
+				 (unsigned long long)seq - 1,
+				 (unsigned long long)m->handled);
+			m->behind_logged = 1;
+		}
 		if (add_ack(m, tag) == 0)
 			commit_soon(m);
 		return 0;
@@ -431,12 +444,13 @@ static void retry_journal(loop_t *loop, void *arg)
 	}
 }
 
-/* A notification's seq: its stream offset + 1. */
+/* A notification's seq: its stream offset + 1 (the same on every
+ * middleman). */
 static uint64_t seq_of(const struct middleman *m, const struct mq_delivery *d)
 {
 	if (d->offset >= 0)
 		return (uint64_t)d->offset + 1;
-	return m->handled + 1 + m->nparked;
+	return m->handled + 1 + m->nparked; /* not a stream: arrival order */
 }
 
 /* Where reading `notifications` starts, asked at each (re)subscription:
@@ -464,13 +478,140 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	}
 }
 
-/* The broker connection went away: the tags of parked deliveries are void
- * (the broker queues those messages again). */
+/* ---- dead letters ---- */
+
+/*
+ * A task dead-lettered to tasks.dead (delivered x-delivery-limit times
+ * without an outcome) becomes a failed notification, published to the
+ * stream so that every middleman stores it with the same seq (the queue
+ * gives each dead letter to one middleman only); the dead letter is
+ * acknowledged once the broker has confirmed that notification. While it
+ * cannot be published (broker blocked, or a nack) it is held and tried
+ * again every MIDDLEMAN_DEAD_RETRY_MS.
+ */
+enum { DEAD_FREE, DEAD_WAITING, DEAD_INFLIGHT };
+
+/* The error of a dead-lettered task's failed notification. */
+#define DEAD_ERROR "gave up after " OPT_STR_OF(TASKS_DELIVERY_LIMIT) " deliveries"
+
+struct dead {
+	struct middleman *m;
+	int state;
+	unsigned gen;                /* the connection its tag belongs to */
+	uint64_t tag;
+	char id[37];
+	buf_t note;                  /* the failed notification */
+};
+
+static void dead_free(struct dead *dl)
+{
+	buf_free(&dl->note);
+	dl->state = DEAD_FREE;
+}
+
+static void dead_publish(struct dead *dl);
+
+static void on_dead_confirm(void *cookie, int ok)
+{
+	struct dead *dl = cookie;
+	struct middleman *m = dl->m;
+	if (dl->gen != m->conn_gen) {
+		dead_free(dl); /* its tag died with its connection */
+		return;
+	}
+	if (ok) {
+		mq_ack(m->mq, dl->tag);
+		log_info("task %s: dead-lettered, recorded as failed", dl->id);
+		dead_free(dl);
+		return;
+	}
+	dl->state = DEAD_WAITING; /* the retry timer tries it again */
+}
+
+static void dead_publish(struct dead *dl)
+{
+	struct middleman *m = dl->m;
+	if (mq_publish(m->mq, QUEUE_NOTIFICATIONS, dl->note.data, dl->note.len,
+		       dl->id, on_dead_confirm, dl) == 0)
+		dl->state = DEAD_INFLIGHT;
+	else
+		dl->state = DEAD_WAITING;
+}
+
+static int64_t dead_retry(loop_t *loop, void *arg)
+{
+	struct middleman *m = arg;
+	(void)loop;
+	for (size_t i = 0; i < MIDDLEMAN_DEAD_PREFETCH; i++)
+		if (m->dead[i].state == DEAD_WAITING)
+			dead_publish(&m->dead[i]);
+	return MIDDLEMAN_DEAD_RETRY_MS;
+}
+
+/* Builds the failed notification of task body t into dl->note. */
+static int dead_note(struct dead *dl, const struct task *t)
+{
+	struct task_event ev = { .task = t, .status = "failed",
+				 .time_ms = loop_wall_ms(),
+				 .error = DEAD_ERROR, .hook_status = -1 };
+	buf_reset(&dl->note);
+	return task_event_json(&dl->note, &ev);
+}
+
+static void on_dead(const struct mq_delivery *d, void *arg)
+{
+	struct middleman *m = arg;
+	char err[160];
+	struct task *t = malloc(sizeof(*t));
+	if (!t || task_parse_message(d->body, d->len, t, err, sizeof(err)) < 0) {
+		log_warn("dead letter dropped: %s", t ? err : "out of memory");
+		mq_reject(m->mq, d->tag, !t);
+		free(t);
+		return;
+	}
+	const struct store_entry *e = store_task(m->store, t->id, strlen(t->id));
+	if (e && (e->status == STORE_DONE || e->status == STORE_FAILED ||
+		  e->status == STORE_CANCELLED)) {
+		/* its outcome is known: a worker finished it after all */
+		log_info("task %s: dead-lettered, but already %s", t->id,
+			 store_status_name((enum store_status)e->status));
+		mq_ack(m->mq, d->tag);
+		free(t);
+		return;
+	}
+	struct dead *dl = NULL;
+	for (size_t i = 0; i < MIDDLEMAN_DEAD_PREFETCH && !dl; i++)
+		if (m->dead[i].state == DEAD_FREE)
+			dl = &m->dead[i];
+	if (!dl || dead_note(dl, t) < 0) {
+		/* more than the prefetch (not from this broker) or ENOMEM */
+		log_error("dead letter of task %s held back: %s", t->id,
+			  dl ? "out of memory" : "no room");
+		mq_reject(m->mq, d->tag, 1);
+		free(t);
+		return;
+	}
+	dl->m = m;
+	dl->gen = m->conn_gen;
+	dl->tag = d->tag;
+	memcpy(dl->id, t->id, sizeof(dl->id));
+	free(t);
+	dead_publish(dl);
+}
+
+/* The broker connection went away: the tags of parked deliveries and of
+ * held dead letters are void (the broker queues those messages again). */
 static void on_mq_state(int up, void *arg)
 {
 	struct middleman *m = arg;
-	if (!up)
-		park_drop(m);
+	if (up)
+		return;
+	park_drop(m);
+	m->conn_gen++;
+	for (size_t i = 0; i < MIDDLEMAN_DEAD_PREFETCH; i++)
+		if (m->dead[i].state == DEAD_WAITING)
+			dead_free(&m->dead[i]);
+	/* in flight: freed by their confirm (ok = 0 now the link is gone) */
 }
 
 /* ---- HTTP ---- */
@@ -728,7 +869,8 @@ int main(int argc, char **argv)
 	m.loop = loop_new();
 	m.store = store_new(history, ntasks);
 	m.parked = calloc(JOURNAL_MAX_PARKED, sizeof(*m.parked));
-	if (!m.parked) {
+	m.dead = calloc(MIDDLEMAN_DEAD_PREFETCH, sizeof(*m.dead));
+	if (!m.parked || !m.dead) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -756,14 +898,20 @@ int main(int argc, char **argv)
 	struct mq_consumer nc = { .queue = QUEUE_NOTIFICATIONS,
 				  .prefetch = MIDDLEMAN_PREFETCH, .stream = 1,
 				  .start = notes_start, .on_deliver = on_deliver, .arg = &m };
+	struct mq_consumer dc = { .queue = QUEUE_TASKS_DEAD,
+				  .prefetch = MIDDLEMAN_DEAD_PREFETCH,
+				  .on_deliver = on_dead, .arg = &m };
 	m.mq = mq_new(m.loop, &mc, err, sizeof(err));
-	if (!m.mq || (m.notes = mq_subscribe(m.mq, &nc)) < 0) {
+	if (!m.mq || (m.notes = mq_subscribe(m.mq, &nc)) < 0 ||
+	    mq_subscribe(m.mq, &dc) < 0) {
 		log_error("%s", m.mq ? "out of consumers" : err);
 		goto out;
 	}
 	loop_signal(m.loop, SIGTERM, on_stop_signal, &m);
 	loop_signal(m.loop, SIGINT, on_stop_signal, &m);
-	if (interval > 0 && !loop_every(m.loop, (int64_t)interval * 1000, on_push_tick, &m)) {
+	if ((interval > 0 &&
+	     !loop_every(m.loop, (int64_t)interval * 1000, on_push_tick, &m)) ||
+	    !loop_every(m.loop, MIDDLEMAN_DEAD_RETRY_MS, dead_retry, &m)) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -783,6 +931,9 @@ out:
 	if (m.parked)
 		park_drop(&m);
 	free(m.parked);
+	for (size_t i = 0; m.dead && i < MIDDLEMAN_DEAD_PREFETCH; i++)
+		buf_free(&m.dead[i].note);
+	free(m.dead);
 	buf_free(&m.page);
 	if (m.loop)
 		loop_free(m.loop);

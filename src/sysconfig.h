@@ -35,6 +35,16 @@
 #define WORKER_LOOKUP_IDLE_MS 1000
 /* fetch: download timeouts and progress are checked this often (ms). */
 #define FETCH_TICK_MS 500
+/* middleman: a stream offset this far behind the position is not the
+ * start of a chunk read again but a stream deleted and declared anew:
+ * said once in the log (its notifications are skipped). */
+#define MIDDLEMAN_BEHIND_WARN 100000
+/* middleman: dead letters (tasks.dead) taken at once (basic.qos), each
+ * held until its failed notification is confirmed. */
+#define MIDDLEMAN_DEAD_PREFETCH 16
+/* middleman: a dead letter's failed notification that could not be
+ * published (broker blocked, nacked) is tried again this often (ms). */
+#define MIDDLEMAN_DEAD_RETRY_MS 1000
 /* push: WebSocket pings and timeouts are checked this often (ms). */
 #define PUSH_TICK_MS 1000
 /* After SIGTERM, the programs check this often whether they may exit. */
