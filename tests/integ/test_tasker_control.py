@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 
-from harness import (ENV, amqp_connect, free_port, http, http_json,
+from harness import (ENV, drain, free_port, get_all, http, http_json, purge,
                      raw_exchange, start_tasker, wait_for)
 
 CONTROL = "warren.control"
@@ -25,57 +25,26 @@ _tasker = {}
 
 # ---------------------------------------------------------------- the stream
 
-def declare_control():
-    """warren.control as a stream: found as it is (the programs declare it),
-    else declared as INTERFACE.md says."""
-    conn = amqp_connect()
-    try:
-        try:
-            conn.channel().queue_declare(CONTROL, passive=True)
-        except Exception:  # 404: a passive declare closes the channel
-            conn.channel().queue_declare(CONTROL, durable=True, arguments={
-                "x-queue-type": "stream", "x-max-age": "7D"})
-    finally:
-        conn.close()
-
-
-def find_control(pred, timeout=15):
-    """The first message of warren.control (read from its start) for which
-    pred(body bytes, properties) holds: (body, properties). A callback
-    consumer, each message acked as it comes."""
-    found = []
-
-    def on_message(ch, method, props, body):
-        ch.basic_ack(method.delivery_tag)
-        if not found and pred(body, props):
-            found.append((body, props))
-    deadline = time.monotonic() + timeout
-    conn = amqp_connect()
-    try:
-        ch = conn.channel()
-        ch.basic_qos(prefetch_count=100)  # a stream consumer needs credit
-        ch.basic_consume(CONTROL, on_message, auto_ack=False,
-                         arguments={"x-stream-offset": "first"})
-        while not found:
-            if time.monotonic() > deadline:
-                raise AssertionError("no such message on %s within %gs" % (CONTROL, timeout))
-            conn.process_data_events(time_limit=0.2)
-        return found[0]
-    finally:
-        try:
-            conn.close()
-        except Exception:
-            pass  # pika rejects what it still holds; a stream closes on that
+def next_control(count=1):
+    """The next count messages of warren.control after the harness's
+    position: [(body, properties)]."""
+    return get_all(CONTROL, count)
 
 
 def as_obj(body):
-    """A stream message as a dict ({} when not a JSON object: other tests
-    may publish junk to the stream on purpose)."""
+    """A stream message as a dict ({} when not a JSON object)."""
     try:
         obj = json.loads(body)
     except ValueError:
         return {}
     return obj if isinstance(obj, dict) else {}
+
+
+def assert_only_resumes():
+    """What reached the stream since the last read: only the resumes that
+    assert_serves sends (nothing refused was published)."""
+    ops = [as_obj(b) for b, _ in drain(CONTROL)]
+    assert all(o.get("op") == "resume" and list(o) == ["op", "time"] for o in ops), ops
 
 
 def check_props(props):
@@ -93,7 +62,7 @@ def check_time(ms):
 # ---------------------------------------------------------------- helpers
 
 def setup_module():
-    declare_control()
+    purge(CONTROL)  # the harness reads it from its start
 
 
 def tasker(*args, amqp=None, token=None):
@@ -144,19 +113,19 @@ def assert_refused(port, method, path, body, status, *fragments, headers=None):
 
 def test_cancel_is_published_then_answered():
     p = tasker()
-    fresh = str(uuid.uuid4())  # the stream keeps earlier runs' messages
-    for tid in (ID, fresh):
+    drain(CONTROL)
+    fresh = str(uuid.uuid4())
+    for tid in (ID, fresh):  # an unknown task: 202 all the same
         st, h, raw = http("DELETE", p.port, "/task/" + tid)
         assert st == 202, (st, raw)
         assert h.get("access-control-allow-origin") == "*", h
         assert json.loads(raw) == {"id": tid, "status": "cancelling"}, raw
-    # the second one (an unknown task: 202 all the same) is on the stream
-    body, props = find_control(lambda b, _: as_obj(b).get("id") == fresh)
-    msg = json.loads(body)
-    assert list(msg) == ["op", "id", "time"], msg
-    assert msg["op"] == "cancel"
-    check_time(msg["time"])
-    check_props(props)
+        [(body, props)] = next_control()
+        msg = json.loads(body)
+        assert list(msg) == ["op", "id", "time"], msg
+        assert msg["op"] == "cancel" and msg["id"] == tid, msg
+        check_time(msg["time"])
+        check_props(props)
 
 
 def test_cancel_bad_ids_are_400():
@@ -167,12 +136,14 @@ def test_cancel_bad_ids_are_400():
                 "g" + ID[1:], "../health"):
         assert_refused(p.port, "DELETE", "/task/" + bad, None, 400,
                        "bad task id", "lowercase UUID")
+    assert_only_resumes()
 
 
 # ---------------------------------------------------------------- POST /control
 
 def test_pause_resume_rate_are_published_as_answered():
     p = tasker()
+    drain(CONTROL)
     for body, want in ((b'{"op":"pause"}', {"op": "pause"}),
                        (b' {"op" : "resume"}\n', {"op": "resume"}),
                        (b'{"op":"rate","limit":2000000}', {"op": "rate", "limit": 2000000}),
@@ -184,7 +155,8 @@ def test_pause_resume_rate_are_published_as_answered():
         check_time(answer.pop("time"))
         assert answer == want, (body, raw)
         # what landed on the stream is the answer, byte for byte
-        got, props = find_control(lambda b, _: b == raw.rstrip(b"\n"))
+        [(got, props)] = next_control()
+        assert got == raw.rstrip(b"\n"), (got, raw)
         check_props(props)
 
 
@@ -223,26 +195,24 @@ BAD_CONTROL = (
 
 def test_control_bad_bodies_are_400():
     p = tasker()
+    drain(CONTROL)
     for body, fragment in BAD_CONTROL:
         assert_refused(p.port, "POST", "/control", body, 400, fragment)
+    assert_only_resumes()
 
 
 def test_refused_control_is_not_published():
-    # a refused body publishes nothing: the stream holds no rate of 7 ever
-    # (7 is only in the bad bodies below), yet the next good one arrives
+    # the message after the refused bodies is the next good one
     p = tasker()
+    drain(CONTROL)
     for body in (b'{"op":"rate","limit":7,"x":1}', b'{"op":"rate","limit":7.0}',
                  b'{"op":"rate","limit":7,"limit":7}'):
         assert http("POST", p.port, "/control", body=body)[0] == 400
     st, _, raw = http("POST", p.port, "/control", body=b'{"op":"rate","limit":8}')
     assert st == 202, (st, raw)
-    seen = []
-
-    def until_ours(b, _):
-        seen.append(as_obj(b))
-        return b == raw.rstrip(b"\n")
-    find_control(until_ours)
-    assert not [m for m in seen if m.get("op") == "rate" and m.get("limit") == 7], seen
+    [(got, _)] = next_control()
+    assert got == raw.rstrip(b"\n"), (got, raw)
+    assert drain(CONTROL) == []
 
 
 # ---------------------------------------------------------------- methods, token
