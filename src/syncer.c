@@ -57,8 +57,12 @@ struct syncer {
 __attribute__((noreturn))
 static void helper(int sock)
 {
-	signal(SIGTERM, SIG_DFL); /* not the loop's handler: its pipe is the parent's */
-	signal(SIGINT, SIG_DFL);
+	/* A Ctrl-C or a signal to the process group is the worker's to
+	 * handle: the syncs under way finish, and the helper goes when the
+	 * worker closes its socket (or kills it). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	/* Keep no socket of the parent's open behind its back (a broker
 	 * connection must close when the worker dies). */
 	long max = sysconf(_SC_OPEN_MAX);
