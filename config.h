@@ -421,6 +421,10 @@
 #ifndef WORKER_RECENT_MAX
 #define WORKER_RECENT_MAX 384
 #endif
+/* Cancelled task ids a worker remembers, 37 bytes each (the oldest goes first). */
+#ifndef WORKER_CANCELLED_MAX
+#define WORKER_CANCELLED_MAX 1024
+#endif
 /* Seconds after which the bookkeeping files (.part, .meta, .done, .wait)
  * of a task this worker does not hold are removed as orphans: longer than
  * any redelivery (a task finished elsewhere after a kill -9 leaves them). */

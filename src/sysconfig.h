@@ -66,6 +66,8 @@
 /* hasher: new bytes are announced to the helper only this many at a time:
  * a few thousand messages per GiB would cost as many syscalls for nothing. */
 #define HASHER_STEP (1024 * 1024)
+/* worker: control messages delivered ahead of their acks (stream credit). */
+#define WORKER_CONTROL_PREFETCH 64
 
 /* ---- facts of protocols and systems -------------------------------------- */
 

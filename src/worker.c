@@ -30,6 +30,18 @@
  * the stream's end: it is downloaded here. Nothing goes back to `tasks`: a
  * quorum queue counts every return toward its x-delivery-limit.
  *
+ * Control (the stream warren.control, read from its first message): at
+ * start the worker publishes a marker there and takes no task until the
+ * marker comes back, so a cancel or a pause issued before it started is
+ * honoured; then it follows the stream, resuming after the last offset it
+ * handled when it reconnects. A cancelled id is remembered (a bounded set)
+ * and a task of that id is settled as `cancelled`, never downloaded;
+ * a running download of it stops and its .part goes. Pause (or a --quiet
+ * window) stops consuming `tasks`; running downloads stop, keep their
+ * .part, and every task held goes BACK to the queue: re-published,
+ * confirmed, then `paused` for those that were running, then acked (a
+ * requeue would count toward the quorum queue's delivery limit).
+ *
  * SIGTERM/SIGINT: running downloads stop at once (their .part is kept for a
  * resume), hooks and final notifications get WORKER_STOP_GRACE_MS, then the
  * connection closes, which requeues every unacknowledged task; exit 0.
@@ -48,6 +60,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "control.h"
 #include "fetch.h"
 #include "get.h"
 #include "hook.h"
@@ -66,7 +79,8 @@
 
 #define PROG "worker"
 
-enum job_state { J_HELD, J_PENDING, J_BUSY, J_FETCH, J_SYNC, J_HOOK, J_FINAL };
+/* J_BACK: being handed back to the queue for a pause (see Control). */
+enum job_state { J_HELD, J_PENDING, J_BUSY, J_FETCH, J_SYNC, J_HOOK, J_FINAL, J_BACK };
 
 struct worker;
 
@@ -82,12 +96,17 @@ struct job {
 	struct part part;
 	fetch_t *fetch;
 	hook_t *hook;
-	uint64_t timer;         /* HELD hand-back, BUSY re-check, FINAL re-publish */
+	uint64_t timer;         /* HELD hand-back, BUSY re-check, FINAL and
+				 * BACK re-publish */
 	uint64_t orphan_timer;  /* delivery void since a reconnection */
 	buf_t final;            /* the final notification, built once: a
 				 * re-publish sends the very same bytes */
-	int publishing;         /* final notification awaiting its confirm */
+	int publishing;         /* final notification (BACK: the task) awaiting
+				 * its confirm */
 	int ok;
+	int cancelled;          /* the final notification is `cancelled` */
+	int64_t paused_ms;      /* BACK: wall clock when its download stopped,
+				 * 0 when it was not running (no `paused`) */
 	char error[320];
 	char file[PATH_MAX];
 	char sha256[65];
@@ -102,7 +121,6 @@ struct job {
 struct worker {
 	loop_t *loop;
 	mq_t *mq;
-	int tasks_consumer;     /* mq_subscribe's id for `tasks` */
 	lookup_t *lookup;       /* finals of redelivered tasks, on the stream */
 	struct fetch_ctx fctx;
 	struct part_dir dir;
@@ -115,6 +133,18 @@ struct worker {
 	int64_t stop_deadline;
 	struct quiet quiet;     /* --quiet windows */
 	int quiet_now;          /* in one: nothing downloads */
+	int taking;             /* consuming `tasks` (see update_taking) */
+	int tasks_sub;          /* its subscription, -1 before the first */
+	int control_paused;     /* the stream's last pause/resume */
+	int control_ready;      /* our marker came back: the stream is read */
+	int64_t control_offset; /* last control message handled, -1: none */
+	int64_t rate_set_ms;    /* wall clock of an explicit --rate-limit, 0:
+				 * none (older rate messages do not change it) */
+	char nonce[17];         /* of our marker */
+	int marker_publishing;
+	uint64_t marker_timer;  /* publishes the marker again */
+	char cancelled[WORKER_CANCELLED_MAX][37]; /* ids, oldest overwritten */
+	unsigned cancelled_next;
 	int64_t test_minute_ms; /* WARREN_TEST_QUIET_MINUTE_MS, else 0 */
 	int64_t test_since;     /* loop clock when the test clock began */
 	struct recent {         /* ids seen lately, oldest overwritten */
@@ -127,6 +157,7 @@ struct worker {
 static void schedule(struct worker *w);
 static void publish_final(struct job *j);
 static void check_stopped(struct worker *w);
+static void hand_back(struct job *j);
 
 /* ---- notifications -------------------------------------------------------- */
 
@@ -155,11 +186,13 @@ static void notify(struct job *j, const char *status, const struct fetch_progres
 static int final_json(struct job *j, buf_t *b)
 {
 	struct task_event ev = {
-		.task = &j->task, .status = j->ok ? "done" : "failed",
+		.task = &j->task,
+		.status = j->cancelled ? "cancelled" : j->ok ? "done" : "failed",
 		.time_ms = loop_wall_ms(), .worker = j->w->ident, .has_bytes = 1,
 		.bytes = (int64_t)j->bytes, .total = j->total,
 		.file = j->ok ? j->file : NULL, .sha256 = j->ok ? j->sha256 : NULL,
-		.error = j->ok ? NULL : j->error, .hook_status = j->hook_status,
+		.error = j->ok || j->cancelled ? NULL : j->error,
+		.hook_status = j->hook_status,
 	};
 	return task_event_json(b, &ev);
 }
@@ -485,7 +518,7 @@ static void on_busy_timer(loop_t *loop, void *arg)
 /* Starts pending jobs while download slots are free. */
 static void schedule(struct worker *w)
 {
-	while (!w->stopping && !w->quiet_now && w->running < w->concurrency) {
+	while (!w->stopping && w->taking && w->running < w->concurrency) {
 		struct job *j = NULL;
 		for (struct job *k = w->jobs; k; k = k->next)
 			if (k->state == J_PENDING)
@@ -495,6 +528,349 @@ static void schedule(struct worker *w)
 		j->state = J_BUSY; /* not pending any more, whatever happens */
 		start_job(j);
 	}
+}
+
+/* A HELD job's lookup of its final notification is no longer wanted. */
+static void stop_lookup(struct job *j)
+{
+	if (j->looking)
+		lookup_cancel(j->w->lookup, j);
+	j->looking = 0;
+}
+
+/* Stops the job's download; its .part stays open (locked) for the caller. */
+static void stop_fetch(struct job *j)
+{
+	fetch_cancel(j->fetch);
+	j->fetch = NULL;
+	j->w->running--;
+	j->bytes = j->part.size;
+}
+
+/* ---- cancel ------------------------------------------------------------------ */
+
+static int is_cancelled(const struct worker *w, const char *id)
+{
+	for (unsigned i = 0; i < WORKER_CANCELLED_MAX; i++)
+		if (!strcmp(w->cancelled[i], id))
+			return 1;
+	return 0;
+}
+
+static void remember_cancelled(struct worker *w, const char *id)
+{
+	if (is_cancelled(w, id))
+		return;
+	snprintf(w->cancelled[w->cancelled_next], sizeof(w->cancelled[0]), "%s", id);
+	w->cancelled_next = (w->cancelled_next + 1) % WORKER_CANCELLED_MAX;
+}
+
+/* Final notification `cancelled`, then the ack (publish_final). */
+static void settle_cancelled(struct job *j)
+{
+	stop_lookup(j);
+	loop_timer_cancel(j->w->loop, j->timer);
+	j->timer = 0;
+	j->ok = 0;
+	j->cancelled = 1;
+	publish_final(j);
+}
+
+/* A delivered task that was cancelled: a .part left by a pause is removed
+ * unless another process holds it (then that one cancels it). */
+static void drop_cancelled(struct job *j)
+{
+	struct worker *w = j->w;
+	char err[320];
+	int rc = part_open(&j->part, &w->dir, j->task.id, err, sizeof(err));
+	if (rc == 0)
+		part_remove(&j->part);
+	log_info("%s: cancelled; not downloading it", j->task.id);
+	settle_cancelled(j);
+}
+
+/* A control cancel: the job of that id, when there is one, stops. */
+static void cancel_task(struct worker *w, const char *id)
+{
+	remember_cancelled(w, id);
+	struct job *j = find_job(w, id);
+	if (!j || j->state == J_SYNC || j->state == J_HOOK || j->state == J_FINAL ||
+	    j->state == J_BACK) {
+		/* unknown here or finished: nothing changes; going back to the
+		 * queue: its copy is cancelled where it is delivered */
+		if (w->control_ready)
+			log_info("%s: cancel: %s", id, !j ? "not held here" :
+				 j->state == J_BACK ? "going back to the queue" :
+				 "finished; unchanged");
+		return;
+	}
+	if (j->state == J_FETCH) {
+		stop_fetch(j);
+		part_remove(&j->part);
+		log_info("%s: cancelled at %llu bytes; .part removed", j->task.id,
+			 (unsigned long long)j->bytes);
+	} else {
+		if (j->state == J_BUSY && j->busy_logged)
+			part_wait_clear(&w->dir, j->task.id);
+		log_info("%s: cancelled before it started", j->task.id);
+	}
+	settle_cancelled(j);
+	schedule(w);
+}
+
+/* ---- pause: handing tasks back ------------------------------------------------ */
+
+static void on_back_confirm(void *cookie, int ok);
+
+/* Re-publishes the task to `tasks`: 0 when it went out, -1 to try again. */
+static int try_back(struct job *j)
+{
+	struct worker *w = j->w;
+	buf_t b = BUF_INIT;
+	int rc = -1;
+	if (mq_is_up(w->mq) && task_message_json(&b, &j->task) == 0 &&
+	    mq_publish(w->mq, QUEUE_TASKS, b.data, b.len, j->task.id,
+		       on_back_confirm, j) == 0) {
+		j->publishing = 1;
+		rc = 0;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* Every second while the task cannot be re-published (broker blocked).
+ * A job whose delivery went void is freed by on_mq_state, timer and all. */
+static int64_t on_back_retry(loop_t *loop, void *arg)
+{
+	struct job *j = arg;
+	(void)loop;
+	if (j->w->stopping || try_back(j) == 0) {
+		j->timer = 0;
+		return LOOP_TIMER_STOP;
+	}
+	return 1000;
+}
+
+static void back_later(struct job *j)
+{
+	j->timer = loop_every(j->w->loop, 1000, on_back_retry, j);
+	if (!j->timer)
+		log_error("%s: out of memory: the task goes back to the queue when "
+			  "the connection closes", j->task.id);
+}
+
+/* The copy is stored: `paused` for a download that was running, then the
+ * ack of the original. Unconfirmed: again, unless the delivery went void
+ * (the broker requeued the original itself) or the worker stops. */
+static void on_back_confirm(void *cookie, int ok)
+{
+	struct job *j = cookie;
+	struct worker *w = j->w;
+	j->publishing = 0;
+	if (!ok && w->stopping)
+		return;
+	if (!ok && j->has_tag) {
+		log_warn("%s: task not confirmed back in the queue; again", j->task.id);
+		if (try_back(j) < 0)
+			back_later(j);
+		return;
+	}
+	if (ok && j->paused_ms) {
+		struct fetch_progress p = { .bytes = j->bytes, .total = j->total,
+					    .time_ms = j->paused_ms };
+		notify(j, "paused", &p);
+	}
+	if (ok && j->has_tag)
+		mq_ack(w->mq, j->tag);
+	free_job(j);
+	if (w->stopping)
+		check_stopped(w);
+}
+
+/* Pause: a running download stops and keeps its .part; the task goes back
+ * to the queue (see Control). Downloaded ones (SYNC, HOOK, FINAL) go on. */
+static void hand_back(struct job *j)
+{
+	struct worker *w = j->w;
+	if (j->state == J_SYNC || j->state == J_HOOK || j->state == J_FINAL ||
+	    j->state == J_BACK)
+		return; /* downloaded: it finishes */
+	if (j->state == J_FETCH) {
+		stop_fetch(j);
+		j->paused_ms = loop_wall_ms();
+		log_info("%s: paused at %llu bytes; %s kept", j->task.id,
+			 (unsigned long long)j->bytes, j->part.path);
+		part_close(&j->part);
+	} else if (j->state == J_BUSY && j->busy_logged) {
+		part_wait_clear(&w->dir, j->task.id);
+	}
+	stop_lookup(j);
+	loop_timer_cancel(w->loop, j->timer);
+	j->timer = 0;
+	if (!j->has_tag) {
+		/* the broker has requeued it with our lost connection */
+		if (j->paused_ms)
+			notify(j, "paused", NULL);
+		free_job(j);
+		return;
+	}
+	j->state = J_BACK;
+	if (try_back(j) < 0)
+		back_later(j);
+}
+
+/* ---- control ----------------------------------------------------------------- */
+
+static void on_tasks(const struct mq_delivery *d, void *arg);
+
+/*
+ * Takes tasks, or stops taking them and hands back what is held, as the
+ * control stream (read to our marker, then pause/resume) and the quiet
+ * hours say. Called whenever one of them changes.
+ */
+static void update_taking(struct worker *w)
+{
+	int want = w->control_ready && !w->control_paused && !w->quiet_now &&
+		   !w->stopping;
+	if (want == w->taking)
+		return;
+	if (want) {
+		if (w->tasks_sub < 0) {
+			struct mq_consumer c = {
+				.queue = QUEUE_TASKS,
+				.prefetch = w->concurrency + WORKER_PREFETCH_AHEAD,
+				.on_deliver = on_tasks, .arg = w,
+			};
+			w->tasks_sub = mq_subscribe(w->mq, &c);
+			if (w->tasks_sub < 0) {
+				log_error("cannot subscribe to %s (MQ_MAX_CONSUMERS)",
+					  QUEUE_TASKS);
+				return;
+			}
+		} else if (mq_consume(w->mq, w->tasks_sub, 1) < 0) {
+			log_error("cannot consume %s again", QUEUE_TASKS);
+			return;
+		}
+		w->taking = 1;
+		log_info("taking tasks");
+		schedule(w);
+		return;
+	}
+	w->taking = 0;
+	if (w->tasks_sub >= 0 && mq_consume(w->mq, w->tasks_sub, 0) < 0)
+		log_error("cannot stop consuming %s", QUEUE_TASKS);
+	log_info("paused: taking no task%s", w->jobs ? "; handing back those held" : "");
+	struct job *next;
+	for (struct job *j = w->jobs; j; j = next) {
+		next = j->next;
+		hand_back(j);
+	}
+}
+
+static void publish_marker(struct worker *w);
+
+static void on_marker_again(loop_t *loop, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	w->marker_timer = 0;
+	publish_marker(w);
+}
+
+static void on_marker_confirm(void *cookie, int ok)
+{
+	struct worker *w = cookie;
+	w->marker_publishing = 0;
+	if (ok || w->control_ready || w->stopping || w->marker_timer)
+		return;
+	/* at the next connection, or in a second when this one is up */
+	if (mq_is_up(w->mq))
+		w->marker_timer = loop_timer(w->loop, 1000, on_marker_again, w);
+}
+
+/* Our marker on the control stream: when it comes back, everything
+ * published there before the worker started has been read. */
+static void publish_marker(struct worker *w)
+{
+	struct control_msg m = { .op = CONTROL_MARKER };
+	char body[512];
+	if (w->control_ready || w->marker_publishing || !mq_is_up(w->mq))
+		return;
+	snprintf(m.worker, sizeof(m.worker), "%s", w->ident);
+	snprintf(m.nonce, sizeof(m.nonce), "%s", w->nonce);
+	size_t n = control_encode(&m, body, sizeof(body));
+	if (n == 0 || n >= sizeof(body)) {
+		log_error("cannot encode the control marker");
+		return;
+	}
+	if (mq_publish(w->mq, QUEUE_CONTROL, body, n, NULL, on_marker_confirm, w) == 0)
+		w->marker_publishing = 1;
+	else if (!w->marker_timer)
+		w->marker_timer = loop_timer(w->loop, 1000, on_marker_again, w);
+}
+
+/* m was issued at time_ms (Unix ms, 0: unknown). */
+static void apply_control(struct worker *w, const struct control_msg *m, int64_t time_ms)
+{
+	switch (m->op) {
+	case CONTROL_CANCEL:
+		cancel_task(w, m->id);
+		break;
+	case CONTROL_PAUSE:
+	case CONTROL_RESUME:
+		w->control_paused = m->op == CONTROL_PAUSE;
+		update_taking(w);
+		break;
+	case CONTROL_RATE:
+		if (time_ms && time_ms < w->rate_set_ms)
+			break; /* the --rate-limit of our start is newer */
+		if (rate_limit(w->fctx.rate) != m->limit) {
+			log_info("rate limit %llu bytes/s (control; 0 = none)",
+				 (unsigned long long)m->limit);
+			rate_set(w->fctx.rate, m->limit > RATE_MAX ? RATE_MAX : m->limit);
+		}
+		break;
+	case CONTROL_MARKER:
+		if (w->control_ready || strcmp(m->worker, w->ident) ||
+		    strcmp(m->nonce, w->nonce))
+			break; /* another worker's, or an older one of ours */
+		w->control_ready = 1;
+		loop_timer_cancel(w->loop, w->marker_timer);
+		w->marker_timer = 0;
+		log_info("%s read to its end%s", QUEUE_CONTROL,
+			 w->control_paused ? "; paused" : "");
+		update_taking(w);
+		break;
+	default:
+		break; /* an op of a later version */
+	}
+}
+
+/* Every control message, in stream order; each is acked (a stream's
+ * consumer credit comes back with the acks). */
+static void on_control(const struct mq_delivery *d, void *arg)
+{
+	struct worker *w = arg;
+	struct control_msg m;
+	char err[256];
+	if (d->offset < 0 || d->offset > w->control_offset) {
+		if (control_parse(d->body, d->len, &m, err, sizeof(err)) < 0)
+			log_warn("ignoring a control message: %s", err);
+		else if (!w->stopping)
+			apply_control(w, &m, m.time ? m.time : d->timestamp * 1000);
+		if (d->offset >= 0)
+			w->control_offset = d->offset;
+	}
+	mq_ack(w->mq, d->tag);
+}
+
+/* Where the control stream is read from at each (re)subscription. */
+static struct mq_start control_start(void *arg)
+{
+	const struct worker *w = arg;
+	if (w->control_offset < 0)
+		return (struct mq_start){ MQ_FROM_FIRST, 0 };
+	return (struct mq_start){ MQ_FROM_OFFSET, w->control_offset + 1 };
 }
 
 /* ---- the broker ------------------------------------------------------------- */
@@ -526,7 +902,7 @@ static void on_lookup(void *cookie, const char *status)
 	free_job(j);
 }
 
-static void on_deliver(const struct mq_delivery *d, void *arg)
+static void on_tasks(const struct mq_delivery *d, void *arg)
 {
 	struct worker *w = arg;
 	struct task t;
@@ -539,6 +915,8 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		return;
 	}
 	struct job *j = find_job(w, t.id);
+	if (j && j->state == J_BACK)
+		j = NULL; /* our copy, back early: a job of its own */
 	if (j) {
 		log_info("%s: redelivered while in progress here; keeping the download",
 			 t.id);
@@ -584,8 +962,13 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 	j->published = d->timestamp;
 	j->next = w->jobs;
 	w->jobs = j;
-	if ((d->redelivered || d->delivery_count) && w->lookup &&
-	    lookup_ask(w->lookup, t.id, d->timestamp, j) == 0) {
+	struct part_record rec;
+	if (is_cancelled(w, t.id) && !part_done_read(&w->dir, t.id, &rec)) {
+		drop_cancelled(j);
+	} else if (!w->taking) {
+		hand_back(j); /* delivered before the pause took effect */
+	} else if ((d->redelivered || d->delivery_count) && w->lookup &&
+		   lookup_ask(w->lookup, t.id, d->timestamp, j) == 0) {
 		j->looking = 1;
 		log_info("%s: redelivered (delivery %u); looking for its final notification "
 			 "on the stream", t.id, d->delivery_count + 1);
@@ -668,6 +1051,7 @@ static void on_mq_state(int up, void *arg)
 	struct worker *w = arg;
 	if (up) {
 		log_info("broker connection ready");
+		publish_marker(w);
 		for (struct job *j = w->jobs; j; j = j->next)
 			if (!j->has_tag && !j->orphan_timer)
 				j->orphan_timer = loop_timer(w->loop, WORKER_ORPHAN_GRACE_MS,
@@ -682,7 +1066,8 @@ static void on_mq_state(int up, void *arg)
 		j->has_tag = 0;
 		loop_timer_cancel(w->loop, j->orphan_timer);
 		j->orphan_timer = 0;
-		if (j->state == J_HELD || j->state == J_PENDING || j->state == J_BUSY) {
+		if (j->state == J_HELD || j->state == J_PENDING || j->state == J_BUSY ||
+		    (j->state == J_BACK && !j->publishing)) {
 			if (j->state == J_BUSY && j->busy_logged)
 				part_wait_clear(&w->dir, j->task.id);
 			free_job(j);
@@ -695,8 +1080,7 @@ static void on_mq_state(int up, void *arg)
 static void check_stopped(struct worker *w)
 {
 	for (struct job *j = w->jobs; j; j = j->next)
-		if ((j->state == J_HOOK || j->state == J_FINAL) &&
-		    loop_now(w->loop) < w->stop_deadline && (j->publishing || j->hook))
+		if (loop_now(w->loop) < w->stop_deadline && (j->publishing || j->hook))
 			return;
 	loop_stop(w->loop);
 }
@@ -731,8 +1115,8 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 			if (mq_is_up(w->mq))
 				publish_final(j);
 		}
-		if (j->state != J_HOOK && !(j->state == J_FINAL && j->publishing))
-			free_job(j);
+		if (j->state != J_HOOK && !j->publishing)
+			free_job(j); /* a task going back waits for its confirm */
 	}
 	check_stopped(w);
 	if (!loop_every(w->loop, SHUTDOWN_POLL_MS, on_stop_tick, w))
@@ -740,25 +1124,6 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 }
 
 /* ---- quiet hours ------------------------------------------------------------- */
-
-/* A window began: running downloads stop, keep their .part and wait here,
- * as pending tasks do, for its end (then they resume with Range). */
-static void pause_downloads(struct worker *w)
-{
-	for (struct job *j = w->jobs; j; j = j->next) {
-		if (j->state != J_FETCH)
-			continue;
-		fetch_cancel(j->fetch);
-		j->fetch = NULL;
-		w->running--;
-		j->bytes = j->part.size;
-		log_info("%s: paused for quiet hours at %llu bytes; %s kept", j->task.id,
-			 (unsigned long long)j->part.size, j->part.path);
-		part_close(&j->part);
-		j->state = J_PENDING;
-		notify(j, "paused", NULL);
-	}
-}
 
 /* The minute of the local day, and the ms until the next one. Tests set
  * WARREN_TEST_QUIET_MINUTE_MS: the day then starts at 00:00 when the
@@ -783,7 +1148,9 @@ static unsigned quiet_minute(struct worker *w, int64_t *next_ms)
 }
 
 /* At every minute of local time (so a clock or time-zone change is seen
- * within one): enters or leaves quiet hours. */
+ * within one): enters or leaves quiet hours, which pause the worker as a
+ * control pause does (a download resumes with Range at the window's end
+ * if this worker takes the task again, or starts again elsewhere). */
 static int64_t on_quiet_tick(loop_t *loop, void *arg)
 {
 	struct worker *w = arg;
@@ -794,10 +1161,7 @@ static int64_t on_quiet_tick(loop_t *loop, void *arg)
 	if (in != w->quiet_now) {
 		w->quiet_now = in;
 		log_info("quiet hours %s for %u min", in ? "begin" : "end", left);
-		if (in)
-			pause_downloads(w);
-		else
-			schedule(w);
+		update_taking(w);
 	}
 	return next_ms;
 }
@@ -853,7 +1217,7 @@ int main(int argc, char **argv)
 	const char *amqp = DEFAULT_AMQP_URL, *dir = DEFAULT_DIR,
 		   *ca_file = DEFAULT_CA_FILE, *hook = NULL, *get = NULL, *output = NULL,
 		   *sha256 = NULL, *min_free = DEFAULT_MIN_FREE,
-		   *rate_limit = DEFAULT_RATE_LIMIT, *quiet = NULL;
+		   *rate_limit = NULL, *quiet = NULL; /* NULL: not given */
 	unsigned long concurrency = DEFAULT_CONCURRENCY, max_size = DEFAULT_MAX_SIZE,
 		      retries = DEFAULT_RETRIES, timeout = DEFAULT_TIMEOUT,
 		      deadline = DEFAULT_DEADLINE, heartbeat = DEFAULT_HEARTBEAT;
@@ -882,7 +1246,8 @@ int main(int argc, char **argv)
 		  "bytes per second over all downloads, k/M/G suffixes, 0 = no limit "
 		  "(default " DEFAULT_RATE_LIMIT ")" },
 		{ "quiet", "WARREN_QUIET", OPT_STR, &quiet, 0, "HH:MM-HH:MM[,...]",
-		  "local hours when nothing downloads (a window may cross midnight)" },
+		  "local hours when the worker pauses as a control pause does "
+		  "(a window may cross midnight)" },
 		OPT_ROW_HEARTBEAT(&heartbeat),
 		{ "on-complete", "WARREN_ON_COMPLETE", OPT_STR, &hook, 0, "PATH",
 		  "program run after each download (no shell)" },
@@ -901,7 +1266,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "-o"))
 			argv[i] = "--output";
 	int first = opt_parse(PROG, "Downloads the tasks of the `tasks` queue "
-			      "(or one URL with --get).", opts, argc, argv);
+			      "(or one URL with --get), following the control "
+			      "stream `" QUEUE_CONTROL "` (cancel, pause, resume, "
+			      "rate).", opts, argc, argv);
 	if (first < argc)
 		opt_fail(PROG, "unexpected argument '%s' (try --help)", argv[first]);
 	if (concurrency == 0)
@@ -916,6 +1283,9 @@ int main(int argc, char **argv)
 	if (opt_size(min_free, &min_free_bytes) < 0)
 		opt_fail(PROG, "--min-free: want a byte count such as 64M (suffixes k, M, "
 			 "G: powers of 1024), not '%s'", min_free);
+	int rate_given = rate_limit != NULL;
+	if (!rate_given)
+		rate_limit = DEFAULT_RATE_LIMIT;
 	unsigned long long rate_bytes;
 	if (opt_size(rate_limit, &rate_bytes) < 0 || rate_bytes > RATE_MAX)
 		opt_fail(PROG, "--rate-limit: want bytes per second such as 2M (suffixes "
@@ -967,6 +1337,17 @@ int main(int argc, char **argv)
 	char host[256];
 	os_hostname(host, sizeof(host));
 	snprintf(w.ident, sizeof(w.ident), "%s:%ld", host, (long)getpid());
+	unsigned char nonce[8];
+	if (os_random(nonce, sizeof(nonce)) < 0) {
+		log_error("no random bytes for the control marker");
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		snprintf(w.nonce + 2 * i, 3, "%02x", nonce[i]);
+	w.tasks_sub = -1;
+	w.control_offset = -1;
+	if (rate_given)
+		w.rate_set_ms = loop_wall_ms();
 
 	int status = 0;
 	if (get) {
@@ -982,14 +1363,19 @@ int main(int argc, char **argv)
 			.url = amqp, .heartbeat = (unsigned)heartbeat,
 			.on_state = on_mq_state, .arg = &w, .name = w.ident,
 		};
-		struct mq_consumer tasks = {
-			.queue = QUEUE_TASKS,
-			.prefetch = (unsigned)concurrency + WORKER_PREFETCH_AHEAD,
-			.on_deliver = on_deliver, .arg = &w,
-		};
 		w.mq = mq_new(w.loop, &mc, err, sizeof(err));
-		if (!w.mq || (w.tasks_consumer = mq_subscribe(w.mq, &tasks)) < 0) {
-			log_error("%s", w.mq ? "out of consumers" : err);
+		if (!w.mq) {
+			log_error("%s", err);
+			return 1;
+		}
+		/* `tasks` waits for our marker to come back (update_taking) */
+		struct mq_consumer control = {
+			.queue = QUEUE_CONTROL, .prefetch = WORKER_CONTROL_PREFETCH,
+			.stream = 1, .start = control_start, .on_deliver = on_control,
+			.arg = &w,
+		};
+		if (mq_subscribe(w.mq, &control) < 0) {
+			log_error("cannot subscribe to %s", QUEUE_CONTROL);
 			return 1;
 		}
 		w.lookup = lookup_new(w.loop, w.mq, on_lookup);
