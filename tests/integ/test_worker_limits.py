@@ -133,9 +133,8 @@ def test_rate_limit_shared_by_two_downloads():
 
 @timeout(60)
 def test_quiet_hours_all_day_download_nothing():
-    """Windows covering the whole day: a task sent is held, never started;
-    at SIGTERM it goes back to the queue untouched. (A window that begins
-    during a download is not tested: see the report.)"""
+    """Windows covering the whole day: the worker never consumes `tasks`
+    (as under a control pause): a task sent stays in the queue, untouched."""
     from harness import queue_depth, wait_for
     import time
     notes = Notes()
@@ -146,8 +145,9 @@ def test_quiet_hours_all_day_download_nothing():
     time.sleep(3)
     assert notes.of(t["id"]) == [], notes.of(t["id"])
     assert os.listdir(w.dir) == [], os.listdir(w.dir)
+    assert queue_depth("tasks") == 1  # ready, never delivered
     w.stop()
-    wait_for(lambda: queue_depth("tasks") == 1, 10, "the task requeued")
+    wait_for(lambda: queue_depth("tasks") == 1, 10, "the task still queued")
     purge("tasks")
 
 
@@ -156,14 +156,18 @@ def test_quiet_window_begins_during_a_download():
     """With WARREN_TEST_QUIET_MINUTE_MS=1000 the worker's day starts at
     00:00 and a minute lasts 1 s: the window 00:03-00:06 begins 3 s after
     the start, during a 1 MiB download at 200 kB/s. The download stops
-    with a `paused` notification, keeping its .part, and resumes with a
-    Range request at the window's end; the file is whole."""
-    from harness import ENV
+    as under a control pause: `paused`, its .part kept, the task back in
+    the queue; at the window's end the worker takes it again and resumes
+    with a Range request; the file is whole."""
+    from harness import ENV, queue_depth, wait_for
     notes = Notes()
     w = start_worker("--quiet", "00:03-00:06",
                      env={"WARREN_TEST_QUIET_MINUTE_MS": "1000"})
     t = new_task(ENV.url("slow/1m.bin?rate=200000"))
     send(t)
+    wait_for(lambda: "paused" in [x["status"] for x in notes.of(t["id"])], 20,
+             "paused", interval=0.1)
+    assert queue_depth("tasks") == 1  # re-published, the delivery acked
     n = notes.final(t["id"], tmo=60)
     assert n["status"] == "done" and n["bytes"] == MiB, n
     assert n["sha256"] == ENV.sha256("1m.bin"), n
