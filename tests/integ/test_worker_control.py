@@ -15,8 +15,8 @@ import os
 import time
 import uuid
 
-from harness import (ENV, amqp_connect, purge, queue_depth, start_worker, timeout,
-                     wait_for)
+from harness import (ENV, amqp_connect, http_json, purge, queue_depth, start_tasker,
+                     start_worker, timeout, wait_for)
 from hostile import Script, _head
 from test_worker_mq import Notes, leftovers, new_task, part_size, send, settled, slow
 
@@ -188,6 +188,37 @@ def test_cancel_before_any_worker_runs():
     assert statuses(notes, t["id"]) == ["cancelled"], notes.of(t["id"])
     wait_for(settled, 10, "acked", interval=0.2)
     assert os.listdir(w.dir) == []
+    w.stop()
+
+
+@timeout(60)
+def test_through_the_tasker():
+    """End to end: POST /task, then DELETE /task/<id> while it downloads
+    (`cancelled`, no .part); POST /control pause and resume around a
+    second task, which waits in the queue meanwhile."""
+    notes = Notes()
+    tk = start_tasker()
+    w = ready_worker()
+    try:
+        st, _, a = http_json("POST", tk.port, "/task", {
+            "name": "cancel me", "arg": slow("10m.bin", 1024 * 1024),
+            "taskType": "download"})
+        assert st == 202, (st, a)
+        wait_for(lambda: part_size(w.dir, a["id"]) > 0, 15, "a running")
+        st, _, r = http_json("DELETE", tk.port, "/task/" + a["id"])
+        assert st == 202 and r == {"id": a["id"], "status": "cancelling"}, (st, r)
+        assert final(notes, a["id"])["status"] == "cancelled"
+        assert http_json("POST", tk.port, "/control", {"op": "pause"})[0] == 202
+        w.wait_log("paused: taking no task")
+        st, _, b = http_json("POST", tk.port, "/task", {
+            "name": "later", "arg": ENV.url("small.txt"), "taskType": "download"})
+        assert st == 202, (st, b)
+        wait_for(lambda: queue_depth("tasks") == 1, 5, "b queued")
+    finally:
+        http_json("POST", tk.port, "/control", {"op": "resume"})
+    assert final(notes, b["id"])["status"] == "done"
+    assert [x["status"] for x in notes.of(b["id"])][0] == "queued"
+    assert os.listdir(w.dir) == ["small.txt"], os.listdir(w.dir)
     w.stop()
 
 
