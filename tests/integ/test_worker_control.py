@@ -31,8 +31,12 @@ def control(op, **kw):
     conn = amqp_connect()
     try:
         ch = conn.channel()
-        ch.queue_declare(queue=CONTROL, durable=True,
-                         arguments={"x-queue-type": "stream", "x-max-age": "7D"})
+        try:
+            ch.queue_declare(queue=CONTROL, passive=True)  # as the programs made it
+        except pika.exceptions.ChannelClosedByBroker:
+            ch = conn.channel()  # not there yet: as mq declares it
+            ch.queue_declare(queue=CONTROL, durable=True, arguments={
+                "x-queue-type": "stream", "x-max-age": "7D"})
         ch.confirm_delivery()
         ch.basic_publish("", CONTROL, json.dumps(m).encode(), pika.BasicProperties(
             delivery_mode=2, content_type="application/json",
