@@ -825,8 +825,9 @@ static void apply_control(struct worker *w, const struct control_msg *m, int64_t
 		if (time_ms && time_ms < w->rate_set_ms)
 			break; /* the --rate-limit of our start is newer */
 		if (rate_limit(w->fctx.rate) != m->limit) {
-			log_info("rate limit %llu bytes/s (control; 0 = none)",
-				 (unsigned long long)m->limit);
+			if (w->control_ready) /* a replay is told once, at its end */
+				log_info("rate limit %llu bytes/s (control; 0 = none)",
+					 (unsigned long long)m->limit);
 			rate_set(w->fctx.rate, m->limit > RATE_MAX ? RATE_MAX : m->limit);
 		}
 		break;
@@ -837,8 +838,9 @@ static void apply_control(struct worker *w, const struct control_msg *m, int64_t
 		w->control_ready = 1;
 		loop_timer_cancel(w->loop, w->marker_timer);
 		w->marker_timer = 0;
-		log_info("%s read to its end%s", QUEUE_CONTROL,
-			 w->control_paused ? "; paused" : "");
+		log_info("%s read to its end%s; rate limit %llu bytes/s (0 = none)",
+			 QUEUE_CONTROL, w->control_paused ? "; paused" : "",
+			 (unsigned long long)rate_limit(w->fctx.rate));
 		update_taking(w);
 		break;
 	default:
