@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 
-from harness import (ENV, amqp_connect, http_json, purge, queue_depth, start_tasker,
+from harness import (ENV, http_json, publish, purge, queue_depth, start_tasker,
                      start_worker, timeout, wait_for)
 from hostile import Script, _head
 from test_worker_mq import Notes, leftovers, new_task, part_size, send, settled, slow
@@ -27,22 +27,8 @@ CONTROL = "warren.control"
 def control(op, **kw):
     """Publishes a control message (API.md section 2) and returns it."""
     m = dict(op=op, time=int(time.time() * 1000), **kw)
-    import pika
-    conn = amqp_connect()
-    try:
-        ch = conn.channel()
-        try:
-            ch.queue_declare(queue=CONTROL, passive=True)  # as the programs made it
-        except pika.exceptions.ChannelClosedByBroker:
-            ch = conn.channel()  # not there yet: as mq declares it
-            ch.queue_declare(queue=CONTROL, durable=True, arguments={
-                "x-queue-type": "stream", "x-max-age": "7D"})
-        ch.confirm_delivery()
-        ch.basic_publish("", CONTROL, json.dumps(m).encode(), pika.BasicProperties(
-            delivery_mode=2, content_type="application/json",
-            message_id=str(uuid.uuid4()), timestamp=int(time.time())))
-    finally:
-        conn.close()
+    publish(CONTROL, m, properties={"message_id": str(uuid.uuid4()),
+                                    "content_type": "application/json"})
     return m
 
 
