@@ -12,7 +12,7 @@ import urllib.request
 
 import websockets
 
-from harness import (ENV, fresh_dir, free_port, http, purge, run_program, start_program,
+from harness import (ENV, amqp_connect, fresh_dir, free_port, http, purge, run_program, start_program,
                      start_tasker, start_worker, timeout, wait_for)
 from test_middleman import note, publish_notes, start
 
@@ -351,9 +351,102 @@ def submit(b, name, url, sha=""):
     return text[len("queued %s (" % name):-1]
 
 
+def control_stream():
+    """Declares the stream warren.control as the programs do, when it is not
+    there yet (a worker waits for it)."""
+    import pika
+    conn = amqp_connect()
+    try:
+        ch = conn.channel()
+        try:
+            ch.queue_declare(queue="warren.control", passive=True)
+        except pika.exceptions.ChannelClosedByBroker:
+            ch = conn.channel()
+            ch.queue_declare(queue="warren.control", durable=True, arguments={
+                "x-queue-type": "stream", "x-max-age": "7D"})
+    finally:
+        conn.close()
+
+
 def live_page(b, port, token):
     b.call("Page.navigate", url="http://127.0.0.1:%d/?token=%s" % (port, token))
     wait_for(lambda: b.eval("document.getElementById('conn') && "
                             "document.getElementById('conn').textContent") == "live",
              15, "the page's WebSocket to open")
 
+
+@timeout(240)
+def test_page_drives_the_tasker():
+    """The page against the real tasker, worker, middleman, RabbitMQ and
+    nginx, all with --token: a download submitted from the form finishes;
+    a slow one (nginx's throttled /slow/) is cancelled from its button and
+    ends `cancelled` with no .part left; a task the tasker refuses shows its
+    error; Pause, Resume and Set rate send their control messages; the
+    counts follow."""
+    tok = "pagetok2"
+    purge("tasks")
+    tasker = start_tasker("--token", tok)
+    mm = start("--interval", "0", "--token", tok,
+               "--tasker-url", "http://127.0.0.1:%d/" % tasker.port)
+    control_stream()
+    worker = start_worker("--concurrency", "2", wait_log="warren.control read to its end")
+    b = browser()
+    try:
+        live_page(b, mm.port, tok)
+        # submit, and see it finish
+        tid = submit(b, "page small", ENV.url("small.txt"), ENV.sha256("small.txt").upper())
+        v = wait_view(b, tid, lambda v: v["state"] == "done", "the submitted task done", 60)
+        assert worker.dir in v["info"] and v["bar"] == "100%", v
+        assert os.path.exists(os.path.join(worker.dir, "small.txt"))
+        assert counts(b)["done"] == 1 and counts(b)[""] == 1
+        # the tasker's refusal is shown, the page carries on
+        b.eval("document.getElementById('add').url.value = 'ftp://127.0.0.1/x';"
+               "document.getElementById('add').name.value = 'refused';"
+               "document.querySelector('#add button').click()")
+        text, err = wait_for(lambda: (lambda m: m if m[1] else None)(message(b)), 15,
+                             "the refusal on the page")
+        assert "POST /task: 400" in text and "http" in text, text
+        # a slow download, cancelled from its button while it runs
+        slow = submit(b, "page slow", ENV.url("slow/10m.bin?rate=65536"))
+        wait_view(b, slow, lambda v: v["state"] == "progress" and "/s" in v["info"],
+                  "the slow download running, with its speed", 60)
+        v = task_view(b, slow)
+        assert " left" in v["info"], v
+        click(b, '[data-id="%s"] .x' % slow)
+        wait_for(lambda: message(b)[0] == "cancelling page slow", 15, "cancelling")
+        v = wait_view(b, slow, lambda v: v["state"] == "cancelled", "cancelled", 30)
+        assert b.eval("document.querySelector('[data-id=\"%s\"] .x').hidden" % slow)
+        assert not [f for f in os.listdir(worker.dir) if f.endswith(".part")]
+        assert not os.path.exists(os.path.join(worker.dir, "10m.bin"))
+        c = counts(b)
+        assert c["cancelled"] == 1 and c["done"] == 1 and c[""] == 2, c
+        # pause, resume and rate: each button sends its control message
+        click(b, "#pause")
+        tasker.wait_log(r'control: \{"op":"pause"', 15)
+        wait_for(lambda: message(b)[0] == "paused", 15, "paused on the page")
+        assert b.eval("document.getElementById('ctl').textContent").startswith("paused")
+        click(b, "#resume")
+        tasker.wait_log(r'control: \{"op":"resume"', 15)
+        wait_for(lambda: message(b)[0] == "resumed", 15, "resumed on the page")
+        b.eval("document.getElementById('rate').limit.value = '3M'")
+        click(b, "#rate button")
+        tasker.wait_log(r'control: \{"op":"rate","limit":3145728', 15)
+        wait_for(lambda: "3.0 MiB/s" in b.eval("document.getElementById('ctl').textContent"),
+                 15, "the rate limit in the header")
+        # resumed: the workers take tasks again
+        tid = submit(b, "page after", ENV.url("1m.bin"))
+        wait_view(b, tid, lambda v: v["state"] == "done", "a task after resume done", 60)
+        assert counts(b)["done"] == 2
+        b.eval("document.getElementById('rate').limit.value = '0'")
+        click(b, "#rate button")
+        tasker.wait_log(r'control: \{"op":"rate","limit":0', 15)
+        wait_for(lambda: "rate limit: none" in b.eval(
+            "document.getElementById('ctl').textContent"), 15, "no rate limit")
+    finally:
+        # the control stream outlives the test: leave it running, unlimited
+        for body in ('{"op":"resume"}', '{"op":"rate","limit":0}'):
+            http("POST", tasker.port, "/control", body=body,
+                 headers={"Authorization": "Bearer " + tok})
+    worker.stop()
+    mm.stop()
+    tasker.stop()
