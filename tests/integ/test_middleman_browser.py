@@ -12,7 +12,7 @@ import urllib.request
 
 import websockets
 
-from harness import (ENV, amqp_connect, fresh_dir, free_port, http, purge, run_program, start_program,
+from harness import (ENV, fresh_dir, free_port, http, purge, run_program, start_program,
                      start_tasker, start_worker, timeout, wait_for)
 from test_middleman import note, publish_notes, start
 
@@ -351,23 +351,6 @@ def submit(b, name, url, sha=""):
     return text[len("queued %s (" % name):-1]
 
 
-def control_stream():
-    """Declares the stream warren.control as the programs do, when it is not
-    there yet (a worker waits for it)."""
-    import pika
-    conn = amqp_connect()
-    try:
-        ch = conn.channel()
-        try:
-            ch.queue_declare(queue="warren.control", passive=True)
-        except pika.exceptions.ChannelClosedByBroker:
-            ch = conn.channel()
-            ch.queue_declare(queue="warren.control", durable=True, arguments={
-                "x-queue-type": "stream", "x-max-age": "7D"})
-    finally:
-        conn.close()
-
-
 def live_page(b, port, token):
     b.call("Page.navigate", url="http://127.0.0.1:%d/?token=%s" % (port, token))
     wait_for(lambda: b.eval("document.getElementById('conn') && "
@@ -388,7 +371,6 @@ def test_page_drives_the_tasker():
     tasker = start_tasker("--token", tok)
     mm = start("--interval", "0", "--token", tok,
                "--tasker-url", "http://127.0.0.1:%d/" % tasker.port)
-    control_stream()
     worker = start_worker("--concurrency", "2", wait_log="warren.control read to its end")
     b = browser()
     try:
