@@ -109,9 +109,10 @@ def test_notifications_and_ack_after_done():
     purge("tasks")
     notes = Notes()
     w = start_worker()
-    t = new_task(slow("10m.bin", 2 * 1024 * 1024), name="ten \u00e9 \"megs\"")
+    t = new_task(slow("10m.bin", 1024 * 1024), name="ten \u00e9 \"megs\"")
     send(t)
-    # while it downloads, the task is delivered but not acknowledged
+    # while it downloads (10 s), the task is delivered but not acknowledged
+    # (a quorum queue's count shows in rabbitmqctl at its statistics interval)
     wait_for(lambda: unacked() == 1, 10, "the task unacked during the download",
              interval=0.2)
     n = notes.final(t["id"])
