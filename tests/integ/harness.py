@@ -968,7 +968,14 @@ class Broker:
     def start(self):
         _register(self)
         _broker_script(self, "start")
-        declare_topology(url=self.url)   # over an older version's queues
+
+        def declared():   # over an older version's queues; a restarted
+            try:          # node's streams come back a little after it
+                declare_topology(url=self.url)
+                return True
+            except Exception:
+                return False
+        wait_for(declared, 60, "the topology declared on %s" % self.url, interval=0.5)
         return self
 
     def stop(self):
