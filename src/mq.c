@@ -150,6 +150,7 @@ struct mq {
 	uint64_t front_seq, next_seq;
 	/* since the last tick, for one log line (a storm must not flood it) */
 	unsigned long nacked;           /* basic.nack frames from the broker */
+	int64_t reopened_at;            /* loop clock of the last reopen after a nack */
 	unsigned long refused;          /* publishes refused: ring or buffer full */
 	unsigned long expired;          /* confirms given up while blocked */
 
@@ -975,6 +976,20 @@ retry:
 	schedule_reconnect(mq);
 }
 
+/* 1 when a 406 says a queue or exchange exists with other arguments
+ * ("inequivalent arg ..."): an older warren's, which only a person can
+ * remove. Other 406s of a declaration pass (on a cluster: "does not have a
+ * replica on the local node" while a node is lost) and are retried as any
+ * failure, on the next node. */
+static int inequivalent(const amqp_channel_close_t *c)
+{
+	char text[256];
+	size_t n = c->reply_text.len < sizeof(text) - 1 ? c->reply_text.len : sizeof(text) - 1;
+	memcpy(text, c->reply_text.bytes, n);
+	text[n] = '\0';
+	return strstr(text, "inequivalent arg") != NULL;
+}
+
 /* The broker closed our channel (a consumer_timeout's 406, an error of
  * ours): only the channel is lost. Its confirms fail, its deliveries go
  * back to the queue; a new channel is set up on the same connection. */
@@ -989,7 +1004,7 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 	if (xdecl >= 0 && (decl < 0 || xdecl < decl))
 		decl = xdecl;
 	int topology = ch == mq->channel && !was_ready && decl >= 0 &&
-		       c->reply_code == AMQP_PRECONDITION_FAILED;
+		       c->reply_code == AMQP_PRECONDITION_FAILED && inequivalent(c);
 	if (!topology)
 		log_warn("broker %s: channel %u closed by the broker: %d %.*s", mq->redacted,
 			 ch, c->reply_code, (int)c->reply_text.len, (char *)c->reply_text.bytes);
@@ -1018,6 +1033,50 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 	if (mq->state != MQ_UP || mq->epoch != epoch)
 		return -1;
 	/* a fresh number: the old one may still see frames in flight */
+	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
+}
+
+/* 1 when a subscription to a queue (not a stream) is on: closing the
+ * channel would hand its unacknowledged deliveries back, and a quorum
+ * queue counts each return toward its delivery limit. */
+static int consumes_a_queue(const mq_t *mq)
+{
+	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
+		if (mq->subs[i].used && mq->subs[i].on && !mq->subs[i].c.stream)
+			return 1;
+	return 0;
+}
+
+/*
+ * RabbitMQ 3.10 nacks every later publish on a channel that published to a
+ * quorum queue while the queue's leader was down, even once a new leader
+ * is elected; a fresh channel is confirmed at once. So a publisher (a
+ * connection that consumes no queue: the tasker) closes its channel after a
+ * nack and opens the next one, at most once per MQ_NACK_REOPEN_MS. A
+ * consumer keeps its channel: its deliveries would go back to the queue.
+ */
+static int reopen_after_nack(mq_t *mq)
+{
+	int64_t now = loop_now(mq->loop);
+	if (!mq->ready || consumes_a_queue(mq) ||
+	    (mq->reopened_at && now - mq->reopened_at < MQ_NACK_REOPEN_MS))
+		return 0;
+	mq->reopened_at = now;
+	amqp_channel_close_t c = { .reply_code = AMQP_REPLY_SUCCESS,
+				   .reply_text = amqp_cstring_bytes("nacked: a fresh channel") };
+	log_warn("broker %s: a publish was nacked; channel %u closed, a fresh one opened "
+		 "(a quorum queue's new leader confirms only new channels)",
+		 mq->redacted, mq->channel);
+	if (send_method(mq, mq->channel, AMQP_CHANNEL_CLOSE_METHOD, &c) < 0)
+		return -1;
+	uint32_t epoch = mq->epoch;
+	mq->ready = 0;
+	mq->receiving = 0;
+	fail_all_confirms(mq);
+	if (mq->cfg.on_state)
+		mq->cfg.on_state(0, mq->cfg.arg);
+	if (mq->state != MQ_UP || mq->epoch != epoch)
+		return -1;
 	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
 }
 
@@ -1094,7 +1153,7 @@ static int on_method(mq_t *mq, amqp_channel_t ch, amqp_method_t *m)
 		amqp_basic_nack_t *a = m->decoded;
 		mq->nacked++;
 		settle(mq, a->delivery_tag, a->multiple, 0);
-		return 0;
+		return reopen_after_nack(mq);
 	}
 	case AMQP_BASIC_CANCEL_METHOD: {
 		/* the queue was deleted or its node lost: declare it again (an

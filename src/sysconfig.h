@@ -30,6 +30,8 @@
 /* mq: prefetch of a stream consumer that asked for none (a stream consumer
  * must have one: it is the broker's credit). */
 #define MQ_STREAM_PREFETCH 256
+/* mq: least ms between two channel reopens after nacked publishes. */
+#define MQ_NACK_REOPEN_MS 1000
 /* worker: a lookup of a final notification (lookup.c) ends after this many
  * ms without a notification: the stream's end when nothing is published. */
 #define WORKER_LOOKUP_IDLE_MS 1000

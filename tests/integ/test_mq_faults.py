@@ -58,7 +58,8 @@ def test_100mb_notification_rejected_unbuffered():
              60, "the next notification stored", interval=0.5)
     after = rss_kib(mm.pid)
     mm.wait_log(r"of %d bytes on notifications is over the limit" % (BIG + 21), timeout=5)
-    wait_for(lambda: queue_depth("notifications") == 0, 10, "the big one gone")
+    # (a stream keeps its messages: "after" stored is the proof the
+    # middleman's position moved past the big one)
     print("middleman RSS %d KiB before, %d KiB after a 100 MB message" % (before, after))
     assert after - before < 4096, (before, after)
     mm.stop()
