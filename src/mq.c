@@ -990,6 +990,22 @@ static int inequivalent(const amqp_channel_close_t *c)
 	return strstr(text, "inequivalent arg") != NULL;
 }
 
+/* Our channel is gone or given up: its confirms fail, the program hears
+ * "down", and a new channel is set up on the same connection under a
+ * fresh number (the old one may still see frames in flight). */
+static int next_channel(mq_t *mq)
+{
+	uint32_t epoch = mq->epoch;
+	mq->ready = 0;
+	mq->receiving = 0;
+	fail_all_confirms(mq);
+	if (mq->cfg.on_state)
+		mq->cfg.on_state(0, mq->cfg.arg);
+	if (mq->state != MQ_UP || mq->epoch != epoch)
+		return -1;
+	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
+}
+
 /* The broker closed our channel (a consumer_timeout's 406, an error of
  * ours): only the channel is lost. Its confirms fail, its deliveries go
  * back to the queue; a new channel is set up on the same connection. */
@@ -1024,16 +1040,7 @@ static int on_channel_close(mq_t *mq, amqp_channel_t ch, const amqp_channel_clos
 		fail_and_retry(mq, msg);
 		return -1;
 	}
-	uint32_t epoch = mq->epoch;
-	mq->ready = 0;
-	mq->receiving = 0;
-	fail_all_confirms(mq);
-	if (mq->cfg.on_state)
-		mq->cfg.on_state(0, mq->cfg.arg);
-	if (mq->state != MQ_UP || mq->epoch != epoch)
-		return -1;
-	/* a fresh number: the old one may still see frames in flight */
-	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
+	return next_channel(mq);
 }
 
 /* 1 when a subscription to a queue (not a stream) is on: closing the
@@ -1069,15 +1076,7 @@ static int reopen_after_nack(mq_t *mq)
 		 mq->redacted, mq->channel);
 	if (send_method(mq, mq->channel, AMQP_CHANNEL_CLOSE_METHOD, &c) < 0)
 		return -1;
-	uint32_t epoch = mq->epoch;
-	mq->ready = 0;
-	mq->receiving = 0;
-	fail_all_confirms(mq);
-	if (mq->cfg.on_state)
-		mq->cfg.on_state(0, mq->cfg.arg);
-	if (mq->state != MQ_UP || mq->epoch != epoch)
-		return -1;
-	return open_channel(mq, (amqp_channel_t)(mq->channel % MQ_MAX_CHANNEL + 1));
+	return next_channel(mq);
 }
 
 static int on_connection_method(mq_t *mq, amqp_method_t *m)

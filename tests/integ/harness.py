@@ -771,6 +771,13 @@ def purge(queue, url=None):
         ch.queue_purge(queue)
 
 
+def empty_tasks_and_notifications():
+    """purge("tasks") and purge("notifications"): the set-up and tear-down
+    of the worker's test modules."""
+    purge("tasks")
+    purge("notifications")
+
+
 def delete_queue(queue, url=None):
     with _Channel(url) as ch:
         ch.queue_delete(queue)

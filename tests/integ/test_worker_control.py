@@ -10,7 +10,6 @@ The stream keeps every message: each test that pauses or sets a rate
 resumes and lifts it before it ends, whatever happens (later workers read
 the stream from its start)."""
 
-import json
 import os
 import time
 import uuid

@@ -14,7 +14,8 @@ import re
 import threading
 import time
 
-from harness import fresh_dir, purge, start_worker, timeout, wait_for
+from harness import fresh_dir, start_worker, timeout, wait_for
+from harness import empty_tasks_and_notifications
 from hostile import Script, _head
 from test_worker_mq import Notes, new_task, send, settled
 
@@ -23,14 +24,8 @@ SHA = hashlib.sha256(BODY).hexdigest()
 SECRET = b"ssh-ed25519 AAAAC3Nza victim@elsewhere\n"
 
 
-def setup_module():
-    purge("tasks")
-    purge("notifications")
-
-
-def teardown_module():
-    purge("tasks")
-    purge("notifications")
+# every test starts and ends on an empty `tasks` and a fresh stream
+setup_module = teardown_module = empty_tasks_and_notifications
 
 
 def gated(gate, body=BODY, etag='"e1"'):

@@ -7,20 +7,15 @@ import subprocess
 import tempfile
 
 from harness import purge, run_program, start_worker, timeout
+from harness import empty_tasks_and_notifications
 from hostile import Script, chunked, resp
 from test_worker_mq import Notes, new_task, send
 
 MiB = 1 << 20
 
 
-def setup_module():
-    purge("tasks")
-    purge("notifications")
-
-
-def teardown_module():
-    purge("tasks")
-    purge("notifications")
+# every test starts and ends on an empty `tasks` and a fresh stream
+setup_module = teardown_module = empty_tasks_and_notifications
 
 
 def leftovers(d):

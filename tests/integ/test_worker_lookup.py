@@ -11,22 +11,16 @@ import json
 import time
 import uuid
 
-from harness import (amqp_connect, broker_ctl, drain, publish, purge, start_worker,
-                     timeout, wait_for)
+from harness import (amqp_connect, broker_ctl, drain, empty_tasks_and_notifications, publish,
+                     start_worker, timeout, wait_for)
 from hostile import Script, resp
 
 
 MINE = set()   # the ids of this module's tasks
 
 
-def setup_module():
-    purge("tasks")
-    purge("notifications")
-
-
-def teardown_module():
-    purge("tasks")
-    purge("notifications")
+# every test starts and ends on an empty `tasks` and a fresh stream
+setup_module = teardown_module = empty_tasks_and_notifications
 
 
 def new_task(url):

@@ -18,20 +18,15 @@ import uuid
 from harness import (ENV, Broker, broker_ctl, broker_start_app, broker_stop_app,
                      drain, fresh_dir, publish, purge, queue_depth,
                      start_worker, timeout, wait_for)
+from harness import empty_tasks_and_notifications
 from amqpcut import AmqpCut
 from hostile import Script, resp
 
 HOOK = os.path.join(ENV.root, "port", "hooks", "sqlite-import")
 
 
-def setup_module():
-    purge("tasks")
-    purge("notifications")
-
-
-def teardown_module():
-    purge("tasks")
-    purge("notifications")
+# every test starts and ends on an empty `tasks` and a fresh stream
+setup_module = teardown_module = empty_tasks_and_notifications
 
 
 def leftovers(d):

@@ -9,19 +9,14 @@ test_worker_get)."""
 import os
 import re
 
-from harness import free_port, purge, start_worker, timeout
+from harness import free_port, start_worker, timeout
+from harness import empty_tasks_and_notifications
 from hostile import Script, raw, resp
 from test_worker_mq import Notes, new_task, send
 
 
-def setup_module():
-    purge("tasks")
-    purge("notifications")
-
-
-def teardown_module():
-    purge("tasks")
-    purge("notifications")
+# every test starts and ends on an empty `tasks` and a fresh stream
+setup_module = teardown_module = empty_tasks_and_notifications
 
 
 def check_started_first(seq, w):
