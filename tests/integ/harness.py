@@ -950,11 +950,31 @@ def broker_stop_app(broker=None):
     wait_for(lambda: not port_open(port), 30, "AMQP port %d to close" % port)
 
 
+def _queues_usable(url):
+    """True once every queue of TOPOLOGY can be declared: just after
+    start_app a stream or quorum queue may still answer 404 "home node ...
+    is down or inaccessible" for a moment while logins already work."""
+    try:
+        with _Channel(url) as ch:
+            for q in TOPOLOGY:
+                _declare(ch, q)
+        return True
+    except pika.exceptions.ChannelClosedByBroker as e:
+        if e.reply_code != 404:
+            raise
+        return False
+    except pika.exceptions.AMQPConnectionError:
+        return False
+
+
 def broker_start_app(broker=None):
-    """Start the application again; wait until guest can log in."""
+    """Start the application again; wait until guest can log in and the
+    queues are back."""
     broker_ctl("start_app", broker=broker)
     url = broker.url if broker else ENV.amqp_url
     wait_for(lambda: _amqp_login_ok(url), 60, "the broker to accept logins")
+    wait_for(lambda: _queues_usable(url), 60, "the queues to be usable again",
+             interval=0.3)
 
 
 def close_all_connections(reason="test", broker=None):
