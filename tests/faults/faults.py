@@ -347,9 +347,14 @@ def file_sha256(path):
 
 
 def reset_queues():
+    """Every scenario starts from empty queues and no standing control: a
+    `pause` or `rate` left in warren.control by an earlier suite on this
+    broker would hold the scenario's workers (a worker replays the stream
+    when it starts)."""
     H.declare_topology()
     H.purge("tasks")
     H.purge("notifications")
+    H.purge("warren.control")
 
 
 def proc_sample(pid):
