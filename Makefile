@@ -61,6 +61,9 @@ LIBS_TLS   = -lmbedtls -lmbedx509 -lmbedcrypto
 endif
 LIBS       = $(LIBS_MQ) $(LIBS_TLS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+# Objects linked into every program ahead of the libraries (port/embedded.mk
+# sets it for the static builds: port/libc/printf.c).
+PORT_OBJ  ?=
 
 PROGRAMS   = tasker worker middleman
 MAINS      = $(addprefix src/,$(addsuffix .c,$(PROGRAMS)))
@@ -103,14 +106,14 @@ $(GEN_OBJ): $(BUILD)/gen/page.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 $(BUILD)/libwarren.a: $(GEN_OBJ)
 
-$(BUILD)/%: $(BUILD)/obj/src/%.o $(BUILD)/libwarren.a
+$(BUILD)/%: $(BUILD)/obj/src/%.o $(BUILD)/libwarren.a $(PORT_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PORT_OBJ) $(BUILD)/libwarren.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwarren.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwarren.a $(PORT_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libwarren.a $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PORT_OBJ) $(BUILD)/libwarren.a $(LIBS)
 
 # Installs build and test dependencies from Debian when missing.
 deps:

@@ -86,6 +86,7 @@ component_table() {
 		if (lib ~ /^libc\.a/) return "libc (musl)"
 		if (lib ~ /^libgcc/) return "libgcc"
 		if (f == "(alignment)") return f
+		if (f ~ /port\/libc\//) return "port/libc"
 		if (lib == "" && obj ~ /^crt|^Scrt|^rcrt|crtbegin|crtend/) return "startup"
 		if (lib == "") { sub(/\.o$/, "", obj); return "main/" obj }
 		return lib
