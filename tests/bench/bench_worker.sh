@@ -10,14 +10,17 @@
 #   tlsget  blocking mbedTLS (system 2.28) read loop, one forced suite;
 #           "tlsget-s": the same built as the static worker is (mbedTLS 3.6
 #           of port/mbedtls/warren-config.h, -Os, LTO), TLS 1.3 suites: the
-#           reference of the static worker's HTTPS
+#           reference of the static worker's HTTPS; each also run as
+#           "+fsync+sha" (fsync, and SHA-256 in the read loop), with the
+#           suite its worker negotiates
 # and "curl+sync": curl writing the file, then sync(1).
 # A file from the test nginx on loopback (1 GiB by default), over HTTP and
 # HTTPS; each client runs WARREN_BENCH_RUNS times (5), interleaved with the
 # others so that load from elsewhere hits them alike; the table shows the
 # median time, throughput, the ratio to the reference (rawget for HTTP,
-# tlsget with the suite the worker offers first for HTTPS; for HTTP also to
-# rawget+fsync and rawget+fsync+sha) and the median peak RSS from
+# tlsget of the same mbedTLS build with the suite the worker negotiates for
+# HTTPS; also to rawget+fsync and rawget+fsync+sha, and for HTTPS to that
+# tlsget+fsync+sha) and the median peak RSS from
 # /usr/bin/time. tlsget runs with ChaCha20-Poly1305 and with
 # AES-128-GCM: that pair is the measurement behind tls.c's suite order.
 #
@@ -58,8 +61,8 @@ ca=$WARREN_TEST_CA_FILE
 
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/rawget" \
 	"$here/rawget.c" "$root/src/sha256.c" -lmbedcrypto
-${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -o "$dir/tlsget" "$here/tlsget.c" \
-	-lmbedtls -lmbedx509 -lmbedcrypto
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/tlsget" \
+	"$here/tlsget.c" "$root/src/sha256.c" -lmbedtls -lmbedx509 -lmbedcrypto
 static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 # The static worker's reference: tlsget built as the static worker is,
 # against the same mbedTLS 3.6 (warren-config.h) with the same flags (-Os,
@@ -67,14 +70,52 @@ static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 # library build or the suite.
 emb=$(dirname "$static")
 if [ -x "$static" ] && [ -x "$emb/toolchain/cc" ] && [ -f "$emb/sysroot/lib/libmbedtls.a" ]; then
-	"$emb/toolchain/cc" -I"$emb/sysroot/include" -L"$emb/sysroot/lib" -std=c11 \
-		-D_GNU_SOURCE -flto -ffat-lto-objects -flto-partition=one -Os -no-pie \
+	"$emb/toolchain/cc" -I"$emb/sysroot/include" -L"$emb/sysroot/lib" -I"$root/src" \
+		-std=c11 -D_GNU_SOURCE -flto -ffat-lto-objects -flto-partition=one -Os -no-pie \
 		-ffunction-sections -fdata-sections -Wl,--gc-sections \
-		-o "$dir/tlsget-static" "$here/tlsget.c" -lmbedtls -lmbedx509 -lmbedcrypto \
+		-o "$dir/tlsget-static" "$here/tlsget.c" "$root/src/sha256.c" \
+		-lmbedtls -lmbedx509 -lmbedcrypto \
 		2>/dev/null || rm -f "$dir/tlsget-static"
 fi
 
+# The suites: the one the worker offers first and the one each worker
+# negotiates with this nginx (their logs say); each worker's references
+# force the suite it negotiated, and print theirs.
 out=$dir/out.bin
+small=https://localhost:$WARREN_TEST_HTTPS_PORT/small.txt
+"$worker" --get "$small" -o "$out" --ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
+suite=$(sed -n 's/.*TLS ready: \(.*\) first.*/\1/p' "$dir/suite.log" | head -1)
+got=$(sed -n 's/.*TLS with [^ ]*: //p' "$dir/suite.log" | head -1)
+# mode NEGOTIATED: tlsget's suite argument for it
+mode() {
+	case $1 in
+	*TLS1-3*CHACHA*) echo tls13-chacha ;;
+	*TLS1-3*) echo tls13-aesgcm ;;
+	*CHACHA*) echo chacha ;;
+	*) echo aesgcm ;;
+	esac
+}
+m_host=$(mode "$got")
+case $m_host in chacha) ref_tls="tlsget chacha20" ;; *) ref_tls="tlsget aes-gcm" ;; esac
+# tlsget_suite BINARY MODE: the suite it negotiates
+tlsget_suite() {
+	"$1" localhost "$WARREN_TEST_HTTPS_PORT" /small.txt "$out" "$ca" "$2" 2>&1 >/dev/null |
+		sed -n 's/^tlsget: //p'
+}
+negotiated="worker: $got; $ref_tls: $(tlsget_suite "$dir/tlsget" "$m_host")"
+ref_static=
+if [ -x "$static" ] && [ -x "$dir/tlsget-static" ]; then
+	"$static" --get "$small" -o "$out" --ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
+	got_s=$(sed -n 's/.*TLS with [^ ]*: //p' "$dir/suite.log" | head -1)
+	m_static=$(mode "$got_s")
+	case $m_static in
+	tls13-chacha) ref_static="tlsget-s chacha 1.3" ;;
+	*) ref_static="tlsget-s aes 1.3" ;;
+	esac
+	negotiated="$negotiated
+  worker (static): $got_s; $ref_static: $(tlsget_suite "$dir/tlsget-static" "$m_static")"
+fi
+
 # client NAME PROTO COMMAND...: a client of the table ("{out}" = the file).
 clients=
 n=0
@@ -101,33 +142,21 @@ command -v curl >/dev/null && client curl+sync http sh -c 'curl -sS -o "$1" "$2"
 command -v wget >/dev/null && client wget http wget -q -O "{out}" "$http"
 client "tlsget chacha20" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" chacha
 client "tlsget aes-gcm" https "$dir/tlsget" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" aesgcm
+client tlsget+fsync+sha https "$dir/tlsget" --fsync --sha256 localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" "$m_host"
 client worker https "$worker" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
 if [ -x "$dir/tlsget-static" ]; then
 	client "tlsget-s aes 1.3" https "$dir/tlsget-static" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" tls13-aesgcm
 	client "tlsget-s chacha 1.3" https "$dir/tlsget-static" localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" tls13-chacha
 fi
+[ -n "$ref_static" ] && client tlsget-s+fsync+sha https "$dir/tlsget-static" --fsync --sha256 localhost "$WARREN_TEST_HTTPS_PORT" "/$file" "{out}" "$ca" "$m_static"
 [ -x "$static" ] && client "worker (static)" https "$static" --get "$https" -o "{out}" --ca-file "$ca" --sha256 "$sha"
 command -v curl >/dev/null && client curl https curl -sS --cacert "$ca" -o "{out}" "$https"
 command -v wget >/dev/null && client wget https wget -q --ca-certificate="$ca" -O "{out}" "$https"
 
-# The suite the worker offers first (its log says).
-"$worker" --get "https://localhost:$WARREN_TEST_HTTPS_PORT/small.txt" -o "$out" \
-	--ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
-suite=$(sed -n 's/.*TLS ready: \(.*\) first.*/\1/p' "$dir/suite.log" | head -1)
-case $suite in *CHACHA*) ref_tls="tlsget chacha20" ;; *) ref_tls="tlsget aes-gcm" ;; esac
-ref_static=
-if [ -x "$static" ] && [ -x "$dir/tlsget-static" ]; then
-	"$static" --get "https://localhost:$WARREN_TEST_HTTPS_PORT/small.txt" -o "$out" \
-		--ca-file "$ca" > /dev/null 2> "$dir/suite.log" || true
-	case $(sed -n 's/.*TLS with.*: \(.*\)/\1/p' "$dir/suite.log" | head -1) in
-	*CHACHA*) ref_static="tlsget-s chacha 1.3" ;;
-	*) ref_static="tlsget-s aes 1.3" ;;
-	esac
-fi
-
 rm -f "$dir"/times.*
 echo "file: $mib MiB from nginx on loopback; $runs runs each, interleaved; median"
 echo "worker offers first: $suite"
+echo "negotiated: $negotiated"
 r=1
 while [ $r -le "$runs" ]; do
 	for i in $clients; do
@@ -161,10 +190,10 @@ spread() {
 		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f-%.2f", v[1], v[NR]; else print "-" }'
 }
 
-printf '\n%-6s %-17s %9s %9s %7s %7s %7s %9s  %s\n' proto client "median s" "MB/s" \
+printf '\n%-6s %-19s %9s %9s %7s %7s %7s %9s  %s\n' proto client "median s" "MB/s" \
 	"x raw" "x sync" "x s+sha" "RSS KiB" "runs: x raw, x s+sha"
 for proto in http https; do
-	ref_t= ref_s= ref_h= ref_st= f_t= f_h= f_st=
+	ref_t= ref_s= ref_h= ref_st= ref_sh= f_t= f_h= f_st= f_sh=
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
 		[ "$p" = $proto ] || continue
@@ -173,7 +202,10 @@ for proto in http https; do
 		fi
 		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1) f_st=$dir/times.$i
 		[ "$name" = rawget+fsync ] && ref_s=$(median "$dir/times.$i" 1)
-		[ "$name" = rawget+fsync+sha ] && ref_h=$(median "$dir/times.$i" 1) f_h=$dir/times.$i
+		case $name in rawget+fsync+sha | tlsget+fsync+sha)
+			ref_h=$(median "$dir/times.$i" 1) f_h=$dir/times.$i ;;
+		esac
+		[ "$name" = tlsget-s+fsync+sha ] && ref_sh=$(median "$dir/times.$i" 1) f_sh=$dir/times.$i
 	done
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
@@ -181,26 +213,28 @@ for proto in http https; do
 		t=$(median "$dir/times.$i" 1)
 		rss=$(median "$dir/times.$i" 2)
 		if [ "$t" = fail ]; then
-			printf '%-6s %-17s %9s\n' "$proto" "$name" failed
+			printf '%-6s %-19s %9s\n' "$proto" "$name" failed
 			continue
 		fi
-		r1=$ref_t f1=$f_t
-		if [ $proto = https ] && [ "$name" = "worker (static)" ] && [ -n "$ref_st" ]; then
-			r1=$ref_st f1=$f_st
-		fi
-		runs="$(spread "$f1" "$dir/times.$i"), $(spread "$f_h" "$dir/times.$i")"
+		r1=$ref_t f1=$f_t r3=$ref_h f3=$f_h
+		# the static build's clients against the static build's references
+		case $proto/$name in https/worker\ \(static\) | https/tlsget-s*)
+			[ -n "$ref_st" ] && r1=$ref_st f1=$f_st r3=$ref_sh f3=$f_sh ;;
+		esac
+		runs="$(spread "$f1" "$dir/times.$i"), $(spread "$f3" "$dir/times.$i")"
 		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$r1" \
-			-v r2="$ref_s" -v r3="$ref_h" -v rss="$rss" -v runs="$runs" '
+			-v r2="$ref_s" -v r3="$r3" -v rss="$rss" -v runs="$runs" '
 			function ratio(ref) {
 				return (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-"
 			}
 			BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
-				printf "%-6s %-17s %9.2f %9.0f %7s %7s %7s %9s  %s\n", p, n, t, mbs,
+				printf "%-6s %-19s %9.2f %9.0f %7s %7s %7s %9s  %s\n", p, n, t, mbs,
 				       ratio(r1), ratio(r2), ratio(r3), rss, runs }'
 	done
 done
 echo "x raw: reference time / client time (rawget for http, $ref_tls for https,"
 echo "  ${ref_static:-$ref_tls} for the static worker's https: the same library build and suite);"
-echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha; >1 is faster;"
+echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha (https:"
+echo "  tlsget+fsync+sha, tlsget-s+fsync+sha for the static build's clients); >1 is faster;"
 echo "runs: the lowest and highest of the per-run ratios (each run side by side)"
 rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"

@@ -4,10 +4,18 @@
  * skipped), no hashing. Built against the system's mbedTLS 2.28, and
  * against the static builds' mbedTLS 3.6 (port/mbedtls/warren-config.h,
  * which has no net_sockets: plain sockets here) as the reference of the
- * static worker: the same library, flags and configuration.
+ * static worker: the same library, flags and configuration. Prints the
+ * suite it negotiated on stderr.
  *
- *   tlsget HOST PORT PATH OUTFILE CAFILE chacha|aesgcm|tls13-chacha|tls13-aesgcm
+ *   tlsget [--fsync] [--sha256] HOST PORT PATH OUTFILE CAFILE
+ *          chacha|aesgcm|tls13-chacha|tls13-aesgcm
  * (TLS 1.2 ECDHE-RSA suites; the tls13 ones need mbedTLS 3.x)
+ *
+ * As rawget's, the options make it the honest reference of a worker that
+ * syncs and hashes: --fsync makes the file durable before exiting,
+ * --sha256 hashes the body in the read loop with warren's sha256.c
+ * (serially, on this one CPU; the worker's hasher runs on another) and
+ * prints the digest.
  */
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,6 +24,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "sha256.h"
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -54,9 +64,18 @@ static int dial(const char *host, const char *port)
 
 int main(int argc, char **argv)
 {
+	int do_sync = 0, do_hash = 0;
+	for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
+		if (!strcmp(argv[1], "--fsync"))
+			do_sync = 1;
+		else if (!strcmp(argv[1], "--sha256"))
+			do_hash = 1;
+		else
+			break;
+	}
 	if (argc != 7) {
-		fprintf(stderr, "usage: tlsget HOST PORT PATH OUTFILE CAFILE "
-			"chacha|aesgcm|tls13-chacha|tls13-aesgcm\n");
+		fprintf(stderr, "usage: tlsget [--fsync] [--sha256] HOST PORT PATH "
+			"OUTFILE CAFILE chacha|aesgcm|tls13-chacha|tls13-aesgcm\n");
 		return 2;
 	}
 	static int suites[2];
@@ -113,6 +132,9 @@ int main(int argc, char **argv)
 	int out = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (out < 0)
 		return 1;
+	sha256_t sha;
+	if (do_hash)
+		sha256_init(&sha);
 	size_t have = 0;
 	int in_body = 0;
 	for (;;) {
@@ -133,8 +155,19 @@ int main(int argc, char **argv)
 		}
 		if (len && write(out, p, len) != (ssize_t)len)
 			return 1;
+		if (do_hash)
+			sha256_update(&sha, p, len);
+	}
+	if (do_sync && fsync(out) < 0) {
+		perror("fsync");
+		return 1;
 	}
 	close(out);
 	fprintf(stderr, "tlsget: %s\n", mbedtls_ssl_get_ciphersuite(&ssl));
+	if (do_hash) {
+		char hex[65];
+		sha256_hex(&sha, hex);
+		printf("%s\n", hex);
+	}
 	return in_body ? 0 : 1;
 }
