@@ -131,9 +131,10 @@ a delivery.
     broker_stop_app() / broker_start_app()  simulate an outage and recovery
         (start waits until AMQP accepts logins again)
     Broker(offset, consumer_timeout_ms=None): another private node on
-        port base+offset (dist port +1); offsets 20..49 are free for tests
-        (base+10..14 are nginx's; with the default base, base+50 is where
-        `make bench` puts its broker, and other people's bases may follow).
+        port base+offset (dist port +1); offsets 20..29 and 60..99 are free
+        for tests (base+10..16 are nginx's, base+30..35 the test cluster's,
+        base+40..46 the embedded suite's; with the default base, base+50 is
+        where `make bench` puts its broker; other people's bases may follow).
         .start() .stop() .url .port .ctl(*args). Stopped by cleanup().
 
 Hostile servers:

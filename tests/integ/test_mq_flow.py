@@ -22,7 +22,7 @@ BR = None
 
 def setup_module():
     global BR
-    BR = Broker(30).start()
+    BR = Broker(60).start()  # base+60, +61: clear of the cluster (base+30..35)
 
 
 def teardown_module():
@@ -213,7 +213,7 @@ def test_consumer_cancelled_by_queue_deletion_consumes_again():
 
 @timeout(180)
 def test_channel_close_keeps_the_connection():
-    br = Broker(32, consumer_timeout_ms=2000).start()
+    br = Broker(62, consumer_timeout_ms=2000).start()
     # RabbitMQ checks the timeout on the channel tick (60 s by default)
     br.ctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
     purge("tasks", url=br.url)
