@@ -700,7 +700,8 @@ static int open_channel(mq_t *mq, amqp_channel_t ch)
 		mq->subs[i].consuming = 0;
 	if (request(mq, AMQP_CHANNEL_OPEN_METHOD, &o, AMQP_CHANNEL_OPEN_OK_METHOD) < 0 ||
 	    declare_topology(mq) < 0 ||
-	    request(mq, AMQP_CONFIRM_SELECT_METHOD, &cs, AMQP_CONFIRM_SELECT_OK_METHOD) < 0)
+	    (!mq->cfg.unconfirmed &&
+	     request(mq, AMQP_CONFIRM_SELECT_METHOD, &cs, AMQP_CONFIRM_SELECT_OK_METHOD) < 0))
 		return -1;
 	for (int i = 0; i < MQ_MAX_CONSUMERS; i++)
 		if (mq->subs[i].used && mq->subs[i].on && consume(mq, &mq->subs[i]) < 0)
@@ -1445,9 +1446,10 @@ size_t mq_inflight(const mq_t *mq) { return mq->count; }
 int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	       const char *message_id, mq_confirm_fn cb, void *cookie)
 {
-	if (!mq_is_up(mq) || mq->blocked)
+	if (!mq_is_up(mq) || mq->blocked || (mq->cfg.unconfirmed && cb))
 		return -1;
-	if (buf_used(&mq->out) > MQ_MAX_OUTBUF || ring_room(mq) < 0) {
+	if (buf_used(&mq->out) > MQ_MAX_OUTBUF ||
+	    (!mq->cfg.unconfirmed && ring_room(mq) < 0)) {
 		mq->refused++;
 		return -1;
 	}
@@ -1472,6 +1474,8 @@ int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 		fail_and_retry(mq, amqp_error_string2(rc));
 		return -1;
 	}
+	if (mq->cfg.unconfirmed)
+		return 0;
 	struct confirm *c = slot(mq, mq->count++);
 	*c = (struct confirm){ cb, cookie, loop_now(mq->loop) + MQ_CONFIRM_TIMEOUT_MS, 0 };
 	mq->next_seq++;

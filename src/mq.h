@@ -58,6 +58,10 @@ struct mq_config {
 	mq_state_fn on_state;      /* may be NULL */
 	void *arg;                 /* passed to on_state */
 	const char *name;          /* connection name shown by the broker */
+	int unconfirmed;           /* 1: no publisher confirms on this connection:
+				    * a publish is written and forgotten (its cb
+				    * must be NULL); for messages nothing waits
+				    * on, which then cost the broker less */
 };
 
 /* A subscription: manual acks, its own basic.qos (global = 0) sent right
@@ -100,7 +104,9 @@ size_t mq_inflight(const mq_t *mq);
  * NULL) is then called exactly once, later, from the loop (ok = 0 also when
  * no confirm came within MQ_CONFIRM_TIMEOUT_MS while the broker was
  * blocked). Returns -1 when not connected, blocked, or when too many
- * confirms or bytes are waiting: cb is not called.
+ * confirms or bytes are waiting: cb is not called. On an unconfirmed
+ * connection (mq_config.unconfirmed) nothing is awaited: cb must be NULL
+ * (-1 otherwise), and the message is lost if the connection is.
  */
 int mq_publish(mq_t *mq, const char *queue, const char *body, size_t len,
 	       const char *message_id, mq_confirm_fn cb, void *cookie);

@@ -8,7 +8,9 @@
  * requests' confirms are in flight at once. The notifications go over a
  * second connection: RabbitMQ serves each channel in one Erlang process,
  * and there a `queued` notification (a stream write as costly as the task's
- * own) sat between every task and its confirm.
+ * own) sat between every task and its confirm. That connection is not in
+ * confirm mode: nothing waits on a notification (the task is what 202
+ * promises), and the broker's confirm bookkeeping for it is saved.
  *
  * DELETE /task/<id> and POST /control publish one control message each to
  * the stream `warren.control` (control.h), answered 202 once confirmed.
@@ -471,6 +473,7 @@ int main(int argc, char **argv)
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat, .name = PROG };
 	t.notes_cfg = mc;
 	t.notes_cfg.name = PROG "-notes";
+	t.notes_cfg.unconfirmed = 1; /* nothing waits on a `queued` notification */
 	mc.on_state = on_mq_state;
 	mc.arg = &t;
 	t.mq = mq_new(t.loop, &mc, err, sizeof(err));

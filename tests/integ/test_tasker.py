@@ -282,6 +282,43 @@ def test_single_task_queued_with_exact_message_and_notification():
     assert_serves(p.port)
 
 
+def _channels_by_connection_name():
+    """{connection_name: [confirm mode of each channel]} from the broker."""
+    names = {}
+    for line in broker_ctl("list_connections", "-q", "pid", "client_properties").splitlines():
+        m = re.match(r'(<[^>]+>)\t.*\{"connection_name","([^"]*)"\}', line)
+        if m:
+            names[m.group(1)] = m.group(2)
+    out = {}
+    for line in broker_ctl("list_channels", "-q", "connection", "confirm").splitlines():
+        pid, _, confirm = line.partition("\t")
+        if pid in names:
+            out.setdefault(names[pid], []).append(confirm.strip() == "true")
+    return out
+
+
+def test_queued_notification_unconfirmed_task_confirmed():
+    """The `queued` notification goes over a connection without publisher
+    confirms (nothing waits on it; the broker's bookkeeping is saved), the
+    task over one with confirms (a 202 waits on it); the notification still
+    reaches the stream."""
+    p = tasker()
+    purge_all()
+    st, _, obj, raw = post(p.port, task(name=unique("unconfirmed")))
+    assert st == 202, (st, raw)
+    [(nbody, _)] = get_all("notifications", 1)
+    n = json.loads(nbody.decode("utf-8"))
+    assert (n["id"], n["status"]) == (obj["id"], "queued"), n
+    chans = {}
+
+    def both():
+        chans.update(_channels_by_connection_name())
+        return chans.get("tasker") and chans.get("tasker-notes")
+    wait_for(both, 15, "the tasker's two connections at the broker")
+    assert all(chans["tasker"]) and not any(chans["tasker-notes"]), chans
+    assert_serves(p.port)
+
+
 def test_sha256_uppercase_accepted_and_stored_lowercase():
     p = tasker()
     purge_all()
