@@ -453,6 +453,12 @@
 #ifndef FETCH_HASHER_MIN
 #define FETCH_HASHER_MIN (16 * 1024 * 1024)
 #endif
+/* 1: once the hash helper runs, a plain-HTTP body that is not chunked
+ * goes from the socket to the file by splice() (port/os.c), not through
+ * the buffer; 0: read() and write() always. */
+#ifndef FETCH_SPLICE
+#define FETCH_SPLICE 1
+#endif
 /* Bytes the hashing helper reads from the file at once: a static buffer,
  * touched only in the helper process. */
 #ifndef HASHER_READ_SIZE

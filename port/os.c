@@ -1,10 +1,13 @@
 /* os.c - platform layer for Linux (glibc and musl); see os.h. */
+/* splice, pipe2 and F_SETPIPE_SZ are _GNU_SOURCE */
+#define _GNU_SOURCE
 #include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -68,4 +71,34 @@ long os_raise_nofile(void)
 			return -1;
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? (long)1 << 30 : (long)rl.rlim_cur;
+}
+
+ssize_t os_splice(int in, int out, int p[2], size_t n)
+{
+#if defined(__linux__) && defined(SPLICE_F_MOVE)
+	if (p[0] < 0) {
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -1;
+		fcntl(p[1], F_SETPIPE_SZ, (int)n); /* else 64 KiB a move */
+	}
+	ssize_t got = splice(in, NULL, p[1], NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (got <= 0)
+		return got;
+	for (size_t left = (size_t)got; left > 0;) {
+		ssize_t w = splice(p[0], NULL, out, NULL, left, SPLICE_F_MOVE);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -2;
+		}
+		left -= (size_t)w;
+	}
+	return got;
+#else
+	(void)in, (void)out, (void)p, (void)n;
+	errno = ENOSYS;
+	return -1;
+#endif
 }

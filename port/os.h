@@ -1,11 +1,12 @@
 /*
  * os - what differs between the platforms warren runs on (glibc, musl,
- * old kernels): random bytes, the host name.
+ * old kernels): random bytes, the host name, zero-copy socket to file.
  */
 #ifndef WARREN_OS_H
 #define WARREN_OS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Fills buf with n bytes from the kernel's random source (getrandom, or
  * /dev/urandom on kernels before 3.17). 0, or -1. */
@@ -15,5 +16,13 @@ void os_hostname(char *out, size_t outlen);
 /* Raises the soft limit on open files to the hard limit (a server with
  * many clients). Returns the soft limit now in force, or -1. */
 long os_raise_nofile(void);
+/* Moves up to n bytes from the socket in to the file out (at its offset)
+ * through the pipe p ({-1, -1} at first: created here, closed by the
+ * caller), without a copy through user space (splice on Linux). Returns
+ * the bytes now in the file, 0 at the end of the stream, -1 with errno for
+ * the socket (EAGAIN: nothing to read now) or for the pipe, -2 with errno
+ * for the file. ENOSYS, or EINVAL before any byte moved: not possible
+ * here, use read() and write(). */
+ssize_t os_splice(int in, int out, int p[2], size_t n);
 
 #endif

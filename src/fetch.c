@@ -10,7 +10,10 @@
  * close"), so the end of a body never depends on the server's keep-alive.
  *
  * The hot path is read() into the 256 KiB buffer, one SHA-256 update and one
- * write() from the same bytes: no copy, no allocation per read.
+ * write() from the same bytes: no copy, no allocation per read. Once the
+ * hash helper reads the file from the page cache (a large download), a
+ * plain-HTTP body that is not chunked goes from the socket to the file by
+ * os_splice() instead, never through the buffer (FETCH_SPLICE).
  */
 #include "fetch.h"
 
@@ -28,6 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "os.h"
 #include "hasher.h"
 #include "dial.h"
 #include "httpmsg.h"
@@ -69,6 +73,8 @@ struct fetch {
 	sha256_t sha;
 	hasher_t *hasher;               /* when set, it hashes instead of sha */
 	int helper_ok;                  /* hashing may move to a helper process */
+	int pipe[2];                    /* os_splice's, or -1 */
+	int no_splice;                  /* os_splice cannot write this file */
 	int hash_ok;                    /* the digest covers part->size bytes */
 	unsigned redirects, attempt;
 	int range_sent;                 /* this request asked for bytes from part->size */
@@ -115,6 +121,10 @@ static void destroy(fetch_t *f)
 {
 	close_conn(f);
 	hasher_free(f->hasher);
+	if (f->pipe[0] >= 0) {
+		close(f->pipe[0]);
+		close(f->pipe[1]);
+	}
 	loop_timer_cancel(f->ctx->loop, f->tick);
 	loop_timer_cancel(f->ctx->loop, f->wait_timer);
 	free(f->buf);
@@ -241,16 +251,26 @@ static uint64_t still_to_write(const fetch_t *f, size_t n)
 	return n;
 }
 
+static int too_large(fetch_t *f, uint64_t n)
+{
+	if (!f->ctx->max_size || f->bytes + n <= f->ctx->max_size)
+		return 0;
+	fail(f, 1, "file larger than --max-size (%llu bytes)",
+	     (unsigned long long)f->ctx->max_size);
+	return -1;
+}
+
+static void write_failed(fetch_t *f, int e)
+{
+	fail(f, 1, e == ENOSPC || e == EDQUOT ? "disk full: %s"
+		   : "cannot write the file: %s", strerror(e));
+}
+
 /* Takes n body bytes: size limit, disk room, hash, write. 0, or -1 after
  * failing. */
 static int sink(fetch_t *f, const char *p, size_t n)
 {
-	if (f->ctx->max_size && f->bytes + n > f->ctx->max_size) {
-		fail(f, 1, "file larger than --max-size (%llu bytes)",
-		     (unsigned long long)f->ctx->max_size);
-		return -1;
-	}
-	if (check_room(f, still_to_write(f, n)) < 0)
+	if (too_large(f, n) < 0 || check_room(f, still_to_write(f, n)) < 0)
 		return -1;
 	if (!f->hasher)
 		sha256_update(&f->sha, p, n);
@@ -259,9 +279,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-			fail(f, 1, e == ENOSPC || e == EDQUOT ? "disk full: %s"
-				   : "cannot write the file: %s", strerror(e));
+			write_failed(f, w < 0 ? errno : ENOSPC);
 			return -1;
 		}
 		p += w;
@@ -808,6 +826,54 @@ static ssize_t fill(fetch_t *f, size_t cap)
 	return (ssize_t)got;
 }
 
+/* Whether io_read moves the body by os_splice: plain HTTP, not chunked,
+ * hashed by the helper from the page cache (so no byte is needed here). */
+static int splicing(const fetch_t *f)
+{
+	return FETCH_SPLICE && f->state == S_BODY && !f->tls && f->hasher &&
+	       f->body != B_CHUNKED && !f->no_splice;
+}
+
+/* As fill(), but up to room body bytes go from the socket to the file and
+ * are taken (counted, handed to the helper); -2 also when failed. */
+static ssize_t splice_body(fetch_t *f, size_t room)
+{
+	if (f->body == B_LENGTH && (int64_t)room > f->left)
+		room = (size_t)f->left;
+	if (check_room(f, still_to_write(f, room)) < 0)
+		return -2;
+	ssize_t n = os_splice(f->fd, f->part->fd, f->pipe, room);
+	if (n == -1 && (errno == ENOSYS || errno == EINVAL)) {
+		f->no_splice = 1; /* nothing moved: read() and write() from now on */
+		return fill(f, room);
+	}
+	if (n == -2) {
+		if (errno != EINVAL) {
+			write_failed(f, errno);
+			return -2;
+		}
+		/* The file system takes no splice: bytes are lost in the pipe,
+		 * so this attempt fails and the next one writes. */
+		f->no_splice = 1;
+		fail(f, 0, "cannot splice to the file: %s", strerror(errno));
+		return -2;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return -1;
+		fail(f, 0, "%s", errno == ECONNRESET ? "connection reset by the server"
+			: strerror(errno));
+		return -2;
+	}
+	if (too_large(f, (uint64_t)n) < 0)
+		return -2;
+	f->bytes += (uint64_t)n;
+	f->part->size += (uint64_t)n;
+	part_write_behind(f->part);
+	hasher_advance(f->hasher, f->part->size);
+	return n;
+}
+
 static void truncated(fetch_t *f)
 {
 	if (f->body == B_LENGTH)
@@ -847,7 +913,8 @@ static void io_read(fetch_t *f)
 			}
 			cap = f->have + room;
 		}
-		ssize_t n = fill(f, cap);
+		int spliced = splicing(f);
+		ssize_t n = spliced ? splice_body(f, cap - f->have) : fill(f, cap);
 		if (n == -2)
 			return;
 		if (n == -1)
@@ -868,6 +935,11 @@ static void io_read(fetch_t *f)
 			if (parse_head(f) == 0)
 				return; /* f may be gone, or in another state */
 			continue;
+		}
+		if (spliced) {
+			if (f->body == B_LENGTH && (f->left -= n) == 0)
+				complete(f);
+			return; /* one move per wake-up */
 		}
 		if (take_body(f, f->buf, (size_t)n) != 0)
 			return;
@@ -945,6 +1017,7 @@ fetch_t *fetch_start(struct fetch_ctx *ctx, const struct fetch_request *req,
 	f->cb = *cb;
 	f->part = part;
 	f->fd = -1;
+	f->pipe[0] = f->pipe[1] = -1;
 	f->total = -1;
 	f->task_url = *req->url;
 	f->rw.wake = on_tokens;

@@ -28,7 +28,9 @@
 # with --sha256 here), writes a .part, fsyncs it and renames it.
 #
 # Environment: WARREN_BENCH_MIB (file size, default 1024), WARREN_BENCH_RUNS
-# (default 5), BUILD, and what tests/bench/run.sh exports (WARREN_TEST_ENV
+# (default 5), WARREN_BENCH_PROTO ("http", "https"; default both),
+# WARREN_BENCH_OTHER=LABEL=PATH (one more worker binary over HTTP, e.g. a
+# build with other config.h values, measured beside), BUILD, and what tests/bench/run.sh exports (WARREN_TEST_ENV
 # with env.sh: ports, CA file, docroot). Also runnable alone:
 #   WARREN_TEST_PORT_BASE=25800 sh tests/bench/bench_worker.sh
 # (nginx must run: sh tests/env/nginx.sh start). A static worker (musl,
@@ -120,6 +122,7 @@ fi
 clients=
 n=0
 client() {
+	case " ${WARREN_BENCH_PROTO:-http https} " in *" $2 "*) ;; *) return 0 ;; esac
 	n=$((n + 1))
 	name=$1 proto=$2
 	shift 2
@@ -136,6 +139,8 @@ client rawget http "$dir/rawget" 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{o
 client rawget+fsync http "$dir/rawget" --fsync 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client rawget+fsync+sha http "$dir/rawget" --fsync --sha256 127.0.0.1 "$WARREN_TEST_HTTP_PORT" "/$file" "{out}"
 client worker http "$worker" --get "$http" -o "{out}" --sha256 "$sha"
+[ -n "${WARREN_BENCH_OTHER:-}" ] && client "${WARREN_BENCH_OTHER%%=*}" http \
+	"${WARREN_BENCH_OTHER#*=}" --get "$http" -o "{out}" --sha256 "$sha"
 [ -x "$static" ] && client "worker (static)" http "$static" --get "$http" -o "{out}" --sha256 "$sha"
 command -v curl >/dev/null && client curl http curl -sS -o "{out}" "$http"
 command -v curl >/dev/null && client curl+sync http sh -c 'curl -sS -o "$1" "$2" && sync' - "{out}" "$http"

@@ -575,6 +575,22 @@ def test_large_resume_and_restart_with_the_helper():
     assert not helper_cpus() or HELPER.search(err), err
 
 
+@timeout(120)
+def test_large_body_until_close_spliced():
+    # past 16 MiB, with the helper hashing, a body that is not chunked goes
+    # from the socket to the file by splice (FETCH_SPLICE): here one without
+    # a Content-Length (until the close), whole and hashed; then the same
+    # stopped by --max-size mid-stream
+    body = os.urandom(24 << 20)
+    want = hashlib.sha256(body).hexdigest()
+    s = Script(resp(body=body, length=False), resp(body=body, length=False))
+    res, data, err = done(s.url("/big.bin"), "--sha256", want)
+    assert data == body
+    assert not helper_cpus() or HELPER.search(err), err
+    res, err = failed(s.url("/big.bin"), "--max-size", str(20 << 20))
+    assert "--max-size" in res["error"], res
+
+
 def test_sigterm_during_get_leaves_nothing():
     d = fresh_dir("term")
     p = subprocess.Popen([ENV.worker, "--get", ENV.url("slow/10m.bin?rate=1000000"),
