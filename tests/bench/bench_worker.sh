@@ -168,12 +168,12 @@ while [ $r -le "$runs" ]; do
 		eval "cmd=\$c_cmd_$i"
 		cmd=$(printf '%s' "$cmd" | sed "s|{out}|$out|g")
 		rm -f "$out"
-		if ! eval "/usr/bin/time -f '%e %M' -o '$dir/t' $cmd" >/dev/null 2>"$dir/err"; then
+		if ! eval "/usr/bin/time -f '%e %M %U %S' -o '$dir/t' $cmd" >/dev/null 2>"$dir/err"; then
 			eval "echo \"run \$r of \$c_name_$i (\$c_proto_$i) failed:\"" >&2
 			tail -3 "$dir/err" >&2
-			echo "fail fail" > "$dir/t"
+			echo "fail fail fail fail" > "$dir/t"
 		elif [ "$(stat -c %s "$out")" != "$bytes" ]; then
-			echo "fail fail" > "$dir/t"
+			echo "fail fail fail fail" > "$dir/t"
 		fi
 		tail -1 "$dir/t" >> "$dir/times.$i"
 		rm -f "$out"
@@ -181,9 +181,9 @@ while [ $r -le "$runs" ]; do
 	r=$((r + 1))
 done
 
-# median FILE COLUMN
+# median FILE COLUMN ("cpu": user + system seconds, the hasher's included)
 median() {
-	awk -v c="$2" '$c != "fail" { print $c }' "$1" | sort -n |
+	awk -v c="$2" '$1 != "fail" { print c == "cpu" ? $3 + $4 : $c }' "$1" | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "fail" }'
 }
 
@@ -191,21 +191,23 @@ median() {
 # reference over run k of the client: they ran side by side).
 spread() {
 	[ -n "$1" ] && [ -f "$1" ] || { echo -; return; }
-	paste -d' ' "$1" "$2" | awk '$1 != "fail" && $3 != "fail" && $3 > 0 { print $1 / $3 }' |
+	paste -d' ' "$1" "$2" | awk '$1 != "fail" && $5 != "fail" && $5 > 0 { print $1 / $5 }' |
 		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f-%.2f", v[1], v[NR]; else print "-" }'
 }
 
-printf '\n%-6s %-19s %9s %9s %7s %7s %7s %9s  %s\n' proto client "median s" "MB/s" \
-	"x raw" "x sync" "x s+sha" "RSS KiB" "runs: x raw, x s+sha"
+printf '\n%-6s %-19s %9s %9s %7s %7s %7s %6s %6s %9s  %s\n' proto client "median s" "MB/s" \
+	"x raw" "x sync" "x s+sha" "CPU s" "x cpu" "RSS KiB" "runs: x raw, x s+sha"
 for proto in http https; do
-	ref_t= ref_s= ref_h= ref_st= ref_sh= f_t= f_h= f_st= f_sh=
+	ref_t= ref_s= ref_h= ref_st= ref_sh= ref_tc= ref_stc= f_t= f_h= f_st= f_sh=
 	for i in $clients; do
 		eval "p=\$c_proto_$i name=\$c_name_$i"
 		[ "$p" = $proto ] || continue
 		if [ $proto = http ] && [ "$name" = rawget ] || [ "$name" = "$ref_tls" ]; then
 			ref_t=$(median "$dir/times.$i" 1) f_t=$dir/times.$i
+			ref_tc=$(median "$dir/times.$i" cpu)
 		fi
-		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1) f_st=$dir/times.$i
+		[ "$name" = "$ref_static" ] && ref_st=$(median "$dir/times.$i" 1) f_st=$dir/times.$i \
+			ref_stc=$(median "$dir/times.$i" cpu)
 		[ "$name" = rawget+fsync ] && ref_s=$(median "$dir/times.$i" 1)
 		case $name in rawget+fsync+sha | tlsget+fsync+sha)
 			ref_h=$(median "$dir/times.$i" 1) f_h=$dir/times.$i ;;
@@ -217,29 +219,34 @@ for proto in http https; do
 		[ "$p" = $proto ] || continue
 		t=$(median "$dir/times.$i" 1)
 		rss=$(median "$dir/times.$i" 2)
+		cpu=$(median "$dir/times.$i" cpu)
 		if [ "$t" = fail ]; then
 			printf '%-6s %-19s %9s\n' "$proto" "$name" failed
 			continue
 		fi
-		r1=$ref_t f1=$f_t r3=$ref_h f3=$f_h
+		r1=$ref_t f1=$f_t r3=$ref_h f3=$f_h rc=$ref_tc
 		# the static build's clients against the static build's references
 		case $proto/$name in https/worker\ \(static\) | https/tlsget-s*)
-			[ -n "$ref_st" ] && r1=$ref_st f1=$f_st r3=$ref_sh f3=$f_sh ;;
+			[ -n "$ref_st" ] && r1=$ref_st f1=$f_st r3=$ref_sh f3=$f_sh rc=$ref_stc ;;
 		esac
 		runs="$(spread "$f1" "$dir/times.$i"), $(spread "$f3" "$dir/times.$i")"
 		awk -v p="$proto" -v n="$name" -v t="$t" -v b="$bytes" -v r1="$r1" \
-			-v r2="$ref_s" -v r3="$r3" -v rss="$rss" -v runs="$runs" '
-			function ratio(ref) {
+			-v r2="$ref_s" -v r3="$r3" -v rss="$rss" -v runs="$runs" \
+			-v cpu="$cpu" -v rc="$rc" '
+			function ratio(ref, t) {
 				return (ref != "" && ref != "fail" && t > 0) ? sprintf("%.2f", ref / t) : "-"
 			}
 			BEGIN { mbs = (t > 0) ? b / t / 1e6 : 0;
-				printf "%-6s %-19s %9.2f %9.0f %7s %7s %7s %9s  %s\n", p, n, t, mbs,
-				       ratio(r1), ratio(r2), ratio(r3), rss, runs }'
+				printf "%-6s %-19s %9.2f %9.0f %7s %7s %7s %6.2f %6s %9s  %s\n", p, n, t,
+				       mbs, ratio(r1, t), ratio(r2, t), ratio(r3, t), cpu, ratio(rc, cpu),
+				       rss, runs }'
 	done
 done
 echo "x raw: reference time / client time (rawget for http, $ref_tls for https,"
 echo "  ${ref_static:-$ref_tls} for the static worker's https: the same library build and suite);"
 echo "x sync, x s+sha: the same against rawget+fsync and rawget+fsync+sha (https:"
 echo "  tlsget+fsync+sha, tlsget-s+fsync+sha for the static build's clients); >1 is faster;"
+echo "CPU s: median user + system seconds (a worker's hasher process included); x cpu:"
+echo "  the x raw reference's CPU / the client's: what a loaded machine's wall time hides;"
 echo "runs: the lowest and highest of the per-run ratios (each run side by side)"
 rm -f "$dir"/times.* "$dir/t" "$dir/err" "$out"
