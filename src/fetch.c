@@ -260,9 +260,9 @@ static int too_large(fetch_t *f, uint64_t n)
 	return -1;
 }
 
-static void write_failed(fetch_t *f, int e)
+static void write_failed(fetch_t *f, int permanent, int e)
 {
-	fail(f, 1, e == ENOSPC || e == EDQUOT ? "disk full: %s"
+	fail(f, permanent, e == ENOSPC || e == EDQUOT ? "disk full: %s"
 		   : "cannot write the file: %s", strerror(e));
 }
 
@@ -279,7 +279,7 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			write_failed(f, w < 0 ? errno : ENOSPC);
+			write_failed(f, 1, w < 0 ? errno : ENOSPC);
 			return -1;
 		}
 		p += w;
@@ -788,6 +788,16 @@ static void io_send(fetch_t *f)
 	loop_mask(f->ctx->loop, f->fd, LOOP_READ);
 }
 
+/* After a read error on the plain socket: -1 would block, -2 failed. */
+static ssize_t read_failed(fetch_t *f)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -1;
+	fail(f, 0, "%s", errno == ECONNRESET ? "connection reset by the server"
+		: strerror(errno));
+	return -2;
+}
+
 /* Reads into buf[have..cap): > 0 bytes, 0 at EOF, -1 would block, -2 error
  * (already failed). TLS reads repeat until the buffer is full or the
  * socket is drained, so one write() takes many records. */
@@ -798,13 +808,8 @@ static ssize_t fill(fetch_t *f, size_t cap)
 			ssize_t n = read(f->fd, f->buf + f->have, cap - f->have);
 			if (n >= 0)
 				return n;
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -1;
-			fail(f, 0, "%s", errno == ECONNRESET ? "connection reset by the server"
-				: strerror(errno));
-			return -2;
+			if (errno != EINTR)
+				return read_failed(f);
 		}
 	}
 	size_t got = 0;
@@ -848,23 +853,14 @@ static ssize_t splice_body(fetch_t *f, size_t room)
 		return fill(f, room);
 	}
 	if (n == -2) {
-		if (errno != EINVAL) {
-			write_failed(f, errno);
-			return -2;
-		}
-		/* The file system takes no splice: bytes are lost in the pipe,
-		 * so this attempt fails and the next one writes. */
-		f->no_splice = 1;
-		fail(f, 0, "cannot splice to the file: %s", strerror(errno));
+		/* EINVAL: the file system takes no splice; the bytes in the
+		 * pipe are lost, so this attempt fails and the next writes. */
+		f->no_splice = errno == EINVAL;
+		write_failed(f, !f->no_splice, errno);
 		return -2;
 	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return -1;
-		fail(f, 0, "%s", errno == ECONNRESET ? "connection reset by the server"
-			: strerror(errno));
-		return -2;
-	}
+	if (n < 0)
+		return read_failed(f);
 	if (too_large(f, (uint64_t)n) < 0)
 		return -2;
 	f->bytes += (uint64_t)n;
