@@ -12,7 +12,6 @@
 
 #include <limits.h>
 
-#include <mbedtls/sha1.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
@@ -35,12 +34,7 @@
 #define COMPAT_RET(name) name##_ret
 #endif
 
-/* One-shot SHA-1 and SHA-256. 0 on success. */
-static inline int compat_sha1(const unsigned char *in, size_t len,
-			      unsigned char out[20])
-{
-	return COMPAT_RET(mbedtls_sha1)(in, len, out);
-}
+/* One-shot SHA-256. 0 on success. */
 static inline int compat_sha256(const unsigned char *in, size_t len,
 				unsigned char out[32])
 {

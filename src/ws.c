@@ -14,11 +14,45 @@
 
 #include <mbedtls/base64.h>
 
-#include "mbedtls_compat.h"
-
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* ---- handshake ---- */
+
+/* SHA-1 (FIPS 180-4) of in[0..len), rolled up: the handshake is its only
+ * use, and mbedTLS's (unrolled, 4.7 KB on x86_64) is then not built in at
+ * all (port/mbedtls/warren-config.h). Checked by the RFC's example key. */
+static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+static void sha1(const unsigned char *in, size_t len, unsigned char out[20])
+{
+	uint32_t h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
+	unsigned char block[64];
+	uint64_t bits = (uint64_t)len * 8;
+	/* The message, 0x80, zeros, then the length: whole blocks. */
+	size_t total = (len + 8) / 64 * 64 + 64;
+	for (size_t off = 0; off < total; off += 64) {
+		for (size_t i = 0; i < 64; i++) {
+			size_t at = off + i;
+			block[i] = at < len ? in[at] : at == len ? 0x80 :
+				   at >= total - 8 ? (unsigned char)(bits >> (8 * (total - 1 - at))) : 0;
+		}
+		uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+		for (int t = 0; t < 80; t++) {
+			w[t] = t < 16 ? (uint32_t)block[4 * t] << 24 | (uint32_t)block[4 * t + 1] << 16 |
+					(uint32_t)block[4 * t + 2] << 8 | block[4 * t + 3]
+				      : rol(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
+			uint32_t f = t < 20 ? ((b & c) | (~b & d)) + 0x5A827999 :
+				     t < 40 ? (b ^ c ^ d) + 0x6ED9EBA1 :
+				     t < 60 ? ((b & c) | (b & d) | (c & d)) + 0x8F1BBCDC :
+					      (b ^ c ^ d) + 0xCA62C1D6;
+			uint32_t tmp = rol(a, 5) + f + e + w[t];
+			e = d, d = c, c = rol(b, 30), b = a, a = tmp;
+		}
+		h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+	}
+	for (int i = 0; i < 20; i++)
+		out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
 
 int ws_accept_key(const char *key, size_t key_len,
 		  char accept[WS_ACCEPT_LEN + 1])
@@ -35,8 +69,7 @@ int ws_accept_key(const char *key, size_t key_len,
 	unsigned char in[24 + sizeof(WS_GUID) - 1], digest[20];
 	memcpy(in, key, 24);
 	memcpy(in + 24, WS_GUID, sizeof(WS_GUID) - 1);
-	if (compat_sha1(in, sizeof(in), digest) != 0)
-		return -1;
+	sha1(in, sizeof(in), digest);
 	size_t olen = 0;
 	if (mbedtls_base64_encode((unsigned char *)accept, WS_ACCEPT_LEN + 1,
 				  &olen, digest, sizeof(digest)) != 0 ||
