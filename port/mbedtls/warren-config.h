@@ -83,11 +83,10 @@
 /* ---- hashes, MACs, KDFs -------------------------------------------------- */
 
 #define MBEDTLS_MD_C
-/* SHA-1: only for the middleman's Sec-WebSocket-Accept (TLS here never
- * uses it: no CBC suites, and the default X.509 profile refuses SHA-1
- * signatures), yet it costs the worker 5.8 KB too, linked through the
- * digest tables. */
-#define MBEDTLS_SHA1_C
+/* Not SHA-1: TLS here never uses it (no CBC suites, and the default X.509
+ * profile refuses SHA-1 signatures), and the middleman's
+ * Sec-WebSocket-Accept has its own (src/ws.c); the worker 5.8 KB, the
+ * middleman 4.7 KB. */
 /* SHA-256: TLS_*_SHA256 and most signatures. needed. Not SHA-224 (its
  * module's other half): no TLS 1.2/1.3 suite or signature scheme we offer
  * uses it, and the default X.509 profile refuses SHA-224 signatures
