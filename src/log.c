@@ -144,6 +144,30 @@ static void escape(char *out, size_t outlen, const char *in)
 	out[o] = '\0';
 }
 
+/* The UTC date and time of t, as gmtime_r() gives them (the fields a log
+ * line shows): days to a proleptic Gregorian date by 400-year eras of
+ * 146,097 days, counted from a 1 March so that the leap day ends a year.
+ * gmtime_r() would link musl's time-zone code too: 6 KB of a static
+ * tasker or middleman. */
+static void utc(time_t t, struct tm *tm)
+{
+	long long days = t / 86400, secs = t % 86400;
+	if (secs < 0)
+		secs += 86400, days--;
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+	days += 719468; /* 0000-03-01 to 1970-01-01 */
+	long long era = (days >= 0 ? days : days - 146096) / 146097;
+	long long day = days - era * 146097;                                 /* 0..146096 */
+	long long year = (day - day / 1460 + day / 36524 - day / 146096) / 365; /* 0..399 */
+	long long yday = day - (365 * year + year / 4 - year / 100);          /* 0..365 */
+	long long m = (5 * yday + 2) / 153;                                  /* 0 = March */
+	tm->tm_mday = (int)(yday - (153 * m + 2) / 5 + 1);
+	tm->tm_mon = (int)(m < 10 ? m + 2 : m - 10);
+	tm->tm_year = (int)(year + era * 400 + (m >= 10) - 1900);
+}
+
 static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 {
 	char raw[LOG_MAX_LINE], msg[LOG_MAX_LINE];
@@ -154,7 +178,7 @@ static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	utc(ts.tv_sec, &tm);
 	/* one fprintf per line, so lines of concurrent programs do not mix */
 	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,

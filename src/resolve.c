@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,7 +79,11 @@ static void close_all_but(int keep)
 	    syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
 		return;
 #endif
-	long max = sysconf(_SC_OPEN_MAX);
+	/* The limit as sysconf(_SC_OPEN_MAX) reads it, without sysconf's
+	 * table (1 KB of a static tasker or middleman). */
+	struct rlimit rl;
+	long max = getrlimit(RLIMIT_NOFILE, &rl) != 0 ? 1024 :
+		   rl.rlim_cur == RLIM_INFINITY ? 65536 : (long)rl.rlim_cur;
 	for (long fd = 3; fd < max; fd++)
 		if (fd != keep)
 			close((int)fd);
