@@ -10,10 +10,10 @@
  *
  * What warren, mbedTLS and musl's linked parts use is all here: the flags
  * - 0 + space #, width and precision (also *), the lengths hh h l ll z j t
- * and the conversions d i u o x X c s p n %. Floating point is %f with up
+ * and the conversions d i u o x X c s p %. Floating point is %f with up
  * to 9 decimals, exact for values below 2^64 / 10^precision (a log line's
- * seconds); e, g and a print as f. %m (a GNU extension) and %lc/%ls (wide
- * characters) are not supported: nothing linked uses them. An unknown
+ * seconds); e, g and a print as f. %n, %m (a GNU extension) and %lc/%ls
+ * (wide characters) are not supported: nothing linked uses them. An unknown
  * conversion is copied as it is.
  *
  * The host build keeps its C library's printf: this is not compiled there.
@@ -33,7 +33,30 @@ struct out {
 	char buf[128];
 	size_t used;
 	size_t n;       /* characters produced so far */
+	va_list ap;
 };
+
+/* size_t and ptrdiff_t are long, intmax_t is long long (every Linux ABI). */
+_Static_assert(sizeof(size_t) == sizeof(long) && sizeof(ptrdiff_t) == sizeof(long) &&
+	       sizeof(intmax_t) == sizeof(long long), "unusual integer sizes");
+enum { L_INT, L_CHAR, L_SHORT, L_LONG, L_LLONG };
+
+/* The next integer argument of length len, sign-extended if sign. */
+static uintmax_t int_arg(struct out *o, int len, int sign)
+{
+	uintmax_t v;
+	if (len == L_LLONG)
+		v = sign ? (uintmax_t)va_arg(o->ap, long long) : va_arg(o->ap, unsigned long long);
+	else if (len == L_LONG)
+		v = sign ? (uintmax_t)va_arg(o->ap, long) : va_arg(o->ap, unsigned long);
+	else
+		v = sign ? (uintmax_t)va_arg(o->ap, int) : va_arg(o->ap, unsigned);
+	if (len == L_CHAR)
+		v = sign ? (uintmax_t)(signed char)v : (unsigned char)v;
+	if (len == L_SHORT)
+		v = sign ? (uintmax_t)(short)v : (unsigned short)v;
+	return v;
+}
 
 static void flush(struct out *o)
 {
@@ -146,7 +169,7 @@ static void fixed(struct out *o, double v, int prec, size_t width, int fl)
 	field(o, sign, w, (size_t)(end - w), 0, width, fl);
 }
 
-static int format(struct out *o, const char *fmt, va_list ap)
+static int format(struct out *o, const char *fmt)
 {
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
@@ -168,7 +191,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		}
 		const char *spec = fmt++;
 		if (*fmt == '*') {
-			int w = va_arg(ap, int);
+			int w = va_arg(o->ap, int);
 			if (w < 0)
 				fl |= F_LEFT, w = -w;
 			width = (size_t)w;
@@ -180,7 +203,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		if (*fmt == '.') {
 			fmt++;
 			if (*fmt == '*') {
-				prec = va_arg(ap, int);
+				prec = va_arg(o->ap, int);
 				fmt++;
 			} else {
 				for (prec = 0; *fmt >= '0' && *fmt <= '9'; fmt++)
@@ -189,16 +212,13 @@ static int format(struct out *o, const char *fmt, va_list ap)
 			if (prec < 0)
 				prec = -1;
 		}
-		/* Lengths: 0 int, 1 char, 2 short, 3 long, 4 long long,
-		 * 5 size_t, 6 intmax_t, 7 ptrdiff_t. */
-		int len = 0;
+		int len = L_INT;
 		switch (*fmt) {
-		case 'h': len = fmt[1] == 'h' ? (fmt++, 1) : 2; fmt++; break;
-		case 'l': len = fmt[1] == 'l' ? (fmt++, 4) : 3; fmt++; break;
+		case 'h': len = fmt[1] == 'h' ? (fmt++, L_CHAR) : L_SHORT; fmt++; break;
+		case 'l': len = fmt[1] == 'l' ? (fmt++, L_LLONG) : L_LONG; fmt++; break;
+		case 'j': len = L_LLONG; fmt++; break;
+		case 'z': case 't': len = L_LONG; fmt++; break;
 		case 'L': fmt++; break;
-		case 'z': len = 5; fmt++; break;
-		case 'j': len = 6; fmt++; break;
-		case 't': len = 7; fmt++; break;
 		}
 		char buf[24], *end = buf + sizeof(buf), *d;
 		uintmax_t u;
@@ -208,11 +228,11 @@ static int format(struct out *o, const char *fmt, va_list ap)
 			emit(o, "%", 1);
 			break;
 		case 'c':
-			buf[0] = (char)va_arg(ap, int);
+			buf[0] = (char)va_arg(o->ap, int);
 			field(o, "", buf, 1, 0, width, fl & ~F_ZERO);
 			break;
 		case 's': {
-			const char *s = va_arg(ap, const char *);
+			const char *s = va_arg(o->ap, const char *);
 			if (!s)
 				s = "(null)";
 			size_t n = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
@@ -221,16 +241,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		}
 		case 'd':
 		case 'i':
-			switch (len) {
-			case 1: i = (signed char)va_arg(ap, int); break;
-			case 2: i = (short)va_arg(ap, int); break;
-			case 3: i = va_arg(ap, long); break;
-			case 4: i = va_arg(ap, long long); break;
-			case 5: i = (intmax_t)va_arg(ap, size_t); break;
-			case 6: i = va_arg(ap, intmax_t); break;
-			case 7: i = va_arg(ap, ptrdiff_t); break;
-			default: i = va_arg(ap, int); break;
-			}
+			i = (intmax_t)int_arg(o, len, 1);
 			u = i < 0 ? -(uintmax_t)i : (uintmax_t)i;
 			d = prec == 0 && !u ? end : digits(end, u, 10, 0);
 			field(o, i < 0 ? "-" : fl & F_PLUS ? "+" : fl & F_SPACE ? " " : "",
@@ -238,7 +249,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 			      prec >= 0 ? fl & ~F_ZERO : fl);
 			break;
 		case 'p':
-			u = (uintptr_t)va_arg(ap, void *);
+			u = (uintptr_t)va_arg(o->ap, void *);
 			d = digits(end, u, 16, 0);
 			field(o, "0x", d, (size_t)(end - d), 0, width, fl);
 			break;
@@ -248,16 +259,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		case 'u':
 		case 'o':
 		case 'x':
-			switch (len) {
-			case 1: u = (unsigned char)va_arg(ap, unsigned); break;
-			case 2: u = (unsigned short)va_arg(ap, unsigned); break;
-			case 3: u = va_arg(ap, unsigned long); break;
-			case 4: u = va_arg(ap, unsigned long long); break;
-			case 5: u = va_arg(ap, size_t); break;
-			case 6: u = va_arg(ap, uintmax_t); break;
-			case 7: u = (uintmax_t)va_arg(ap, ptrdiff_t); break;
-			default: u = va_arg(ap, unsigned); break;
-			}
+			u = int_arg(o, len, 0);
 			unsigned base = *fmt == 'o' ? 8 : *fmt == 'u' ? 10 : 16;
 			d = prec == 0 && !u ? end : digits(end, u, base, upper);
 			const char *pre = "";
@@ -271,22 +273,8 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		case 'f': case 'F': case 'e': case 'E':
 		case 'g': case 'G': case 'a': case 'A':
 			/* (long double is not passed by anything linked.) */
-			fixed(o, va_arg(ap, double), prec, width, fl);
+			fixed(o, va_arg(o->ap, double), prec, width, fl);
 			break;
-		case 'n': {
-			void *p = va_arg(ap, void *);
-			switch (len) {
-			case 1: *(signed char *)p = (signed char)o->n; break;
-			case 2: *(short *)p = (short)o->n; break;
-			case 3: *(long *)p = (long)o->n; break;
-			case 4: *(long long *)p = (long long)o->n; break;
-			case 5: *(size_t *)p = o->n; break;
-			case 6: *(intmax_t *)p = (intmax_t)o->n; break;
-			case 7: *(ptrdiff_t *)p = (ptrdiff_t)o->n; break;
-			default: *(int *)p = (int)o->n; break;
-			}
-			break;
-		}
 		default:
 			/* Not a conversion: copied as written. */
 			if (!*fmt)
@@ -305,7 +293,9 @@ static int format(struct out *o, const char *fmt, va_list ap)
 int vsnprintf(char *restrict s, size_t size, const char *restrict fmt, va_list ap)
 {
 	struct out o = { .p = s, .room = size ? size - 1 : 0 };
-	int n = format(&o, fmt, ap);
+	va_copy(o.ap, ap);
+	int n = format(&o, fmt);
+	va_end(o.ap);
 	if (size)
 		*o.p = '\0';
 	return n;
@@ -314,7 +304,9 @@ int vsnprintf(char *restrict s, size_t size, const char *restrict fmt, va_list a
 int vfprintf(FILE *restrict f, const char *restrict fmt, va_list ap)
 {
 	struct out o = { .f = f };
-	int n = format(&o, fmt, ap);
+	va_copy(o.ap, ap);
+	int n = format(&o, fmt);
+	va_end(o.ap);
 	flush(&o);
 	return ferror(f) ? -1 : n;
 }
