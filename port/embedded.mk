@@ -126,12 +126,13 @@ $(BUILD)/obj/gen/page.o: port/embedded.mk
 # (port/libc/printf.c); and setrlimit() without musl's fallback for kernels
 # older than 2.6.36, 2 KB (port/libc/setrlimit.c).
 # Plain objects (no LTO, no builtins): the library's own snprintf, fprintf,
-# ... call these by name.
+# ... call these by name. Smallest code over speed (-Oz, no jump tables):
+# 0.3 KB less than -Os; a log line or a JSON number is not where time goes.
 PORT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard port/libc/*.c))
 $(PORT_OBJ): $(BUILD)/obj/port/libc/%.o: port/libc/%.c port/embedded.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -fno-lto -fno-builtin -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -fno-lto -fno-builtin -Oz -fno-jump-tables -c -o $@ $<
 # Only this target's libraries and build; the sources stay in build/deps.
 embedded-clean:
 	rm -rf $(EMB_DIR)
