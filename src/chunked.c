@@ -235,10 +235,10 @@ static int step(struct chunked *c, char ch)
 long chunked_feed(struct chunked *c, const char *in, size_t len,
 		  const char **data, size_t *data_len)
 {
+	*data = in;     /* set on every path: callers test data_len alone */
 	*data_len = 0;
 	if (c->state == C_DATA) {
 		size_t n = len < c->left ? len : (size_t)c->left;
-		*data = in;
 		*data_len = n;
 		c->left -= n;
 		if (c->left == 0)

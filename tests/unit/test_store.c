@@ -395,6 +395,7 @@ static void test_memory_per_task(void)
 	}
 	CHECK_INT(store_tasks(s), DEFAULT_TASKS);
 	CHECK_INT(store_count(s), DEFAULT_HISTORY);
+	CHECK(text > 300 && text < 400); /* the size the figure below is for */
 #ifdef __GLIBC__
 	struct mallinfo2 m1 = mallinfo2();
 	size_t used = m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd;
