@@ -266,6 +266,25 @@ static void write_failed(fetch_t *f, int permanent, int e)
 		   : "cannot write the file: %s", strerror(e));
 }
 
+/* n more body bytes are in the file (by write() or os_splice()). */
+static void stored(fetch_t *f, size_t n)
+{
+	f->bytes += (uint64_t)n;
+	f->part->size += (uint64_t)n;
+}
+
+/* After bytes were stored: on to the disk, and to the hash helper (which
+ * reads them from the page cache) or, once the file is large, to a new one. */
+static void written_behind(fetch_t *f)
+{
+	part_write_behind(f->part);
+	if (f->hasher)
+		hasher_advance(f->hasher, f->part->size);
+	else if (f->helper_ok && f->part->size >= hasher_min)
+		/* Large: hashing moves to a helper, which takes the state on. */
+		start_hasher(f, f->part->size);
+}
+
 /* Takes n body bytes: size limit, disk room, hash, write. 0, or -1 after
  * failing. */
 static int sink(fetch_t *f, const char *p, size_t n)
@@ -284,15 +303,9 @@ static int sink(fetch_t *f, const char *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
-		f->bytes += (uint64_t)w;
-		f->part->size += (uint64_t)w;
+		stored(f, (size_t)w);
 	}
-	part_write_behind(f->part);
-	if (f->hasher)
-		hasher_advance(f->hasher, f->part->size);
-	else if (f->helper_ok && f->part->size >= hasher_min)
-		/* Large: hashing moves to a helper, which takes the state on. */
-		start_hasher(f, f->part->size);
+	written_behind(f);
 	return 0;
 }
 
@@ -845,6 +858,10 @@ static ssize_t splice_body(fetch_t *f, size_t room)
 {
 	if (f->body == B_LENGTH && (int64_t)room > f->left)
 		room = (size_t)f->left;
+	/* The bytes land in the file before they are seen: at most one past
+	 * --max-size, so that too_large() below refuses as sink() would. */
+	if (f->ctx->max_size && room > f->ctx->max_size - f->bytes + 1)
+		room = (size_t)(f->ctx->max_size - f->bytes + 1);
 	if (check_room(f, still_to_write(f, room)) < 0)
 		return -2;
 	ssize_t n = os_splice(f->fd, f->part->fd, f->pipe, room);
@@ -854,19 +871,19 @@ static ssize_t splice_body(fetch_t *f, size_t room)
 	}
 	if (n == -2) {
 		/* EINVAL: the file system takes no splice; the bytes in the
-		 * pipe are lost, so this attempt fails and the next writes. */
-		f->no_splice = errno == EINVAL;
-		write_failed(f, !f->no_splice, errno);
+		 * pipe are lost, so this attempt fails and the next writes,
+		 * from part->size: what reached the file of this move is cut. */
+		int e = errno;
+		f->no_splice = e == EINVAL;
+		write_failed(f, !f->no_splice || part_trim(f->part) < 0, e);
 		return -2;
 	}
 	if (n < 0)
 		return read_failed(f);
 	if (too_large(f, (uint64_t)n) < 0)
 		return -2;
-	f->bytes += (uint64_t)n;
-	f->part->size += (uint64_t)n;
-	part_write_behind(f->part);
-	hasher_advance(f->hasher, f->part->size);
+	stored(f, (size_t)n);
+	written_behind(f);
 	return n;
 }
 

@@ -252,6 +252,14 @@ int part_restart(struct part *p)
 	return 0;
 }
 
+int part_trim(struct part *p)
+{
+	if (ftruncate(p->fd, (off_t)p->size) < 0 ||
+	    lseek(p->fd, (off_t)p->size, SEEK_SET) < 0)
+		return -1;
+	return 0;
+}
+
 void part_write_behind(struct part *p)
 {
 #if defined(SYNC_FILE_RANGE_WRITE) && FETCH_WRITEBACK_BYTES > 0

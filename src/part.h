@@ -77,6 +77,9 @@ int part_open(struct part *p, const struct part_dir *dir, const char *id,
 int part_set_validator(struct part *p, const char *v, size_t n);
 /* Empties the file and forgets the validator. 0, or -1. */
 int part_restart(struct part *p);
+/* Cuts the file back to p->size, writing on from there (bytes that reached
+ * it past p->size in a failed move are not the body's). 0, or -1. */
+int part_trim(struct part *p);
 /* Starts writing what was appended since the last call to disk, without
  * waiting, once FETCH_WRITEBACK_BYTES have gathered (Linux; elsewhere a
  * no-op): the fsync of part_finish then has little left to do. */
