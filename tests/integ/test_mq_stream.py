@@ -109,9 +109,15 @@ class Probe:
         return out
 
     def wait_count(self, n, consumer=None, timeout=20):
-        return wait_for(lambda: len(self.deliveries(consumer)) >= n and
-                        self.deliveries(consumer), timeout,
-                        "%d deliveries to consumer %s" % (n, consumer))
+        try:
+            return wait_for(lambda: len(self.deliveries(consumer)) >= n and
+                            self.deliveries(consumer), timeout,
+                            "%d deliveries to consumer %s" % (n, consumer))
+        except AssertionError as e:
+            # what did come, to every consumer: a rare CI failure of the
+            # time start (consumer 2 below) left nothing else to go on
+            raise AssertionError("%s; deliveries (consumer, offset, body): %s" % (
+                e, [(d["c"], d["off"], d["body"]) for d in self.deliveries()]))
 
     def ups(self):
         return len(re.findall(r"(?m)^up$", self.p.log_text()))
