@@ -33,6 +33,21 @@ def node_port(i):
     return H.ENV.port_base + 30 + 2 * i
 
 
+def declarable_on(i):
+    """True when node i takes a declaration of every queue as the programs
+    make it (False while one of them has no replica there yet)."""
+    import pika
+    try:
+        with H._Channel(H.cluster_urls()[i]) as ch:
+            for q in QUEUES:
+                ch.queue_declare(queue=q, durable=True, arguments=H.TOPOLOGY.get(q))
+        return True
+    except pika.exceptions.ChannelClosedByBroker as e:
+        if "replica" in str(e) or e.reply_code == 404:
+            return False
+        raise
+
+
 def connected_port(p):
     """The AMQP port of the node a program last said it connected to."""
     import re
@@ -118,6 +133,12 @@ def test_tasks_cross_nodes():
     fresh()
     tasker = H.start_tasker(amqp=H.cluster_amqp(0, 1, 2))
     mm = H.start_middleman("--interval", "0", amqp=H.cluster_amqp(0, 1, 2))
+    H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30, "the tasker up")
+    # the queues the tasker just declared get their replicas on nodes 1 and
+    # 2 a moment later; until then a worker there is refused ("does not have
+    # a replica on the local node") and rightly moves on to the next node
+    H.wait_for(lambda: declarable_on(1) and declarable_on(2), 30,
+               "the queues' replicas on nodes 1 and 2", interval=0.3)
     w1 = H.start_worker(amqp=H.cluster_amqp(1, 2, 0), wait_log="broker connection ready",
                         timeout=30)
     w2 = H.start_worker(amqp=H.cluster_amqp(2, 0, 1), wait_log="broker connection ready",
