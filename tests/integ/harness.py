@@ -1213,11 +1213,12 @@ def cluster_node_of(name):
 
 
 def cluster_queue(queue, node=None):
-    """{"type", "leader" (node index), "members", "online" (indexes)} of a
-    queue as the first answering node (or `node`) reports it; None if absent."""
+    """{"type", "leader" (node index), "members", "online" (indexes),
+    "messages" (ready and unacknowledged)} of a queue as the first answering
+    node (or `node`) reports it; None if absent."""
     for n in ([node] if node is not None else range(3)):
         r = cluster_sh("ctl", n, "list_queues", "name", "type", "leader", "members",
-                       "online", "--formatter", "json", check=False)
+                       "online", "messages", "--formatter", "json", check=False)
         try:
             rows = json.loads(r)
         except ValueError:
@@ -1227,7 +1228,8 @@ def cluster_queue(queue, node=None):
                 return {"type": q.get("type"),
                         "leader": cluster_node_of(q.get("leader")),
                         "members": sorted(cluster_node_of(m) for m in q.get("members") or []),
-                        "online": sorted(cluster_node_of(m) for m in q.get("online") or [])}
+                        "online": sorted(cluster_node_of(m) for m in q.get("online") or []),
+                        "messages": q.get("messages")}
         return None
     return None
 
