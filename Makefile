@@ -89,17 +89,24 @@ $(BUILD)/libwarren.a: $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-# The middleman's page, src/page.html, compiled into the archive as a C
-# array (page_html, page_html_len; see src/page.h) with POSIX od and sed.
+# The middleman's page, src/page.html, compiled into the archive as C
+# arrays (see src/page.h) with POSIX sed and od, and gzip: its lines up to
+# the tasker meta tag as they are (page_head), the rest gzip -9n (page_gz):
+# 4.7 KB instead of 10.9 KB. webpage.c writes the tasker's URL after the
+# head and serves the whole page gzip-compressed.
 GEN_OBJ    = $(BUILD)/obj/gen/page.o
 $(BUILD)/gen/page.c: src/page.html Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GEN     $@")
-	$(Q){ echo '/* generated from src/page.html: do not edit */'; \
-	  echo '#include "page.h"'; echo 'const unsigned char page_html[] = {'; \
-	  od -A n -v -t x1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
-	  echo '0 };'; echo 'const size_t page_html_len = sizeof(page_html) - 1;'; \
-	} > $@.tmp && mv $@.tmp $@
+	$(Q)sed '1,/<meta name="tasker"/d' $< | gzip -9n > $@.gz && \
+	{ echo '/* generated from src/page.html: do not edit */'; \
+	  echo '#include "page.h"'; echo 'const unsigned char page_head[] = {'; \
+	  sed '/<meta name="tasker"/q' $< | od -A n -v -t x1 | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; echo 'const size_t page_head_len = sizeof(page_head) - 1;'; \
+	  echo 'const unsigned char page_gz[] = {'; \
+	  od -A n -v -t x1 $@.gz | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo 'const size_t page_gz_len = sizeof(page_gz);'; \
+	} > $@.tmp && rm -f $@.gz && mv $@.tmp $@
 $(GEN_OBJ): $(BUILD)/gen/page.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")

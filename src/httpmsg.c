@@ -374,6 +374,54 @@ int http_header_has_token(const struct http_request *r, const char *name,
 	return 0;
 }
 
+/* The weight of one Accept-Encoding element s[0..n) (coding ";" params):
+ * 0 when a q parameter is 0, 0.0, ...; else 1. */
+static int coding_weight(const char *s, size_t n)
+{
+	const char *end = s + n, *a = memchr(s, ';', n);
+	int q = 1;
+	while (a && a < end) {
+		const char *v = a + 1;
+		a = memchr(v, ';', (size_t)(end - v));
+		size_t vn = (size_t)((a ? a : end) - v);
+		trim(&v, &vn);
+		if (vn > 2 && (v[0] | 0x20) == 'q' && v[1] == '=') {
+			q = v[2] != '0';
+			for (size_t i = 3; i < vn && !q; i++)
+				q = v[i] != '0' && v[i] != '.';
+		}
+	}
+	return q;
+}
+
+int http_accepts_gzip(const struct http_request *r)
+{
+	int any = 0, gzip = -1, star = -1;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (!http_ieq(h->name, h->name_len, "accept-encoding"))
+			continue;
+		any = 1;
+		const char *p = h->value, *end = p + h->value_len;
+		while (p < end) {
+			const char *s = p;
+			while (p < end && *p != ',')
+				p++;
+			size_t n = (size_t)(p - s), cn;
+			int q = coding_weight(s, n);
+			const char *semi = memchr(s, ';', n);
+			cn = semi ? (size_t)(semi - s) : n;
+			trim(&s, &cn);
+			if (http_ieq(s, cn, "gzip") || http_ieq(s, cn, "x-gzip"))
+				gzip = gzip > 0 ? 1 : q;
+			else if (http_ieq(s, cn, "*"))
+				star = star > 0 ? 1 : q;
+			p++;
+		}
+	}
+	return !any || (gzip >= 0 ? gzip : star > 0);
+}
+
 /* 1 when v[0..3) of the span ending at end is a %XX escape. */
 static int is_pct(const char *v, const char *end)
 {

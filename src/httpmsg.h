@@ -118,6 +118,10 @@ int http_list_has(const char *v, size_t n, const char *token);
 /* 1 when some header name of the request lists token. */
 int http_header_has_token(const struct http_request *req, const char *name,
 			  const char *token);
+/* 1 when the request accepts a gzip-coded answer (RFC 9110 12.5.3): it
+ * has no Accept-Encoding (any coding is then acceptable), or one that
+ * lists gzip or x-gzip, or else "*", with a weight above 0. */
+int http_accepts_gzip(const struct http_request *req);
 /* Copies query parameter key (percent-decoded, '+' as space) into out.
  * 1 found, 0 not, -1 too long. */
 int http_query_param(const struct http_request *req, const char *key,

@@ -54,7 +54,7 @@ struct middleman {
 	push_t *push;
 	journal_t *journal;
 	const char *token;
-	buf_t page;                  /* page_html with --tasker-url written in */
+	buf_t page;                  /* page.html, --tasker-url written in, gzip */
 	unsigned long interval;
 	/* committed: stored (journaled and synced) and acknowledged */
 	uint64_t committed_seq, pushed_seq;
@@ -684,9 +684,16 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 	} else if (ws) {
 		upgrade(m, c, req);
 	} else if (page) {
-		if (get_only(c, req))
+		if (!get_only(c, req))
+			;
+		else if (!http_accepts_gzip(req))
+			http_respond_error(c, 406, "the page is stored gzip-compressed only: "
+					   "ask with Accept-Encoding: gzip (curl --compressed)",
+					   "Vary: Accept-Encoding\r\n");
+		else
 			http_respond(c, 200, "text/html; charset=utf-8",
 				     m->page.data, m->page.len,
+				     "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
 				     "Cache-Control: no-cache\r\n");
 	} else if (http_path_is(req, "/tasks") ||
 		   (req->path_len > 7 && !memcmp(req->path, "/tasks/", 7))) {

@@ -1,5 +1,5 @@
 /*
- * webpage - the middleman's page as it is served: page_html (page.h) with
+ * webpage - the middleman's page as it is served: page.html (page.h) with
  * the tasker's URL (--tasker-url) written into its <meta name="tasker">, so
  * that the page knows where to submit, cancel and control without a second
  * request.
@@ -19,10 +19,11 @@
 int webpage_check_tasker_url(const char *url, const char **why);
 
 /*
- * Appends to out the page with tasker_url (HTML-escaped) in its tasker
- * meta tag; NULL or "" leaves the tag empty (the page then uses its own
- * host, port 8080). 0, or -1 when out of memory or when the page has no
- * such tag (out is then left as it was).
+ * Appends to out the page as it is served: gzip-compressed (one gzip
+ * member, RFC 1952), its text page.html with tasker_url (HTML-escaped) in
+ * its tasker meta tag; NULL or "" leaves the tag empty (the page then uses
+ * its own host, port 8080). 0, or -1 when out of memory or when the page
+ * has no such tag (out is then left as it was).
  */
 int webpage_build(const char *tasker_url, buf_t *out);
 

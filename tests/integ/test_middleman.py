@@ -2,13 +2,14 @@
 history bound, token, options. Notifications are published straight to the
 private broker's `notifications` queue with pika."""
 
+import gzip
 import json
 import os
 import signal
 import socket
 import time
 
-from harness import (ENV, _declare, amqp_connect, http, http_json, purge,
+from harness import (ENV, ROOT, _declare, amqp_connect, http, http_json, purge,
                      run_program, start_middleman, timeout, wait_for,
                      fresh_dir)
 import wsraw
@@ -245,8 +246,14 @@ def test_tasks_endpoints():
     assert st == 200 and b == b""
     st, h, b = http_json("GET", mm.port, "/health")
     assert st == 200 and b == {"amqp": "up"}
-    st, h, b = http("GET", mm.port, "/")
+    st, h, gz = http("GET", mm.port, "/", headers={"Accept-Encoding": "gzip"})
     assert st == 200 and h["content-type"].startswith("text/html")
+    # stored and sent gzip-compressed: the whole of src/page.html
+    assert h["content-encoding"] == "gzip" and h["vary"] == "Accept-Encoding"
+    b = gzip.decompress(gz)
+    assert int(h["content-length"]) == len(gz) < len(b) // 2
+    with open(os.path.join(ROOT, "src", "page.html"), "rb") as f:
+        assert b == f.read()
     # small: the page with its submit form, controls and windowed rows (issue 13)
     assert b"new WebSocket" in b and len(b) < 12288
     # no external assets: nothing is fetched from elsewhere
@@ -259,7 +266,7 @@ def test_health_down_when_broker_unreachable():
     st, h, b = http_json("GET", mm.port, "/health")
     assert st == 503 and b == {"amqp": "down"}
     # still serves the page, the tasks and WebSocket clients meanwhile
-    assert http("GET", mm.port, "/")[0] == 200
+    assert http("GET", mm.port, "/", headers={"Accept-Encoding": "gzip"})[0] == 200
     c = wsraw.RawWS(mm.port)
     assert c.status == 101
     c.close()
@@ -399,6 +406,52 @@ def test_history_replay_then_catch_up():
     mm.stop()
 
 
+def raw_get(port, head):
+    """GET / with exactly the header lines head: (status line, headers, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("GET / HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n"
+               % head).encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    top, _, body = data.partition(b"\r\n\r\n")
+    lines = top.decode().split("\r\n")
+    hdrs = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    return lines[0], hdrs, body
+
+
+def test_page_accept_encoding():
+    """The page is stored gzip-compressed: sent so to a request that accepts
+    gzip, or that has no Accept-Encoding (RFC 9110: any coding will do);
+    406 with a message that says what to ask for when gzip is excluded."""
+    mm = start("--interval", "0")
+    with open(os.path.join(ROOT, "src", "page.html"), "rb") as f:
+        page = f.read()
+    for head in ("", "Accept-Encoding: gzip, deflate, br\r\n",
+                 "Accept-Encoding: x-gzip\r\n", "Accept-Encoding: identity;q=0.5, *\r\n"):
+        st, h, b = raw_get(mm.port, head)
+        assert st.split()[1] == "200", (head, st)
+        assert h["content-encoding"] == "gzip" and h["vary"] == "Accept-Encoding", h
+        assert gzip.decompress(b) == page, head
+    for head in ("Accept-Encoding: identity\r\n", "Accept-Encoding: \r\n",
+                 "Accept-Encoding: gzip;q=0, identity\r\n", "Accept-Encoding: br, *;q=0\r\n"):
+        st, h, b = raw_get(mm.port, head)
+        assert st == "HTTP/1.1 406 Not Acceptable", (head, st)
+        assert h["vary"] == "Accept-Encoding" and "content-encoding" not in h, h
+        assert b"Accept-Encoding: gzip" in b and b"curl --compressed" in b, b
+    # Python's http.client says "identity" unless told otherwise
+    st, h, b = http("GET", mm.port, "/")
+    assert st == 406 and b"gzip" in b
+    st, h, b = http("HEAD", mm.port, "/", headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and b == b"" and h["content-encoding"] == "gzip"
+    assert int(h["content-length"]) < len(page) // 2
+    mm.stop()
+
+
 # ---------------------------------------------------------------- token
 
 def test_token():
@@ -414,8 +467,8 @@ def test_token():
              "stored")
     assert http("GET", mm.port, "/health", headers=auth)[0] == 200
     # the page, as a browser opens it, takes the token in its URL
-    assert http("GET", mm.port, "/?token=s3cret")[0] == 200
-    assert http("GET", mm.port, "/?token=s3cre")[0] == 401
+    assert http("GET", mm.port, "/?token=s3cret", headers={"Accept-Encoding": "gzip"})[0] == 200
+    assert http("GET", mm.port, "/?token=s3cre", headers={"Accept-Encoding": "gzip"})[0] == 401
     # /ws: 401 before any upgrade without it; bearer header or ?token= work
     for path, hdrs in (("/ws", None), ("/ws?token=nope", None),
                        ("/ws", {"Authorization": "Bearer nope"})):

@@ -3,6 +3,7 @@
 shows a task appear and reach `done` as notifications flow."""
 
 import asyncio
+import gzip
 import json
 import os
 import shutil
@@ -225,9 +226,10 @@ def test_page_odd_ids_and_state_order():
 
 
 def page_html(mm, token=None):
-    st, _, body = http("GET", mm.port, "/" + ("?token=" + token if token else ""))
-    assert st == 200, st
-    return body.decode()
+    st, h, body = http("GET", mm.port, "/" + ("?token=" + token if token else ""),
+                       headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and h["content-encoding"] == "gzip", (st, h)
+    return gzip.decompress(body).decode()
 
 
 @timeout(60)

@@ -304,8 +304,41 @@ static void test_field_and_lists(void)
 	CHECK(w != NULL);
 }
 
+/* Accept-Encoding (RFC 9110 12.5.3): may the page be sent gzip-coded? */
+static int gz(const char *fields)
+{
+	char r[512];
+	snprintf(r, sizeof(r), "GET / HTTP/1.1\r\nHost: h\r\n%s\r\n", fields);
+	CHECK(parse(r) > 0);
+	return http_accepts_gzip(&req);
+}
+
+static void test_accepts_gzip(void)
+{
+	CHECK_INT(gz(""), 1); /* no Accept-Encoding: any coding will do */
+	CHECK_INT(gz("Accept-Encoding: gzip\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: gzip, deflate, br, zstd\r\n"), 1);
+	CHECK_INT(gz("accept-encoding: deflate , GZip;q=0.5\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: x-gzip\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: *\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: br\r\nAccept-Encoding: gzip;Q=1.000\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: gzip;q=0.001\r\n"), 1);
+	/* excluded: not listed, weight 0, or only identity or nothing */
+	CHECK_INT(gz("Accept-Encoding: identity\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: \r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: deflate, br\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: gzip;q=0\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: gzip ; q=0.000, identity\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: *;q=0\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: *, gzip;q=0\r\n"), 0); /* the coding's own weight wins */
+	CHECK_INT(gz("Accept-Encoding: gzip;q=0, *\r\n"), 0);
+	CHECK_INT(gz("Accept-Encoding: *;q=0, gzip;q=0.5\r\n"), 1);
+	CHECK_INT(gz("Accept-Encoding: gzipx, xgzip\r\n"), 0);
+}
+
 int main(void)
 {
+	test_accepts_gzip();
 	test_field_and_lists();
 	test_simple_get();
 	test_incomplete_is_more();
