@@ -123,8 +123,10 @@ $(BUILD)/obj/gen/page.o: port/embedded.mk
 # Our vsnprintf() and vfprintf(), linked ahead of the C library so that its
 # vfprintf.lo (10.5 KB on x86_64, with the exact floating-point conversion
 # nothing here needs) is not: about 7.9 KB less per program
-# (port/libc/printf.c); and setrlimit() without musl's fallback for kernels
-# older than 2.6.36, 2 KB (port/libc/setrlimit.c).
+# (port/libc/printf.c); setrlimit() without musl's fallback for kernels
+# older than 2.6.36, 2 KB (port/libc/setrlimit.c); a heapsort qsort() and
+# the plain strstr() for musl's resolver and our short searches, 3.1 KB
+# (port/libc/qsort.c, strstr.c).
 # Plain objects (no LTO, no builtins): the library's own snprintf, fprintf,
 # ... call these by name. Smallest code over speed (-Oz, no jump tables):
 # 0.3 KB less than -Os; a log line or a JSON number is not where time goes.

@@ -1,0 +1,95 @@
+/* test_qsort.c - port/libc/qsort.c and port/libc/strstr.c, the static
+ * builds' qsort and strstr, compiled in here under other names so that
+ * they are checked on every build: qsort against the build's C library
+ * over arrays of several lengths, element sizes and orders (the result of
+ * a sort is unique but for equal elements, which are compared whole);
+ * strstr against the C library over haystacks x needles. */
+#include "check.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define qsort port_qsort
+#include "port/libc/qsort.c"
+#undef qsort
+#define strstr port_strstr
+#include "port/libc/strstr.c"
+#undef strstr
+
+struct rec { uint16_t key; unsigned char pad[5]; }; /* 7 bytes: odd size */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+static uint32_t seed = 12345;
+static uint32_t rnd(void) { return seed = seed * 1103515245u + 12345u, seed >> 8; }
+
+static void ints(size_t n, int order)
+{
+	int *a = malloc((n + 1) * sizeof(int)), *b = malloc((n + 1) * sizeof(int));
+	if (!a || !b)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		a[i] = order == 0 ? (int)(rnd() % (n / 2 + 1)) - (int)(n / 4) /* repeats */
+		     : order == 1 ? (int)i : order == 2 ? (int)(n - i) : (int)rnd();
+	memcpy(b, a, n * sizeof(int));
+	port_qsort(a, n, sizeof(int), cmp_int);
+	qsort(b, n, sizeof(int), cmp_int);
+	CHECK(n == 0 || !memcmp(a, b, n * sizeof(int)));
+out:
+	free(a);
+	free(b);
+}
+
+static void recs(size_t n)
+{
+	struct rec a[300];
+	unsigned count[8] = { 0 }, seen[8] = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		a[i].key = (uint16_t)(rnd() % 8);
+		memset(a[i].pad, a[i].key, sizeof(a[i].pad));
+		count[a[i].key]++;
+	}
+	port_qsort(a, n, sizeof(a[0]), cmp_rec);
+	int ok = 1;
+	for (size_t i = 0; i < n; i++) {
+		ok = ok && (i == 0 || a[i - 1].key <= a[i].key) && a[i].pad[4] == a[i].key;
+		seen[a[i].key]++;
+	}
+	CHECK(ok && !memcmp(count, seen, sizeof(count)));
+}
+
+int main(void)
+{
+	static const size_t lens[] = { 0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 48, 100, 1000, 4097 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (int order = 0; order < 4; order++)
+			ints(lens[i], order);
+	recs(0);
+	recs(1);
+	recs(17);
+	recs(300);
+
+	static const char *hay[] = { "", "a", "aaa", "abc", "ababcabc", "http://h:1/",
+				     "127.0.0.1 localhost\n", "xxxxxxxxxy", "inequivalent arg 'x'" };
+	static const char *needle[] = { "", "a", "aa", "abc", "bca", "cab", "://", "localhost",
+					"xy", "xxy", "xxxxxxxxxxy", "inequivalent arg", "z", "c" };
+	int ok = 1;
+	for (size_t i = 0; i < sizeof(hay) / sizeof(hay[0]); i++)
+		for (size_t j = 0; j < sizeof(needle) / sizeof(needle[0]); j++)
+			if (port_strstr(hay[i], needle[j]) != strstr(hay[i], needle[j])) {
+				ok = 0;
+				fprintf(stderr, "strstr(\"%s\", \"%s\") differs\n", hay[i], needle[j]);
+			}
+	CHECK(ok);
+	return check_report();
+}
