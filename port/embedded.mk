@@ -126,7 +126,8 @@ $(BUILD)/obj/gen/page.o: port/embedded.mk
 # (port/libc/printf.c); setrlimit() without musl's fallback for kernels
 # older than 2.6.36, 2 KB (port/libc/setrlimit.c); a heapsort qsort() and
 # the plain strstr() for musl's resolver and our short searches, 3.1 KB
-# (port/libc/qsort.c, strstr.c).
+# (port/libc/qsort.c, strstr.c); mbstowcs() of the C locale alone, 1.3 KB
+# (port/libc/mbstowcs.c).
 # Plain objects (no LTO, no builtins): the library's own snprintf, fprintf,
 # ... call these by name. Smallest code over speed (-Oz, no jump tables):
 # 0.3 KB less than -Os; a log line or a JSON number is not where time goes.

@@ -1,9 +1,11 @@
-/* test_qsort.c - port/libc/qsort.c and port/libc/strstr.c, the static
- * builds' qsort and strstr, compiled in here under other names so that
- * they are checked on every build: qsort against the build's C library
- * over arrays of several lengths, element sizes and orders (the result of
- * a sort is unique but for equal elements, which are compared whole);
- * strstr against the C library over haystacks x needles. */
+/* test_libc.c - port/libc/qsort.c, strstr.c and mbstowcs.c, the static
+ * builds' qsort, strstr and mbstowcs, compiled in here under other names
+ * so that they are checked on every build: qsort against the build's C
+ * library over arrays of several lengths, element sizes and orders (the
+ * result of a sort is unique but for equal elements, which are compared
+ * whole); strstr against the C library over haystacks x needles; mbstowcs
+ * against musl's answers in its C locale, written out (glibc's C locale
+ * is ASCII, and refuses bytes from 0x80 up). */
 #include "check.h"
 
 #include <stdint.h>
@@ -15,6 +17,9 @@
 #define strstr port_strstr
 #include "port/libc/strstr.c"
 #undef strstr
+#define mbstowcs port_mbstowcs
+#include "port/libc/mbstowcs.c"
+#undef mbstowcs
 
 struct rec { uint16_t key; unsigned char pad[5]; }; /* 7 bytes: odd size */
 
@@ -91,5 +96,17 @@ int main(void)
 				fprintf(stderr, "strstr(\"%s\", \"%s\") differs\n", hay[i], needle[j]);
 			}
 	CHECK(ok);
+
+	/* musl 1.2.3, C locale: 0xDFFF & (signed char)byte from 0x80 up */
+	wchar_t w[8];
+	CHECK_INT(port_mbstowcs(NULL, "h\xc3\xa9llo", 0), 6);
+	CHECK_INT(port_mbstowcs(NULL, "", 0), 0);
+	CHECK_INT(port_mbstowcs(w, "a\xff\x80", 8), 3);
+	CHECK(w[0] == L'a' && w[1] == 0xDFFF && w[2] == 0xDF80 && w[3] == 0);
+	w[2] = 7;
+	CHECK_INT(port_mbstowcs(w, "xyz", 2), 2); /* full: no terminator */
+	CHECK(w[0] == L'x' && w[1] == L'y' && w[2] == 7);
+	CHECK_INT(port_mbstowcs(w, "\xed\xa0\x80", 4), 3);
+	CHECK(w[0] == 0xDFED && w[1] == 0xDFA0 && w[2] == 0xDF80 && w[3] == 0);
 	return check_report();
 }
