@@ -16,6 +16,13 @@ void os_hostname(char *out, size_t outlen);
 /* Raises the soft limit on open files to the hard limit (a server with
  * many clients). Returns the soft limit now in force, or -1. */
 long os_raise_nofile(void);
+/* The number of CPUs this process may run on (sched_getaffinity, as
+ * musl's sysconf(_SC_NPROCESSORS_ONLN) counts them), at least 1. */
+int os_cpus(void);
+/* The soft limit on open files, or -1 when unlimited or unknown: what
+ * sysconf(_SC_OPEN_MAX) answers, without the table of every other name
+ * (1 KB of a static program). */
+long os_open_max(void);
 /* Moves up to n bytes from the socket in to the file out (at its offset)
  * through the pipe p ({-1, -1} at first: created here, closed by the
  * caller), without a copy through user space (splice on Linux). Returns

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "net.h"
+#include "os.h"
 
 enum { OP_ADVANCE = 1, OP_RESTART = 2, OP_FINISH = 3 };
 
@@ -44,7 +45,7 @@ struct hasher {
 
 int hasher_useful(int min_cpus)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) >= min_cpus;
+	return os_cpus() >= min_cpus;
 }
 
 /* ---- the helper --------------------------------------------------------- */
@@ -71,7 +72,7 @@ static void helper(int cmd_fd, int res_fd, int fd, sha256_t st, uint64_t done)
 	signal(SIGTERM, SIG_DFL); /* not the loop's handler: its pipe is the parent's */
 	signal(SIGINT, SIG_DFL);
 	/* Keep no socket of the parent's open behind its back. */
-	long max = sysconf(_SC_OPEN_MAX);
+	long max = os_open_max();
 	for (int i = 3; i < (max > 0 && max < 4096 ? max : 4096); i++)
 		if (i != cmd_fd && i != res_fd && i != fd)
 			close(i);

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "os.h"
 
 struct req {
 	struct req *next;
@@ -65,7 +66,7 @@ static void helper(int sock)
 	signal(SIGHUP, SIG_IGN);
 	/* Keep no socket of the parent's open behind its back (a broker
 	 * connection must close when the worker dies). */
-	long max = sysconf(_SC_OPEN_MAX);
+	long max = os_open_max();
 	for (int i = 3; i < (max > 0 && max < 4096 ? max : 4096); i++)
 		if (i != sock)
 			close(i);
