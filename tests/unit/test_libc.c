@@ -5,11 +5,15 @@
  * result of a sort is unique but for equal elements, which are compared
  * whole); strstr against the C library over haystacks x needles; mbstowcs
  * against musl's answers in its C locale, written out (glibc's C locale
- * is ASCII, and refuses bytes from 0x80 up). */
+ * is ASCII, and refuses bytes from 0x80 up); faccessat against the C
+ * library on a few files and modes. */
 #include "check.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define qsort port_qsort
 #include "port/libc/qsort.c"
@@ -20,6 +24,9 @@
 #define mbstowcs port_mbstowcs
 #include "port/libc/mbstowcs.c"
 #undef mbstowcs
+#define faccessat port_faccessat
+#include "port/libc/faccessat.c"
+#undef faccessat
 
 struct rec { uint16_t key; unsigned char pad[5]; }; /* 7 bytes: odd size */
 
@@ -108,5 +115,27 @@ int main(void)
 	CHECK(w[0] == L'x' && w[1] == L'y' && w[2] == 7);
 	CHECK_INT(port_mbstowcs(w, "\xed\xa0\x80", 4), 3);
 	CHECK(w[0] == 0xDFED && w[1] == 0xDFA0 && w[2] == 0xDF80 && w[3] == 0);
+
+	/* faccessat: the same answer and errno as the C library's */
+	static const char *paths[] = { ".", "/", "/etc/passwd", "/nonexistent", "/proc/self/exe" };
+	static const int modes[] = { F_OK, R_OK, W_OK, X_OK, R_OK | W_OK | X_OK };
+	int fd = open(".", O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	ok = 1;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		for (size_t j = 0; j < sizeof(modes) / sizeof(modes[0]); j++)
+			for (int flag = 0; flag <= AT_EACCESS; flag += AT_EACCESS) {
+				errno = 0;
+				int a = port_faccessat(fd, paths[i], modes[j], flag), ea = errno;
+				errno = 0;
+				int b = faccessat(fd, paths[i], modes[j], flag), eb = errno;
+				if (a != b || (a < 0 && ea != eb && ea != ENOSYS)) {
+					ok = 0;
+					fprintf(stderr, "faccessat(%s, %d, %d): %d/%d, %d/%d\n",
+						paths[i], modes[j], flag, a, ea, b, eb);
+				}
+			}
+	CHECK(ok);
+	close(fd);
 	return check_report();
 }
