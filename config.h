@@ -572,6 +572,12 @@
 #endif
 /* Unacked notifications the broker may hand us at once (basic.qos); each
  * can hold up to NOTIFY_MAX_SIZE of rabbitmq-c's memory until acked. */
+/* With --interval > 0, how long the middleman lets notifications gather in
+ * its broker socket once it has read it dry (mq_config.read_batch_ms). */
+#ifndef MIDDLEMAN_READ_BATCH_MS
+#define MIDDLEMAN_READ_BATCH_MS 5
+#endif
+
 #ifndef MIDDLEMAN_PREFETCH
 #define MIDDLEMAN_PREFETCH 256
 #endif

@@ -900,8 +900,11 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	/* pushed every --interval anyway: a few ms more before a notification
+	 * is read cost nothing, and read in batches it costs less */
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat,
-				.on_state = on_mq_state, .arg = &m, .name = PROG };
+				.on_state = on_mq_state, .arg = &m, .name = PROG,
+				.read_batch_ms = interval ? MIDDLEMAN_READ_BATCH_MS : 0 };
 	struct mq_consumer nc = { .queue = QUEUE_NOTIFICATIONS,
 				  .prefetch = MIDDLEMAN_PREFETCH, .stream = 1,
 				  .start = notes_start, .on_deliver = on_deliver, .arg = &m };

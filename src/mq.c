@@ -128,6 +128,7 @@ struct mq {
 	int64_t backoff_ms;
 	int64_t step_at;                /* when the handshake or setup began */
 	uint64_t retry_timer, tick_timer, pump_timer, flush_timer;
+	uint64_t read_timer;            /* cfg.read_batch_ms: reading resumes */
 
 	/* the channel: its number, whether publishing and consuming work */
 	amqp_channel_t channel;
@@ -357,6 +358,14 @@ static ssize_t sock_send(void *self, const void *p, size_t len, int flags)
 	return (ssize_t)len;
 }
 
+/* Poll for reading unless a read batch is gathering (read_timer), and for
+ * writing while bytes wait. */
+static void watch_socket(mq_t *mq)
+{
+	loop_mask(mq->loop, mq->fd, (mq->read_timer ? 0 : LOOP_READ) |
+				    (buf_used(&mq->out) ? LOOP_WRITE : 0));
+}
+
 /* Writes what the socket takes. 0, or -1 with mq->out_error. */
 static int flush_out(mq_t *mq)
 {
@@ -379,7 +388,7 @@ static int flush_out(mq_t *mq)
 		buf_free(&mq->out); /* a burst's memory is not kept */
 	else if (!buf_used(&mq->out))
 		buf_reset(&mq->out);
-	loop_mask(mq->loop, mq->fd, LOOP_READ | (buf_used(&mq->out) ? LOOP_WRITE : 0));
+	watch_socket(mq);
 	return 0;
 }
 
@@ -391,7 +400,8 @@ static void teardown(mq_t *mq, const char *why)
 	loop_timer_cancel(mq->loop, mq->tick_timer);
 	loop_timer_cancel(mq->loop, mq->pump_timer);
 	loop_timer_cancel(mq->loop, mq->flush_timer);
-	mq->tick_timer = mq->pump_timer = mq->flush_timer = 0;
+	loop_timer_cancel(mq->loop, mq->read_timer);
+	mq->tick_timer = mq->pump_timer = mq->flush_timer = mq->read_timer = 0;
 	if (mq->fd >= 0)
 		loop_unwatch(mq->loop, mq->fd);
 	if (mq->conn) {
@@ -1294,6 +1304,27 @@ static void pump_later(loop_t *loop, void *arg)
 	pump(mq);
 }
 
+static void read_batch_due(loop_t *loop, void *arg)
+{
+	(void)loop;
+	mq_t *mq = arg;
+	mq->read_timer = 0;
+	watch_socket(mq);
+	pump(mq);
+}
+
+/* The socket is read dry: with cfg.read_batch_ms, it is left alone that
+ * long, so the deliveries arriving meanwhile come in one read. */
+static void read_dry(mq_t *mq)
+{
+	if (!mq->cfg.read_batch_ms || mq->read_timer || mq->fd < 0 ||
+	    mq->state != MQ_UP || !mq->ready) /* the handshake goes at full speed */
+		return;
+	mq->read_timer = loop_timer(mq->loop, mq->cfg.read_batch_ms, read_batch_due, mq);
+	if (mq->read_timer)
+		watch_socket(mq);
+}
+
 /* Handles every frame available without blocking. */
 static void pump(mq_t *mq)
 {
@@ -1305,6 +1336,7 @@ static void pump(mq_t *mq)
 		if (rc == AMQP_STATUS_TIMEOUT) {
 			if (!amqp_frames_enqueued(conn) && !amqp_data_in_buffer(conn))
 				amqp_maybe_release_buffers(conn);
+			read_dry(mq);
 			return;
 		}
 		if (rc != AMQP_STATUS_OK) {
@@ -1385,7 +1417,8 @@ static int64_t on_tick(loop_t *loop, void *arg)
 	}
 	if (mq->conn != conn)
 		return LOOP_TIMER_STOP;
-	pump(mq); /* sends a heartbeat when one is due */
+	if (!mq->read_timer) /* a read batch gathering reads (and beats) soon */
+		pump(mq); /* sends a heartbeat when one is due */
 	return MQ_TICK_MS;
 }
 

@@ -88,8 +88,10 @@ DELIVER = re.compile(r"^deliver c=(\d+) off=(-?\d+) ts=(\d+) dc=(\d+) re=(\d) "
 class Probe:
     """mqprobe on the private node; .deliveries() parses what it printed."""
 
-    def __init__(self, *specs, hold=False):
-        args = (["--hold"] if hold else []) + [ENV.amqp_url] + list(specs)
+    def __init__(self, *specs, hold=False, read_batch=0):
+        args = ((["--hold"] if hold else []) +
+                (["--read-batch", str(read_batch)] if read_batch else []) +
+                [ENV.amqp_url] + list(specs))
         self.p = start_program(os.path.join(ENV.build, "tests", "mqprobe"), args,
                                stdin=subprocess.PIPE)
         self.p.wait_log(r"(?m)^up$", timeout=20)
@@ -186,6 +188,33 @@ def test_stream_from_first_offset_time_next():
     assert d["off"] == 7 and d["body"] == "hello", d
     assert before <= d["ts"] <= int(time.time()), d
     pr.wait_count(8, 0)
+    pr.quit()
+
+
+def test_read_batch():
+    """mq_config.read_batch_ms (the middleman's, with --interval > 0): once
+    the socket is read dry it is left alone that long, so a message that
+    arrives meanwhile waits for the batch, and whatever came meanwhile is
+    read together. Nothing is lost or reordered, and the connection's own
+    traffic (a publish and its confirm) still flows."""
+    s = make_queue("mqtest.rb", "stream")
+    pr = Probe(s + ":50:first", read_batch=400)
+    put(s, ["a"])
+    pr.wait_count(1, 0)
+    t_a = time.monotonic()   # a's batch began when a was read, before this
+    put(s, ["b"])
+    pr.wait_count(2, 0)
+    waited = time.monotonic() - t_a
+    # the batch timer runs from the read of `a` (before t_a, by at most the
+    # 50 ms the log is polled at): b cannot be read earlier
+    assert waited >= 0.3, "b read %.3f s after a, inside the 400 ms batch" % waited
+    put(s, ["c%d" % i for i in range(100)])
+    pr.wait_count(102, 0)
+    assert [d["body"] for d in pr.deliveries(0)] == ["a", "b"] + ["c%d" % i for i in range(100)]
+    assert [d["off"] for d in pr.deliveries(0)] == list(range(102))
+    pr.send("publish %s own" % s)
+    pr.p.wait_log(r"published ok=1")
+    pr.wait_count(103, 0)
     pr.quit()
 
 

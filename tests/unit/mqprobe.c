@@ -4,10 +4,11 @@
  * deliveries printed one per line, commands read from stdin. Not a unit
  * test (the runner runs only test_*); built with them by `make unit`.
  *
- *   mqprobe [--hold] URL SPEC...
+ *   mqprobe [--hold] [--read-batch MS] URL SPEC...
  *   SPEC  QUEUE:PREFETCH[:FROM]   FROM (a stream consumer): first, last,
  *         next, N (offset) or tN (Unix seconds)
  *   --hold   deliveries are not acked until the `ack` command
+ *   --read-batch MS   mq_config.read_batch_ms
  *
  * Output lines: `up`, `down`, `deliver c=ID off=N ts=N dc=N re=0|1 id=ID
  * body=BODY`, `published ok=0|1`, `sub ID` (a subscription's id).
@@ -181,12 +182,18 @@ int main(int argc, char **argv)
 	static struct probe p;
 	char err[256];
 	int i = 1;
-	if (i < argc && !strcmp(argv[i], "--hold")) {
-		p.hold = 1;
-		i++;
+	unsigned read_batch = 0;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--hold"))
+			p.hold = 1;
+		else if (!strcmp(argv[i], "--read-batch") && i + 1 < argc)
+			read_batch = (unsigned)atoi(argv[++i]);
+		else
+			break;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: mqprobe [--hold] URL QUEUE:PREFETCH[:FROM]...\n");
+		fprintf(stderr, "usage: mqprobe [--hold] [--read-batch MS] URL "
+			"QUEUE:PREFETCH[:FROM]...\n");
 		return 2;
 	}
 	const char *url = argv[i++];
@@ -194,7 +201,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	p.loop = loop_new();
 	struct mq_config mc = { .url = url, .heartbeat = 10, .on_state = on_state, .arg = &p,
-				.name = "mqprobe" };
+				.name = "mqprobe", .read_batch_ms = read_batch };
 	if (!p.loop || !(p.mq = mq_new(p.loop, &mc, err, sizeof(err)))) {
 		fprintf(stderr, "mqprobe: %s\n", p.loop ? err : "out of memory");
 		return 1;
