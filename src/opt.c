@@ -30,6 +30,10 @@ static void usage(const char *prog, const char *summary, const struct opt *o)
 		char left[64];
 		snprintf(left, sizeof(left), "--%s%s%s", o->name,
 			 o->arg ? " " : "", o->arg ? o->arg : "");
+		if (strlen(left) > 22) { /* too wide: the help goes below */
+			printf("  %s\n", left);
+			left[0] = '\0';
+		}
 		printf("  %-22s %s%s%s%s\n", left, o->help, o->env ? " [" : "",
 		       o->env ? o->env : "", o->env ? "]" : "");
 	}

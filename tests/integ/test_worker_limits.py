@@ -179,3 +179,20 @@ def test_quiet_window_begins_during_a_download():
     assert "quiet hours begin" in log and "quiet hours end" in log, log
     assert "resuming at byte %d" % p["bytes"] in log, log
     w.stop()
+
+
+def test_help_descriptions_line_up():
+    """Every --help puts each option's description at column 25: an
+    option too wide for the column (--quiet HH:MM-HH:MM[,...]) has it on
+    the next line, never glued to its own text."""
+    for prog in ("worker", "tasker", "middleman"):
+        lines = run_program(prog, ["--help"]).stdout.decode().splitlines()
+        opts = [i for i, l in enumerate(lines) if l.startswith("  --")]
+        assert len(opts) > 4, (prog, lines)
+        for i in opts:
+            line = lines[i]
+            if len(line) > 25 and line[24] == " " and line[25] != " ":
+                continue  # option, padding, description
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            assert line.rstrip() == line and " " * 25 == nxt[:25] and nxt[25:26].strip(), \
+                (prog, line, nxt)
