@@ -254,6 +254,13 @@
 #ifndef TASKER_CORS_ORIGIN
 #define TASKER_CORS_ORIGIN "*"
 #endif
+/* Bytes of `queued` notifications the tasker gathers into one stream
+ * message (a JSON array) in one pass of its loop; at most NOTIFY_SEQ_STRIDE
+ * of them. A stream write costs the broker about as much as the task's
+ * own, whatever its size: one per task cut intake by a third. */
+#ifndef TASKER_QUEUED_BATCH_BYTES
+#define TASKER_QUEUED_BATCH_BYTES 32768
+#endif
 
 /* ---- tasks --------------------------------------------------------------- */
 
@@ -562,6 +569,13 @@
 #ifndef NOTIFY_MAX_KEY
 #define NOTIFY_MAX_KEY 64
 #endif
+/* Notifications one stream message may carry (a JSON array: the tasker's
+ * `queued` batches). A notification's seq is its message's stream offset
+ * times this, + 1 + its index in the message: unique, increasing and the
+ * same on every middleman. A power of two. */
+#ifndef NOTIFY_SEQ_STRIDE
+#define NOTIFY_SEQ_STRIDE 64
+#endif
 /* Longest task id in a notification, in bytes (warren's are 36). */
 #ifndef NOTIFY_MAX_ID
 #define NOTIFY_MAX_ID 128
@@ -570,14 +584,13 @@
 #ifndef MIDDLEMAN_MAX_HISTORY
 #define MIDDLEMAN_MAX_HISTORY 1000000
 #endif
-/* Unacked notifications the broker may hand us at once (basic.qos); each
- * can hold up to NOTIFY_MAX_SIZE of rabbitmq-c's memory until acked. */
 /* With --interval > 0, how long the middleman lets notifications gather in
  * its broker socket once it has read it dry (mq_config.read_batch_ms). */
 #ifndef MIDDLEMAN_READ_BATCH_MS
 #define MIDDLEMAN_READ_BATCH_MS 5
 #endif
-
+/* Unacked notifications the broker may hand us at once (basic.qos); each
+ * can hold up to NOTIFY_MAX_SIZE of rabbitmq-c's memory until acked. */
 #ifndef MIDDLEMAN_PREFETCH
 #define MIDDLEMAN_PREFETCH 256
 #endif

@@ -352,3 +352,67 @@ int json_tok_int(const char *js, const jsmntok_t *t, int64_t *out)
 	*out = v;
 	return 0;
 }
+
+static size_t array_ws(const char *js, size_t len, size_t i)
+{
+	while (i < len && (js[i] == ' ' || js[i] == '\t' || js[i] == '\n' ||
+			   js[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The end of the object starting at js[i] == '{', or 0 when it has none. */
+static size_t object_end(const char *js, size_t len, size_t i)
+{
+	size_t depth = 0;
+	int in_str = 0;
+	for (; i < len; i++) {
+		char c = js[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return 0;
+			if (--depth == 0)
+				return c == '}' ? i + 1 : 0;
+		}
+	}
+	return 0;
+}
+
+int json_array_item(const char *js, size_t len, size_t *pos, size_t *start,
+		    size_t *end)
+{
+	size_t i = array_ws(js, len, *pos);
+	if (*pos == 0) {
+		if (i >= len || js[i] != '[')
+			return -1;
+		i = array_ws(js, len, i + 1);
+		if (i < len && js[i] == ']')
+			return array_ws(js, len, i + 1) == len ? (*pos = len, 0) : -1;
+	} else {
+		if (i >= len)
+			return -1;
+		if (js[i] == ']')
+			return array_ws(js, len, i + 1) == len ? (*pos = len, 0) : -1;
+		if (js[i] != ',')
+			return -1;
+		i = array_ws(js, len, i + 1);
+	}
+	if (i >= len || js[i] != '{')
+		return -1;
+	size_t e = object_end(js, len, i);
+	if (!e)
+		return -1;
+	*start = i;
+	*end = e;
+	*pos = e;
+	return 1;
+}

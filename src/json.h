@@ -43,4 +43,15 @@ int json_tok_str(const char *js, const jsmntok_t *t, char *out, size_t outlen);
 /* Parses an integer primitive token. 0 ok, -1 not an integer. */
 int json_tok_int(const char *js, const jsmntok_t *t, int64_t *out);
 
+/*
+ * Walks a JSON array of objects without tokenizing them (each is judged
+ * later, on its own): call with *pos = 0, then again with what it left in
+ * *pos. Returns 1 with the next object at js[*start..*end), 0 at the
+ * array's end (only whitespace after it), -1 when js is not an array of
+ * objects (strings, escapes and nesting are followed; the objects' insides
+ * are not otherwise checked).
+ */
+int json_array_item(const char *js, size_t len, size_t *pos, size_t *start,
+		    size_t *end);
+
 #endif

@@ -4,18 +4,23 @@
  * and pushes them to WebSocket clients every --interval seconds; serves
  * the live page, /tasks and /health over HTTP.
  *
- * A notification's seq is its stream offset + 1, the same on every
- * middleman. A notification is acknowledged to the broker only once stored
+ * A stream message holds one notification, or a JSON array of up to
+ * NOTIFY_SEQ_STRIDE (the tasker's `queued` ones, gathered: a stream write
+ * costs the broker as much as the task's own). A notification's seq is
+ * its message's stream offset x NOTIFY_SEQ_STRIDE + 1 + its index in the
+ * message, the same on every middleman. A message is acknowledged to the
+ * broker only once stored
  * (and, with a journal, written and fdatasync'ed: deliveries that arrive
  * together are committed with one sync). Clients are pushed only what is
  * committed.
  *
  * The journal holds the stored notifications and position records
- * "@ HANDLED HISTORY_FROM": the seq of the last notification handled
- * (stored, or dropped as a copy or invalid), from which a restart resumes
- * reading the stream, and where the history starts (a compacted journal
- * lacks what only the history held). A journal starts with one, which
- * tells it from an older warren's, whose seq was an arrival count.
+ * "@ HANDLED HISTORY_FROM STRIDE": the seq of the last notification handled
+ * (stored, or dropped as a copy or invalid), from whose message a restart
+ * resumes reading the stream, where the history starts (a compacted
+ * journal lacks what only the history held), and NOTIFY_SEQ_STRIDE. A
+ * journal starts with one, which tells it from an older warren's (seq an
+ * arrival count, or the offset + 1).
  *
  * WebSocket clients leave the HTTP server at the upgrade and belong to
  * push.c from then on.
@@ -30,6 +35,7 @@
 #include "config.h"
 #include "http.h"
 #include "journal.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "mq.h"
@@ -166,11 +172,13 @@ static void upgrade(struct middleman *m, http_conn_t *hc,
 
 /* ---- notifications ---- */
 
-/* A position record: "@ HANDLED HISTORY_FROM". */
+/* A position record: "@ HANDLED HISTORY_FROM STRIDE" (NOTIFY_SEQ_STRIDE:
+ * a journal numbered otherwise is an older warren's). */
 static size_t position_record(const struct middleman *m, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "@ %llu %llu", (unsigned long long)m->handled,
-			 (unsigned long long)store_history_start(m->store));
+	int n = snprintf(out, cap, "@ %llu %llu %u", (unsigned long long)m->handled,
+			 (unsigned long long)store_history_start(m->store),
+			 (unsigned)NOTIFY_SEQ_STRIDE);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -188,7 +196,11 @@ static int parse_position(const char *rec, size_t len, uint64_t *handled,
 	if (*end != ' ' || !(end[1] >= '0' && end[1] <= '9'))
 		return -1;
 	unsigned long long f = strtoull(end + 1, &end, 10);
-	if (*end || errno || h > STORE_MAX_SEQ || f > STORE_MAX_SEQ + 1)
+	if (*end != ' ' || !(end[1] >= '0' && end[1] <= '9'))
+		return -1;
+	unsigned long long stride = strtoull(end + 1, &end, 10);
+	if (*end || errno || h > STORE_MAX_SEQ || f > STORE_MAX_SEQ + 1 ||
+	    stride != NOTIFY_SEQ_STRIDE)
 		return -1;
 	*handled = h;
 	*from = f;
@@ -299,8 +311,12 @@ static void commit(loop_t *loop, void *arg)
 	}
 }
 
+/* Queues tag's ack for the commit; tag 0 (none: mq never gives it) is
+ * nothing to do. */
 static int add_ack(struct middleman *m, uint64_t tag)
 {
+	if (!tag)
+		return 0;
 	if (m->nacks == m->acks_cap) {
 		size_t ncap = m->acks_cap ? m->acks_cap * 2 : MIDDLEMAN_PREFETCH;
 		uint64_t *na = realloc(m->acks, ncap * sizeof(*na));
@@ -320,6 +336,12 @@ static void commit_soon(struct middleman *m)
 		m->commit_timer = loop_timer(m->loop, 0, commit, m);
 }
 
+/* The stream offset of the message holding notification seq. */
+static uint64_t offset_of(uint64_t seq)
+{
+	return (seq - 1) / NOTIFY_SEQ_STRIDE;
+}
+
 /* Done with a delivery that is not stored: acknowledged at the commit. */
 static void drop(struct middleman *m, uint64_t tag, uint64_t seq)
 {
@@ -329,21 +351,25 @@ static void drop(struct middleman *m, uint64_t tag, uint64_t seq)
 	commit_soon(m);
 }
 
-/* Stores notification seq (or drops a bad one, or a copy). -1 when the
- * journal failed: nothing was stored, errno says why. */
-static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
+/* Stores notification seq (or drops a bad one, or a copy); the message's
+ * tag is acknowledged with it when ack (its last). -1 when the journal
+ * failed: nothing was stored, errno says why. */
+static int store_one(struct middleman *m, uint64_t seq, uint64_t tag, int ack,
 		     const char *body, size_t len)
 {
 	char err[160];
+	if (!ack) /* not its message's last: handled, but not acknowledged */
+		tag = 0;
 	if (seq <= m->handled) {
 		/* handled before: a stream may start before the offset asked
 		 * (at its chunk's first); or the stream is a new one */
-		if (seq + MIDDLEMAN_BEHIND_WARN < m->handled && !m->behind_logged) {
+		if (offset_of(seq) + MIDDLEMAN_BEHIND_WARN < offset_of(m->handled) &&
+		    !m->behind_logged) {
 			log_warn("stream offset %llu is behind the position %llu: "
 				 "skipped (a stream deleted and declared again? "
 				 "then remove the journal)",
-				 (unsigned long long)seq - 1,
-				 (unsigned long long)m->handled);
+				 (unsigned long long)offset_of(seq),
+				 (unsigned long long)offset_of(m->handled));
 			m->behind_logged = 1;
 		}
 		if (add_ack(m, tag) == 0)
@@ -375,7 +401,8 @@ static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
 	}
 	if (m->journal && journal_append(m->journal, e->text, e->len) < 0) {
 		int saved = errno;
-		m->nacks--;
+		if (tag)
+			m->nacks--;
 		store_entry_unref(e);
 		errno = saved;
 		return -1;
@@ -385,6 +412,40 @@ static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
 	m->handled = seq;
 	store_insert(m->store, e);
 	commit_soon(m);
+	return 0;
+}
+
+/* Stores a message's notifications: the message itself, or each object
+ * of its array, numbered seq, seq + 1, ... (an array not well formed, or
+ * longer than NOTIFY_SEQ_STRIDE, is dropped whole). -1 as store_one: the
+ * message is kept and given again; what of it was stored is then skipped
+ * (seq <= handled). */
+static int store_message(struct middleman *m, uint64_t seq, uint64_t tag,
+			 const char *body, size_t len)
+{
+	size_t pos = 0, start, end, n = 0;
+	int r;
+	while (pos < len && (body[pos] == ' ' || body[pos] == '\t' ||
+			     body[pos] == '\n' || body[pos] == '\r'))
+		pos++;
+	if (pos == len || body[pos] != '[')
+		return store_one(m, seq, tag, 1, body, len);
+	pos = 0;
+	while ((r = json_array_item(body, len, &pos, &start, &end)) == 1)
+		n++;
+	if (r < 0 || n == 0 || n > NOTIFY_SEQ_STRIDE) {
+		log_warn("notification dropped: %s", r < 0 ? "an array, not of objects"
+			 : n ? "an array of more than " OPT_STR_OF(NOTIFY_SEQ_STRIDE)
+			 : "an empty array");
+		drop(m, tag, seq);
+		return 0;
+	}
+	pos = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_array_item(body, len, &pos, &start, &end);
+		if (store_one(m, seq + i, tag, i == n - 1, body + start, end - start) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -426,7 +487,7 @@ static void retry_journal(loop_t *loop, void *arg)
 	size_t done = 0;
 	for (; done < m->nparked; done++) {
 		struct parked *p = m->parked[done];
-		if (store_one(m, p->seq, p->tag, p->body, p->len) < 0) {
+		if (store_message(m, p->seq, p->tag, p->body, p->len) < 0) {
 			memmove(m->parked, m->parked + done,
 				(m->nparked - done) * sizeof(*m->parked));
 			m->nparked -= done;
@@ -444,23 +505,27 @@ static void retry_journal(loop_t *loop, void *arg)
 	}
 }
 
-/* A notification's seq: its stream offset + 1 (the same on every
- * middleman). */
+/* The seq of a message's first notification: its stream offset x
+ * NOTIFY_SEQ_STRIDE + 1 (the same on every middleman). */
 static uint64_t seq_of(const struct middleman *m, const struct mq_delivery *d)
 {
 	if (d->offset >= 0)
-		return (uint64_t)d->offset + 1;
-	return m->handled + 1 + m->nparked; /* not a stream: arrival order */
+		return (uint64_t)d->offset * NOTIFY_SEQ_STRIDE + 1;
+	/* not a stream: arrival order */
+	return (m->handled + NOTIFY_SEQ_STRIDE - 1) / NOTIFY_SEQ_STRIDE *
+	       NOTIFY_SEQ_STRIDE + 1 + m->nparked * NOTIFY_SEQ_STRIDE;
 }
 
+
 /* Where reading `notifications` starts, asked at each (re)subscription:
- * after the last notification handled, or the stream's first. */
+ * at the message of the last notification handled (what of it was handled
+ * is skipped), or the stream's first. */
 static struct mq_start notes_start(void *arg)
 {
 	const struct middleman *m = arg;
 	if (!m->handled)
 		return (struct mq_start){ MQ_FROM_FIRST, 0 };
-	return (struct mq_start){ MQ_FROM_OFFSET, (int64_t)m->handled };
+	return (struct mq_start){ MQ_FROM_OFFSET, (int64_t)offset_of(m->handled) };
 }
 
 static void on_deliver(const struct mq_delivery *d, void *arg)
@@ -471,7 +536,7 @@ static void on_deliver(const struct mq_delivery *d, void *arg)
 		park(m, d, seq);
 		return;
 	}
-	if (store_one(m, seq, d->tag, d->body, d->len) < 0) {
+	if (store_message(m, seq, d->tag, d->body, d->len) < 0) {
 		int err = errno;
 		park(m, d, seq);
 		journal_failed(m, err);
@@ -789,7 +854,7 @@ static int open_journal(struct middleman *m, const char *path)
 		 "reading from offset %llu", path,
 		 journal_records(m->journal), store_tasks(m->store),
 		 (unsigned long long)store_last_seq(m->store),
-		 (unsigned long long)m->handled);
+		 (unsigned long long)(m->handled ? offset_of(m->handled) : 0));
 	m->committed_seq = m->pushed_seq = store_last_seq(m->store);
 	return 0;
 }

@@ -11,7 +11,7 @@
  *   When a task more is needed, the task that finished longest ago goes;
  *   only when no task has finished does the one changed longest ago go.
  * - the history: the last `history` notifications, in seq order (the
- *   caller numbers them: the stream offset + 1, with gaps where it stored
+ *   caller numbers them from the stream offset, with gaps where it stored
  *   nothing), as the replay log for readers that keep up.
  *
  * A reader (a WebSocket client) is just a position, a seq: store_next()
@@ -73,7 +73,7 @@ void store_free(store_t *s);
  * and "status", no key twice, no "seq"), not yet inserted, numbered seq:
  * written into the text as ,"seq":N before the closing brace (the rest
  * kept byte for byte). seq must be above every seq stored so far, gaps
- * allowed (the middleman gives the stream offset + 1), and at most
+ * allowed (the middleman numbers them from the stream offset), and at most
  * STORE_MAX_SEQ. The size limit is NOTIFY_MAX_SIZE. Returns the entry (one
  * ref, the caller's), or NULL with a reason in err (invalid, too large,
  * seq not above, ENOMEM).

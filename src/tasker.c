@@ -2,15 +2,17 @@
  * tasker - accepts download tasks over HTTP and queues them on RabbitMQ.
  *
  * POST /task validates the body as it arrives (one task or an array, all
- * or none; see task_stream in task.h), publishes each task persistently to `tasks` and a `queued` notification
- * to `notifications`, and answers 202 only when the broker has confirmed
- * every task. The answer is deferred while confirms are outstanding; many
- * requests' confirms are in flight at once. The notifications go over a
- * second connection: RabbitMQ serves each channel in one Erlang process,
- * and there a `queued` notification (a stream write as costly as the task's
- * own) sat between every task and its confirm. That connection is not in
- * confirm mode: nothing waits on a notification (the task is what 202
- * promises), and the broker's confirm bookkeeping for it is saved.
+ * or none; see task_stream in task.h), publishes each task persistently to
+ * `tasks` and its `queued` notification to `notifications` (the ones of one
+ * pass of the loop together, as one stream message), and answers 202 only
+ * when the broker has confirmed every task. The answer is deferred while
+ * confirms are outstanding; many requests' confirms are in flight at once.
+ * The notifications go over a second connection: RabbitMQ serves each
+ * channel in one Erlang process, and there a `queued` notification (a
+ * stream write as costly as the task's own) sat between every task and its
+ * confirm. That connection is not in confirm mode: nothing waits on a
+ * notification (the task is what 202 promises), and the broker's confirm
+ * bookkeeping for it is saved.
  *
  * DELETE /task/<id> and POST /control publish one control message each to
  * the stream `warren.control` (control.h), answered 202 once confirmed.
@@ -47,6 +49,11 @@ struct tasker {
 	int stopping;
 	int64_t stop_deadline;
 	int publishing;         /* batches with tasks still to publish */
+	buf_t queued;           /* `queued` notifications gathered in this
+				 * pass of the loop: "[" then comma-separated */
+	int nqueued;
+	char queued_id[37];     /* the first one's task id */
+	uint64_t queued_timer;  /* publishes them at the end of the pass */
 };
 
 /* One POST /task whose confirms are awaited. */
@@ -99,8 +106,65 @@ static void on_task_confirm(void *cookie, int ok)
 		batch_answer(b);
 }
 
-/* Publishes a task and its `queued` notification. 0, or -1 when the broker
- * is not there to take it. */
+/* Publishes the `queued` notifications gathered: one stream message, a
+ * JSON array when there are several (the middleman numbers each), the
+ * notification itself when there is one. They are informative (the task
+ * is what 202 promises): they take the tasks' connection while their own
+ * is not there, and one lost with a connection is not sent again. */
+static void queued_flush(struct tasker *t)
+{
+	if (t->queued_timer) {
+		loop_timer_cancel(t->loop, t->queued_timer);
+		t->queued_timer = 0;
+	}
+	if (!t->nqueued)
+		return;
+	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
+		   ? t->notes : t->mq;
+	if (t->nqueued == 1)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, t->queued.data + 1,
+			   t->queued.len - 1, t->queued_id, NULL, NULL);
+	else if (buf_puts(&t->queued, "]") == 0)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, t->queued.data, t->queued.len,
+			   NULL, NULL, NULL);
+	buf_reset(&t->queued);
+	t->nqueued = 0;
+}
+
+static void on_queued_timer(loop_t *loop, void *arg)
+{
+	struct tasker *t = arg;
+	(void)loop;
+	t->queued_timer = 0;
+	queued_flush(t);
+}
+
+/* Adds a `queued` notification to this pass's message; publishes the
+ * message first when the notification would not fit in it. */
+static void queued_add(struct tasker *t, const char *note, size_t len,
+		       const char *id)
+{
+	if (t->nqueued && (t->nqueued >= NOTIFY_SEQ_STRIDE ||
+			   t->queued.len + 1 + len + 1 > TASKER_QUEUED_BATCH_BYTES))
+		queued_flush(t);
+	size_t before = t->queued.len;
+	if (buf_puts(&t->queued, t->nqueued ? "," : "[") < 0 ||
+	    buf_append(&t->queued, note, len) < 0) {
+		/* out of memory: what was gathered goes; this one is lost
+		 * like one on a broken connection */
+		t->queued.len = before;
+		queued_flush(t);
+		return;
+	}
+	if (t->nqueued++ == 0)
+		memcpy(t->queued_id, id, sizeof(t->queued_id));
+	if (!t->queued_timer &&
+	    !(t->queued_timer = loop_timer(t->loop, 0, on_queued_timer, t)))
+		queued_flush(t); /* no timer: at once */
+}
+
+/* Publishes a task and adds its `queued` notification to this pass's
+ * message. 0, or -1 when the broker is not there to take it. */
 static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 			buf_t *scratch)
 {
@@ -113,13 +177,8 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 	struct task_event ev = { .task = task, .status = "queued",
 				 .time_ms = loop_wall_ms(), .hook_status = -1 };
 	buf_reset(scratch);
-	/* the notification is informative: the task is what 202 promises; it
-	 * takes the tasks' connection while its own is not there */
-	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
-		   ? t->notes : t->mq;
 	if (task_event_json(scratch, &ev) == 0)
-		mq_publish(nq, QUEUE_NOTIFICATIONS, scratch->data, scratch->len,
-			   task->id, NULL, NULL);
+		queued_add(t, scratch->data, scratch->len, task->id);
 	return 0;
 }
 
@@ -489,6 +548,7 @@ int main(int argc, char **argv)
 	 * for a confirm, through the HTTP server */
 	mq_free(t.mq);
 	mq_free(t.notes);
+	buf_free(&t.queued);
 	http_server_free(t.http);
 	loop_free(t.loop);
 	log_info("stopped");

@@ -803,11 +803,43 @@ def publish(queue, body, persistent=True, properties=None, url=None):
         ch.basic_publish("", queue, body, pika.BasicProperties(**props))
 
 
-def _stream_read(queue, url, count=None, timeout=10, advance=True):
-    """Messages of stream queue after the harness's position: `count` of
-    them (AssertionError if fewer come within timeout), or, count None,
-    all until STREAM_IDLE s pass without one. advance: move the position
-    past them. A consumer with manual acks (a stream's credit)."""
+SEQ_STRIDE = 64   # config.h's NOTIFY_SEQ_STRIDE
+
+
+def seq_at(offset, index=0):
+    """The seq the middleman gives the index-th notification of the stream
+    message at offset (config.h's NOTIFY_SEQ_STRIDE)."""
+    return offset * SEQ_STRIDE + 1 + index
+
+
+def split_notes(body):
+    """A notifications message's notifications, each as its own bytes: the
+    body, or the objects of its JSON array (the tasker's `queued` ones,
+    gathered per pass of its loop)."""
+    if not body.lstrip().startswith(b"["):
+        return [body]
+    try:
+        text, dec, out = body.decode(), json.JSONDecoder(), []
+        i = text.index("[") + 1
+        while True:
+            while text[i] in " \t\r\n,":
+                i += 1
+            if text[i] == "]":
+                return out
+            _, j = dec.raw_decode(text, i)
+            out.append(text[i:j].encode())
+            i = j
+    except (ValueError, IndexError):
+        return [body]   # not an array: as it is (a test's garbage)
+
+
+def _stream_read(queue, url, count=None, timeout=10, advance=True, split=True):
+    """Notifications (body, properties) of stream queue after the harness's
+    position, a message's array split (split_notes): `count` of them, or
+    more when the last message held several (AssertionError if fewer come
+    within timeout), or, count None, all until STREAM_IDLE s pass without
+    one. advance: move the position past them. split False: the messages
+    as they are. A consumer with manual acks (a stream's credit)."""
     key = (url or ENV.amqp_url, queue)
     pos = _stream_pos.get(key, "first")
     out = []
@@ -828,7 +860,7 @@ def _stream_read(queue, url, count=None, timeout=10, advance=True):
             if off < nxt:
                 continue   # a stream starts at its chunk: before the offset asked
             nxt = off + 1
-            out.append((body, props))
+            out.extend((b, props) for b in (split_notes(body) if split else [body]))
             if count is not None and len(out) >= count:
                 break
         # no cancel: pika's would nack what is pending, which a stream
@@ -897,6 +929,12 @@ def drain(queue, url=None):
             if method is None:
                 return out
             out.append((body, props))
+
+
+def stream_messages(queue, url=None):
+    """The messages (not split) of stream queue after the harness's
+    position, read until STREAM_IDLE s bring nothing; the position kept."""
+    return [b for b, _ in _stream_read(queue, url, advance=False, split=False)]
 
 
 def queue_depth(queue, url=None):

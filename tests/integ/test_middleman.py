@@ -11,7 +11,7 @@ import time
 
 from harness import (ENV, ROOT, _declare, amqp_connect, http, http_json, purge,
                      run_program, start_middleman, timeout, wait_for,
-                     fresh_dir)
+                     fresh_dir, seq_at, SEQ_STRIDE)
 import wsraw
 
 
@@ -45,6 +45,12 @@ def publish_notes(notes):
 def with_seq(body, seq):
     """What the middleman stores for body: the same bytes plus seq."""
     return body.decode().rstrip()[:-1] + ',"seq":%d}' % seq
+
+
+def S(n):
+    """The seq of the n-th message of a fresh stream (from 1), one
+    notification each: its offset x NOTIFY_SEQ_STRIDE + 1."""
+    return seq_at(n - 1)
 
 
 def max_seq(port):
@@ -81,20 +87,20 @@ def test_order_and_seq():
     notes = [note("a", "queued"), note("a", "started", worker="h:1", bytes=0, total=None),
              note("b", "queued"), note("a", "progress", bytes=5, total=10)]
     bodies = publish_notes(notes)
-    wait_seq(mm.port, 4)
+    wait_seq(mm.port, S(4))
     msgs = served(mm.port)
-    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)], msgs
+    assert msgs == [with_seq(b, S(i + 1)) for i, b in enumerate(bodies)], msgs
     # seq goes on, in arrival order
     c = wsraw.RawWS(mm.port)
     for _ in range(4):
         c.recv_text()
     more = publish_notes([note("c", "queued"), note("b", "started")])
-    assert c.recv_text() == with_seq(more[0], 5)
-    assert c.recv_text() == with_seq(more[1], 6)
+    assert c.recv_text() == with_seq(more[0], S(5))
+    assert c.recv_text() == with_seq(more[1], S(6))
     # bytes are kept as sent: spacing, key order, unicode, nested values
     odd = b'{ "status" :"done","id":"z\\u00e9","x":[1,{"y":null}],"name":"\xc3\xa9t\xc3\xa9" }  '
     publish_notes([odd])
-    assert c.recv_text() == odd.decode().rstrip()[:-1] + ',"seq":7}'
+    assert c.recv_text() == odd.decode().rstrip()[:-1] + ',"seq":%d}' % S(7)
     c.close()
     mm.stop()
 
@@ -113,10 +119,46 @@ def test_invalid_notifications_dropped():
     # its seq (its stream offset), the oversized one unless mq.c refused it
     st, _, t = http_json("GET", mm.port, "/tasks")
     assert [x["id"] for x in t] == ["good"]
-    assert t[0]["seq"] in (len(bad), len(bad) + 1), t
+    assert t[0]["seq"] in (S(len(bad)), S(len(bad) + 1)), t
     wait_for(lambda: mm.log_text().count("notification dropped") >= len(bad), 5,
              "every bad one dropped")
     assert mm.log_text().count("notification dropped") == len(bad)
+    mm.stop()
+
+
+def test_array_message_numbered_per_notification():
+    """A stream message may be a JSON array of notifications (the tasker
+    gathers its `queued` ones): each is stored and sent on its own, seq
+    offset x NOTIFY_SEQ_STRIDE + 1 + its index; a bad one inside is dropped
+    alone; an array that is not one of objects, or longer than the stride,
+    is dropped whole; since= inside a message gives the rest of it."""
+    mm = start("--interval", "0")
+    arr = [note("a1", "queued"), note("a2", "queued"), note("a3", "queued")]
+    mixed = [note("m1", "queued"), {"id": "m2"}, note("m3", "queued")]
+    too_many = [note("t%d" % i, "queued") for i in range(SEQ_STRIDE + 1)]
+    bodies = publish_notes([json.dumps(arr), note("single", "queued"),
+                            json.dumps(mixed),
+                            '[{"id":"b1","status":"queued"},1]', "[]",
+                            '[{"id":"b2","status":"queued"}',
+                            json.dumps(too_many),
+                            ' [ %s ] ' % json.dumps(note("sp", "queued")),
+                            note("last", "queued")])
+    wait_seq(mm.port, S(9))
+    got = [json.loads(m) for m in served(mm.port)]
+    assert [(m["id"], m["seq"]) for m in got] == [
+        ("a1", S(1)), ("a2", S(1) + 1), ("a3", S(1) + 2), ("single", S(2)),
+        ("m1", S(3)), ("m3", S(3) + 2), ("sp", S(8)), ("last", S(9))], got
+    # each as it was in the array, its seq added
+    assert got[1] == dict(arr[1], seq=S(1) + 1)
+    log = mm.log_text()
+    assert log.count("notification dropped") == 5, log
+    assert "an array, not of objects" in log and "an empty array" in log
+    assert "an array of more than %d" % SEQ_STRIDE in log
+    c = wsraw.RawWS(mm.port, "/ws?since=%d" % (S(1) + 1))
+    assert [json.loads(c.recv_text())["id"] for _ in range(2)] == ["a3", "single"]
+    c.close()
+    st, _, t = http_json("GET", mm.port, "/tasks?since=%d" % S(1))
+    assert [x["id"] for x in t] == ["a2", "a3", "single", "m1", "m3", "sp", "last"], t
     mm.stop()
 
 
@@ -159,8 +201,8 @@ def test_open_sends_everything_stored():
     # the early one gets it at the push, then both go on together
     assert json.loads(early.recv_text(7))["id"] == "s1"
     publish_notes([note("s2", "queued")])
-    assert json.loads(early.recv_text(7))["seq"] == 2
-    assert json.loads(late.recv_text(7))["seq"] == 2
+    assert json.loads(early.recv_text(7))["seq"] == S(2)
+    assert json.loads(late.recv_text(7))["seq"] == S(2)
     early.close()
     late.close()
     mm.stop()
@@ -173,7 +215,7 @@ def test_interval_zero_pushes_at_once():
         t0 = time.monotonic()
         publish_notes([note("n%d" % i, "queued")])
         m = json.loads(c.recv_text())
-        assert m["seq"] == i + 1 and m["id"] == "n%d" % i
+        assert m["seq"] == S(i + 1) and m["id"] == "n%d" % i
         assert time.monotonic() - t0 < 1.0
     c.close()
     mm.stop()
@@ -183,26 +225,26 @@ def test_since_and_task():
     mm = start("--interval", "0")
     publish_notes([note("a", "queued"), note("b", "queued"), note("a", "started"),
                    note("b", "started"), note("a", "done")])
-    wait_seq(mm.port, 5)
-    c = wsraw.RawWS(mm.port, "/ws?since=3")
-    assert [json.loads(c.recv_text())["seq"] for _ in range(2)] == [4, 5]
+    wait_seq(mm.port, S(5))
+    c = wsraw.RawWS(mm.port, "/ws?since=%d" % S(3))
+    assert [json.loads(c.recv_text())["seq"] for _ in range(2)] == [S(4), S(5)]
     c2 = wsraw.RawWS(mm.port, "/ws?task=b")
-    assert [json.loads(c2.recv_text())["seq"] for _ in range(2)] == [2, 4]
-    c3 = wsraw.RawWS(mm.port, "/ws?since=2&task=a")
-    assert [json.loads(c3.recv_text())["seq"] for _ in range(2)] == [3, 5]
-    c4 = wsraw.RawWS(mm.port, "/ws?since=99")
+    assert [json.loads(c2.recv_text())["seq"] for _ in range(2)] == [S(2), S(4)]
+    c3 = wsraw.RawWS(mm.port, "/ws?since=%d&task=a" % S(2))
+    assert [json.loads(c3.recv_text())["seq"] for _ in range(2)] == [S(3), S(5)]
+    c4 = wsraw.RawWS(mm.port, "/ws?since=%d" % S(99))
     # live: the filter holds for new ones too
     publish_notes([note("a", "x1"), note("b", "x2")])
-    assert json.loads(c.recv_text())["seq"] == 6
-    assert json.loads(c.recv_text())["seq"] == 7
-    assert json.loads(c2.recv_text())["seq"] == 7
-    assert json.loads(c3.recv_text())["seq"] == 6
+    assert json.loads(c.recv_text())["seq"] == S(6)
+    assert json.loads(c.recv_text())["seq"] == S(7)
+    assert json.loads(c2.recv_text())["seq"] == S(7)
+    assert json.loads(c3.recv_text())["seq"] == S(6)
     publish_notes([note("a", "x3")])
-    assert json.loads(c3.recv_text())["seq"] == 8
+    assert json.loads(c3.recv_text())["seq"] == S(8)
     # since beyond the last seq: nothing until seq passes it
     try:
         got = c4.recv_text(timeout=0.5)
-        raise AssertionError("since=99 got %s" % got)
+        raise AssertionError("since=%d got %s" % (S(99), got))
     except socket.timeout:
         pass
     for bad in ("/ws?since=x", "/ws?since=-1", "/ws?since=", "/ws?task=",
@@ -221,11 +263,11 @@ def test_tasks_endpoints():
     assert st == 200 and body == []
     publish_notes([note("t1", "queued"), note("t2", "queued"),
                    note("t1", "progress", bytes=3, total=9)])
-    wait_seq(mm.port, 3)
+    wait_seq(mm.port, S(3))
     st, h, body = http_json("GET", mm.port, "/tasks")
     assert st == 200 and h["content-type"].startswith("application/json")
     assert [(t["id"], t["status"], t["seq"]) for t in body] == \
-        [("t2", "queued", 2), ("t1", "progress", 3)]
+        [("t2", "queued", S(2)), ("t1", "progress", S(3))]
     st, _, t = http_json("GET", mm.port, "/tasks/t1")
     assert st == 200 and t["status"] == "progress" and t["bytes"] == 3
     st, _, t = http_json("GET", mm.port, "/tasks/nope")
@@ -233,7 +275,7 @@ def test_tasks_endpoints():
     assert http("GET", mm.port, "/tasks/")[0] == 404
     # the id in the path is percent-decoded
     publish_notes([note("with space/\u00e9", "queued")])
-    wait_seq(mm.port, 4)
+    wait_seq(mm.port, S(4))
     st, _, t = http_json("GET", mm.port, "/tasks/with%20space%2F%C3%A9")
     assert st == 200 and t["id"] == "with space/\u00e9", (st, t)
     assert http("GET", mm.port, "/tasks/%zz")[0] == 404
@@ -279,17 +321,17 @@ def _journal_round(stopper):
     path = os.path.join(fresh_dir("journal"), "notes.journal")
     mm = start("--interval", "0", "--journal", path)
     bodies = publish_notes([note("j%d" % i, "queued") for i in range(5)])
-    wait_seq(mm.port, 5)
+    wait_seq(mm.port, S(5))
     stopper(mm)
     assert os.path.getsize(path) > 0
     mm2 = start_middleman("--interval", "0", "--journal", path)
     msgs = served(mm2.port)
-    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)]
+    assert msgs == [with_seq(b, S(i + 1)) for i, b in enumerate(bodies)]
     # seq continues: no gap, no duplicate
     more = publish_notes([note("j5", "queued")])
-    wait_seq(mm2.port, 6)
+    wait_seq(mm2.port, S(6))
     st, _, t = http_json("GET", mm2.port, "/tasks/j5")
-    assert t["seq"] == 6
+    assert t["seq"] == S(6)
     mm2.stop()
     return path, bodies + more
 
@@ -306,12 +348,12 @@ def test_journal_kill9():
     mm = start_middleman("--interval", "0", "--journal", path)
     mm.wait_log("torn or damaged tail cut off")
     msgs = served(mm.port)
-    assert msgs == [with_seq(b, i + 1) for i, b in enumerate(bodies)]
+    assert msgs == [with_seq(b, S(i + 1)) for i, b in enumerate(bodies)]
     publish_notes([note("after", "queued")])
-    wait_seq(mm.port, 7)
+    wait_seq(mm.port, S(7))
     mm.kill()
     mm = start_middleman("--interval", "0", "--journal", path)
-    assert max_seq(mm.port) == 7
+    assert max_seq(mm.port) == S(7)
     mm.stop()
 
 
@@ -324,18 +366,18 @@ def test_journal_kill9_under_load():
     mm = start("--interval", "0", "--journal", path, "--history", "100000")
     total = 3000
     publish_notes([note("k%d" % (i % 50), "progress", n=i) for i in range(total)])
-    wait_for(lambda: max_seq(mm.port) > 300, 20, "some stored")
+    wait_for(lambda: max_seq(mm.port) > S(300), 20, "some stored")
     mm.kill(signal.SIGKILL)
     mm = start_middleman("--interval", "0", "--journal", path, "--history", "100000")
     # after a restart the rest comes in (read again from the journal's position)
-    wait_for(lambda: max_seq(mm.port) >= total, 60, "all stored")
+    wait_for(lambda: max_seq(mm.port) >= S(total), 60, "all stored")
     c = wsraw.RawWS(mm.port)
     seqs, ns = [], set()
     while not seqs or seqs[-1] < max_seq(mm.port):
         m = json.loads(c.recv_text())
         seqs.append(m["seq"])
         ns.add(m["n"])
-    assert seqs == list(range(1, len(seqs) + 1))
+    assert seqs == [S(i + 1) for i in range(len(seqs))]
     assert ns == set(range(total)), "lost: %s" % sorted(set(range(total)) - ns)[:10]
     c.close()
     mm.stop()
@@ -347,7 +389,7 @@ def test_journal_compaction():
     mm = start(*args)
     # JOURNAL_SLACK (1000) over the history and the tasks: a compaction
     publish_notes([note("c%d" % i, "queued") for i in range(1100)])
-    wait_seq(mm.port, 1100, 30)
+    wait_seq(mm.port, S(1100), 30)
     mm.wait_log("journal: compacted")
     mm.stop()
     with open(path, "rb") as f:
@@ -356,7 +398,7 @@ def test_journal_compaction():
     mm = start_middleman(*args)
     msgs = served(mm.port)
     # the 50 kept tasks (whose last 10 are also the history)
-    assert [json.loads(m)["seq"] for m in msgs] == list(range(1051, 1101))
+    assert [json.loads(m)["seq"] for m in msgs] == [S(n) for n in range(1051, 1101)]
     mm.stop()
 
 
@@ -379,8 +421,8 @@ def test_history_bound():
     gets the kept tasks' states up to where the history takes over."""
     mm = start("--interval", "0", "--history", "3", "--tasks", "5")
     publish_notes([note("h%d" % i, "queued") for i in range(8)])
-    wait_seq(mm.port, 8)
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [4, 5, 6, 7, 8]
+    wait_seq(mm.port, S(8))
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [S(n) for n in (4, 5, 6, 7, 8)]
     st, _, t = http_json("GET", mm.port, "/tasks")
     assert sorted(x["id"] for x in t) == ["h3", "h4", "h5", "h6", "h7"]
     assert http("GET", mm.port, "/tasks/h0")[0] == 404
@@ -399,10 +441,11 @@ def test_history_replay_then_catch_up():
                    note("p", "progress", bytes=2),       # 5
                    note("p", "progress", bytes=3),       # 6
                    note("p", "progress", bytes=4)])      # 7
-    wait_seq(mm.port, 7)
-    assert [json.loads(m)["seq"] for m in served(mm.port, "/ws?since=4")] == [5, 6, 7]
-    assert [json.loads(m)["seq"] for m in served(mm.port, "/ws?since=1")] == [4, 5, 6, 7]
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [4, 5, 6, 7]
+    wait_seq(mm.port, S(7))
+    since = lambda n: served(mm.port, "/ws?since=%d" % S(n))
+    assert [json.loads(m)["seq"] for m in since(4)] == [S(5), S(6), S(7)]
+    assert [json.loads(m)["seq"] for m in since(1)] == [S(4), S(5), S(6), S(7)]
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [S(4), S(5), S(6), S(7)]
     mm.stop()
 
 
@@ -523,8 +566,8 @@ def test_settings_from_environment():
                             "WARREN_TASKS": "2",
                             "WARREN_JOURNAL": path})
     publish_notes([note("e%d" % i, "queued") for i in range(3)])
-    wait_seq(mm.port, 3)
-    assert [json.loads(m)["seq"] for m in served(mm.port)] == [2, 3]
+    wait_seq(mm.port, S(3))
+    assert [json.loads(m)["seq"] for m in served(mm.port)] == [S(2), S(3)]
     assert os.path.getsize(path) > 0
     mm.stop()
 

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from harness import fresh_dir, http, http_json, timeout, wait_for
-from test_middleman import note, publish_notes, start, start_middleman
+from test_middleman import S, note, publish_notes, start, start_middleman
 import wsraw
 
 MNT = None
@@ -80,7 +80,7 @@ def test_journal_on_full_disk():
     wait_for(lambda: task(mm.port, "full-done"), 30, "the done stored after all")
     st, _, listed = http_json("GET", mm.port, "/tasks")
     assert len(listed) == 302, len(listed)
-    assert [t["seq"] for t in listed] == list(range(1, 303))
+    assert [t["seq"] for t in listed] == [S(n) for n in range(1, 303)]
     assert mm.log_text().count("No space left on device") == 1
     mm.stop()
     mm = start_middleman("--interval", "0", "--journal", path)

@@ -13,7 +13,7 @@ import os
 import time
 
 from harness import fresh_dir, http, http_json, timeout, wait_for
-from test_middleman import note, publish_notes, start, start_middleman
+from test_middleman import S, note, publish_notes, start, start_middleman
 import wsraw
 
 N = 1000
@@ -116,7 +116,7 @@ def test_state_only_moves_forward():
     got = [json.loads(live.recv_text(10))["status"] for _ in range(4)]
     assert got == ["started", "done", "queued", "progress"]
     st, _, t = http_json("GET", mm.port, "/tasks/f")
-    assert st == 200 and t["status"] == "done" and t["seq"] == 2
+    assert st == 200 and t["status"] == "done" and t["seq"] == S(2)
     assert [x["status"] for x in tasks(mm.port)] == ["done"]
     live.close()
     mm.stop()

@@ -1,5 +1,6 @@
 """The middleman on the stream `notifications` (issue 14 item 3): a
-notification's seq is its stream offset + 1, the same on every middleman,
+notification's seq comes from its stream offset (offset x NOTIFY_SEQ_STRIDE
++ 1 + its index in the message), the same on every middleman,
 whenever it started and whether or not it keeps a journal (a restart with
 one resumes where it was, one without reads the stream again from its
 first message); a notification published twice is shown once, however
@@ -11,8 +12,8 @@ import os
 import time
 import uuid
 
-from harness import (amqp_connect, fresh_dir, http, http_json,
-                     start_middleman, wait_for)
+from harness import (SEQ_STRIDE, amqp_connect, fresh_dir, http, http_json,
+                     purge, start_middleman, start_tasker, timeout, wait_for)
 import wsraw
 
 
@@ -117,7 +118,8 @@ def test_same_seq_on_every_middleman_restarts_with_and_without_journal():
     assert hist[0] == hist[1] == hist[2], hist
     # the invalid one and the copy left gaps; the done is there once
     seqs = [s for s, _, _ in hist[0]]
-    assert seqs[1] - seqs[0] == 2 and seqs[4] - seqs[3] == 2, hist[0]
+    assert seqs[1] - seqs[0] == 2 * SEQ_STRIDE and \
+        seqs[4] - seqs[3] == 2 * SEQ_STRIDE, hist[0]
     assert [x[1:] for x in hist[0]].count((pre + "a", "done")) == 1, hist[0]
     assert "done of %sa already stored; not again" % pre in a.log_text()
     for mm in (a, j, late):
@@ -292,6 +294,73 @@ def test_journal_of_an_older_warren_moved_aside():
     mm.stop()
     mm = start_middleman("--interval", "0", "--journal", path)
     assert "older warren" not in mm.log_text()
-    assert "reading from offset %d" % seq in mm.log_text(), mm.log_text()
+    # from the message of the last one handled (skipped as handled)
+    assert "reading from offset %d" % ((seq - 1) // SEQ_STRIDE) in mm.log_text(), \
+        mm.log_text()
     assert task(mm.port, pre + "new")["seq"] == seq
     mm.stop()
+
+
+def test_journal_numbered_offset_plus_one_moved_aside():
+    """A journal of the warren before NOTIFY_SEQ_STRIDE (seq = offset + 1,
+    position records "@ HANDLED FROM") is moved aside too: its seqs and
+    position mean something else now."""
+    import zlib
+    pre = prefix()
+    path = os.path.join(fresh_dir("stream"), "plus1.journal")
+    with open(path, "wb") as f:
+        for rec in (b"@ 0 1", json.dumps(note(pre + "old", "queued", 1, seq=1)).encode(),
+                    b"@ 1 1"):
+            f.write(b"%08x %08x " % (len(rec), zlib.crc32(rec)) + rec + b"\n")
+    mm = start_middleman("--interval", "0", "--journal", path)
+    mm.wait_log("from an older warren")
+    assert os.path.exists(path + ".old")
+    assert http("GET", mm.port, "/tasks/" + pre + "old")[0] == 404
+    publish_stream([note(pre + "new", "queued", 2)])
+    wait_for(lambda: has(mm.port, pre + "new"), 20, "stored")
+    assert task(mm.port, pre + "new")["seq"] % SEQ_STRIDE == 1
+    assert http("GET", mm.port, "/health")[0] == 200
+    mm.stop()
+
+
+@timeout(120)
+def test_tasker_batches_queued_each_shown_once_with_its_own_seq():
+    """POSTs through the tasker (an array of 300, then 8 one by one): their
+    `queued` notifications reach the middleman gathered in stream messages,
+    and each is a task of its own at /tasks and a frame of its own at a
+    WebSocket client, seqs unique and increasing, every id once."""
+    purge("tasks")
+    mm = start_middleman("--interval", "0")
+    tk = start_tasker()
+    c = wsraw.RawWS(mm.port)
+    assert c.status == 101
+    pre = prefix()
+    one = lambda i: {"name": pre + str(i), "arg": "http://127.0.0.1/x", "taskType": "download"}
+    st, _, arr = http_json("POST", tk.port, "/task", body=json.dumps([one(i) for i in range(300)]))
+    assert st == 202 and len(arr) == 300, (st, arr)
+    ids = [o["id"] for o in arr]
+    for i in range(300, 308):
+        st, _, o = http_json("POST", tk.port, "/task", body=json.dumps(one(i)))
+        assert st == 202, o
+        ids.append(o["id"])
+    frames, seqs = {}, []
+    while len(frames) < len(ids):
+        m = json.loads(c.recv_text(20))
+        if m["id"] in ids:
+            assert m["id"] not in frames and m["status"] == "queued", m
+            frames[m["id"]] = m
+            seqs.append(m["seq"])
+    assert seqs == sorted(set(seqs)), seqs[:80]
+    # gathered: fewer stream messages than notifications (a seq's message
+    # is its (seq - 1) // stride)
+    assert len({(s - 1) // SEQ_STRIDE for s in seqs}) <= 8 + 20, seqs[:80]
+    st, _, listed = http_json("GET", mm.port, "/tasks?status=queued")
+    mine = [t for t in listed if t["id"] in frames]
+    assert sorted(t["id"] for t in mine) == sorted(ids)
+    assert all(frames[t["id"]]["seq"] == t["seq"] and t["name"].startswith(pre)
+               for t in mine), mine[:3]
+    c.close()
+    purge("tasks")
+    for p in (tk, mm):
+        assert http("GET", p.port, "/health")[0] == 200
+        p.stop()

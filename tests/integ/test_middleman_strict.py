@@ -8,8 +8,8 @@ import json
 import os
 import zlib
 
-from harness import fresh_dir, http, http_json, wait_for
-from test_middleman import note, publish_notes, start, start_middleman
+from harness import SEQ_STRIDE, fresh_dir, http, http_json, wait_for
+from test_middleman import S, note, publish_notes, start, start_middleman
 import wsraw
 
 NOTIFY_MAX_SIZE = 65536
@@ -31,7 +31,7 @@ def test_journal_seq_out_of_range():
     path = os.path.join(fresh_dir("journal"), "range.journal")
     good = b'{"id":"a","status":"queued","seq":1}'
     with open(path, "wb") as f:
-        f.write(record(b"@ 0 1"))  # a position first: this version's journal
+        f.write(record(b"@ 0 1 %d" % SEQ_STRIDE))  # a position first: this version's
         f.write(record(good))
         for seq in (b"99999999999999999999", b"18446744073709551617",
                     b"9223372036854775808", b"9007199254740992"):
@@ -43,11 +43,12 @@ def test_journal_seq_out_of_range():
     assert [x["id"] for x in t] == ["a"], t
     assert http("GET", mm.port, "/tasks/big")[0] == 404
     # seq goes on from the last good one, not from a wrapped number: the
-    # stream is read from the journal's position (offset 1; offset 0 is
-    # behind it, skipped)
+    # stream is read from the message of the journal's position (offset 0,
+    # whose seq 1 was handled: skipped)
     publish_notes([note("behind", "queued"), note("next", "queued")])
     wait_for(lambda: http("GET", mm.port, "/tasks/next")[0] == 200, 10, "stored")
-    assert http_json("GET", mm.port, "/tasks/next")[2]["seq"] == 2
+    assert http_json("GET", mm.port, "/tasks/next")[2]["seq"] == S(2)
+    assert http("GET", mm.port, "/tasks/behind")[0] == 404
     serves(mm.port)
     mm.stop()
 
@@ -86,6 +87,6 @@ def test_duplicate_key_refused():
     wait_for(lambda: http("GET", mm.port, "/tasks/ok")[0] == 200, 10, "stored")
     assert mm.log_text().count("a key appears twice") == 4, mm.log_text()
     st, _, t = http_json("GET", mm.port, "/tasks")
-    assert [x["id"] for x in t] == ["ok"] and t[0]["seq"] == 5  # offset 4
+    assert [x["id"] for x in t] == ["ok"] and t[0]["seq"] == S(5)  # offset 4
     serves(mm.port)
     mm.stop()

@@ -15,7 +15,7 @@ from harness import http, start_middleman, timeout, wait_for
 import wsraw
 from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
                    RawWS, close_payload)
-from test_middleman import note, publish_notes, served, start, wait_seq
+from test_middleman import S, note, publish_notes, served, start, wait_seq
 
 
 def setup_one(*args):
@@ -46,7 +46,7 @@ def test_independent_client():
     async def main():
         async with websockets.connect(uri, ping_interval=None) as ws:
             first = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            assert first["id"] == "w1" and first["seq"] == 1
+            assert first["id"] == "w1" and first["seq"] == S(1)
             # our ping is answered
             pong = await ws.ping(b"hello")
             await asyncio.wait_for(pong, 5)
@@ -58,12 +58,12 @@ def test_independent_client():
             await ws.send("x" * 65536)  # the largest message allowed
             publish_notes([note("w2", "queued")])
             nxt = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            assert nxt["id"] == "w2" and nxt["seq"] == 2
+            assert nxt["id"] == "w2" and nxt["seq"] == S(2)
         assert ws.close_code == 1000, ws.close_code
 
         # since= and task= with the same client
-        async with websockets.connect(uri + "?since=1", ping_interval=None) as ws:
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["seq"] == 2
+        async with websockets.connect(uri + "?since=%d" % S(1), ping_interval=None) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["seq"] == S(2)
 
         # one byte over the message limit: 1009
         async with websockets.connect(uri, ping_interval=None, max_size=None) as ws:
@@ -214,7 +214,7 @@ def test_control_frames_and_close_handshake():
     fin, op, payload = c.recv_frame()
     assert (op, payload) == (OP_PONG, b"p" * 125)
     publish_notes([note("w2", "queued")])
-    assert json.loads(c.recv_text())["seq"] == 2
+    assert json.loads(c.recv_text())["seq"] == S(2)
     # a close from the client is echoed, then the server closes TCP
     c.send_frame(OP_CLOSE, close_payload(1000, b"bye"))
     fin, op, payload = c.recv_frame()
@@ -257,11 +257,11 @@ def test_200_clients():
     clients = [RawWS(mm.port, timeout=10) for _ in range(200)]
     for c in clients:
         assert c.status == 101
-        assert json.loads(c.recv_text(10))["seq"] == 1
+        assert json.loads(c.recv_text(10))["seq"] == S(1)
     publish_notes([note("many", "queued")])
     for c in clients:
         m = json.loads(c.recv_text(10))
-        assert m["id"] == "many" and m["seq"] == 2
+        assert m["id"] == "many" and m["seq"] == S(2)
     for c in clients:
         c.close()
     assert_served(mm)
@@ -288,7 +288,7 @@ def test_client_that_never_reads_does_not_delay_others():
         publish_notes([note("big%d" % j, "progress", pad=pad) for j in range(i, i + 20)])
         for j in range(i, i + 20):
             m = json.loads(fast.recv_text(10))
-            assert m["seq"] == j + 1
+            assert m["seq"] == S(j + 1)
     # it costs nothing meanwhile (a position in the store); after
     # WS_STALL_TIMEOUT_S (30) behind (its socket full) it is dropped
     mm.wait_log("too slow: behind for too long", 45)

@@ -20,11 +20,11 @@ import subprocess
 import threading
 import time
 
-from harness import (ENV, broker_ctl, broker_start_app, drain,
+from harness import (ENV, SEQ_STRIDE, broker_ctl, broker_start_app, drain,
                      broker_stop_app, free_port, get_all, http, http_json,
                      port_open, purge, queue_depth,
-                     raw_connect, run_program, start_program, start_tasker,
-                     timeout, wait_for)
+                     raw_connect, run_program, split_notes, start_program,
+                     start_tasker, stream_messages, timeout, wait_for)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                    r"[0-9a-f]{12}$")
@@ -364,6 +364,19 @@ def test_array_of_1000_accepted():
     assert queue_depth("tasks") == 1000
     wait_for(lambda: queue_depth("notifications") == 1000, 20,
              "1000 queued notifications")
+    # gathered: a JSON array per stream message, 64 at most (config.h's
+    # NOTIFY_SEQ_STRIDE), each notification whole, every task once
+    msgs = stream_messages("notifications")
+    assert 16 <= len(msgs) <= 32, len(msgs)
+    notes = []
+    for m in msgs:
+        arr = json.loads(m)
+        assert isinstance(arr, list) and 1 <= len(arr) <= SEQ_STRIDE, m[:200]
+        notes += arr
+    assert sorted(n["id"] for n in notes) == sorted(o["id"] for o in obj)
+    assert all(n["status"] == "queued" and n["name"] == "n" and
+               n["arg"] == one["arg"] and n["taskType"] == "download" and
+               isinstance(n["time"], int) for n in notes), notes[:3]
     purge_all()
     assert_serves(p.port)
 
@@ -454,6 +467,12 @@ def test_pipelined_posts_answered_in_order():
         c.close()
     queued = [json.loads(b) for b, _ in drain("tasks")]
     assert [(q["id"], q["name"]) for q in queued] == list(zip(ids, names)), queued
+    # their `queued` notifications: the ones handled in one pass of the
+    # tasker's loop share a stream message (fewer messages than tasks)
+    msgs = stream_messages("notifications")
+    notes = [json.loads(n) for m in msgs for n in split_notes(m)]
+    assert sorted(n["id"] for n in notes) == sorted(ids), notes
+    assert len(msgs) < 8, msgs
     assert_serves(p.port)
 
 

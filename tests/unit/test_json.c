@@ -67,10 +67,52 @@ static void test_writer(void)
 	buf_free(&b);
 }
 
+/* The objects json_array_item finds, as "a|b|c", or "ERR" / "ERR after a|b". */
+static const char *array_items(const char *js, char *out, size_t cap)
+{
+	size_t pos = 0, start, end, used = 0;
+	int r;
+	out[0] = '\0';
+	while ((r = json_array_item(js, strlen(js), &pos, &start, &end)) == 1)
+		used += (size_t)snprintf(out + used, cap - used, "%s%.*s",
+					 used ? "|" : "", (int)(end - start), js + start);
+	if (r < 0) {
+		char tmp[256];
+		snprintf(tmp, sizeof(tmp), used ? "ERR after %s" : "ERR", out);
+		snprintf(out, cap, "%s", tmp);
+	}
+	return out;
+}
+
+static void test_array_items(void)
+{
+	char out[256];
+	CHECK_STR(array_items("[]", out, sizeof(out)), "");
+	CHECK_STR(array_items(" [ ] \n", out, sizeof(out)), "");
+	CHECK_STR(array_items("[{\"a\":1}]", out, sizeof(out)), "{\"a\":1}");
+	CHECK_STR(array_items("[{\"a\":1} , {\"b\":[1,{\"c\":2}]}]", out, sizeof(out)),
+		  "{\"a\":1}|{\"b\":[1,{\"c\":2}]}");
+	/* braces and quotes inside strings, escaped quotes */
+	CHECK_STR(array_items("[{\"a\":\"}]\\\"{\"},{}]", out, sizeof(out)),
+		  "{\"a\":\"}]\\\"{\"}|{}");
+	CHECK_STR(array_items("{\"a\":1}", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("[1]", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("[\"x\"]", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("[{}", out, sizeof(out)), "ERR after {}");
+	CHECK_STR(array_items("[{},]", out, sizeof(out)), "ERR after {}");
+	CHECK_STR(array_items("[{}{}]", out, sizeof(out)), "ERR after {}");
+	CHECK_STR(array_items("[{}] x", out, sizeof(out)), "ERR after {}");
+	CHECK_STR(array_items("[{\"a\":\"}", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("[{]}]", out, sizeof(out)), "ERR");
+	CHECK_STR(array_items("[{\"a\":[}]", out, sizeof(out)), "ERR");
+}
+
 int main(void)
 {
 	test_grammar();
 	test_strings();
 	test_writer();
+	test_array_items();
 	return check_report();
 }
