@@ -274,22 +274,31 @@ def test_task_over_the_delivery_limit_ends_failed():
     mm.stop()
 
 
-def test_journal_of_an_older_warren_moved_aside():
-    """A journal whose seq was an arrival count (no position record) cannot
-    say where to resume: it is moved to PATH.old and the store rebuilt from
-    the stream; the new journal then resumes as any other."""
+def moved_aside(pre, name, records):
+    """A journal of records (an older warren's), a middleman started on it:
+    checks that it was moved aside, its task not kept, and that a new
+    notification (pre + "new") is stored. Returns (path, middleman)."""
     import zlib
-    pre = prefix()
-    path = os.path.join(fresh_dir("stream"), "old.journal")
-    rec = json.dumps(note(pre + "old", "queued", 1, seq=1)).encode()
+    path = os.path.join(fresh_dir("stream"), name)
     with open(path, "wb") as f:
-        f.write(b"%08x %08x " % (len(rec), zlib.crc32(rec)) + rec + b"\n")
+        for rec in records:
+            f.write(b"%08x %08x " % (len(rec), zlib.crc32(rec)) + rec + b"\n")
     mm = start_middleman("--interval", "0", "--journal", path)
     mm.wait_log("from an older warren")
     assert os.path.exists(path + ".old")
     assert http("GET", mm.port, "/tasks/" + pre + "old")[0] == 404
     publish_stream([note(pre + "new", "queued", 2)])
     wait_for(lambda: has(mm.port, pre + "new"), 20, "stored")
+    return path, mm
+
+
+def test_journal_of_an_older_warren_moved_aside():
+    """A journal whose seq was an arrival count (no position record) cannot
+    say where to resume: it is moved to PATH.old and the store rebuilt from
+    the stream; the new journal then resumes as any other."""
+    pre = prefix()
+    path, mm = moved_aside(pre, "old.journal",
+                           [json.dumps(note(pre + "old", "queued", 1, seq=1)).encode()])
     seq = task(mm.port, pre + "new")["seq"]
     mm.stop()
     mm = start_middleman("--interval", "0", "--journal", path)
@@ -305,19 +314,10 @@ def test_journal_numbered_offset_plus_one_moved_aside():
     """A journal of the warren before NOTIFY_SEQ_STRIDE (seq = offset + 1,
     position records "@ HANDLED FROM") is moved aside too: its seqs and
     position mean something else now."""
-    import zlib
     pre = prefix()
-    path = os.path.join(fresh_dir("stream"), "plus1.journal")
-    with open(path, "wb") as f:
-        for rec in (b"@ 0 1", json.dumps(note(pre + "old", "queued", 1, seq=1)).encode(),
-                    b"@ 1 1"):
-            f.write(b"%08x %08x " % (len(rec), zlib.crc32(rec)) + rec + b"\n")
-    mm = start_middleman("--interval", "0", "--journal", path)
-    mm.wait_log("from an older warren")
-    assert os.path.exists(path + ".old")
-    assert http("GET", mm.port, "/tasks/" + pre + "old")[0] == 404
-    publish_stream([note(pre + "new", "queued", 2)])
-    wait_for(lambda: has(mm.port, pre + "new"), 20, "stored")
+    _, mm = moved_aside(pre, "plus1.journal",
+                        [b"@ 0 1", json.dumps(note(pre + "old", "queued", 1, seq=1)).encode(),
+                         b"@ 1 1"])
     assert task(mm.port, pre + "new")["seq"] % SEQ_STRIDE == 1
     assert http("GET", mm.port, "/health")[0] == 200
     mm.stop()
