@@ -88,3 +88,35 @@ def test_journal_on_full_disk():
     st, _, listed = http_json("GET", mm.port, "/tasks")
     assert len(listed) == 302
     mm.stop()
+
+
+@timeout(180)
+def test_disk_full_in_the_middle_of_an_array():
+    """A message holding 40 notifications (the tasker gathers its `queued`
+    ones) meets a disk with room for only some of them: those are stored,
+    the rest wait, and once there is room every one is there once, each
+    with its own seq, also after a restart."""
+    assert MNT, "cannot mount a tmpfs (the test needs root)"
+    path = os.path.join(MNT, "a.journal")
+    mm = start("--interval", "0", "--journal", path)
+    publish_notes([note("first", "queued")])
+    wait_for(lambda: task(mm.port, "first"), 10, "stored before the disk fills")
+    filler = os.path.join(MNT, "filler")
+    fill(filler)
+    os.truncate(filler, os.path.getsize(filler) - 4096)  # one page of room
+    arr = [note("a%02d" % i, "queued", pad="p" * 200) for i in range(40)]
+    publish_notes([json.dumps(arr)])
+    mm.wait_log("journal: No space left on device: notifications held", 20)
+    some = [i for i in range(40) if task(mm.port, "a%02d" % i)]
+    assert 0 < len(some) < 40 and some == list(range(len(some))), some
+    os.unlink(filler)
+    mm.wait_log("journal: writable again", 30)
+    wait_for(lambda: task(mm.port, "a39"), 30, "the rest stored")
+    want = [("first", S(1))] + [("a%02d" % i, S(2) + i) for i in range(40)]
+    st, _, listed = http_json("GET", mm.port, "/tasks")
+    assert [(t["id"], t["seq"]) for t in listed] == want, listed
+    mm.stop()
+    mm = start_middleman("--interval", "0", "--journal", path)
+    st, _, listed = http_json("GET", mm.port, "/tasks")
+    assert [(t["id"], t["seq"]) for t in listed] == want, listed
+    mm.stop()
