@@ -115,6 +115,7 @@ def test_disk_full_in_the_middle_of_an_array():
     want = [("first", S(1))] + [("a%02d" % i, S(2) + i) for i in range(40)]
     st, _, listed = http_json("GET", mm.port, "/tasks")
     assert [(t["id"], t["seq"]) for t in listed] == want, listed
+    assert "closed by the broker" not in mm.log_text(), mm.log_text()
     mm.stop()
     mm = start_middleman("--interval", "0", "--journal", path)
     st, _, listed = http_json("GET", mm.port, "/tasks")
