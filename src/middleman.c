@@ -351,15 +351,13 @@ static void drop(struct middleman *m, uint64_t tag, uint64_t seq)
 	commit_soon(m);
 }
 
-/* Stores notification seq (or drops a bad one, or a copy); the message's
- * tag is acknowledged with it when ack (its last). -1 when the journal
- * failed: nothing was stored, errno says why. */
-static int store_one(struct middleman *m, uint64_t seq, uint64_t tag, int ack,
+/* Stores notification seq (or drops a bad one, or a copy) and queues the
+ * ack of tag (0: none, for all but a message's last notification). -1
+ * when the journal failed: nothing was stored, errno says why. */
+static int store_one(struct middleman *m, uint64_t seq, uint64_t tag,
 		     const char *body, size_t len)
 {
 	char err[160];
-	if (!ack) /* not its message's last: handled, but not acknowledged */
-		tag = 0;
 	if (seq <= m->handled) {
 		/* handled before: a stream may start before the offset asked
 		 * (at its chunk's first); or the stream is a new one */
@@ -429,7 +427,7 @@ static int store_message(struct middleman *m, uint64_t seq, uint64_t tag,
 			     body[pos] == '\n' || body[pos] == '\r'))
 		pos++;
 	if (pos == len || body[pos] != '[')
-		return store_one(m, seq, tag, 1, body, len);
+		return store_one(m, seq, tag, body, len);
 	pos = 0;
 	while ((r = json_array_item(body, len, &pos, &start, &end)) == 1)
 		n++;
@@ -443,7 +441,8 @@ static int store_message(struct middleman *m, uint64_t seq, uint64_t tag,
 	pos = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_array_item(body, len, &pos, &start, &end);
-		if (store_one(m, seq + i, tag, i == n - 1, body + start, end - start) < 0)
+		if (store_one(m, seq + i, i == n - 1 ? tag : 0, body + start,
+			      end - start) < 0)
 			return -1;
 	}
 	return 0;
@@ -515,7 +514,6 @@ static uint64_t seq_of(const struct middleman *m, const struct mq_delivery *d)
 	return (m->handled + NOTIFY_SEQ_STRIDE - 1) / NOTIFY_SEQ_STRIDE *
 	       NOTIFY_SEQ_STRIDE + 1 + m->nparked * NOTIFY_SEQ_STRIDE;
 }
-
 
 /* Where reading `notifications` starts, asked at each (re)subscription:
  * at the message of the last notification handled (what of it was handled
