@@ -381,6 +381,25 @@ def test_array_of_1000_accepted():
     assert_serves(p.port)
 
 
+def test_queued_messages_bounded_in_bytes():
+    """64 tasks with 2000-byte URLs (each `queued` notification ~2.2 KB):
+    their notifications go in several stream messages of at most 32 KiB
+    (config.h's TASKER_QUEUED_BATCH_BYTES), not one of 140 KB."""
+    p = tasker()
+    purge_all()
+    url = "http://127.0.0.1/" + "u" * (2000 - len("http://127.0.0.1/"))
+    st, _, obj, raw = post(p.port, [task(name="long%d" % i, arg=url) for i in range(64)])
+    assert st == 202 and len(obj) == 64, raw[:300]
+    wait_for(lambda: queue_depth("notifications") == 64, 20, "64 queued notifications")
+    msgs = stream_messages("notifications")
+    assert all(len(m) <= 32768 for m in msgs), [len(m) for m in msgs]
+    assert len(msgs) >= 5, [len(m) for m in msgs]
+    ids = [json.loads(n)["id"] for m in msgs for n in split_notes(m)]
+    assert sorted(ids) == sorted(o["id"] for o in obj)
+    purge_all()
+    assert_serves(p.port)
+
+
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
     p = tasker()
     purge_all()
