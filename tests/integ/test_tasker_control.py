@@ -65,6 +65,12 @@ def setup_module():
     purge(CONTROL)  # the harness reads it from its start
 
 
+def teardown_module():
+    # the pauses published here would stop every worker a later module
+    # starts (a worker reads the stream from its start)
+    purge(CONTROL)
+
+
 def tasker(*args, amqp=None, token=None):
     """A tasker connected to the broker (one per argument list, reused)."""
     key = (args, amqp)
