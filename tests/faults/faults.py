@@ -425,7 +425,7 @@ def scenario_1_worker_killed():
     ledger = Ledger()
     mm, col = observe(ledger)
     try:
-        tasker = H.start_tasker()
+        tasker = H.start_tasker(connected=True)
         shared = H.fresh_dir("shared")
         w1 = H.start_worker("--heartbeat", "5", dir=shared)
         want = H.ENV.sha256("10m.bin")
@@ -467,7 +467,7 @@ def scenario_2_broker_restarts():
     ledger = Ledger()
     mm, col = observe(ledger)
     try:
-        tasker = H.start_tasker("--heartbeat", "5")
+        tasker = H.start_tasker("--heartbeat", "5", connected=True)
         dirs = []
         for _ in range(2):
             w = H.start_worker("--concurrency", "8", "--heartbeat", "5")
@@ -532,7 +532,7 @@ def scenario_alarms():
         H.broker_ctl("set_vm_memory_high_watermark", "0.0000001" if on else "0.4")
 
     try:
-        tasker = H.start_tasker("--heartbeat", "5")
+        tasker = H.start_tasker("--heartbeat", "5", connected=True)
         dirs = [H.start_worker("--concurrency", "8", "--heartbeat", "5").dir
                 for _ in range(2)]
         url = H.ENV.url("small.txt")
@@ -619,7 +619,7 @@ def scenario_3_disk_full():
         _summary.append("SKIP disk_full (no tmpfs mount here)")
         return
     try:
-        tasker = H.start_tasker()
+        tasker = H.start_tasker(connected=True)
         # --min-free 0: the write's own ENOSPC is what this scenario
         # covers (the guard has its own test, test_worker_limits)
         w = H.start_worker("--retries", "1", "--min-free", "0", dir=mnt)
@@ -777,7 +777,7 @@ def scenario_4_link_cut():
         relays.append(Relay(host.root_ip, H.ENV.amqp_port, H.ENV.amqp_port))
         relays.append(Relay(host.root_ip, H.ENV.http_port, H.ENV.http_port))
         amqp = "amqp://guest:guest@%s:%d" % (host.root_ip, H.ENV.amqp_port)
-        tasker = H.start_tasker()
+        tasker = H.start_tasker(connected=True)
         d1 = H.fresh_dir("host1")
         w1 = H.start_program("/usr/sbin/ip", [
             "netns", "exec", host.ns, H.ENV.worker, "--amqp", amqp, "--dir", d1,
@@ -912,7 +912,7 @@ def scenario_6_soak():
     and fds of the long-lived programs are flat, everything answers."""
     reset_queues()
     ledger = Ledger()
-    tasker = H.start_tasker("--heartbeat", "10")
+    tasker = H.start_tasker("--heartbeat", "10", connected=True)
     mm_port = H.free_port()
     mm = H.start_program("middleman", [
         "--listen", "127.0.0.1:%d" % mm_port, "--amqp", H.ENV.amqp_url,
@@ -1060,9 +1060,7 @@ def scenario_7_cluster_leader_killed():
     order = [0, 1, 2]
     # the tasker declares `tasks` first: its leader is the tasker's node
     tasker = H.start_tasker("--heartbeat", str(hb), amqp=H.cluster_amqp(*order),
-                            timeout=30)
-    H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
-               "the tasker up")
+                            timeout=30, connected=True)
     q = H.wait_for(lambda: (H.cluster_queue("tasks") or {}).get("leader") is not None
                    and H.cluster_queue("tasks"), 30, "the leader of tasks")
     lead = q["leader"]
@@ -1264,9 +1262,7 @@ def scenario_9_poison_task():
     ledger = Ledger()
     mm, col = observe(ledger)
     try:
-        tasker = H.start_tasker()
-        H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
-                   "the tasker up")
+        tasker = H.start_tasker(connected=True)
         st, tid = submit(ledger, tasker.port,
                          task(H.ENV.url("/slow/10m.bin?rate=262144"), "poison"))
         assert st == 202, st

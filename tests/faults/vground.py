@@ -33,7 +33,7 @@ def main():
     reset_queues()
     journal = os.path.join(H.fresh_dir("journal"), "notes.journal")
     mm = H.start_middleman("--interval", "0", "--journal", journal, timeout=SLOW)
-    tasker = H.start_tasker(timeout=SLOW)
+    tasker = H.start_tasker(timeout=SLOW, connected=True)
     shared = H.fresh_dir("shared")
     w1 = H.start_worker("--concurrency", "2", dir=shared,
                         wait_log="broker connection ready", timeout=SLOW)

@@ -67,8 +67,10 @@ Programs:
         env: added to a clean copy of os.environ without any WARREN_*
         variable (WARREN_TEST_* kept), so settings are explicit.
         stdout and stderr both go to the log file.
-    start_tasker(*args, env=None, amqp=None) -> Proc   --listen 127.0.0.1:<auto>
-        --amqp ENV.amqp_url, plus args; waits for the port.
+    start_tasker(*args, env=None, amqp=None, connected=False) -> Proc   --listen 127.0.0.1:<auto>
+        --amqp ENV.amqp_url, plus args; waits for the port, and with
+        connected=True for GET /health 200 (the broker connection).
+    wait_tasker_connected(p, token="", timeout=30) -> p
     start_middleman(*args, env=None, amqp=None) -> Proc   the same
     start_worker(*args, env=None, amqp=None, dir=None, wait_log=None) -> Proc
         --amqp, --dir (default: a fresh dir under the test's log dir, in
@@ -160,7 +162,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 
@@ -515,11 +516,32 @@ def start_program(name, args=(), env=None, port=None, wait_log=None,
     return p
 
 
-def start_tasker(*args, env=None, amqp=None, timeout=15):
-    """tasker --listen 127.0.0.1:<free port> --amqp <url> ARGS; waits."""
-    return start_program("tasker", ["--listen", "127.0.0.1:{port}",
-                                    "--amqp", amqp or ENV.amqp_url] + list(args),
-                         env=env, port="auto", timeout=timeout)
+def start_tasker(*args, env=None, amqp=None, timeout=15, connected=False):
+    """tasker --listen 127.0.0.1:<free port> --amqp <url> ARGS; waits until
+    it accepts. It listens at once and connects to the broker in the
+    background, answering 503 until then: connected=True also waits for
+    GET /health to say 200 (with the --token or WARREN_TOKEN it was given)."""
+    p = start_program("tasker", ["--listen", "127.0.0.1:{port}",
+                                 "--amqp", amqp or ENV.amqp_url] + list(args),
+                      env=env, port="auto", timeout=timeout)
+    if connected:
+        wait_tasker_connected(p, _token_of(args, env), timeout=max(timeout, 30))
+    return p
+
+
+def _token_of(args, env):
+    args = list(args)
+    if "--token" in args:
+        return args[args.index("--token") + 1]
+    return (env or {}).get("WARREN_TOKEN", "")
+
+
+def wait_tasker_connected(p, token="", timeout=30):
+    """Waits until tasker p answers GET /health with 200 (connected)."""
+    hdrs = {"Authorization": "Bearer " + token} if token else {}
+    wait_for(lambda: http("GET", p.port, "/health", headers=hdrs)[0] == 200,
+             timeout, "%s to connect to the broker" % p.name, interval=0.1)
+    return p
 
 
 def start_middleman(*args, env=None, amqp=None, timeout=15):

@@ -370,7 +370,7 @@ def test_page_drives_the_tasker():
     counts follow."""
     tok = "pagetok2"
     purge("tasks")
-    tasker = start_tasker("--token", tok)
+    tasker = start_tasker("--token", tok, connected=True)
     mm = start("--interval", "0", "--token", tok,
                "--tasker-url", "http://127.0.0.1:%d/" % tasker.port)
     worker = start_worker("--concurrency", "2", wait_log="warren.control read to its end")

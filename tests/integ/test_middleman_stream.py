@@ -331,7 +331,7 @@ def test_tasker_batches_queued_each_shown_once_with_its_own_seq():
     WebSocket client, seqs unique and increasing, every id once."""
     purge("tasks")
     mm = start_middleman("--interval", "0")
-    tk = start_tasker()
+    tk = start_tasker(connected=True)
     c = wsraw.RawWS(mm.port)
     assert c.status == 101
     pre = prefix()

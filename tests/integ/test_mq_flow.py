@@ -12,10 +12,9 @@ import json
 import os
 import signal
 import time
-import uuid
 
-from harness import (ENV, Broker, drain, http, http_json, purge, start_middleman, start_tasker,
-                     start_worker, timeout, wait_for)
+from harness import (ENV, Broker, drain, http_json, purge, start_middleman, start_tasker,
+                     start_worker, timeout, wait_for, wait_tasker_connected)
 
 BR = None
 
@@ -68,13 +67,6 @@ def finals(ids, tmo=60):
     return seen
 
 
-def up(t):
-    """Waits until the tasker is connected (it starts without the broker)."""
-    wait_for(lambda: http_json("GET", t.port, "/health")[0] == 200, 30,
-             "the tasker connected", interval=0.1)
-    return t
-
-
 def beam_pid():
     out = BR.ctl("eval", "list_to_integer(os:getpid()).")
     return int(out.strip().splitlines()[-1])
@@ -98,7 +90,7 @@ def test_memory_alarm_answers_at_once_and_completes_after():
     purge("tasks", url=BR.url)
     purge("notifications", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = up(start_tasker(amqp=BR.url))
+    t = start_tasker(amqp=BR.url, connected=True)
     st, _, before = http_json("POST", t.port, "/task", task(ENV.url("small.txt"), "before"))
     assert st == 202, before
     try:
@@ -143,7 +135,7 @@ def test_worker_downloads_through_an_alarm_and_publishes_after():
     purge("tasks", url=BR.url)
     purge("notifications", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = up(start_tasker(amqp=BR.url))
+    t = start_tasker(amqp=BR.url, connected=True)
     # 2 MiB at 512 KiB/s: the download spans the alarm
     st, _, res = http_json("POST", t.port, "/task",
                            task(ENV.url("slow/10m.bin?rate=1048576"), "through"))
@@ -166,7 +158,7 @@ def test_worker_downloads_through_an_alarm_and_publishes_after():
 
 @timeout(240)
 def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
-    t = up(start_tasker("--heartbeat", "60", amqp=BR.url))
+    t = start_tasker("--heartbeat", "60", amqp=BR.url, connected=True)
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
@@ -198,7 +190,7 @@ def test_broker_frozen_is_declared_dead_and_the_tasker_answers():
 def test_consumer_cancelled_by_queue_deletion_consumes_again():
     purge("tasks", url=BR.url)
     w = start_worker(amqp=BR.url)
-    t = up(start_tasker(amqp=BR.url))
+    t = start_tasker(amqp=BR.url, connected=True)
     w.wait_log(r"connected to broker", timeout=20)
     from harness import delete_queue
     delete_queue("tasks", url=BR.url)
@@ -219,7 +211,7 @@ def test_channel_close_keeps_the_connection():
     purge("tasks", url=br.url)
     purge("notifications", url=br.url)
     w = start_worker("--heartbeat", "5", amqp=br.url)
-    t = up(start_tasker(amqp=br.url))
+    t = start_tasker(amqp=br.url, connected=True)
     st, _, res = http_json("POST", t.port, "/task",
                            task(ENV.url("slow/10m.bin?rate=2097152"), "long"))
     assert st == 202
@@ -241,7 +233,7 @@ def test_shutdown_with_a_confirm_outstanding():
     frozen): after the grace period the tasker exits 0, the waiting client
     gets its 503, and nothing is used after it was freed (ASan build)."""
     import threading
-    t = up(start_tasker(amqp=BR.url))
+    t = start_tasker(amqp=BR.url, connected=True)
     st, _, _ = http_json("POST", t.port, "/task", task(ENV.url("small.txt")))
     assert st == 202
     pid = beam_pid()
@@ -296,7 +288,7 @@ def test_queue_with_other_arguments_said_once_retried_slowly():
     finally:
         delete_queue("tasks", url=BR.url)
     t.wait_log(r"the queues are as warren declares them now", timeout=60)
-    up(t)
+    wait_tasker_connected(t)
     assert t.log_text().count("exists with other arguments") == 1
     t.stop()
 
@@ -329,7 +321,7 @@ def test_cluster_urls_fail_over_in_turn_password_hidden():
     dead = free_port()
     pw = "Secret-Dead-7"
     urls = "amqp://guest:%s@127.0.0.1:%d,%s,%s" % (pw, dead, BR.url, ENV.amqp_url)
-    t = up(start_tasker(amqp=urls))
+    t = start_tasker(amqp=urls, connected=True)
     t.wait_log(r"connected to broker amqp://guest:\*\*\*@127\.0\.0\.1:%d " % BR.port,
                timeout=5)
     assert "amqp://guest:***@127.0.0.1:%d" % dead in t.log_text()

@@ -102,22 +102,8 @@ def assert_serves(port):
 
 
 def tasker(*args, env=None):
-    """start_tasker, then wait until it is connected to the broker (it
-    listens at once and connects in the background)."""
-    p = start_tasker(*args, env=env)
-    auth = {"Authorization": "Bearer " + _token(args, env)}
-
-    def up():
-        return http("GET", p.port, "/health", headers=auth)[0] == 200
-    wait_for(up, 20, "the tasker to connect to the broker")
-    return p
-
-
-def _token(args, env):
-    args = list(args)
-    if "--token" in args:
-        return args[args.index("--token") + 1]
-    return (env or {}).get("WARREN_TOKEN", "")
+    """start_tasker, connected to the broker."""
+    return start_tasker(*args, env=env, connected=True)
 
 
 def purge_all():

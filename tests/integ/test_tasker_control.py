@@ -15,7 +15,7 @@ import time
 import uuid
 
 from harness import (ENV, drain, free_port, get_all, http, http_json, purge,
-                     raw_exchange, start_tasker, wait_for)
+                     raw_exchange, start_tasker)
 
 CONTROL = "warren.control"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -71,16 +71,12 @@ def teardown_module():
     purge(CONTROL)
 
 
-def tasker(*args, amqp=None, token=None):
+def tasker(*args, amqp=None):
     """A tasker connected to the broker (one per argument list, reused)."""
     key = (args, amqp)
     p = _tasker.get(key)
     if p is None or not p.alive():
-        p = start_tasker(*args, amqp=amqp)
-        if amqp is None:
-            auth = {"Authorization": "Bearer " + token} if token else {}
-            wait_for(lambda: http("GET", p.port, "/health", headers=auth)[0] == 200,
-                     20, "the tasker to connect to the broker")
+        p = start_tasker(*args, amqp=amqp, connected=amqp is None)
         _tasker[key] = p
     return p
 
@@ -242,7 +238,7 @@ def test_wrong_methods_405_with_allow():
 
 
 def test_token_guards_control_not_preflight():
-    p = tasker("--token", "s3cret", token="s3cret")
+    p = tasker("--token", "s3cret")
     good = {"Authorization": "Bearer s3cret"}
     for method, path, body in (("DELETE", "/task/" + ID, None),
                                ("POST", "/control", b'{"op":"pause"}'),

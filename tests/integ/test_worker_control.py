@@ -186,7 +186,7 @@ def test_through_the_tasker():
     (`cancelled`, no .part); POST /control pause and resume around a
     second task, which waits in the queue meanwhile."""
     notes = Notes()
-    tk = start_tasker()
+    tk = start_tasker(connected=True)
     w = ready_worker()
     try:
         st, _, a = http_json("POST", tk.port, "/task", {
