@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 LOG_DAEMON = 3
 base = int(os.environ.get("WARREN_TEST_PORT_BASE", "25700"))

@@ -5,7 +5,6 @@ the line end are refused in the tasker's request bodies (400, connection
 closed, the server still serves) and in the worker's responses (a clear
 failure, not retried); well-formed extensions still pass on both sides."""
 
-import json
 
 from hostile import Script, raw
 from test_tasker import (Raw, assert_serves, check_error_body, enc, purge_all,

@@ -7,8 +7,6 @@ the defaults; a slow-loris crowd at the cap locks a well-behaved client out
 for no longer than the request timeout; with too few descriptors the
 server neither spins nor floods its log."""
 
-import errno
-import json
 import os
 import re
 import resource
@@ -20,7 +18,6 @@ from harness import (ENV, Proc, _child_env, _log_path, _register, free_port,
                      http, port_open, purge, timeout, wait_for)
 from test_middleman import note, publish_notes, start, wait_seq
 from test_tasker import enc, req, tasker, task
-import wsraw
 
 REQUEST_TIMEOUT_S = 10  # HTTP_REQUEST_TIMEOUT_S
 

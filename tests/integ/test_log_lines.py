@@ -5,7 +5,6 @@ of the program's log has the form of a log line and that the escaped text
 is there; then that the program still serves."""
 
 import re
-import socket
 
 from harness import (declare_topology, http, publish, purge, raw_exchange,
                      start_middleman, start_tasker, start_worker, wait_for)

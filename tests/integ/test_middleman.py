@@ -136,7 +136,7 @@ def test_array_message_numbered_per_notification():
     arr = [note("a1", "queued"), note("a2", "queued"), note("a3", "queued")]
     mixed = [note("m1", "queued"), {"id": "m2"}, note("m3", "queued")]
     too_many = [note("t%d" % i, "queued") for i in range(SEQ_STRIDE + 1)]
-    bodies = publish_notes([json.dumps(arr), note("single", "queued"),
+    publish_notes([json.dumps(arr), note("single", "queued"),
                             json.dumps(mixed),
                             '[{"id":"b1","status":"queued"},1]', "[]",
                             '[{"id":"b2","status":"queued"}',

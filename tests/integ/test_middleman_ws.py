@@ -11,7 +11,7 @@ import time
 
 import websockets
 
-from harness import http, start_middleman, timeout, wait_for
+from harness import http, timeout, wait_for
 import wsraw
 from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
                    RawWS, close_payload)

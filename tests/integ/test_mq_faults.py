@@ -14,7 +14,7 @@ import uuid
 
 from harness import (ENV, _declare, amqp_connect, http_json, purge, queue_depth,
                      start_middleman, start_program, start_worker, timeout,
-                     wait_for, port_open)
+                     wait_for)
 
 BIG = 100 * 1024 * 1024
 

@@ -383,7 +383,6 @@ def test_userinfo_becomes_basic_auth():
 
 def test_credentials_not_carried_to_another_host():
     other = Script(resp(200, b"elsewhere"))
-    same = Script(resp(200, b"same"))
     # 127.0.0.1 -> localhost is another host: no Authorization there
     first = Script(resp(302, headers={"Location": "http://localhost:%d/y" % other.port}))
     res, data, _ = done(first.url("/x", userinfo="u:p"))
