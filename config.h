@@ -255,11 +255,19 @@
 #define TASKER_CORS_ORIGIN "*"
 #endif
 /* Bytes of `queued` notifications the tasker gathers into one stream
- * message (a JSON array) in one pass of its loop; at most NOTIFY_SEQ_STRIDE
- * of them. A stream write costs the broker about as much as the task's
- * own, whatever its size: one per task cut intake by a third. */
+ * message (a JSON array); at most NOTIFY_SEQ_STRIDE of them. A stream
+ * write costs the broker about as much as the task's own, whatever its
+ * size: one per task cut intake by a third. */
 #ifndef TASKER_QUEUED_BATCH_BYTES
 #define TASKER_QUEUED_BATCH_BYTES 32768
+#endif
+/* Milliseconds the tasker gathers `queued` notifications for (from the
+ * first) before it publishes them: a task's `queued` may reach the
+ * middleman this much later (its state still only moves forward). 0 = the
+ * ones of one pass of the loop. Longer saves broker CPU under steady load:
+ * see README, "Performance". */
+#ifndef TASKER_QUEUED_GATHER_MS
+#define TASKER_QUEUED_GATHER_MS 20
 #endif
 
 /* ---- tasks --------------------------------------------------------------- */

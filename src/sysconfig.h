@@ -162,6 +162,9 @@
 #if DEFAULT_TASKS < 1 || DEFAULT_TASKS > MIDDLEMAN_MAX_TASKS
 #error "DEFAULT_TASKS must be from 1 to MIDDLEMAN_MAX_TASKS"
 #endif
+#if TASKER_QUEUED_GATHER_MS < 0 || TASKER_QUEUED_GATHER_MS > 1000
+#error "TASKER_QUEUED_GATHER_MS must be from 0 to 1000 (a task shows queued that much later)"
+#endif
 #if WS_MAX_CONTROL_BACKLOG < 2 * (125 + 14) /* control payload + frame header */
 #error "WS_MAX_CONTROL_BACKLOG must hold a pong and a close frame"
 #endif

@@ -3,8 +3,8 @@
  *
  * POST /task validates the body as it arrives (one task or an array, all
  * or none; see task_stream in task.h), publishes each task persistently to
- * `tasks` and its `queued` notification to `notifications` (the ones of one
- * pass of the loop together, as one stream message), and answers 202 only
+ * `tasks` and its `queued` notification to `notifications` (gathered for
+ * TASKER_QUEUED_GATHER_MS, as one stream message), and answers 202 only
  * when the broker has confirmed every task. The answer is deferred while
  * confirms are outstanding; many requests' confirms are in flight at once.
  * The notifications go over a second connection: RabbitMQ serves each
@@ -49,11 +49,12 @@ struct tasker {
 	int stopping;
 	int64_t stop_deadline;
 	int publishing;         /* batches with tasks still to publish */
-	buf_t queued;           /* `queued` notifications gathered in this
-				 * pass of the loop: "[" then comma-separated */
+	buf_t queued;           /* `queued` notifications gathered: "["
+				 * then comma-separated */
 	int nqueued;
 	char queued_id[37];     /* the first one's task id */
-	uint64_t queued_timer;  /* publishes them at the end of the pass */
+	uint64_t queued_timer;  /* publishes them TASKER_QUEUED_GATHER_MS
+				 * after the first */
 };
 
 /* One POST /task whose confirms are awaited. */
@@ -139,8 +140,8 @@ static void on_queued_timer(loop_t *loop, void *arg)
 	queued_flush(t);
 }
 
-/* Adds a `queued` notification to this pass's message; publishes the
- * message first when the notification would not fit in it. */
+/* Adds a `queued` notification to the message being gathered; publishes
+ * the message first when the notification would not fit in it. */
 static void queued_add(struct tasker *t, const char *note, size_t len,
 		       const char *id)
 {
@@ -159,12 +160,13 @@ static void queued_add(struct tasker *t, const char *note, size_t len,
 	if (t->nqueued++ == 0)
 		memcpy(t->queued_id, id, sizeof(t->queued_id));
 	if (!t->queued_timer &&
-	    !(t->queued_timer = loop_timer(t->loop, 0, on_queued_timer, t)))
+	    !(t->queued_timer = loop_timer(t->loop, TASKER_QUEUED_GATHER_MS,
+					   on_queued_timer, t)))
 		queued_flush(t); /* no timer: at once */
 }
 
-/* Publishes a task and adds its `queued` notification to this pass's
- * message. 0, or -1 when the broker is not there to take it. */
+/* Publishes a task and adds its `queued` notification to the message being
+ * gathered. 0, or -1 when the broker is not there to take it. */
 static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 			buf_t *scratch)
 {
@@ -459,13 +461,15 @@ static void on_mq_state(int up, void *arg)
 }
 
 /* Every SHUTDOWN_POLL_MS after SIGTERM: stops the loop once every confirm
- * is in or the grace is over. */
+ * is in or the grace is over, the `queued` notifications gathered sent
+ * (mq_free writes them out before its close). */
 static int64_t check_stopped(loop_t *loop, void *arg)
 {
 	struct tasker *t = arg;
 	if ((mq_inflight(t->mq) || (t->notes && mq_inflight(t->notes)) || t->publishing) &&
 	    loop_now(loop) < t->stop_deadline)
 		return SHUTDOWN_POLL_MS;
+	queued_flush(t);
 	loop_stop(loop);
 	return LOOP_TIMER_STOP;
 }

@@ -837,7 +837,7 @@ def seq_at(offset, index=0):
 def split_notes(body):
     """A notifications message's notifications, each as its own bytes: the
     body, or the objects of its JSON array (the tasker's `queued` ones,
-    gathered per pass of its loop)."""
+    gathered for TASKER_QUEUED_GATHER_MS)."""
     if not body.lstrip().startswith(b"["):
         return [body]
     try:

@@ -386,6 +386,43 @@ def test_queued_messages_bounded_in_bytes():
     assert_serves(p.port)
 
 
+def test_serial_posts_queued_gathered_for_a_while():
+    """Ten POSTs one after the other, each waiting for its 202 (as a script
+    or the page sends them): their `queued` notifications are gathered for
+    TASKER_QUEUED_GATHER_MS (config.h), so they share stream messages -
+    fewer than ten - though no two were in one pass of the loop."""
+    p = tasker()
+    purge_all()
+    ids = []
+    for i in range(10):
+        st, _, obj, raw = post(p.port, task(name="serial %d" % i))
+        assert st == 202, raw
+        ids.append(obj["id"])
+    wait_for(lambda: queue_depth("notifications") == 10, 20, "10 queued notifications")
+    msgs = stream_messages("notifications")
+    notes = [json.loads(n) for m in msgs for n in split_notes(m)]
+    assert sorted(n["id"] for n in notes) == sorted(ids), notes
+    assert all(n["status"] == "queued" for n in notes), notes
+    assert len(msgs) < 10, msgs
+    purge_all()
+    assert_serves(p.port)
+
+
+def test_queued_gathered_sent_on_sigterm():
+    """SIGTERM right after a 202: the `queued` notification still being
+    gathered is published before the tasker exits, not lost with it."""
+    p = tasker()
+    purge_all()
+    st, _, obj, raw = post(p.port, task(name="last before stop"))
+    assert st == 202, raw
+    p.stop()
+    assert "stopped" in p.log_text()
+    msgs = stream_messages("notifications")
+    notes = [json.loads(n) for m in msgs for n in split_notes(m)]
+    assert [(n["id"], n["status"]) for n in notes] == [(obj["id"], "queued")], notes
+    purge_all()
+
+
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
     p = tasker()
     purge_all()
@@ -472,8 +509,8 @@ def test_pipelined_posts_answered_in_order():
         c.close()
     queued = [json.loads(b) for b, _ in drain("tasks")]
     assert [(q["id"], q["name"]) for q in queued] == list(zip(ids, names)), queued
-    # their `queued` notifications: the ones handled in one pass of the
-    # tasker's loop share a stream message (fewer messages than tasks)
+    # their `queued` notifications share stream messages (gathered for
+    # TASKER_QUEUED_GATHER_MS: fewer messages than tasks)
     msgs = stream_messages("notifications")
     notes = [json.loads(n) for m in msgs for n in split_notes(m)]
     assert sorted(n["id"] for n in notes) == sorted(ids), notes
