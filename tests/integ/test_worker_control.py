@@ -206,7 +206,9 @@ def test_through_the_tasker():
     finally:
         http_json("POST", tk.port, "/control", {"op": "resume"})
     assert final(notes, b["id"])["status"] == "done"
-    assert [x["status"] for x in notes.of(b["id"])][0] == "queued"
+    # its `queued` (gathered by the tasker for TASKER_QUEUED_GATHER_MS) may
+    # come after the worker's `started` once resumed
+    assert "queued" in [x["status"] for x in notes.of(b["id"])]
     assert os.listdir(w.dir) == ["small.txt"], os.listdir(w.dir)
     w.stop()
 
