@@ -47,6 +47,20 @@ def fill(path):
             pass
 
 
+def full_after_one(journal, first):
+    """A middleman with --journal MNT/journal that stored notification
+    `first`, then the file system filled: (middleman, journal path, the
+    filler file)."""
+    assert MNT, "cannot mount a tmpfs (the test needs root)"
+    path = os.path.join(MNT, journal)
+    mm = start("--interval", "0", "--journal", path)
+    publish_notes([note(first, "queued")])
+    wait_for(lambda: task(mm.port, first), 10, "stored before the disk fills")
+    filler = os.path.join(MNT, "filler")
+    fill(filler)
+    return mm, path, filler
+
+
 def task(port, tid):
     st, _, t = http_json("GET", port, "/tasks/" + tid)
     return t if st == 200 else None
@@ -54,13 +68,7 @@ def task(port, tid):
 
 @timeout(180)
 def test_journal_on_full_disk():
-    assert MNT, "cannot mount a tmpfs (the test needs root)"
-    path = os.path.join(MNT, "j.journal")
-    mm = start("--interval", "0", "--journal", path)
-    publish_notes([note("before", "queued")])
-    wait_for(lambda: task(mm.port, "before"), 10, "stored before the disk fills")
-    filler = os.path.join(MNT, "filler")
-    fill(filler)
+    mm, path, filler = full_after_one("j.journal", "before")
     # more than the prefetch while full, the done last
     publish_notes([note("f%d" % i, "queued") for i in range(300)] +
                   [note("full-done", "done", bytes=1, total=1)])
@@ -96,13 +104,7 @@ def test_disk_full_in_the_middle_of_an_array():
     ones) meets a disk with room for only some of them: those are stored,
     the rest wait, and once there is room every one is there once, each
     with its own seq, also after a restart."""
-    assert MNT, "cannot mount a tmpfs (the test needs root)"
-    path = os.path.join(MNT, "a.journal")
-    mm = start("--interval", "0", "--journal", path)
-    publish_notes([note("first", "queued")])
-    wait_for(lambda: task(mm.port, "first"), 10, "stored before the disk fills")
-    filler = os.path.join(MNT, "filler")
-    fill(filler)
+    mm, path, filler = full_after_one("a.journal", "first")
     os.truncate(filler, os.path.getsize(filler) - 4096)  # one page of room
     arr = [note("a%02d" % i, "queued", pad="p" * 200) for i in range(40)]
     publish_notes([json.dumps(arr)])
