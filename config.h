@@ -265,7 +265,7 @@
  * first) before it publishes them: a task's `queued` may reach the
  * middleman this much later (its state still only moves forward). 0 = the
  * ones of one pass of the loop. Longer saves broker CPU under steady load:
- * see README, "Performance". */
+ * the measurements in README, "The tasker's HTTP". */
 #ifndef TASKER_QUEUED_GATHER_MS
 #define TASKER_QUEUED_GATHER_MS 20
 #endif
