@@ -137,12 +137,12 @@ def test_array_message_numbered_per_notification():
     mixed = [note("m1", "queued"), {"id": "m2"}, note("m3", "queued")]
     too_many = [note("t%d" % i, "queued") for i in range(SEQ_STRIDE + 1)]
     publish_notes([json.dumps(arr), note("single", "queued"),
-                            json.dumps(mixed),
-                            '[{"id":"b1","status":"queued"},1]', "[]",
-                            '[{"id":"b2","status":"queued"}',
-                            json.dumps(too_many),
-                            ' [ %s ] ' % json.dumps(note("sp", "queued")),
-                            note("last", "queued")])
+                   json.dumps(mixed),
+                   '[{"id":"b1","status":"queued"},1]', "[]",
+                   '[{"id":"b2","status":"queued"}',
+                   json.dumps(too_many),
+                   ' [ %s ] ' % json.dumps(note("sp", "queued")),
+                   note("last", "queued")])
     wait_seq(mm.port, S(9))
     got = [json.loads(m) for m in served(mm.port)]
     assert [(m["id"], m["seq"]) for m in got] == [
