@@ -501,8 +501,7 @@ def scenario_2_broker_restarts():
             t.join()
         print("    submitted in %.0f s with 2 outages; %d refused with 503"
               % (time.monotonic() - t0, ledger.refused), flush=True)
-        H.wait_for(lambda: H.http("GET", tasker.port, "/health")[0] == 200, 30,
-                   "the tasker to see the broker again")
+        H.wait_tasker_connected(tasker)   # it sees the broker again
         wait_ledger(ledger, None, 300, "every accepted task to finish")
         time.sleep(2)  # late duplicates, if any, arrive now
         col.stop()
@@ -1336,8 +1335,7 @@ def security_secrets_not_shown():
         refused = H.start_program("worker", ["--dir", H.fresh_dir("refused")],
                                   env={"WARREN_AMQP_URL": bad})
         auth = {"Authorization": "Bearer " + token}
-        H.wait_for(lambda: H.http("GET", tasker.port, "/health", headers=auth)[0] == 200,
-                   15, "the tasker to log in")
+        H.wait_tasker_connected(tasker, token, 15)   # it logged in
         # wrong and right tokens, on both servers
         wrong = {"Authorization": "Bearer wrong-" + token}
         t = task(H.ENV.url("/auth/small.txt").replace("://", "://user:pass@"), "auth")
