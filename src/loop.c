@@ -115,6 +115,8 @@ void loop_free(loop_t *l)
 
 int64_t loop_now(loop_t *l) { return l->now; }
 
+int64_t loop_refresh_now(loop_t *l) { return l->now = mono_ms(); }
+
 void loop_stop(loop_t *l) { l->stop = 1; }
 
 /* ---- fd watches ---- */

@@ -72,6 +72,9 @@ int loop_signal(loop_t *loop, int signo, loop_signal_fn fn, void *arg);
 
 /* Monotonic milliseconds, as of the current loop iteration. */
 int64_t loop_now(loop_t *loop);
+/* Reads the clock again and returns loop_now: for code that blocks outside
+ * the loop (an exit that waits for a peer). */
+int64_t loop_refresh_now(loop_t *loop);
 /* Wall-clock Unix time in milliseconds (for notifications). */
 int64_t loop_wall_ms(void);
 

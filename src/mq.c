@@ -34,6 +34,7 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1445,6 +1446,54 @@ mq_t *mq_new(loop_t *loop, const struct mq_config *cfg, char *err, size_t errlen
 	return mq;
 }
 
+/* 1 when the frames pulled now hold the broker's answer to our
+ * connection.close (close-ok, or its own close), -1 when the connection
+ * broke, 0 for more. The other frames are dropped. */
+static int close_answered(mq_t *mq)
+{
+	struct timeval zero = { 0, 0 };
+	for (;;) {
+		amqp_frame_t f;
+		int rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &zero);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (rc != AMQP_STATUS_OK)
+			return -1;
+		if (f.frame_type == AMQP_FRAME_METHOD && f.channel == 0 &&
+		    (f.payload.method.id == AMQP_CONNECTION_CLOSE_OK_METHOD ||
+		     f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD))
+			return 1;
+		if (!amqp_frames_enqueued(mq->conn))
+			amqp_maybe_release_buffers(mq->conn);
+	}
+}
+
+/* Sends what is buffered and waits, up to MQ_CLOSE_WAIT_MS, for the
+ * broker's close-ok: by then it has handled every frame sent before our
+ * close (unconfirmed publishes included). Reading also keeps the kernel
+ * from answering our close() with a reset while data is unread. Blocking:
+ * only for mq_free, when the loop is done. */
+static void await_close(mq_t *mq)
+{
+	int64_t deadline = loop_refresh_now(mq->loop) + MQ_CLOSE_WAIT_MS;
+	for (;;) {
+		int64_t left = deadline - loop_refresh_now(mq->loop);
+		if (left <= 0)
+			return;
+		struct pollfd p = { .fd = mq->fd,
+				    .events = POLLIN | (buf_used(&mq->out) ? POLLOUT : 0) };
+		int n = poll(&p, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n <= 0)
+			continue;
+		if ((p.revents & POLLOUT) && flush_out(mq) < 0)
+			return;
+		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && close_answered(mq) != 0)
+			return;
+	}
+}
+
 void mq_free(mq_t *mq)
 {
 	if (!mq)
@@ -1452,13 +1501,13 @@ void mq_free(mq_t *mq)
 	loop_timer_cancel(mq->loop, mq->retry_timer);
 	mq->cfg.on_state = NULL;
 	if (mq->conn && mq->state == MQ_UP) {
-		/* polite close, not waited for: the broker requeues unacked
-		 * deliveries at once either way */
+		/* the broker requeues unacked deliveries either way; waiting
+		 * for its close makes the last publishes arrive */
 		amqp_connection_close_t c = { .reply_code = AMQP_REPLY_SUCCESS,
 					      .reply_text = amqp_cstring_bytes("bye") };
 		if (amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_METHOD, &c) ==
-		    AMQP_STATUS_OK)
-			flush_out(mq);
+		    AMQP_STATUS_OK && flush_out(mq) == 0)
+			await_close(mq);
 	}
 	teardown(mq, NULL);
 	free(mq->ring);

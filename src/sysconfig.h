@@ -21,6 +21,9 @@
 /* mq: a message or output buffer grown past this is freed after use, not
  * kept for the next one (bytes). */
 #define MQ_KEEP_BUF 65536
+/* mq: at exit, longest wait for the broker to close the connection after
+ * our connection.close, so that the last publishes arrive (ms). */
+#define MQ_CLOSE_WAIT_MS 1000
 /* mq: channel numbers used in turn when the broker closes ours. */
 #define MQ_MAX_CHANNEL 64
 /* mq: subscriptions one connection holds at most (mq_subscribe). */

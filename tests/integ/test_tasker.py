@@ -417,8 +417,10 @@ def test_queued_gathered_sent_on_sigterm():
     assert st == 202, raw
     p.stop()
     assert "stopped" in p.log_text()
-    msgs = stream_messages("notifications")
-    notes = [json.loads(n) for m in msgs for n in split_notes(m)]
+    # waited for (the broker may store it a moment after the tasker exits),
+    # then nothing else
+    notes = [json.loads(b) for b, _ in get_all("notifications", 1)]
+    notes += [json.loads(b) for b, _ in drain("notifications")]
     assert [(n["id"], n["status"]) for n in notes] == [(obj["id"], "queued")], notes
     purge_all()
 
@@ -511,6 +513,7 @@ def test_pipelined_posts_answered_in_order():
     assert [(q["id"], q["name"]) for q in queued] == list(zip(ids, names)), queued
     # their `queued` notifications share stream messages (gathered for
     # TASKER_QUEUED_GATHER_MS: fewer messages than tasks)
+    wait_for(lambda: queue_depth("notifications") == 8, 20, "8 queued notifications")
     msgs = stream_messages("notifications")
     notes = [json.loads(n) for m in msgs for n in split_notes(m)]
     assert sorted(n["id"] for n in notes) == sorted(ids), notes
