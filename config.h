@@ -262,9 +262,10 @@
 #define TASKER_QUEUED_BATCH_BYTES 32768
 #endif
 /* Milliseconds the tasker gathers `queued` notifications for (from the
- * first) before it publishes them: a task's `queued` may reach the
- * middleman this much later (its state still only moves forward). 0 = the
- * ones of one pass of the loop. Longer saves broker CPU under steady load:
+ * first) before it publishes those whose tasks are confirmed (the others
+ * wait for the next round; a refused task's never leaves): a task's
+ * `queued` may reach the middleman this much later (its state still only
+ * moves forward). 0 = the ones of one pass of the loop. Longer saves broker CPU under steady load:
  * the measurements in README, "The tasker's HTTP". */
 #ifndef TASKER_QUEUED_GATHER_MS
 #define TASKER_QUEUED_GATHER_MS 20

@@ -21,6 +21,9 @@
 /* mq: a message or output buffer grown past this is freed after use, not
  * kept for the next one (bytes). */
 #define MQ_KEEP_BUF 65536
+/* tasker: gathered `queued` notifications whose tasks await their confirm
+ * are looked at again after this many ms (never 0: no spinning). */
+#define TASKER_QUEUED_RECHECK_MS (TASKER_QUEUED_GATHER_MS ? TASKER_QUEUED_GATHER_MS : 1)
 /* mq: at exit, longest wait for the broker to close the connection after
  * our connection.close, so that the last publishes arrive (ms). */
 #define MQ_CLOSE_WAIT_MS 1000

@@ -4,7 +4,8 @@
  * POST /task validates the body as it arrives (one task or an array, all
  * or none; see task_stream in task.h), publishes each task persistently to
  * `tasks` and its `queued` notification to `notifications` (gathered for
- * TASKER_QUEUED_GATHER_MS, as one stream message), and answers 202 only
+ * TASKER_QUEUED_GATHER_MS, as one stream message, sent once the task is
+ * confirmed: a task answered 503 is not shown queued), and answers 202 only
  * when the broker has confirmed every task. The answer is deferred while
  * confirms are outstanding; many requests' confirms are in flight at once.
  * The notifications go over a second connection: RabbitMQ serves each
@@ -37,6 +38,15 @@
 
 #define PROG "tasker"
 
+/* A gathered `queued` notification. It leaves once its task is confirmed;
+ * a task answered 503 never shows as queued (unless the message filled up
+ * and went before the broker's answer). */
+struct gathered {
+	char id[37];
+	enum { NOTE_PENDING, NOTE_CONFIRMED, NOTE_DROPPED } state;
+	size_t off, len;        /* its bytes in tasker.queued */
+};
+
 struct tasker {
 	loop_t *loop;
 	http_server_t *http;
@@ -49,12 +59,12 @@ struct tasker {
 	int stopping;
 	int64_t stop_deadline;
 	int publishing;         /* batches with tasks still to publish */
-	buf_t queued;           /* `queued` notifications gathered: "["
-				 * then comma-separated */
+	buf_t queued;           /* `queued` notifications gathered, back to
+				 * back (gathered[] says where each is) */
+	struct gathered gathered[NOTIFY_SEQ_STRIDE];
 	int nqueued;
-	char queued_id[37];     /* the first one's task id */
-	uint64_t queued_timer;  /* publishes them TASKER_QUEUED_GATHER_MS
-				 * after the first */
+	uint64_t queued_timer;  /* publishes the confirmed ones
+				 * TASKER_QUEUED_GATHER_MS after the first */
 };
 
 /* One POST /task whose confirms are awaited. */
@@ -75,8 +85,12 @@ struct batch {
 
 static const char json_type[] = "application/json";
 
+static void queued_settle(struct tasker *t, const char *id, int ok);
+
 static void batch_answer(struct batch *b)
 {
+	for (int i = 0; i < b->next; i++)
+		queued_settle(b->t, b->ids[i], !b->failed);
 	http_conn_t *c = http_resume(b->t->http, b->ticket);
 	if (c && b->failed) {
 		http_respond_unavailable(c, "the broker did not confirm the task");
@@ -107,29 +121,57 @@ static void on_task_confirm(void *cookie, int ok)
 		batch_answer(b);
 }
 
-/* Publishes the `queued` notifications gathered: one stream message, a
- * JSON array when there are several (the middleman numbers each), the
- * notification itself when there is one. They are informative (the task
- * is what 202 promises): they take the tasks' connection while their own
- * is not there, and one lost with a connection is not sent again. */
-static void queued_flush(struct tasker *t)
+static void on_queued_timer(loop_t *loop, void *arg);
+
+/* Publishes the `queued` notifications gathered whose tasks are confirmed
+ * (all but the dropped ones when `all`: the message is full, or memory
+ * ran out): one stream message, a JSON array when there are several (the
+ * middleman numbers each), the notification itself when there is one.
+ * The ones still awaiting their confirm stay for the next round. They are
+ * informative (the task is what 202 promises): they take the tasks'
+ * connection while their own is not there, and one lost with a connection
+ * is not sent again. */
+static void queued_flush(struct tasker *t, int all)
 {
 	if (t->queued_timer) {
 		loop_timer_cancel(t->loop, t->queued_timer);
 		t->queued_timer = 0;
 	}
-	if (!t->nqueued)
-		return;
+	buf_t msg = BUF_INIT;
+	char first[37];
+	int sent = 0, kept = 0, fail = 0;
+	size_t kept_len = 0;
+	for (int i = 0; i < t->nqueued; i++) {
+		struct gathered *g = &t->gathered[i];
+		const char *note = t->queued.data + g->off;
+		if (g->state == NOTE_DROPPED)
+			continue;
+		if (all || g->state == NOTE_CONFIRMED) {
+			fail = fail || buf_puts(&msg, sent ? "," : "[") < 0 ||
+			       buf_append(&msg, note, g->len) < 0;
+			if (sent++ == 0)
+				memcpy(first, g->id, sizeof(first));
+			continue;
+		}
+		memmove(t->queued.data + kept_len, note, g->len); /* leftwards */
+		g->off = kept_len;
+		kept_len += g->len;
+		t->gathered[kept++] = *g;
+	}
+	t->queued.len = kept_len;
+	t->nqueued = kept;
 	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
 		   ? t->notes : t->mq;
-	if (t->nqueued == 1)
-		mq_publish(nq, QUEUE_NOTIFICATIONS, t->queued.data + 1,
-			   t->queued.len - 1, t->queued_id, NULL, NULL);
-	else if (buf_puts(&t->queued, "]") == 0)
-		mq_publish(nq, QUEUE_NOTIFICATIONS, t->queued.data, t->queued.len,
-			   NULL, NULL, NULL);
-	buf_reset(&t->queued);
-	t->nqueued = 0;
+	/* out of memory (fail): lost like ones on a broken connection */
+	if (!fail && sent == 1)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, msg.data + 1, msg.len - 1, first,
+			   NULL, NULL);
+	else if (!fail && sent > 1 && buf_puts(&msg, "]") == 0)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, msg.data, msg.len, NULL, NULL, NULL);
+	buf_free(&msg);
+	if (kept && !(t->queued_timer = loop_timer(t->loop, TASKER_QUEUED_RECHECK_MS,
+						   on_queued_timer, t)))
+		queued_flush(t, 1); /* no timer: at once */
 }
 
 static void on_queued_timer(loop_t *loop, void *arg)
@@ -137,32 +179,44 @@ static void on_queued_timer(loop_t *loop, void *arg)
 	struct tasker *t = arg;
 	(void)loop;
 	t->queued_timer = 0;
-	queued_flush(t);
+	queued_flush(t, 0);
 }
 
-/* Adds a `queued` notification to the message being gathered; publishes
- * the message first when the notification would not fit in it. */
+/* The broker's answer for a task: its `queued` notification, if still
+ * gathered, may go (ok) or never will (the client got 503). */
+static void queued_settle(struct tasker *t, const char *id, int ok)
+{
+	for (int i = 0; i < t->nqueued; i++) {
+		struct gathered *g = &t->gathered[i];
+		if (g->state == NOTE_PENDING && memcmp(g->id, id, sizeof(g->id)) == 0) {
+			g->state = ok ? NOTE_CONFIRMED : NOTE_DROPPED;
+			return;
+		}
+	}
+}
+
+/* Adds a `queued` notification to those being gathered; publishes them
+ * first when it would not fit in their message. */
 static void queued_add(struct tasker *t, const char *note, size_t len,
 		       const char *id)
 {
+	/* the message: "[" notes separated by commas "]" */
 	if (t->nqueued && (t->nqueued >= NOTIFY_SEQ_STRIDE ||
-			   t->queued.len + 1 + len + 1 > TASKER_QUEUED_BATCH_BYTES))
-		queued_flush(t);
-	size_t before = t->queued.len;
-	if (buf_puts(&t->queued, t->nqueued ? "," : "[") < 0 ||
-	    buf_append(&t->queued, note, len) < 0) {
-		/* out of memory: what was gathered goes; this one is lost
-		 * like one on a broken connection */
-		t->queued.len = before;
-		queued_flush(t);
-		return;
-	}
-	if (t->nqueued++ == 0)
-		memcpy(t->queued_id, id, sizeof(t->queued_id));
+			   t->queued.len + (size_t)t->nqueued + len + 2 >
+			   TASKER_QUEUED_BATCH_BYTES))
+		queued_flush(t, 1);
+	size_t off = t->queued.len;
+	if (buf_append(&t->queued, note, len) < 0)
+		return; /* out of memory: lost like one on a broken connection */
+	struct gathered *g = &t->gathered[t->nqueued++];
+	memcpy(g->id, id, sizeof(g->id));
+	g->state = NOTE_PENDING;
+	g->off = off;
+	g->len = len;
 	if (!t->queued_timer &&
 	    !(t->queued_timer = loop_timer(t->loop, TASKER_QUEUED_GATHER_MS,
 					   on_queued_timer, t)))
-		queued_flush(t); /* no timer: at once */
+		queued_flush(t, 1); /* no timer: at once */
 }
 
 /* Publishes a task and adds its `queued` notification to the message being
@@ -469,7 +523,7 @@ static int64_t check_stopped(loop_t *loop, void *arg)
 	if ((mq_inflight(t->mq) || (t->notes && mq_inflight(t->notes)) || t->publishing) &&
 	    loop_now(loop) < t->stop_deadline)
 		return SHUTDOWN_POLL_MS;
-	queued_flush(t);
+	queued_flush(t, 0); /* the confirmed ones: the rest get 503 */
 	loop_stop(loop);
 	return LOOP_TIMER_STOP;
 }

@@ -425,6 +425,65 @@ def test_queued_gathered_sent_on_sigterm():
     purge_all()
 
 
+def tasks_policy(policy):
+    """Sets (a dict) or clears (None) the policy `refuse` on `tasks` and
+    waits until the queue shows it."""
+    if policy is None:
+        broker_ctl("clear_policy", "refuse")
+    else:
+        broker_ctl("set_policy", "--apply-to", "queues", "refuse", "^tasks$",
+                   json.dumps(policy))
+
+    def applied():
+        rows = broker_ctl("list_queues", "-q", "--no-table-headers", "name", "policy")
+        row = [line.split() for line in rows.splitlines() if line.split()[:1] == ["tasks"]]
+        return row and (row[0][1:] == (["refuse"] if policy else []))
+    wait_for(applied, 20, "the policy on tasks %s" % ("set" if policy else "cleared"))
+
+
+@timeout(90)
+def test_task_refused_by_the_broker_503_and_never_shown_queued():
+    """The broker nacks the tasks (a policy: max-length 0, reject-publish):
+    503 for one task and for an array, and their `queued` notifications,
+    gathered until the tasks' confirms, never leave; a task stored
+    afterwards is 202 and shown queued as usual."""
+    p = tasker()
+    purge_all()
+    tasks_policy({"max-length": 0, "overflow": "reject-publish"})
+    early = []   # stored before the quorum queue applied the policy
+
+    def refused():
+        st, _, obj, raw = post(p.port, task(name="refused"))
+        if st == 202:
+            early.append(obj["id"])
+        return st == 503 and obj == {"error": "the broker did not confirm the task"}
+    try:
+        wait_for(refused, 20, "a task refused")
+        # a nack costs the channel (mq.c opens a fresh one): until then, 503
+        # "unreachable"
+        wait_for(lambda: http_json("GET", p.port, "/health")[2] == {"amqp": "up"},
+                 10, "the channel open again")
+        st, _, obj, raw = post(p.port, [task(name="refused 1"), task(name="refused 2")])
+        assert st == 503 and obj == {"error": "the broker did not confirm the task"}, raw
+    finally:
+        tasks_policy(None)
+    got = []
+
+    def stored():
+        st, _, obj, raw = post(p.port, task(name="stored"))
+        got.append((st, raw))
+        return st == 202 and obj["id"]
+    good = wait_for(stored, 20, "a task stored again after the policy went")
+    assert all(st == 503 for st, _ in got[:-1]), got
+    notes = [json.loads(b) for b, _ in get_all("notifications", len(early) + 1)]
+    notes += [json.loads(b) for b, _ in drain("notifications")]
+    assert [(n["id"], n["status"]) for n in notes] == \
+        [(i, "queued") for i in early + [good]], notes
+    assert [json.loads(b)["id"] for b, _ in drain("tasks")] == early + [good]
+    assert_serves(p.port)
+    purge_all()
+
+
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
     p = tasker()
     purge_all()
