@@ -461,6 +461,44 @@ void http_respond(http_conn_t *c, int status, const char *type,
 	answered(c);
 }
 
+/* http_respond_buf's way when the answer goes straight out: the head
+ * before the body in b, b as the output. 0, or -1 to copy it instead. */
+static int respond_in_place(http_conn_t *c, int status, const char *type, buf_t *b)
+{
+	if (c->cur || c->park_count || buf_used(&c->out) || c->req.head ||
+	    b->off || b->len < HTTP_HEAD_ROOM)
+		return -1;
+	int keep = c->req.keep_alive && c->state != ST_CLOSING && !status_closes(status);
+	size_t len = b->len - HTTP_HEAD_ROOM;
+	buf_t head = BUF_INIT;
+	int ok = format_response(c, &head, status, type, NULL, len, NULL, keep, 1) == 0 &&
+		 head.len <= HTTP_HEAD_ROOM;
+	if (ok) {
+		memcpy(b->data + HTTP_HEAD_ROOM - head.len, head.data, head.len);
+		b->off = HTTP_HEAD_ROOM - head.len;
+		buf_free(&c->out);
+		c->out = *b;
+		*b = (buf_t)BUF_INIT;
+		log_access(c, NULL, status, len);
+		c->responded = 1;
+		c->state = keep ? ST_HEAD : ST_CLOSING;
+	}
+	buf_free(&head);
+	return ok ? 0 : -1;
+}
+
+void http_respond_buf(http_conn_t *c, int status, const char *type, buf_t *b)
+{
+	if (!already_answered(c) && respond_in_place(c, status, type, b) < 0) {
+		size_t len = b->len > HTTP_HEAD_ROOM ? b->len - HTTP_HEAD_ROOM : 0;
+		queue_response(c, status, type, len ? b->data + HTTP_HEAD_ROOM : "",
+			       len, NULL);
+	}
+	buf_free(b);
+	c->cur = NULL;
+	answered(c);
+}
+
 void http_respond_error(http_conn_t *c, int status, const char *msg,
 			const char *extra)
 {
@@ -761,9 +799,10 @@ static int is_upgrade(const struct http_request *r)
 
 static void conn_process(http_conn_t *c)
 {
+	int full = 0;
 	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED ||
 	       c->state == ST_READY) {
-		if (buf_used(&c->out) >= HTTP_MAX_OUTBUF)
+		if ((full = buf_used(&c->out) >= HTTP_MAX_OUTBUF))
 			break; /* the client does not read: stop parsing its pipeline */
 		if (c->park_count >= HTTP_MAX_PIPELINE - 1)
 			break; /* answers owed up to the bound (one slot kept for
@@ -788,9 +827,13 @@ static void conn_process(http_conn_t *c)
 		if (buf_used(&c->in) && c->state == ST_HEAD)
 			c->started = loop_now(c->srv->loop);
 	}
-	/* an upgrade held for the answers before it goes on once they left */
-	if (conn_flush(c) == 0 && c->state == ST_READY && !buf_used(&c->out) &&
-	    !c->park_count)
+	if (conn_flush(c) < 0)
+		return;
+	/* an upgrade held for the answers before it goes on once they left;
+	 * a pipeline paused on a large answer that the socket took at once
+	 * goes on too (no write event will come to resume it) */
+	if ((c->state == ST_READY && !buf_used(&c->out) && !c->park_count) ||
+	    (full && buf_used(&c->out) < HTTP_MAX_OUTBUF))
 		wake(c);
 }
 

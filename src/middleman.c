@@ -697,13 +697,21 @@ static void task_list(struct middleman *m, http_conn_t *c,
 		http_respond_error(c, 400, "since must be a whole number", NULL);
 		return;
 	}
+	/* 10,000 tasks are megabytes: sent from where they are built, after
+	 * room for the head */
 	buf_t out = BUF_INIT;
-	if (store_tasks_json(m->store, &out, mask, since) < 0 ||
-	    buf_puts(&out, "\n") < 0)
+	int fail = buf_reserve(&out, HTTP_HEAD_ROOM) < 0;
+	if (!fail) {
+		out.len = HTTP_HEAD_ROOM;
+		fail = store_tasks_json(m->store, &out, mask, since) < 0 ||
+		       buf_puts(&out, "\n") < 0;
+	}
+	if (fail) {
+		buf_free(&out);
 		http_respond_error(c, 503, "out of memory", NULL);
-	else
-		http_respond(c, 200, json_type, out.data, out.len, NULL);
-	buf_free(&out);
+	} else {
+		http_respond_buf(c, 200, json_type, &out);
+	}
 }
 
 static void tasks(struct middleman *m, http_conn_t *c, const struct http_request *req)
