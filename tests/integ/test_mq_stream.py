@@ -158,15 +158,27 @@ def test_two_consumers_one_connection_own_prefetch():
     pr.quit()
 
 
+def broker_clock_skew():
+    """(the broker's clock minus ours, its uncertainty), in seconds. Stream
+    chunks are stamped with Erlang's system time, which follows the node's
+    monotonic clock from its start: after the OS clock was stepped or slewed
+    it can differ by seconds (8.2 s behind on a node up for some hours)."""
+    t0 = time.time()
+    out = broker_ctl("eval", "erlang:system_time(millisecond).")
+    t1 = time.time()
+    ms = int(out.strip().splitlines()[-1])
+    return ms / 1000 - (t0 + t1) / 2, (t1 - t0) / 2
+
+
 def test_stream_from_first_offset_time_next():
     s = make_queue("mqtest.s", "stream")
-    put(s, ["a%d" % i for i in range(4)], ts=1000)
     # the time start is the broker's chunk time, by the millisecond: batch B
-    # is written after T, batch A before it. The chunk time is Erlang's
-    # system time, which need not follow this clock to the millisecond (a
-    # clock slewed since the node started): half a second either side.
-    t = int(time.time() + 0.5) + 1
-    wait_for(lambda: time.time() >= t + 0.5, 4, "half a second past T")
+    # is written after T, batch A before it, both by the broker's clock
+    skew, err = broker_clock_skew()
+    put(s, ["a%d" % i for i in range(4)], ts=1000)
+    t = int(time.time() + skew + err + 0.5) + 1
+    wait_for(lambda: time.time() + skew - err >= t + 0.5, 4 + 2 * err,
+             "half a second past T on the broker's clock")
     put(s, ["b%d" % i for i in range(3)], ts=2000)
     pr = Probe(s + ":10:first", s + ":10:2", s + ":10:t%d" % t, s + ":10:next")
     pr.wait_count(7, 0)
