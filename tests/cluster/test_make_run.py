@@ -72,7 +72,11 @@ def test_make_run_removes_old_classic_queues():
         types = queue_types(run_env, port)
         assert types.get("tasks") == "quorum" and types.get("notifications") == "stream", types
         log = run.log_text()
-        assert "PRECONDITION_FAILED" not in log and "delete_queue" not in log, log[-2000:]
+        # no program met an old queue (a 406 of a stream declared a moment
+        # before, "does not have a replica on the local node", can happen
+        # and is retried: not this)
+        assert "exists with other arguments" not in log and \
+            "inequivalent arg" not in log and "delete_queue" not in log, log[-2000:]
         assert os.path.exists(os.path.join(cwd, "downloads", "small.txt"))
         run.signal(signal.SIGTERM)
         assert run.wait(60) == 0, run.log_text()[-2000:]
