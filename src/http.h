@@ -85,9 +85,10 @@ void http_respond(http_conn_t *c, int status, const char *content_type,
 		  const char *body, size_t len, const char *extra_headers);
 /*
  * http_respond of a large body built in b after HTTP_HEAD_ROOM bytes
- * (sysconfig.h) left free: the head is written there and b becomes the connection's output,
- * so the body is sent from where it was built, never copied (it is, when
- * an earlier answer is still owed). Takes b's memory: b is empty after.
+ * (sysconfig.h) left free: the head is written there and b becomes the
+ * connection's output, so the body is sent from where it was built, never
+ * copied (it is, when an earlier answer is still owed, and for HEAD).
+ * Takes b's memory: b is empty after.
  */
 void http_respond_buf(http_conn_t *c, int status, const char *content_type,
 		      buf_t *b);
