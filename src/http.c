@@ -350,6 +350,16 @@ static int status_closes(int status)
 	       status == 501;
 }
 
+/* The current request is answered (len bytes of body sent): logged, and
+ * the connection reads the next request, or closes once the answer left
+ * (also out of memory: whatever went out is sent, then it ends). */
+static void current_answered(http_conn_t *c, int status, size_t len, int keep)
+{
+	log_access(c, NULL, status, len);
+	c->responded = 1;
+	c->state = keep ? ST_HEAD : ST_CLOSING;
+}
+
 /*
  * Answers the request being served: a parked one (c->cur, through
  * http_resume) into its slot; the current one straight to out, or into a
@@ -383,10 +393,7 @@ static void queue_response(http_conn_t *c, int status, const char *type,
 		fail = format_response(c, &c->out, status, type, body, len, extra, keep,
 				       c->req.head) < 0;
 	}
-	log_access(c, NULL, status, c->req.head ? 0 : len);
-	c->responded = 1;
-	/* out of memory: whatever went out is sent, then the connection ends */
-	c->state = (keep && !fail) ? ST_HEAD : ST_CLOSING;
+	current_answered(c, status, c->req.head ? 0 : len, keep && !fail);
 }
 
 static void queue_error(http_conn_t *c, int status, const char *msg,
@@ -479,9 +486,7 @@ static int respond_in_place(http_conn_t *c, int status, const char *type, buf_t 
 		buf_free(&c->out);
 		c->out = *b;
 		*b = (buf_t)BUF_INIT;
-		log_access(c, NULL, status, len);
-		c->responded = 1;
-		c->state = keep ? ST_HEAD : ST_CLOSING;
+		current_answered(c, status, len, keep);
 	}
 	buf_free(&head);
 	return ok ? 0 : -1;
