@@ -156,6 +156,7 @@ class Ledger:
         redelivered to a worker of another folder and done there. The record
         is still there (it goes when the task is acknowledged) and names the
         file; the task's `done` names another file."""
+        real = os.path.realpath(d)  # records hold the resolved path
         kills = [t for pid, t in self.killed.items() if self.killed_dirs.get(pid) == d]
         left = set()
         for rec in hidden_files(d):
@@ -170,7 +171,7 @@ class Ledger:
                 continue
             tid = rec[1:-len(".done")]
             dones = [n for n in self.finals(tid) if n["status"] == "done"]
-            if (os.path.dirname(file) == d and os.path.exists(file)
+            if (os.path.dirname(file) == real and os.path.exists(file)
                     and dones and all(n.get("file") != file for n in dones)
                     and any(0 <= k - made <= 2 for k in kills)):
                 left.add(os.path.basename(file))

@@ -74,8 +74,11 @@ def close_seen(since, port):
 
 
 def stop_and_check(p, since, want_connections):
-    ports = wait_for(lambda: len(amqp_ports(p.pid)) >= want_connections and
-                     amqp_ports(p.pid), 20, "%s's broker connections" % p.name)
+    def connected():
+        ports = amqp_ports(p.pid)
+        return ports if len(ports) >= want_connections else None
+
+    ports = wait_for(connected, 20, "%s's broker connections" % p.name)
     p.stop()
     for port in ports:
         level, abrupt = wait_for(lambda: close_seen(since, port), 20,
