@@ -146,6 +146,8 @@ struct http_conn {
 	struct parked *park;       /* ring of HTTP_MAX_PIPELINE, or NULL */
 	unsigned park_first, park_count;
 	struct parked *cur;        /* the parked request being answered */
+	struct http_source src;    /* the body still to produce, or fill NULL */
+	uint64_t src_left;         /* bytes of it promised and not produced */
 	char remote[56];
 };
 
@@ -175,6 +177,7 @@ struct http_server {
 
 static void conn_process(http_conn_t *c);
 static void listen_resume(http_server_t *s);
+static void wake(http_conn_t *c);
 
 /* The body reader's state of a request that will not be dispatched. */
 static void drop_stream(http_conn_t *c)
@@ -184,10 +187,19 @@ static void drop_stream(http_conn_t *c)
 	c->stream = NULL;
 }
 
+/* Frees the producer of a streamed answer (finished, or the client gone). */
+static void drop_source(http_conn_t *c)
+{
+	if (c->src.fill && c->src.drop)
+		c->src.drop(c->src.arg);
+	c->src.fill = NULL;
+}
+
 static void conn_free(http_conn_t *c, int close_fd)
 {
 	http_server_t *s = c->srv;
 	drop_stream(c);
+	drop_source(c);
 	loop_unwatch(s->loop, c->fd);
 	if (close_fd)
 		close(c->fd);
@@ -226,10 +238,44 @@ static void conn_update_watch(http_conn_t *c)
 	loop_mask(c->srv->loop, c->fd, mask);
 }
 
+/* Tops the output up with the next part of a streamed answer once it runs low:
+ * 0, or -1 when the producer failed or broke its promised length (the
+ * client cannot be told otherwise: the connection is to be closed). */
+static int source_refill(http_conn_t *c)
+{
+	while (c->src.fill && buf_used(&c->out) < HTTP_SOURCE_CHUNK) {
+		size_t before = buf_used(&c->out); /* not len: appending may
+						    * move the unsent bytes down */
+		int r = c->src.fill(c->src.arg, &c->out, HTTP_SOURCE_CHUNK);
+		size_t made = buf_used(&c->out) - before;
+		if (r < 0 || made > c->src_left || (r == 0 && !made) ||
+		    (r == 1 && made != c->src_left)) {
+			log_warn("%s: answer cut short (%llu of its bytes not made): "
+				 "its producer failed", c->remote,
+				 (unsigned long long)(c->src_left - (made < c->src_left ?
+								     made : c->src_left)));
+			drop_source(c);
+			return -1;
+		}
+		c->src_left -= made;
+		if (r == 1) {
+			drop_source(c);
+			wake(c); /* the pipeline waited behind it */
+		}
+	}
+	return 0;
+}
+
 /* Writes what it can. 0, or -1 when the connection is gone (and freed). */
 static int conn_flush(http_conn_t *c)
 {
-	while (buf_used(&c->out)) {
+	for (;;) {
+		if (source_refill(c) < 0) {
+			conn_free(c, 1);
+			return -1;
+		}
+		if (!buf_used(&c->out))
+			break;
 		ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
@@ -468,38 +514,52 @@ void http_respond(http_conn_t *c, int status, const char *type,
 	answered(c);
 }
 
-/* http_respond_buf's way when the answer goes straight out: the head
- * before the body in b, b as the output. 0, or -1 to copy it instead. */
-static int respond_in_place(http_conn_t *c, int status, const char *type, buf_t *b)
+/* A streamed answer that cannot go straight out (HEAD, or an earlier
+ * answer still owed): the head alone, or the body produced whole and
+ * queued as any other answer. */
+static void respond_source_queued(http_conn_t *c, int status, const char *type,
+				  uint64_t len, const struct http_source *src)
 {
-	if (c->cur || c->park_count || buf_used(&c->out) || c->req.head ||
-	    b->off || b->len < HTTP_HEAD_ROOM)
-		return -1;
-	int keep = c->req.keep_alive && c->state != ST_CLOSING && !status_closes(status);
-	size_t len = b->len - HTTP_HEAD_ROOM;
-	buf_t head = BUF_INIT;
-	int ok = format_response(c, &head, status, type, NULL, len, NULL, keep, 1) == 0 &&
-		 head.len <= HTTP_HEAD_ROOM;
-	if (ok) {
-		memcpy(b->data + HTTP_HEAD_ROOM - head.len, head.data, head.len);
-		b->off = HTTP_HEAD_ROOM - head.len;
-		buf_free(&c->out);
-		c->out = *b;
-		*b = (buf_t)BUF_INIT;
-		current_answered(c, status, len, keep);
+	if (c->cur ? c->cur->head : c->req.head) {
+		queue_response(c, status, type, NULL, (size_t)len, NULL);
+		return;
 	}
-	buf_free(&head);
-	return ok ? 0 : -1;
+	buf_t b = BUF_INIT;
+	int r = 0;
+	while (r == 0 && b.len <= len) {
+		size_t before = b.len;
+		if ((r = src->fill(src->arg, &b, HTTP_SOURCE_CHUNK)) == 0 && b.len == before)
+			r = -1;
+	}
+	if (r == 1 && b.len == len)
+		queue_response(c, status, type, b.data ? b.data : "", b.len, NULL);
+	else
+		queue_error(c, 503, "out of memory", NULL);
+	buf_free(&b);
 }
 
-void http_respond_buf(http_conn_t *c, int status, const char *type, buf_t *b)
+void http_respond_source(http_conn_t *c, int status, const char *type,
+			 uint64_t len, const struct http_source *src)
 {
-	if (!already_answered(c) && respond_in_place(c, status, type, b) < 0) {
-		size_t len = b->len > HTTP_HEAD_ROOM ? b->len - HTTP_HEAD_ROOM : 0;
-		queue_response(c, status, type, len ? b->data + HTTP_HEAD_ROOM : "",
-			       len, NULL);
+	if (already_answered(c)) {
+		/* nothing to send it on */
+	} else if (c->cur || c->park_count || c->req.head) {
+		respond_source_queued(c, status, type, len, src);
+	} else {
+		int keep = c->req.keep_alive && c->state != ST_CLOSING &&
+			   !status_closes(status);
+		if (format_response(c, &c->out, status, type, NULL, (size_t)len, NULL,
+				    keep, 1) == 0) {
+			c->src = *src;
+			c->src_left = len;
+			src = NULL; /* the connection's now */
+		} else {
+			keep = 0; /* out of memory: what went out is sent, then close */
+		}
+		current_answered(c, status, (size_t)len, keep);
 	}
-	buf_free(b);
+	if (src && src->drop)
+		src->drop(src->arg);
 	c->cur = NULL;
 	answered(c);
 }
@@ -809,6 +869,8 @@ static void conn_process(http_conn_t *c)
 	       c->state == ST_READY) {
 		if ((full = buf_used(&c->out) >= HTTP_MAX_OUTBUF))
 			break; /* the client does not read: stop parsing its pipeline */
+		if (c->src.fill)
+			break; /* goes on once the streamed answer is all produced */
 		if (c->park_count >= HTTP_MAX_PIPELINE - 1)
 			break; /* answers owed up to the bound (one slot kept for
 				* the answer of the request being read) */
@@ -1094,7 +1156,7 @@ static int64_t sweep(loop_t *loop, void *arg)
 	http_conn_t *next;
 	for (http_conn_t *c = s->conns; c; c = next) {
 		next = c->next;
-		int paused = c->park_count >= HTTP_MAX_PIPELINE - 1;
+		int paused = c->park_count >= HTTP_MAX_PIPELINE - 1 || c->src.fill;
 		int receiving = !paused && ((c->state == ST_HEAD && buf_used(&c->in)) ||
 					    c->state == ST_BODY || c->state == ST_CHUNKED);
 		if (buf_used(&c->out) && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {

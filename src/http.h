@@ -84,14 +84,23 @@ unsigned http_server_conns(const http_server_t *s);
 void http_respond(http_conn_t *c, int status, const char *content_type,
 		  const char *body, size_t len, const char *extra_headers);
 /*
- * http_respond of a large body built in b after HTTP_HEAD_ROOM bytes
- * (sysconfig.h) left free: the head is written there and b becomes the
- * connection's output, so the body is sent from where it was built, never
- * copied (it is, when an earlier answer is still owed, and for HEAD).
- * Takes b's memory: b is empty after.
+ * A large body produced as it is sent, never whole (GET /tasks with 10,000
+ * tasks): fill appends the next part to out, about room bytes (at least
+ * one byte while more is to come), and returns 0 while more is to come, 1
+ * after the last part, -1 on failure; drop frees arg, once the body is
+ * all produced or the client is gone. The answer carries Content-Length:
+ * len, so the parts must add up to exactly len bytes (otherwise, or on
+ * -1, the connection is closed: the client sees a short body). Requests
+ * pipelined after it wait until it is produced. When an earlier answer is
+ * still owed the body is produced whole first; for HEAD not at all.
  */
-void http_respond_buf(http_conn_t *c, int status, const char *content_type,
-		      buf_t *b);
+struct http_source {
+	int (*fill)(void *arg, buf_t *out, size_t room);
+	void (*drop)(void *arg);
+	void *arg;
+};
+void http_respond_source(http_conn_t *c, int status, const char *content_type,
+			 uint64_t len, const struct http_source *src);
 /* http_respond with {"error": msg} as application/json. */
 void http_respond_error(http_conn_t *c, int status, const char *msg,
 			const char *extra_headers);

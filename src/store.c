@@ -651,20 +651,63 @@ int store_status_mask(const char *list, size_t len, unsigned *mask)
 	}
 }
 
-int store_tasks_json(const store_t *s, buf_t *out, unsigned mask,
-		     uint64_t since)
+/* ---- task lists ---- */
+
+struct store_list {
+	size_t n, next;             /* entries, and the next one to write */
+	int opened;                 /* "[" written */
+	struct store_entry *e[];    /* each with a ref */
+};
+
+store_list_t *store_list_new(const store_t *s, unsigned mask, uint64_t since)
 {
-	int first = 1;
-	if (buf_append(out, "[", 1) < 0)
-		return -1;
-	for (size_t i = slot_after(s, since); i < s->slots_len; i++) {
-		const struct store_entry *e = s->slots[i].e;
-		if (!e || !(mask & (1u << e->status)))
-			continue;
-		if ((!first && buf_append(out, ",", 1) < 0) ||
+	store_list_t *l = malloc(sizeof(*l) + s->ntasks * sizeof(l->e[0]));
+	if (!l)
+		return NULL;
+	l->n = l->next = 0;
+	l->opened = 0;
+	for (size_t i = slot_after(s, since); i < s->slots_len && l->n < s->ntasks; i++) {
+		struct store_entry *e = s->slots[i].e;
+		if (e && (mask & (1u << e->status))) {
+			store_entry_ref(e);
+			l->e[l->n++] = e;
+		}
+	}
+	return l;
+}
+
+uint64_t store_list_size(const store_list_t *l)
+{
+	uint64_t len = 3; /* "[", "]", "\n" */
+	for (size_t i = 0; i < l->n; i++)
+		len += l->e[i]->len + (i > 0);
+	return len;
+}
+
+int store_list_fill(store_list_t *l, buf_t *out, size_t room)
+{
+	size_t end = buf_used(out) + room;
+	if (!l->opened) {
+		if (buf_append(out, "[", 1) < 0)
+			return -1;
+		l->opened = 1;
+	}
+	for (; l->next < l->n && buf_used(out) < end; l->next++) {
+		const struct store_entry *e = l->e[l->next];
+		if ((l->next > 0 && buf_append(out, ",", 1) < 0) ||
 		    buf_append(out, e->text, e->len) < 0)
 			return -1;
-		first = 0;
 	}
-	return buf_append(out, "]", 1);
+	if (l->next < l->n)
+		return 0;
+	return buf_append(out, "]\n", 2) < 0 ? -1 : 1;
+}
+
+void store_list_free(store_list_t *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		store_entry_unref(l->e[i]);
+	free(l);
 }

@@ -33,7 +33,7 @@
 
 #include "buf.h"
 
-/* Statuses known to the store, as bits for store_tasks_json's filter. */
+/* Statuses known to the store, as bits for store_list_new's filter. */
 enum store_status {
 	STORE_QUEUED, STORE_STARTED, STORE_PROGRESS, STORE_PAUSED,
 	STORE_DONE, STORE_FAILED, STORE_CANCELLED, STORE_OTHER
@@ -139,10 +139,21 @@ const char *store_status_name(enum store_status st);
 /* Parses a comma-separated list of statuses into bits (1 << status).
  * 0, or -1 for an unknown status or an empty item. */
 int store_status_mask(const char *list, size_t len, unsigned *mask);
-/* Appends a JSON array of the state of every task whose state is newer
- * than since and whose status is in mask (~0u: all), in seq order.
- * 0, or -1 on ENOMEM. */
-int store_tasks_json(const store_t *s, buf_t *out, unsigned mask,
-		     uint64_t since);
+/*
+ * A task list (GET /tasks): the state of every task whose state is newer
+ * than since and whose status is in mask (~0u: all), in seq order, taken
+ * when it is made (each entry with a ref: later changes to the store leave
+ * it as it is; 8 bytes a task), written out as a JSON array and a newline
+ * in parts as they are sent. NULL on ENOMEM.
+ */
+typedef struct store_list store_list_t;
+store_list_t *store_list_new(const store_t *s, unsigned mask, uint64_t since);
+/* The bytes the whole array takes. */
+uint64_t store_list_size(const store_list_t *l);
+/* Appends its next part to out, about room bytes (at least one): 0 while
+ * more is to come, 1 after the last part, -1 on ENOMEM (out may hold a
+ * partial entry then). */
+int store_list_fill(store_list_t *l, buf_t *out, size_t room);
+void store_list_free(store_list_t *l);
 
 #endif

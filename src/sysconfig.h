@@ -24,9 +24,9 @@
 /* tasker: gathered `queued` notifications whose tasks await their confirm
  * are looked at again after this many ms (never 0: no spinning). */
 #define TASKER_QUEUED_RECHECK_MS (TASKER_QUEUED_GATHER_MS ? TASKER_QUEUED_GATHER_MS : 1)
-/* http: bytes a body built for http_respond_buf leaves free at its start,
- * for the response head (a longer head: the body is copied instead). */
-#define HTTP_HEAD_ROOM 512
+/* http: a streamed answer's body is produced about this many bytes at a
+ * time, whenever less than this is left to send (bytes). */
+#define HTTP_SOURCE_CHUNK 16384
 /* mq: at exit, longest wait for the broker to close the connection after
  * our connection.close, so that the last publishes arrive (ms). */
 #define MQ_CLOSE_WAIT_MS 1000

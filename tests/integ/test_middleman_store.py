@@ -10,6 +10,8 @@ two workers would send them for a 1000-task array: 1000 `queued`, then
 
 import json
 import os
+import select
+import socket
 import time
 
 from harness import fresh_dir, http, http_json, raw_exchange, timeout, wait_for
@@ -210,3 +212,83 @@ def test_large_tasks_answer_pipelined_and_head():
     assert tasks(mm.port)[0]["id"] == "p0"   # still serving
     mm.stop()
 
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def _slow_get(port, path):
+    """A client that asks and then does not read (a 4 KB receive buffer)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    return s
+
+
+def _read_answer(s, t=60):
+    """Reads one Content-Length answer whole: (head, body)."""
+    s.settimeout(t)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, "closed before the head"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = s.recv(1 << 20)
+        assert chunk, "closed %d bytes short" % (length - len(body))
+        body += chunk
+    assert len(body) == length, (len(body), length)
+    return head, body
+
+
+@timeout(300)
+def test_tasks_answer_to_a_crowd_of_slow_clients():
+    """40 clients ask GET /tasks of 10,000 kept tasks (a 3.8 MB answer
+    each) at once and do not read: the middleman's memory grows by what it
+    keeps per answer (a list of refs, and what the socket has not taken),
+    not by 40 answers built whole. While they wait, 100 new tasks evict
+    the 100 oldest: each answer, read afterwards, still lists exactly the
+    10,000 tasks kept when it was asked for, in seq order. The middleman
+    serves throughout, and lists the store as it is now."""
+    n, crowd = 10000, 40
+    mm = start()
+    notes = [note("k%05d" % i, "done", worker="host:1", bytes=1 << 20,
+                  total=1 << 20, file="/srv/downloads/k%05d.bin" % i,
+                  sha256="%064x" % i) for i in range(n)]
+    publish_notes(notes)
+    wait_for(lambda: http("GET", mm.port, "/tasks/k%05d" % (n - 1))[0] == 200, 120,
+             "the 10,000 tasks stored")
+    whole = http("GET", mm.port, "/tasks")[2]
+    listed = json.loads(whole)
+    assert [t["id"] for t in listed] == ["k%05d" % i for i in range(n)]
+    before = _rss_kib(mm.pid)
+    clients = [_slow_get(mm.port, "/tasks") for _ in range(crowd)]
+    for s in clients:  # every one answered: its first bytes are waiting
+        assert select.select([s], [], [], 20)[0], "no answer began"
+    time.sleep(1)
+    grown = _rss_kib(mm.pid) - before
+    print("%d slow clients of a %d-byte answer: RSS %d -> %d KiB (+%d)"
+          % (crowd, len(whole), before, before + grown, grown))
+    # built whole, the answers alone would take crowd x 3.8 MB = 150 MB
+    assert grown < 16 * 1024, "RSS grew by %d KiB" % grown
+    publish_notes([note("new%03d" % i, "done") for i in range(100)])
+    wait_for(lambda: http("GET", mm.port, "/tasks/new099")[0] == 200, 60,
+             "the new tasks stored")
+    assert http("GET", mm.port, "/tasks/k00000")[0] == 404  # evicted
+    for s in clients:
+        head, body = _read_answer(s)
+        assert head.startswith(b"HTTP/1.1 200 "), head[:40]
+        assert body == whole, "an answer differs from the snapshot"
+        s.close()
+    now = tasks(mm.port)
+    assert len(now) == n
+    assert now[0]["id"] == "k00100" and now[-1]["id"] == "new099"
+    mm.stop()

@@ -3,7 +3,12 @@
  * (http_defer / http_resume): answers leave in request order whatever
  * order the handler gives them in, a deferred request does not hold up the
  * next, parsing pauses at HTTP_MAX_PIPELINE owed answers, and a deferred
- * `Connection: close` request ends the pipeline.
+ * `Connection: close` request ends the pipeline. Streamed answers
+ * (http_respond_source): produced only as the client reads them, the
+ * pipeline after them answered once they are all out, produced whole
+ * behind an owed answer, not at all for HEAD; a producer that fails or
+ * breaks its length closes the connection, and every producer is freed
+ * once, the client gone or not.
  *
  * A real server on 127.0.0.1 and a blocking client socket; the loop is
  * turned by hand.
@@ -22,6 +27,7 @@
 #include "config.h"
 #include "http.h"
 #include "loop.h"
+#include "sysconfig.h"
 
 /* The handler: /d/<n> is deferred (its ticket kept), anything else is
  * answered at once with its path as the body. */
@@ -34,6 +40,60 @@ struct srv {
 };
 
 static int resume(struct srv *s, int i);
+
+/* A streamed body of `left` bytes, 'a' to 'z' over and over; fails with
+ * -1 halfway (`fail`) or ends a byte short (`lie`). */
+struct src {
+	size_t total, left;
+	int fail, lie;
+};
+static size_t produced, sources_live, fills;
+
+static int src_fill(void *arg, buf_t *out, size_t room)
+{
+	struct src *g = arg;
+	fills++;
+	if (g->fail && g->left <= g->total / 2)
+		return -1;
+	size_t want = g->left - (size_t)g->lie; /* a liar ends a byte short */
+	size_t n = want < room ? want : room;
+	if (buf_reserve(out, n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out->data[out->len + i] = (char)('a' + (g->total - g->left + i) % 26);
+	out->len += n;
+	g->left -= n;
+	produced += n;
+	return g->left == (size_t)g->lie ? 1 : 0;
+}
+
+static void src_drop(void *arg)
+{
+	sources_live--;
+	free(arg);
+}
+
+/* /s/N, /fail/N, /lie/N: a streamed answer of N bytes. */
+static int streamed(http_conn_t *c, const struct http_request *r)
+{
+	static const char *const kinds[] = { "/s/", "/fail/", "/lie/" };
+	for (int k = 0; k < 3; k++) {
+		size_t kl = strlen(kinds[k]);
+		if (r->path_len <= kl || memcmp(r->path, kinds[k], kl))
+			continue;
+		struct src *g = calloc(1, sizeof(*g));
+		if (!g)
+			return 0;
+		g->total = g->left = strtoul(r->path + kl, NULL, 10);
+		g->fail = k == 1;
+		g->lie = k == 2;
+		sources_live++;
+		struct http_source src = { src_fill, src_drop, g };
+		http_respond_source(c, 200, "text/plain", g->total, &src);
+		return 1;
+	}
+	return 0;
+}
 
 static void handler(http_conn_t *c, const struct http_request *r, void *arg)
 {
@@ -58,6 +118,8 @@ static void handler(http_conn_t *c, const struct http_request *r, void *arg)
 		buf_free(&rest);
 		return;
 	}
+	if (streamed(c, r))
+		return;
 	if (r->path_len > 3 && !memcmp(r->path, "/d/", 3) && s->deferred < 64) {
 		snprintf(s->names[s->deferred], sizeof(s->names[0]), "%.*s",
 			 (int)(r->path_len - 3), r->path + 3);
@@ -322,6 +384,141 @@ static void test_answers_before_an_upgrade_are_sent(struct srv *s, int port)
 	close(fd);
 }
 
+/* The body of the one response in got[0..have): its length, 0 when it is
+ * not all there; checks its bytes are the source's pattern. */
+static size_t pattern_body(const char *got, size_t have, size_t *body_at)
+{
+	const char *end = strstr(got, "\r\n\r\n");
+	const char *cl = strstr(got, "Content-Length: ");
+	if (!end || !cl)
+		return 0;
+	size_t len = strtoul(cl + 16, NULL, 10), at = (size_t)(end + 4 - got);
+	*body_at = at;
+	if (have < at + len)
+		return 0;
+	size_t bad = 0;
+	for (size_t i = 0; i < len; i++)
+		bad += got[at + i] != (char)('a' + i % 26);
+	CHECK_INT(bad, 0);
+	return len;
+}
+
+/* A 32 MB answer to a client that does not read is produced only as far
+ * as the socket takes it; read, it is whole, and the request pipelined
+ * after it is answered after it. */
+static void test_streamed_answer_follows_the_reader(struct srv *s, int port)
+{
+	enum { BIG = 32 << 20 };
+	int fd = client(port);
+	produced = fills = 0;
+	send_all(fd, "GET /s/33554432 HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+	s->calls = 0;
+	for (int i = 0; i < 10; i++)
+		turn(s);
+	/* the socket buffers (a few MB on loopback), not the answer */
+	CHECK(produced > 0 && produced < BIG / 4);
+	CHECK_INT(s->calls, 1); /* /after waits behind it */
+	CHECK_INT(sources_live, 1);
+	char *got = malloc(BIG + 4096);
+	size_t have = 0, at = 0, len = 0;
+	for (int i = 0; i < 100000; i++) {
+		have = drain(fd, got, BIG + 4096, have);
+		if (!len)
+			len = pattern_body(got, have, &at);
+		if (len && strstr(got + at + len, "/after"))
+			break;
+		loop_once(s->loop, 1);
+	}
+	CHECK_INT(len, BIG);
+	CHECK_INT(produced, BIG);
+	CHECK(fills > BIG / HTTP_SOURCE_CHUNK / 2); /* in parts, not whole */
+	CHECK_INT(sources_live, 0);
+	CHECK_INT(s->calls, 2);
+	CHECK(have > at + BIG && strstr(got + at + BIG, "\r\n\r\n/after") != NULL);
+	free(got);
+	close(fd);
+}
+
+/* HEAD: the head alone, nothing produced; behind an owed answer: produced
+ * whole and sent in order; Connection: close: all of it, then closed. */
+static void test_streamed_answer_head_owed_and_close(struct srv *s, int port)
+{
+	int fd = client(port);
+	char got[65536], seen[32768];
+	s->deferred = s->calls = 0;
+	produced = 0;
+	send_all(fd, "HEAD /s/1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	size_t have = drain(fd, got, sizeof(got), 0);
+	CHECK(strstr(got, "Content-Length: 1000\r\n") != NULL);
+	CHECK(have > 4 && !memcmp(got + have - 4, "\r\n\r\n", 4));
+	CHECK_INT(produced, 0);
+	CHECK_INT(sources_live, 0);
+	send_all(fd, "GET /d/first HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /s/20000 HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /s/30 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	turn(s);
+	CHECK_INT(produced, 20000 + 30);
+	CHECK_INT(resume(s, 0), 0);
+	turn(s);
+	have = drain(fd, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	char want[32768] = "first|";
+	for (int i = 0; i < 20000; i++)
+		want[6 + i] = (char)('a' + i % 26);
+	strcpy(want + 6 + 20000, "|abcdefghijklmnopqrstuvwxyzabcd");
+	CHECK_STR(seen, want);
+	char c;
+	CHECK_INT(recv(fd, &c, 1, 0), 0); /* closed after the last */
+	CHECK_INT(sources_live, 0);
+	close(fd);
+}
+
+/* A producer that fails, or ends short of its length, closes the
+ * connection after what it made; one whose client leaves is freed; the
+ * server goes on serving. */
+static void test_streamed_answer_failures(struct srv *s, int port)
+{
+	static const char *const paths[] = { "/fail/100000", "/lie/100000" };
+	char got[262144], seen[64];
+	for (int k = 0; k < 2; k++) {
+		int fd = client(port);
+		char req[64];
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[k]);
+		send_all(fd, req);
+		size_t have = 0, at = 0;
+		ssize_t n = 1;
+		for (int i = 0; i < 200 && n != 0; i++) {
+			turn(s);
+			n = recv(fd, got + have, sizeof(got) - 1 - have, MSG_DONTWAIT);
+			if (n > 0)
+				have += (size_t)n;
+		}
+		got[have] = 0;
+		CHECK_INT(n, 0); /* closed by the server */
+		CHECK_INT(pattern_body(got, have, &at), 0); /* short */
+		CHECK(have > at && have < at + 100000);
+		CHECK_INT(sources_live, 0);
+		close(fd);
+	}
+	int fd = client(port);
+	send_all(fd, "GET /s/33554432 HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	CHECK_INT(sources_live, 1);
+	close(fd);
+	for (int i = 0; i < 10 && sources_live; i++)
+		turn(s);
+	CHECK_INT(sources_live, 0);
+	fd = client(port);
+	send_all(fd, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n");
+	turn(s);
+	drain(fd, got, sizeof(got), 0);
+	bodies(got, seen, sizeof(seen));
+	CHECK_STR(seen, "/still");
+	close(fd);
+}
+
 int main(void)
 {
 	struct srv s = { 0 };
@@ -340,6 +537,9 @@ int main(void)
 	test_client_gone_while_owed(&s, port);
 	test_answer_from_a_handler_does_not_nest(&s, port);
 	test_answers_before_an_upgrade_are_sent(&s, port);
+	test_streamed_answer_follows_the_reader(&s, port);
+	test_streamed_answer_head_owed_and_close(&s, port);
+	test_streamed_answer_failures(&s, port);
 	http_server_free(s.http);
 	loop_free(s.loop);
 	return check_report();

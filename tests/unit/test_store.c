@@ -335,6 +335,23 @@ static void test_catch_up_from_any_position(void)
 	store_free(s);
 }
 
+/* The whole list written in parts of about room bytes, NUL-terminated in
+ * b (which is emptied first); checks the size it promised. */
+static int list_json(store_t *s, buf_t *b, unsigned mask, uint64_t since,
+		     size_t room)
+{
+	store_list_t *l = store_list_new(s, mask, since);
+	int r, parts = 0;
+	b->len = b->off = 0;
+	while ((r = store_list_fill(l, b, room)) == 0)
+		parts++;
+	CHECK_INT(b->len, store_list_size(l));
+	CHECK(room > 1 || parts >= 2 || b->len <= 3);
+	store_list_free(l);
+	buf_append(b, "", 1);
+	return r == 1 ? 0 : -1;
+}
+
 static void test_listing(void)
 {
 	store_t *s = store_new(10, 10);
@@ -344,22 +361,38 @@ static void test_listing(void)
 	add(s, "c", "weird");    /* 4 */
 	add(s, "b", "failed");   /* 5 */
 	buf_t b = BUF_INIT;
-	CHECK_INT(store_tasks_json(s, &b, ~0u, 0), 0);
-	buf_append(&b, "", 1);
+	CHECK_INT(list_json(s, &b, ~0u, 0, 1), 0);
 	CHECK_STR(b.data, "[{\"id\": \"a\", \"status\": \"done\",\"seq\":3},"
 		  "{\"id\": \"c\", \"status\": \"weird\",\"seq\":4},"
-		  "{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]");
+		  "{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]\n");
 	unsigned mask;
 	CHECK_INT(store_status_mask("done,failed", 11, &mask), 0);
 	CHECK_INT(mask, (1u << STORE_DONE) | (1u << STORE_FAILED));
+	CHECK_INT(list_json(s, &b, mask, 3, 1000), 0);
+	CHECK_STR(b.data, "[{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]\n");
+	CHECK_INT(list_json(s, &b, 1u << STORE_QUEUED, 0, 1), 0);
+	CHECK_STR(b.data, "[]\n");
+	/* a list is what the store held when it was made: a task that moves
+	 * on or is evicted afterwards is written as it was, and once */
+	store_list_t *l = store_list_new(s, ~0u, 0);
+	add(s, "c", "done");     /* 6 */
+	for (int i = 0; i < 12; i++) {  /* evicts a, c and b */
+		char id[8];
+		snprintf(id, sizeof(id), "n%d", i);
+		add(s, id, "done");
+	}
+	CHECK(store_task(s, "a", 1) == NULL);
 	b.len = 0;
-	CHECK_INT(store_tasks_json(s, &b, mask, 3), 0);
+	int r;
+	while ((r = store_list_fill(l, &b, 1)) == 0)
+		;
+	CHECK_INT(r, 1);
+	CHECK_INT(b.len, store_list_size(l));
 	buf_append(&b, "", 1);
-	CHECK_STR(b.data, "[{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]");
-	b.len = 0;
-	CHECK_INT(store_tasks_json(s, &b, 1u << STORE_QUEUED, 0), 0);
-	buf_append(&b, "", 1);
-	CHECK_STR(b.data, "[]");
+	CHECK_STR(b.data, "[{\"id\": \"a\", \"status\": \"done\",\"seq\":3},"
+		  "{\"id\": \"c\", \"status\": \"weird\",\"seq\":4},"
+		  "{\"id\": \"b\", \"status\": \"failed\",\"seq\":5}]\n");
+	store_list_free(l);
 	buf_free(&b);
 	CHECK_INT(store_status_mask("done", 4, &mask), 0);
 	CHECK_INT(mask, 1u << STORE_DONE);
