@@ -525,7 +525,7 @@
 #endif
 /* --tasks default: tasks whose latest state is kept. Each costs its latest
  * notification (~300-400 bytes for warren's own) plus ~100 bytes of entry,
- * index and slot: 466 B with a 363-byte one, so 10,000 tasks take ~4.7 MB
+ * index and slot: 482 B with a 363-byte one, so 10,000 tasks take ~4.8 MB
  * (test_store measures it). */
 #ifndef DEFAULT_TASKS
 #define DEFAULT_TASKS 10000

@@ -21,6 +21,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "chunked.h"
@@ -146,8 +148,8 @@ struct http_conn {
 	struct parked *park;       /* ring of HTTP_MAX_PIPELINE, or NULL */
 	unsigned park_first, park_count;
 	struct parked *cur;        /* the parked request being answered */
-	struct http_source src;    /* the body still to produce, or fill NULL */
-	uint64_t src_left;         /* bytes of it promised and not produced */
+	struct http_source src;    /* the body still to send, or gather NULL */
+	uint64_t src_left;         /* bytes of it promised and not sent */
 	char remote[56];
 };
 
@@ -187,12 +189,12 @@ static void drop_stream(http_conn_t *c)
 	c->stream = NULL;
 }
 
-/* Frees the producer of a streamed answer (finished, or the client gone). */
+/* Frees the source of a streamed answer (finished, or the client gone). */
 static void drop_source(http_conn_t *c)
 {
-	if (c->src.fill && c->src.drop)
+	if (c->src.gather && c->src.drop)
 		c->src.drop(c->src.arg);
-	c->src.fill = NULL;
+	c->src.gather = NULL;
 }
 
 static void conn_free(http_conn_t *c, int close_fd)
@@ -224,6 +226,12 @@ static void conn_free(http_conn_t *c, int close_fd)
 	free(c);
 }
 
+/* 1 while an answer is being sent: bytes in out, or a streamed body. */
+static int sending(const http_conn_t *c)
+{
+	return buf_used(&c->out) || c->src.gather;
+}
+
 /* Reads unless input is paused (deferred request, full buffers, closing);
  * writes when output is pending. */
 static void conn_update_watch(http_conn_t *c)
@@ -233,47 +241,59 @@ static void conn_update_watch(http_conn_t *c)
 	    buf_used(&c->in) < HTTP_MAX_HEAD + HTTP_MAX_BUFFERED_BODY &&
 	    buf_used(&c->out) < HTTP_MAX_OUTBUF)
 		mask |= LOOP_READ;
-	if (buf_used(&c->out))
+	if (sending(c))
 		mask |= LOOP_WRITE;
 	loop_mask(c->srv->loop, c->fd, mask);
 }
 
-/* Tops the output up with the next part of a streamed answer once it runs low:
- * 0, or -1 when the producer failed or broke its promised length (the
- * client cannot be told otherwise: the connection is to be closed). */
-static int source_refill(http_conn_t *c)
+/* Sends what it can of the output and of the streamed answer after it, in
+ * one writev(), the answer straight from the source's memory. 1 when the
+ * socket takes more, 0 when it is full or the answer all sent, -1 when the
+ * connection is to be closed: the client is gone, or the source is not
+ * as long as announced (the client cannot be told otherwise than by a
+ * short body). */
+static int source_send(http_conn_t *c)
 {
-	while (c->src.fill && buf_used(&c->out) < HTTP_SOURCE_CHUNK) {
-		size_t before = buf_used(&c->out); /* not len: appending may
-						    * move the unsent bytes down */
-		int r = c->src.fill(c->src.arg, &c->out, HTTP_SOURCE_CHUNK);
-		size_t made = buf_used(&c->out) - before;
-		if (r < 0 || made > c->src_left || (r == 0 && !made) ||
-		    (r == 1 && made != c->src_left)) {
-			log_warn("%s: answer cut short (%llu of its bytes not made): "
-				 "its producer failed", c->remote,
-				 (unsigned long long)(c->src_left - (made < c->src_left ?
-								     made : c->src_left)));
-			drop_source(c);
-			return -1;
-		}
-		c->src_left -= made;
-		if (r == 1) {
-			drop_source(c);
-			wake(c); /* the pipeline waited behind it */
-		}
+	struct iovec iov[HTTP_SOURCE_IOV];
+	size_t out = buf_used(&c->out);
+	iov[0].iov_base = buf_head(&c->out);
+	iov[0].iov_len = out;
+	int k = out > 0;
+	int n = c->src.gather(c->src.arg, iov + k, HTTP_SOURCE_IOV - k);
+	uint64_t len = 0;
+	for (int i = k; i < k + n; i++)
+		len += iov[i].iov_len;
+	if (len > c->src_left || (!len && c->src_left)) {
+		log_warn("%s: answer cut short: body not as long as said", c->remote);
+		return -1;
 	}
-	return 0;
+	if (!len && !out) {
+		drop_source(c);
+		wake(c); /* the pipeline waited behind it */
+		return 0;
+	}
+	ssize_t sent = writev(c->fd, iov, k + n); /* SIGPIPE ignored: see http.h */
+	if (sent < 0)
+		return errno == EINTR ? 1 : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	size_t body = (size_t)sent > out ? (size_t)sent - out : 0;
+	buf_consume(&c->out, (size_t)sent - body);
+	c->src.advance(c->src.arg, body);
+	c->src_left -= body;
+	c->active = loop_now(c->srv->loop);
+	return 1;
 }
 
 /* Writes what it can. 0, or -1 when the connection is gone (and freed). */
 static int conn_flush(http_conn_t *c)
 {
 	for (;;) {
-		if (source_refill(c) < 0) {
+		int more = c->src.gather ? source_send(c) : 0;
+		if (more < 0) {
 			conn_free(c, 1);
 			return -1;
 		}
+		if (more)
+			continue;
 		if (!buf_used(&c->out))
 			break;
 		ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out), MSG_NOSIGNAL);
@@ -290,12 +310,12 @@ static int conn_flush(http_conn_t *c)
 		}
 	}
 	int idle = c->state == ST_HEAD && !buf_used(&c->in);
-	if (!buf_used(&c->out) && !c->park_count &&
+	if (!sending(c) && !c->park_count &&
 	    (c->state == ST_CLOSING || (c->eof && idle))) {
 		conn_free(c, 1);
 		return -1;
 	}
-	if (idle && !buf_used(&c->out) && !c->park_count && !c->in_dispatch) {
+	if (idle && !sending(c) && !c->park_count && !c->in_dispatch) {
 		/* between requests a keep-alive connection holds no buffers:
 		 * a thousand idle clients cost their struct only */
 		buf_free(&c->in);
@@ -514,37 +534,15 @@ void http_respond(http_conn_t *c, int status, const char *type,
 	answered(c);
 }
 
-/* A streamed answer that cannot go straight out (HEAD, or an earlier
- * answer still owed): the head alone, or the body produced whole and
- * queued as any other answer. */
-static void respond_source_queued(http_conn_t *c, int status, const char *type,
-				  uint64_t len, const struct http_source *src)
-{
-	if (c->cur ? c->cur->head : c->req.head) {
-		queue_response(c, status, type, NULL, (size_t)len, NULL);
-		return;
-	}
-	buf_t b = BUF_INIT;
-	int r = 0;
-	while (r == 0 && b.len <= len) {
-		size_t before = b.len;
-		if ((r = src->fill(src->arg, &b, HTTP_SOURCE_CHUNK)) == 0 && b.len == before)
-			r = -1;
-	}
-	if (r == 1 && b.len == len)
-		queue_response(c, status, type, b.data ? b.data : "", b.len, NULL);
-	else
-		queue_error(c, 503, "out of memory", NULL);
-	buf_free(&b);
-}
-
 void http_respond_source(http_conn_t *c, int status, const char *type,
 			 uint64_t len, const struct http_source *src)
 {
 	if (already_answered(c)) {
 		/* nothing to send it on */
-	} else if (c->cur || c->park_count || c->req.head) {
-		respond_source_queued(c, status, type, len, src);
+	} else if (c->cur ? c->cur->head : c->req.head) {
+		queue_response(c, status, type, NULL, (size_t)len, NULL);
+	} else if (c->cur || c->park_count) {
+		queue_error(c, 503, "cannot stream behind a deferred answer", NULL);
 	} else {
 		int keep = c->req.keep_alive && c->state != ST_CLOSING &&
 			   !status_closes(status);
@@ -869,8 +867,8 @@ static void conn_process(http_conn_t *c)
 	       c->state == ST_READY) {
 		if ((full = buf_used(&c->out) >= HTTP_MAX_OUTBUF))
 			break; /* the client does not read: stop parsing its pipeline */
-		if (c->src.fill)
-			break; /* goes on once the streamed answer is all produced */
+		if (c->src.gather)
+			break; /* goes on once the streamed answer is all sent */
 		if (c->park_count >= HTTP_MAX_PIPELINE - 1)
 			break; /* answers owed up to the bound (one slot kept for
 				* the answer of the request being read) */
@@ -887,7 +885,7 @@ static void conn_process(http_conn_t *c)
 			}
 			c->state = ST_READY;
 		}
-		if (is_upgrade(&c->req) && (buf_used(&c->out) || c->park_count))
+		if (is_upgrade(&c->req) && (sending(c) || c->park_count))
 			break; /* sent once the answers before it are out */
 		if (dispatch(c) < 0)
 			return; /* detached: no longer ours */
@@ -899,7 +897,7 @@ static void conn_process(http_conn_t *c)
 	/* an upgrade held for the answers before it goes on once they left;
 	 * a pipeline paused on a large answer that the socket took at once
 	 * goes on too (no write event will come to resume it) */
-	if ((c->state == ST_READY && !buf_used(&c->out) && !c->park_count) ||
+	if ((c->state == ST_READY && !sending(c) && !c->park_count) ||
 	    (full && buf_used(&c->out) < HTTP_MAX_OUTBUF))
 		wake(c);
 }
@@ -1016,7 +1014,7 @@ static void listen_resume(http_server_t *s)
  * request on the way). */
 static int conn_reusable(const http_conn_t *c, int64_t now)
 {
-	return c->state == ST_HEAD && !buf_used(&c->in) && !buf_used(&c->out) &&
+	return c->state == ST_HEAD && !buf_used(&c->in) && !sending(c) &&
 	       !c->park_count && !c->in_dispatch &&
 	       now - c->active >= HTTP_REUSE_IDLE_MS;
 }
@@ -1156,16 +1154,16 @@ static int64_t sweep(loop_t *loop, void *arg)
 	http_conn_t *next;
 	for (http_conn_t *c = s->conns; c; c = next) {
 		next = c->next;
-		int paused = c->park_count >= HTTP_MAX_PIPELINE - 1 || c->src.fill;
+		int paused = c->park_count >= HTTP_MAX_PIPELINE - 1 || c->src.gather;
 		int receiving = !paused && ((c->state == ST_HEAD && buf_used(&c->in)) ||
 					    c->state == ST_BODY || c->state == ST_CHUNKED);
-		if (buf_used(&c->out) && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
+		if (sending(c) && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
 			conn_free(c, 1);
 		} else if (receiving && now - c->started > HTTP_REQUEST_TIMEOUT_S * 1000) {
 			c->req.keep_alive = 0;
 			fail_request(c, 408, "request not received in time");
 			conn_flush(c);
-		} else if (c->state == ST_HEAD && !buf_used(&c->in) && !buf_used(&c->out) &&
+		} else if (c->state == ST_HEAD && !buf_used(&c->in) && !sending(c) &&
 			   !c->park_count && now - c->active > HTTP_IDLE_TIMEOUT_S * 1000) {
 			conn_free(c, 1);
 		}

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "httpmsg.h"
@@ -84,18 +85,22 @@ unsigned http_server_conns(const http_server_t *s);
 void http_respond(http_conn_t *c, int status, const char *content_type,
 		  const char *body, size_t len, const char *extra_headers);
 /*
- * A large body produced as it is sent, never whole (GET /tasks with 10,000
- * tasks): fill appends the next part to out, about room bytes (at least
- * one byte while more is to come), and returns 0 while more is to come, 1
- * after the last part, -1 on failure; drop frees arg, once the body is
- * all produced or the client is gone. The answer carries Content-Length:
- * len, so the parts must add up to exactly len bytes (otherwise, or on
- * -1, the connection is closed: the client sees a short body). Requests
- * pipelined after it wait until it is produced. When an earlier answer is
- * still owed the body is produced whole first; for HEAD not at all.
+ * A large body sent straight from where it lies, in pieces, never copied
+ * whole (GET /tasks with 10,000 tasks): gather describes up to max of the
+ * next pieces in iov, from where advance last left it (0 when none is
+ * left); advance says that n bytes of them were sent; drop frees arg,
+ * once the body is all sent or the client is gone. The pieces stay valid
+ * until drop. The answer carries Content-Length: len, which the pieces
+ * must add up to exactly (otherwise the connection is closed: the client
+ * sees a short body). Requests pipelined after it wait until it is sent.
+ * For HEAD the body is not read at all. It is written with writev(): the
+ * program ignores SIGPIPE. Only for an answer that can go out at once:
+ * behind a deferred request whose answer is still owed (warren's programs
+ * that stream never defer), it is 503.
  */
 struct http_source {
-	int (*fill)(void *arg, buf_t *out, size_t room);
+	int (*gather)(void *arg, struct iovec *iov, int max);
+	void (*advance)(void *arg, size_t n);
 	void (*drop)(void *arg);
 	void *arg;
 };

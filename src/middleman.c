@@ -679,10 +679,12 @@ static void on_mq_state(int up, void *arg)
 
 /* ---- HTTP ---- */
 
-static int list_fill(void *l, buf_t *out, size_t room)
+static int list_gather(void *l, struct iovec *iov, int max)
 {
-	return store_list_fill(l, out, room);
+	return store_list_gather(l, iov, max);
 }
+
+static void list_advance(void *l, size_t n) { store_list_advance(l, n); }
 
 static void list_drop(void *l) { store_list_free(l); }
 
@@ -705,13 +707,13 @@ static void task_list(struct middleman *m, http_conn_t *c,
 		return;
 	}
 	/* 10,000 tasks are megabytes: taken as a list of refs (80 KB), sent
-	 * in parts as the client reads them */
+	 * from the entries as the client reads them */
 	store_list_t *l = store_list_new(m->store, mask, since);
 	if (!l) {
 		http_respond_error(c, 503, "out of memory", NULL);
 		return;
 	}
-	struct http_source src = { list_fill, list_drop, l };
+	struct http_source src = { list_gather, list_advance, list_drop, l };
 	http_respond_source(c, 200, json_type, store_list_size(l), &src);
 }
 
@@ -728,12 +730,7 @@ static void tasks(struct middleman *m, http_conn_t *c, const struct http_request
 		http_respond_error(c, 404, "no such task", NULL);
 		return;
 	}
-	buf_t out = BUF_INIT;
-	if (buf_append(&out, e->text, e->len) < 0 || buf_puts(&out, "\n") < 0)
-		http_respond_error(c, 503, "out of memory", NULL);
-	else
-		http_respond(c, 200, json_type, out.data, out.len, NULL);
-	buf_free(&out);
+	http_respond(c, 200, json_type, e->text, e->len + 1, NULL); /* and "\n" */
 }
 
 static int get_only(http_conn_t *c, const struct http_request *req)

@@ -322,22 +322,26 @@ static struct store_entry *make_entry(store_t *s, const char *json, size_t len,
 	size_t idoff = (size_t)(raw->start - toks[0].start);
 	int copy = (size_t)(raw->end - raw->start) != idl ||
 		   memcmp(json + raw->start, id, idl) != 0;
-	struct store_entry *e = malloc(sizeof(*e) + objlen + tlen + 1 +
+	struct store_entry *e = malloc(sizeof(*e) + 1 + objlen + tlen + 2 +
 				       (copy ? idl : 0));
 	if (!e) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	memset(e, 0, sizeof(*e));
-	char *text = (char *)(e + 1);
+	/* ",{...}\n\0": a list sends ",{...}" and GET /tasks/<id> "{...}\n"
+	 * from the text itself */
+	char *text = (char *)(e + 1) + 1;
+	text[-1] = ',';
 	memcpy(text, obj, objlen);
-	memcpy(text + objlen, tail, tlen + 1);
-	if (copy)
-		memcpy(text + objlen + tlen + 1, id, idl);
-	e->seq = seq;
+	memcpy(text + objlen, tail, tlen);
 	e->len = (uint32_t)(objlen + tlen);
+	memcpy(text + e->len, "\n", 2);
+	if (copy)
+		memcpy(text + e->len + 2, id, idl);
+	e->seq = seq;
 	e->text = text;
-	e->id = copy ? text + e->len + 1 : text + idoff;
+	e->id = copy ? text + e->len + 2 : text + idoff;
 	e->id_len = (uint16_t)idl;
 	e->status = status;
 	e->refs = 1;
@@ -654,53 +658,86 @@ int store_status_mask(const char *list, size_t len, unsigned *mask)
 /* ---- task lists ---- */
 
 struct store_list {
-	size_t n, next;             /* entries, and the next one to write */
-	int opened;                 /* "[" written */
+	size_t n;                   /* entries */
+	uint64_t size;              /* bytes of the whole array */
+	size_t piece, off;          /* where the next byte to send is */
 	struct store_entry *e[];    /* each with a ref */
 };
 
-store_list_t *store_list_new(const store_t *s, unsigned mask, uint64_t since)
+/* The task states newer than since with a status in mask: how many, and
+ * into l (when not NULL) each with a ref, and the bytes of the array. */
+static size_t select_tasks(const store_t *s, unsigned mask, uint64_t since,
+			   store_list_t *l)
 {
-	store_list_t *l = malloc(sizeof(*l) + s->ntasks * sizeof(l->e[0]));
-	if (!l)
-		return NULL;
-	l->n = l->next = 0;
-	l->opened = 0;
-	for (size_t i = slot_after(s, since); i < s->slots_len && l->n < s->ntasks; i++) {
-		struct store_entry *e = s->slots[i].e;
-		if (e && (mask & (1u << e->status))) {
-			store_entry_ref(e);
-			l->e[l->n++] = e;
+	size_t n = 0;
+	for (size_t i = slot_after(s, since); i < s->slots_len; i++) {
+		struct store_entry *t = s->slots[i].e;
+		if (t && (mask & (1u << t->status))) {
+			if (l) {
+				store_entry_ref(t);
+				l->e[n] = t;
+				l->size += t->len + (n > 0);
+			}
+			n++;
 		}
 	}
+	return n;
+}
+
+store_list_t *store_list_new(const store_t *s, unsigned mask, uint64_t since)
+{
+	size_t n = select_tasks(s, mask, since, NULL);
+	store_list_t *l = malloc(sizeof(*l) + n * sizeof(l->e[0]));
+	if (!l)
+		return NULL;
+	l->piece = l->off = 0;
+	l->size = 3; /* "[", "]", "\n" */
+	l->n = select_tasks(s, mask, since, l);
 	return l;
 }
 
-uint64_t store_list_size(const store_list_t *l)
+/* The array's pieces: "[", the entries (each after the first with the
+ * comma before its text), "]\n". */
+static const char *piece_at(const store_list_t *l, size_t p, size_t *len)
 {
-	uint64_t len = 3; /* "[", "]", "\n" */
-	for (size_t i = 0; i < l->n; i++)
-		len += l->e[i]->len + (i > 0);
-	return len;
+	if (p == 0 || p > l->n) {
+		*len = p ? 2 : 1;
+		return p ? "]\n" : "[";
+	}
+	const struct store_entry *e = l->e[p - 1];
+	*len = e->len + (p > 1);
+	return e->text - (p > 1);
 }
 
-int store_list_fill(store_list_t *l, buf_t *out, size_t room)
+uint64_t store_list_size(const store_list_t *l) { return l->size; }
+
+int store_list_gather(store_list_t *l, struct iovec *iov, int max)
 {
-	size_t end = buf_used(out) + room;
-	if (!l->opened) {
-		if (buf_append(out, "[", 1) < 0)
-			return -1;
-		l->opened = 1;
+	int n = 0;
+	for (size_t p = l->piece; p < l->n + 2 && n < max; p++, n++) {
+		size_t len;
+		const char *at = piece_at(l, p, &len);
+		size_t skip = p == l->piece ? l->off : 0;
+		iov[n].iov_base = (void *)(at + skip);
+		iov[n].iov_len = len - skip;
 	}
-	for (; l->next < l->n && buf_used(out) < end; l->next++) {
-		const struct store_entry *e = l->e[l->next];
-		if ((l->next > 0 && buf_append(out, ",", 1) < 0) ||
-		    buf_append(out, e->text, e->len) < 0)
-			return -1;
+	return n;
+}
+
+void store_list_advance(store_list_t *l, size_t sent)
+{
+	while (sent && l->piece < l->n + 2) {
+		size_t len;
+		piece_at(l, l->piece, &len);
+		size_t rest = len - l->off;
+		if (sent < rest) {
+			l->off += sent;
+			return;
+		}
+		sent -= rest;
+		l->piece++;
+		l->off = 0;
 	}
-	if (l->next < l->n)
-		return 0;
-	return buf_append(out, "]\n", 2) < 0 ? -1 : 1;
 }
 
 void store_list_free(store_list_t *l)

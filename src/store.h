@@ -30,8 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "buf.h"
+#include <sys/uio.h>
 
 /* Statuses known to the store, as bits for store_list_new's filter. */
 enum store_status {
@@ -42,7 +41,9 @@ enum store_status {
 /* Packed (56 bytes on LP64): one is kept per task, 10,000 by default. */
 struct store_entry {
 	uint64_t seq;
-	const char *text;   /* the notification JSON with "seq", NUL-terminated */
+	const char *text;   /* the notification JSON with "seq", then "\n" and
+			     * a NUL (not counted in len); text[-1] is a
+			     * comma, for lists */
 	const char *id;     /* the task id (decoded), id_len bytes, NOT
 			     * NUL-terminated: it points into text when the
 			     * id has no escapes (saves ~40 bytes a task) */
@@ -143,17 +144,19 @@ int store_status_mask(const char *list, size_t len, unsigned *mask);
  * A task list (GET /tasks): the state of every task whose state is newer
  * than since and whose status is in mask (~0u: all), in seq order, taken
  * when it is made (each entry with a ref: later changes to the store leave
- * it as it is; 8 bytes a task), written out as a JSON array and a newline
- * in parts as they are sent. NULL on ENOMEM.
+ * it as it is; 8 bytes a task), sent as a JSON array and a newline straight
+ * from the entries. NULL on ENOMEM.
  */
 typedef struct store_list store_list_t;
 store_list_t *store_list_new(const store_t *s, unsigned mask, uint64_t since);
 /* The bytes the whole array takes. */
 uint64_t store_list_size(const store_list_t *l);
-/* Appends its next part to out, about room bytes (at least one): 0 while
- * more is to come, 1 after the last part, -1 on ENOMEM (out may hold a
- * partial entry then). */
-int store_list_fill(store_list_t *l, buf_t *out, size_t room);
+/* Its bytes, from where store_list_advance() left them, as up to max
+ * pieces in iov (pointing into the entries: valid until store_list_free);
+ * how many (0 once all are sent). */
+int store_list_gather(store_list_t *l, struct iovec *iov, int max);
+/* n bytes of what store_list_gather() gave were sent. */
+void store_list_advance(store_list_t *l, size_t n);
 void store_list_free(store_list_t *l);
 
 #endif

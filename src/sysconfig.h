@@ -24,9 +24,10 @@
 /* tasker: gathered `queued` notifications whose tasks await their confirm
  * are looked at again after this many ms (never 0: no spinning). */
 #define TASKER_QUEUED_RECHECK_MS (TASKER_QUEUED_GATHER_MS ? TASKER_QUEUED_GATHER_MS : 1)
-/* http: a streamed answer's body is produced about this many bytes at a
- * time, whenever less than this is left to send (bytes). */
-#define HTTP_SOURCE_CHUNK 16384
+/* http: pieces of a streamed answer sent in one sendmsg() (an iovec each,
+ * 16 KB of stack; at most IOV_MAX, 1024 on Linux): 512 sent a 3.3 MB
+ * GET /tasks 10 % slower. */
+#define HTTP_SOURCE_IOV 1024
 /* mq: at exit, longest wait for the broker to close the connection after
  * our connection.close, so that the last publishes arrive (ms). */
 #define MQ_CLOSE_WAIT_MS 1000

@@ -186,12 +186,11 @@ def split_responses(data, heads):
 
 @timeout(120)
 def test_large_tasks_answer_pipelined_and_head():
-    """GET /tasks with 1000 tasks (289 KB: more than HTTP_MAX_OUTBUF, so the
-    pipeline pauses behind it; sent from the buffer it is built in when it
-    goes straight out, copied when an earlier answer is still owed)
-    pipelined before and after other requests and as HEAD: every answer
-    whole and in order. Before, the requests after a large answer that the
-    socket took at once were never answered."""
+    """GET /tasks with 1000 tasks (289 KB, sent from the kept notifications
+    themselves: the pipeline waits behind it) pipelined before and after
+    other requests and as HEAD: every answer whole and in order. Before,
+    the requests after a large answer that the socket took at once were
+    never answered."""
     mm = start()
     publish_notes(batch_notes("p"))
     wait_for(lambda: sum(t["status"] == "done" for t in tasks(mm.port)) == N, 60,
@@ -251,10 +250,10 @@ def _read_answer(s, t=60):
 
 @timeout(300)
 def test_tasks_answer_to_a_crowd_of_slow_clients():
-    """40 clients ask GET /tasks of 10,000 kept tasks (a 3.8 MB answer
+    """40 clients ask GET /tasks of 10,000 kept tasks (a 3.3 MB answer
     each) at once and do not read: the middleman's memory grows by what it
-    keeps per answer (a list of refs, and what the socket has not taken),
-    not by 40 answers built whole. While they wait, 100 new tasks evict
+    keeps per answer (a list of refs: it sends from the notifications
+    themselves), not by 40 answers built whole. While they wait, 100 new tasks evict
     the 100 oldest: each answer, read afterwards, still lists exactly the
     10,000 tasks kept when it was asked for, in seq order. The middleman
     serves throughout, and lists the store as it is now."""
@@ -277,7 +276,7 @@ def test_tasks_answer_to_a_crowd_of_slow_clients():
     grown = _rss_kib(mm.pid) - before
     print("%d slow clients of a %d-byte answer: RSS %d -> %d KiB (+%d)"
           % (crowd, len(whole), before, before + grown, grown))
-    # built whole, the answers alone would take crowd x 3.8 MB = 150 MB
+    # built whole, the answers alone would take crowd x 3.3 MB = 130 MB
     assert grown < 16 * 1024, "RSS grew by %d KiB" % grown
     publish_notes([note("new%03d" % i, "done") for i in range(100)])
     wait_for(lambda: http("GET", mm.port, "/tasks/new099")[0] == 200, 60,
