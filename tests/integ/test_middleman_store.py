@@ -255,8 +255,9 @@ def test_tasks_answer_to_a_crowd_of_slow_clients():
     keeps per answer (a list of refs: it sends from the notifications
     themselves), not by 40 answers built whole. While they wait, 100 new tasks evict
     the 100 oldest: each answer, read afterwards, still lists exactly the
-    10,000 tasks kept when it was asked for, in seq order. The middleman
-    serves throughout, and lists the store as it is now."""
+    10,000 tasks kept when it was asked for, in seq order. One that never
+    reads is dropped after the idle timeout. The middleman serves
+    throughout, and lists the store as it is now."""
     n, crowd = 10000, 40
     mm = start()
     notes = [note("k%05d" % i, "done", worker="host:1", bytes=1 << 20,
@@ -282,6 +283,7 @@ def test_tasks_answer_to_a_crowd_of_slow_clients():
     wait_for(lambda: http("GET", mm.port, "/tasks/new099")[0] == 200, 60,
              "the new tasks stored")
     assert http("GET", mm.port, "/tasks/k00000")[0] == 404  # evicted
+    stalled = clients.pop()  # never reads: dropped after the idle timeout
     for s in clients:
         head, body = _read_answer(s)
         assert head.startswith(b"HTTP/1.1 200 "), head[:40]
@@ -290,4 +292,21 @@ def test_tasks_answer_to_a_crowd_of_slow_clients():
     now = tasks(mm.port)
     assert len(now) == n
     assert now[0]["id"] == "k00100" and now[-1]["id"] == "new099"
+    # its answer half sent, the stalled client is dropped after
+    # HTTP_IDLE_TIMEOUT_S (15 s) without progress, and what it held freed
+    # (the sanitizer build's leak check at exit)
+    stalled.settimeout(40)
+    got, t0 = 0, time.monotonic()
+    try:
+        time.sleep(16)
+        while True:
+            chunk = stalled.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except ConnectionResetError:
+        pass
+    assert time.monotonic() - t0 < 40, "the stalled client was never dropped"
+    assert got < len(whole), "the stalled client got its whole answer"
+    assert http("GET", mm.port, "/health")[0] == 200
     mm.stop()
