@@ -55,6 +55,7 @@ Waiting and ports:
         or AssertionError("timed out after Ns waiting for <what>")
     port_open(port, host="127.0.0.1") -> bool
     @timeout(seconds)                  per-test timeout for run.py
+    rss_kib(pid) -> int                a process's resident set (VmRSS), KiB
 
 Programs:
     start_program(name, args=(), env=None, port=None, wait_log=None,
@@ -295,6 +296,15 @@ def port_open(port, host="127.0.0.1"):
         return False
     finally:
         s.close()
+
+
+def rss_kib(pid):
+    """The resident set of process pid, in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def wait_for(pred, timeout=10, what="condition", interval=0.05):

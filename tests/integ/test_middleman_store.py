@@ -14,7 +14,8 @@ import select
 import socket
 import time
 
-from harness import fresh_dir, http, http_json, raw_exchange, timeout, wait_for
+from harness import (fresh_dir, http, http_json, raw_exchange, rss_kib, timeout,
+                     wait_for)
 from test_middleman import S, note, publish_notes, start, start_middleman
 import wsraw
 
@@ -213,14 +214,6 @@ def test_large_tasks_answer_pipelined_and_head():
 
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def _slow_get(port, path):
     """A client that asks and then does not read (a 4 KB receive buffer)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -269,12 +262,12 @@ def test_tasks_answer_to_a_crowd_of_slow_clients():
     whole = http("GET", mm.port, "/tasks")[2]
     listed = json.loads(whole)
     assert [t["id"] for t in listed] == ["k%05d" % i for i in range(n)]
-    before = _rss_kib(mm.pid)
+    before = rss_kib(mm.pid)
     clients = [_slow_get(mm.port, "/tasks") for _ in range(crowd)]
     for s in clients:  # every one answered: its first bytes are waiting
         assert select.select([s], [], [], 20)[0], "no answer began"
     time.sleep(1)
-    grown = _rss_kib(mm.pid) - before
+    grown = rss_kib(mm.pid) - before
     print("%d slow clients of a %d-byte answer: RSS %d -> %d KiB (+%d)"
           % (crowd, len(whole), before, before + grown, grown))
     # built whole, the answers alone would take crowd x 3.3 MB = 130 MB

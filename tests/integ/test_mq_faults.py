@@ -13,18 +13,10 @@ import time
 import uuid
 
 from harness import (ENV, _declare, amqp_connect, http_json, purge, queue_depth,
-                     start_middleman, start_program, start_worker, timeout,
-                     wait_for)
+                     rss_kib, start_middleman, start_program, start_worker,
+                     timeout, wait_for)
 
 BIG = 100 * 1024 * 1024
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def publish_raw(queue, bodies, props=None):
