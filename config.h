@@ -270,6 +270,14 @@
 #ifndef TASKER_QUEUED_GATHER_MS
 #define TASKER_QUEUED_GATHER_MS 20
 #endif
+/* Bytes of POST /task bodies the tasker holds at once, being validated
+ * or published (each counted at its announced length, 1 MiB if chunked,
+ * plus ~11 KiB of parser): a request beyond it waits, its body unread,
+ * until earlier ones are stored (503 after HTTP_OVERLOAD_S). 100 clients
+ * posting 1000-task arrays at once took the tasker to 100 MB before. */
+#ifndef TASKER_INTAKE_BYTES
+#define TASKER_INTAKE_BYTES (4 * 1024 * 1024)
+#endif
 
 /* ---- tasks --------------------------------------------------------------- */
 

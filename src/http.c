@@ -103,12 +103,17 @@ int http_method_is(const struct http_request *r, const char *method)
 	return r->method_len == strlen(method) && !memcmp(r->method, method, r->method_len);
 }
 
+#define HTTP_STR_(x) #x
+#define HTTP_STR(x) HTTP_STR_(x)
+
 /* ---- the server ---------------------------------------------------------- */
 
 enum conn_state {
 	ST_HEAD,     /* waiting for a request head */
 	ST_BODY,     /* reading a Content-Length body */
 	ST_CHUNKED,  /* reading a chunked body */
+	ST_WAIT,     /* a head whose body the program has no room for yet:
+		      * unread until it has (http_body_reader) */
 	ST_READY,    /* a whole upgrade request, waiting until every answer
 		      * owed before it has been sent */
 	ST_HANDLER,  /* inside the handler */
@@ -139,8 +144,10 @@ struct http_conn {
 	uint64_t body_seen;        /* body bytes taken so far */
 	void *stream;              /* the body reader's state, until dispatch */
 	uint64_t ticket;           /* current request's number */
-	int64_t started;           /* ms: first byte of the current request */
+	int64_t started;           /* ms: first byte of the current request;
+				    * in ST_WAIT, when the wait began */
 	int64_t active;            /* ms: last read or write progress */
+	int retry_body;            /* woken to ask the body reader again */
 	int eof;                   /* client finished sending */
 	int responded;             /* current request answered */
 	int wake;                  /* its pipeline to go on from the loop */
@@ -160,11 +167,16 @@ struct http_server {
 	int fd;
 	http_handler_fn handler;
 	const struct http_body_reader *reader;
+	/* with a reader only (http_server_read_bodies), so that a program
+	 * without one does not carry them */
+	int (*open_stream)(http_conn_t *c, uint64_t len);
+	void (*expire_waits)(http_server_t *s, int64_t now);
 	void *arg;
 	unsigned max_conns, nconns;
 	struct http_conn *conns;
 	http_conn_t *current;      /* the connection in its handler, if any */
 	uint64_t next_ticket;
+	unsigned nwaiting;         /* connections in ST_WAIT */
 	uint64_t sweep_timer;
 	uint64_t wake_timer;       /* run_wakes armed, or 0 */
 	/* Accepting pauses at the cap (new clients wait in the listen
@@ -200,6 +212,8 @@ static void drop_source(http_conn_t *c)
 static void conn_free(http_conn_t *c, int close_fd)
 {
 	http_server_t *s = c->srv;
+	if (c->state == ST_WAIT)
+		s->nwaiting--;
 	drop_stream(c);
 	drop_source(c);
 	loop_unwatch(s->loop, c->fd);
@@ -237,7 +251,7 @@ static int sending(const http_conn_t *c)
 static void conn_update_watch(http_conn_t *c)
 {
 	int mask = 0;
-	if (!c->eof && c->state != ST_CLOSING &&
+	if (!c->eof && c->state != ST_CLOSING && c->state != ST_WAIT &&
 	    buf_used(&c->in) < HTTP_MAX_HEAD + HTTP_MAX_BUFFERED_BODY &&
 	    buf_used(&c->out) < HTTP_MAX_OUTBUF)
 		mask |= LOOP_READ;
@@ -402,8 +416,10 @@ static int format_response(const http_conn_t *c, buf_t *b, int status,
 		fail |= buf_printf(b, "Content-Type: %s\r\n", type) < 0;
 	if (status != 204) /* a 204 has no body, and says nothing of one */
 		fail |= buf_printf(b, "Content-Length: %zu\r\n", len) < 0;
-	fail |= buf_printf(b, "%s%s\r\n", extra ? extra : "",
-			   keep ? "" : "Connection: close\r\n") < 0;
+	/* every cause of a 503 passes: the broker, memory, a crowd */
+	fail |= buf_printf(b, "%s%s%s\r\n",
+			   status == 503 ? "Retry-After: " HTTP_STR(HTTP_RETRY_AFTER_S) "\r\n" : "",
+			   extra ? extra : "", keep ? "" : "Connection: close\r\n") < 0;
 	if (!head)
 		fail |= buf_append(b, body, len) < 0;
 	return fail ? -1 : 0;
@@ -571,12 +587,6 @@ void http_respond_error(http_conn_t *c, int status, const char *msg,
 	answered(c);
 }
 
-void http_respond_unavailable(http_conn_t *c, const char *msg)
-{
-	char extra[48];
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
-	http_respond_error(c, 503, msg, extra);
-}
 
 void http_respond_preflight(http_conn_t *c, const char *methods)
 {
@@ -590,12 +600,11 @@ void http_respond_preflight(http_conn_t *c, const char *methods)
 
 void http_respond_health(http_conn_t *c, const char *state)
 {
-	char body[64], extra[48];
+	char body[64];
 	int up = !strcmp(state, "up");
 	int n = snprintf(body, sizeof(body), "{\"amqp\":\"%s\"}\n", state);
-	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
 	http_respond(c, up ? 200 : 503, "application/json", body,
-		     n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0, up ? NULL : extra);
+		     n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0, NULL);
 }
 
 /* An error the server finds itself, before any handler: answered, and the
@@ -698,7 +707,81 @@ static int body_take(http_conn_t *c, const char *data, size_t n)
 	return 0;
 }
 
-/* Decides how the body is framed (RFC 9112 6.3). 0, or -1 when answered. */
+/* Wakes the request that has waited longest for room for its body. */
+static void wake_oldest_waiting(http_server_t *s)
+{
+	http_conn_t *oldest = NULL;
+	if (!s->nwaiting)
+		return;
+	for (http_conn_t *c = s->conns; c; c = c->next)
+		if (c->state == ST_WAIT && (!oldest || c->started <= oldest->started))
+			oldest = c;
+	if (oldest && !oldest->retry_body) {
+		oldest->retry_body = 1;
+		wake(oldest);
+	}
+}
+
+void http_server_room_for_bodies(http_server_t *s)
+{
+	wake_oldest_waiting(s);
+}
+
+/* Asks the body reader whether it reads this body as it arrives: 1 when
+ * the body may be read now (streamed or gathered), 0 when it waits for
+ * room (ST_WAIT). */
+static int open_stream(http_conn_t *c, uint64_t len)
+{
+	http_server_t *s = c->srv;
+	void *state = NULL;
+	int rc = s->reader->begin(&c->req, len, s->arg, &state);
+	int waiting = c->state == ST_WAIT;
+	if (rc < 0 && waiting)
+		return 0;
+	/* the wait is ours, not the client's: its request timer restarts
+	 * after it (and times the wait meanwhile) */
+	if (rc < 0 || waiting)
+		c->started = loop_now(s->loop);
+	if (rc < 0) {
+		c->state = ST_WAIT;
+		s->nwaiting++;
+		return 0;
+	}
+	c->stream = rc > 0 ? state : NULL;
+	if (waiting) {
+		s->nwaiting--;
+		c->state = ST_HEAD; /* start_body sets the real one */
+		wake_oldest_waiting(s); /* the next may fit too */
+	}
+	return 1;
+}
+
+/* Answers 503 to the requests that waited HTTP_OVERLOAD_S for room for
+ * their bodies (their connections close: the bodies are unread). */
+static void expire_waits(http_server_t *s, int64_t now)
+{
+	http_conn_t *next;
+	for (http_conn_t *c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->state != ST_WAIT || now - c->started <= HTTP_OVERLOAD_S * 1000)
+			continue;
+		s->nwaiting--;
+		c->req.keep_alive = 0;
+		fail_request(c, 503, "too many requests at once: try again");
+		conn_flush(c);
+	}
+}
+
+void http_server_read_bodies(http_server_t *s, const struct http_body_reader *reader)
+{
+	s->reader = reader;
+	s->open_stream = open_stream;
+	s->expire_waits = expire_waits;
+}
+
+/* Decides how the body is framed (RFC 9112 6.3) and whether the body
+ * reader takes it. 1 to read it, 0 when it waits for room, -1 when
+ * answered. */
 static int start_body(http_conn_t *c)
 {
 	struct http_request *r = &c->req;
@@ -718,49 +801,40 @@ static int start_body(http_conn_t *c)
 			cl_len = h->value_len;
 		}
 	}
-	chunked_init(&c->chunk);
-	buf_reset(&c->body);
-	c->body_seen = 0;
 	if (te && cl)
 		return fail_request(c, 400, "both Content-Length and Transfer-Encoding");
 	if (te && r->minor == 0)
 		return fail_request(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
 	if (te && !http_ieq(te, te_len, "chunked"))
 		return fail_request(c, 501, "only chunked transfer coding is supported");
-	if (te) {
-		c->state = ST_CHUNKED;
-		return 0;
-	}
-	int64_t len = cl ? http_parse_dec(cl, cl_len) : 0;
+	int64_t len = te ? HTTP_MAX_BODY : cl ? http_parse_dec(cl, cl_len) : 0;
 	if (len < 0)
 		return fail_request(c, 400, "bad Content-Length");
+	if (c->srv->open_stream && c->srv->open_stream(c, (uint64_t)len) == 0)
+		return 0;
+	chunked_init(&c->chunk);
+	buf_reset(&c->body);
+	c->body_seen = 0;
+	if (te) {
+		c->state = ST_CHUNKED;
+		return 1;
+	}
 	if ((uint64_t)len > body_limit(c))
 		return too_large(c);
 	c->body_left = (uint64_t)len;
 	c->state = ST_BODY;
-	return 0;
+	return 1;
 }
 
-/* Interprets a freshly parsed head. 0 to go on with the body, -1 answered. */
-static int check_head(http_conn_t *c)
+/* Opens the body of the head just read, or of one that waited for room:
+ * 1 to read it, 0 when it waits, -1 when answered. */
+static int open_body(http_conn_t *c)
 {
 	struct http_request *r = &c->req;
 	size_t n;
-	int hosts = 0;
-	for (size_t i = 0; i < r->nheaders; i++)
-		hosts += http_ieq(r->headers[i].name, r->headers[i].name_len, "Host");
-	r->head = r->method_len == 4 && !memcmp(r->method, "HEAD", 4);
-	r->keep_alive = r->minor >= 1 ? !http_header_has_token(r, "Connection", "close")
-				      : http_header_has_token(r, "Connection", "keep-alive");
-	r->remote = c->remote;
-	if (r->minor >= 1 && hosts == 0)
-		return fail_request(c, 400, "HTTP/1.1 request without Host");
-	if (hosts > 1)
-		return fail_request(c, 400, "more than one Host header");
-	const struct http_body_reader *rd = c->srv->reader;
-	c->stream = rd ? rd->begin(r, c->srv->arg) : NULL;
-	if (start_body(c) < 0)
-		return -1;
+	int rc = start_body(c);
+	if (rc <= 0)
+		return rc;
 	const char *expect = http_header(r, "Expect", &n);
 	if (expect) {
 		if (!http_ieq(expect, n, "100-continue")) {
@@ -774,7 +848,26 @@ static int check_head(http_conn_t *c)
 		if (r->minor >= 1 && pending && !buf_used(&c->in) && !c->park_count)
 			buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	}
-	return 0;
+	return 1;
+}
+
+/* Interprets a freshly parsed head: 1 to go on with the body, 0 when it
+ * waits for room, -1 answered. */
+static int check_head(http_conn_t *c)
+{
+	struct http_request *r = &c->req;
+	int hosts = 0;
+	for (size_t i = 0; i < r->nheaders; i++)
+		hosts += http_ieq(r->headers[i].name, r->headers[i].name_len, "Host");
+	r->head = r->method_len == 4 && !memcmp(r->method, "HEAD", 4);
+	r->keep_alive = r->minor >= 1 ? !http_header_has_token(r, "Connection", "close")
+				      : http_header_has_token(r, "Connection", "keep-alive");
+	r->remote = c->remote;
+	if (r->minor >= 1 && hosts == 0)
+		return fail_request(c, 400, "HTTP/1.1 request without Host");
+	if (hosts > 1)
+		return fail_request(c, 400, "more than one Host header");
+	return open_body(c);
 }
 
 /* Moves the request's pointers from the head at from (len bytes) to its
@@ -864,7 +957,7 @@ static void conn_process(http_conn_t *c)
 {
 	int full = 0;
 	while (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_CHUNKED ||
-	       c->state == ST_READY) {
+	       c->state == ST_READY || c->state == ST_WAIT) {
 		if ((full = buf_used(&c->out) >= HTTP_MAX_OUTBUF))
 			break; /* the client does not read: stop parsing its pipeline */
 		if (c->src.gather)
@@ -875,6 +968,13 @@ static void conn_process(http_conn_t *c)
 		if (c->state != ST_READY) {
 			if (c->state == ST_HEAD && take_head(c) <= 0)
 				break;
+			if (c->state == ST_WAIT) {
+				if (!c->retry_body)
+					break; /* asked only when woken for it */
+				c->retry_body = 0;
+				if (open_body(c) <= 0)
+					break;
+			}
 			int done = take_body(c);
 			if (done < 0)
 				break;
@@ -1168,6 +1268,8 @@ static int64_t sweep(loop_t *loop, void *arg)
 			conn_free(c, 1);
 		}
 	}
+	if (s->nwaiting)
+		s->expire_waits(s, now);
 	check_listener(s, now);
 	if (!s->wake_timer)
 		run_wakes(s);
@@ -1205,7 +1307,6 @@ http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cf
 	}
 	s->loop = loop;
 	s->handler = cfg->handler;
-	s->reader = cfg->reader;
 	s->arg = cfg->arg;
 	s->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_MAX_CONNS;
 	reserve_fds(s->max_conns + cfg->extra_fds + HTTP_FD_RESERVE);

@@ -32,15 +32,21 @@ typedef void (*http_handler_fn)(http_conn_t *c, const struct http_request *req,
 /*
  * For a route that reads its body as it arrives instead of whole (the
  * tasker's POST /task array, up to HTTP_MAX_BODY): begin is called once a
- * request's head is read; a non-NULL state makes the server hand every
- * piece of the body (de-chunked, in order) to feed instead of gathering
- * it (gathered bodies stop at HTTP_MAX_BUFFERED_BODY). The handler then
- * finds the state in req->body_state (req->body is NULL) and owns it;
- * drop frees a state whose request never reaches the handler (bad
- * framing, over the limit, timeout, client gone).
+ * request's head is read, with the body's announced length (HTTP_MAX_BODY
+ * for a chunked one). It returns 1 with *state set to make the server
+ * hand every piece of the body (de-chunked, in order) to feed instead of
+ * gathering it (gathered bodies stop at HTTP_MAX_BUFFERED_BODY); 0 to
+ * have it gathered; -1 when the program has no room for that body now:
+ * the request then waits, its body unread (the client held by TCP's flow
+ * control), until http_server_room_for_bodies() lets begin be asked
+ * again, the longest waiting first, and is answered 503 (Retry-After)
+ * after HTTP_OVERLOAD_S. The handler finds the state in req->body_state
+ * (req->body is NULL) and owns it; drop frees a state whose request never
+ * reaches the handler (bad framing, over the limit, timeout, client gone).
  */
 struct http_body_reader {
-	void *(*begin)(const struct http_request *req, void *arg);
+	int (*begin)(const struct http_request *req, uint64_t len, void *arg,
+		     void **state);
 	void (*feed)(void *state, const char *data, size_t len);
 	void (*drop)(void *state);
 };
@@ -50,7 +56,6 @@ struct http_server_config {
 	unsigned max_conns;
 	http_handler_fn handler;
 	void *arg;
-	const struct http_body_reader *reader; /* NULL: every body whole */
 	unsigned extra_fds;        /* descriptors the program needs besides
 				    * connections (the middleman's WebSocket
 				    * clients): RLIMIT_NOFILE is raised for all */
@@ -65,6 +70,10 @@ struct http_server_config {
  */
 http_server_t *http_server_new(loop_t *loop, const struct http_server_config *cfg,
 			       char *err, size_t errlen);
+/* Hands the bodies that reader takes to it as they arrive (see struct
+ * http_body_reader); without it every body is gathered whole. Only a
+ * program that calls it carries the code of the wait for room. */
+void http_server_read_bodies(http_server_t *s, const struct http_body_reader *reader);
 /* Sends "Access-Control-Allow-Origin: origin" (up to 60 bytes) with every
  * answer from now on, the server's own errors included. */
 void http_server_cors(http_server_t *s, const char *origin);
@@ -76,11 +85,15 @@ void http_server_stop_listening(http_server_t *s);
 int http_server_port(const http_server_t *s);
 /* Connections open now. */
 unsigned http_server_conns(const http_server_t *s);
+/* The program freed room for bodies: the requests waiting for it ask the
+ * body reader's begin again, from the loop (never from inside this call). */
+void http_server_room_for_bodies(http_server_t *s);
 
 /*
  * Answers the current request of c. extra_headers is NULL or complete lines
- * ("Retry-After: 5\r\n"). Content-Length, Date-less minimal headers and
- * Connection are added; the body is dropped for HEAD. Logs one access line.
+ * ("Location: /\r\n"). Content-Length, Date-less minimal headers,
+ * Connection and, on a 503, "Retry-After: HTTP_RETRY_AFTER_S" are added;
+ * the body is dropped for HEAD. Logs one access line.
  */
 void http_respond(http_conn_t *c, int status, const char *content_type,
 		  const char *body, size_t len, const char *extra_headers);
@@ -117,8 +130,11 @@ const char *http_reason(int status);
 int http_path_is(const struct http_request *req, const char *path);
 /* 1 when the request's method is exactly method. */
 int http_method_is(const struct http_request *req, const char *method);
-/* http_respond_error with 503 and "Retry-After: HTTP_RETRY_AFTER_S". */
-void http_respond_unavailable(http_conn_t *c, const char *msg);
+/* http_respond_error with 503 (which carries Retry-After). */
+static inline void http_respond_unavailable(http_conn_t *c, const char *msg)
+{
+	http_respond_error(c, 503, msg, NULL);
+}
 /* The answer to a CORS preflight (OPTIONS) of a path whose methods are
  * methods ("POST, OPTIONS"): 204 with Allow, Access-Control-Allow-Methods,
  * -Headers (Authorization, Content-Type) and -Max-Age (HTTP_CORS_MAX_AGE_S). */

@@ -962,7 +962,7 @@ int main(int argc, char **argv)
 	if (journal && open_journal(&m, journal) < 0)
 		goto out;
 	push_commit(m.push, m.committed_seq);
-	struct http_server_config hc = { listen, MIDDLEMAN_HTTP_CONNS, handle, &m, NULL,
+	struct http_server_config hc = { listen, MIDDLEMAN_HTTP_CONNS, handle, &m,
 					 WS_MAX_CLIENTS };
 	m.http = http_server_new(m.loop, &hc, err, sizeof(err));
 	if (!m.http) {

@@ -229,6 +229,11 @@ void task_stream_free(task_stream_t *s)
 	free(s);
 }
 
+size_t task_stream_cost(uint64_t len)
+{
+	return sizeof(struct task_stream) + (size_t)len;
+}
+
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 static void elem_error(task_stream_t *s, const char *msg)

@@ -53,6 +53,9 @@ int task_stream_end(task_stream_t *s, int *is_array, char *err, size_t errlen);
  * *cursor, 0 at first) and returns 1, or 0 after the last one. */
 int task_stream_next(const task_stream_t *s, size_t *cursor, struct task *t);
 void task_stream_free(task_stream_t *s);
+/* The most memory a stream holds for a body of len bytes: its fixed part
+ * and the kept tasks, which are never longer than their JSON. */
+size_t task_stream_cost(uint64_t len);
 
 /*
  * Parses a task message from the `tasks` queue (the validated fields plus

@@ -65,6 +65,16 @@ struct tasker {
 	int nqueued;
 	uint64_t queued_timer;  /* publishes the confirmed ones
 				 * TASKER_QUEUED_GATHER_MS after the first */
+	size_t intake_held;     /* bytes the intakes hold (TASKER_INTAKE_BYTES) */
+};
+
+/* A POST /task body being validated, then published: what it may hold
+ * counts against TASKER_INTAKE_BYTES until it is freed, so that a crowd
+ * posting large arrays at once waits instead of filling the memory. */
+struct intake {
+	struct tasker *t;
+	size_t held;
+	task_stream_t *ts;
 };
 
 /* One POST /task whose confirms are awaited. */
@@ -76,8 +86,8 @@ struct batch {
 	char (*ids)[37];        /* the tasks' ids, all the answer needs: a
 				 * struct task is 2.4 KB, and hundreds of
 				 * batches may await their confirms */
-	task_stream_t *ts;      /* the validated tasks, until all are out */
-	size_t cursor;          /* the next one in ts */
+	struct intake *in;      /* the validated tasks, until all are out */
+	size_t cursor;          /* the next one in in->ts */
 	int next;               /* its index */
 	int64_t give_up;        /* a publish refused (full output) until then
 				 * is tried again, after it fails the batch */
@@ -238,21 +248,52 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 	return 0;
 }
 
-/* Validates the body as the server hands it over (or, when the stream
- * could not be allocated at the start, the body gathered whole). */
-static int take_tasks(const struct http_request *req, task_stream_t **ts,
-		      int *is_array, char *err, size_t errlen)
+/* An intake for a body of len bytes, or NULL: out of memory, or beyond
+ * TASKER_INTAKE_BYTES while others hold some (one always fits). */
+static struct intake *intake_new(struct tasker *t, uint64_t len)
 {
-	*ts = req->body_state;
-	if (!*ts) {
-		*ts = task_stream_new();
-		if (!*ts) {
+	size_t cost = task_stream_cost(len < HTTP_MAX_BODY ? len : HTTP_MAX_BODY);
+	if (t->intake_held && t->intake_held + cost > TASKER_INTAKE_BYTES)
+		return NULL;
+	struct intake *in = malloc(sizeof(*in));
+	if (in)
+		in->ts = task_stream_new();
+	if (!in || !in->ts) {
+		free(in);
+		return NULL;
+	}
+	in->t = t;
+	in->held = cost;
+	t->intake_held += cost;
+	return in;
+}
+
+static void intake_free(struct intake *in)
+{
+	if (!in)
+		return;
+	struct tasker *t = in->t;
+	t->intake_held -= in->held;
+	task_stream_free(in->ts);
+	free(in);
+	http_server_room_for_bodies(t->http);
+}
+
+/* Validates the body as the server hands it over (or, when the intake
+ * could not be allocated at the start, the body gathered whole). */
+static int take_tasks(struct tasker *t, const struct http_request *req,
+		      struct intake **in, int *is_array, char *err, size_t errlen)
+{
+	*in = req->body_state;
+	if (!*in) {
+		*in = intake_new(t, req->body_len);
+		if (!*in) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		task_stream_feed(*ts, req->body, req->body_len);
+		task_stream_feed((*in)->ts, req->body, req->body_len);
 	}
-	return task_stream_end(*ts, is_array, err, errlen);
+	return task_stream_end((*in)->ts, is_array, err, errlen);
 }
 
 /* Publishes the next TASKER_PUBLISH_SLICE tasks of b, then lets the loop
@@ -272,7 +313,7 @@ static int64_t publish_slice(loop_t *loop, void *arg)
 		}
 		size_t at = b->cursor;
 		struct task task;
-		if (!task_stream_next(b->ts, &b->cursor, &task) || task_new_id(task.id) < 0) {
+		if (!task_stream_next(b->in->ts, &b->cursor, &task) || task_new_id(task.id) < 0) {
 			b->failed = 1;
 			break;
 		}
@@ -290,8 +331,8 @@ static int64_t publish_slice(loop_t *loop, void *arg)
 	buf_free(&scratch);
 	if (again && !b->failed)
 		return again;
-	task_stream_free(b->ts);
-	b->ts = NULL;
+	intake_free(b->in);
+	b->in = NULL;
 	t->publishing--;
 	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 	return LOOP_TIMER_STOP;
@@ -393,17 +434,17 @@ static void post_control(struct tasker *t, http_conn_t *c, const struct http_req
 static void post_task(struct tasker *t, http_conn_t *c, const struct http_request *req)
 {
 	char err[256];
-	task_stream_t *ts;
+	struct intake *in;
 	int is_array;
-	int count = take_tasks(req, &ts, &is_array, err, sizeof(err));
+	int count = take_tasks(t, req, &in, &is_array, err, sizeof(err));
 	if (count < 0) {
-		int status = ts ? 400 : 503; /* no stream: out of memory */
-		task_stream_free(ts);
+		int status = in ? 400 : 503; /* no intake: out of memory */
+		intake_free(in);
 		http_respond_error(c, status, err, NULL);
 		return;
 	}
 	if (!broker_ready(t, c)) {
-		task_stream_free(ts);
+		intake_free(in);
 		return;
 	}
 	struct batch *b = calloc(1, sizeof(*b));
@@ -411,14 +452,14 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 		b->ids = malloc((size_t)count * sizeof(*b->ids));
 	if (!b || !b->ids) {
 		free(b);
-		task_stream_free(ts);
+		intake_free(in);
 		http_respond_error(c, 503, "out of memory", NULL);
 		return;
 	}
 	b->t = t;
 	b->count = count;
 	b->is_array = is_array;
-	b->ts = ts;
+	b->in = in;
 	b->ticket = http_defer(c);
 	b->pending = 1; /* held until every publish is out */
 	b->give_up = loop_now(t->loop) + TASKER_PUBLISH_WAIT_MS;
@@ -430,21 +471,29 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 	}
 }
 
-/* POST /task bodies are validated as they arrive, never held whole. */
-static void *body_begin(const struct http_request *req, void *arg)
+/* POST /task bodies are validated as they arrive, never held whole, and
+ * wait while TASKER_INTAKE_BYTES are held. */
+static int body_begin(const struct http_request *req, uint64_t len, void *arg,
+		      void **state)
 {
-	(void)arg;
+	struct tasker *t = arg;
 	if (!http_path_is(req, "/task") || !http_method_is(req, "POST"))
-		return NULL;
-	return task_stream_new(); /* NULL: gathered, up to HTTP_MAX_BUFFERED_BODY */
+		return 0;
+	*state = intake_new(t, len);
+	if (*state)
+		return 1;
+	/* at the bound: wait; out of memory: gathered, up to
+	 * HTTP_MAX_BUFFERED_BODY */
+	return t->intake_held ? -1 : 0;
 }
 
 static void body_feed(void *state, const char *data, size_t len)
 {
-	task_stream_feed(state, data, len);
+	struct intake *in = state;
+	task_stream_feed(in->ts, data, len);
 }
 
-static void body_drop(void *state) { task_stream_free(state); }
+static void body_drop(void *state) { intake_free(state); }
 
 static const struct http_body_reader task_reader = { body_begin, body_feed, body_drop };
 
@@ -482,7 +531,7 @@ static void handle(http_conn_t *c, const struct http_request *req, void *arg)
 		post_task(t, c, req); /* owns req->body_state */
 		return;
 	}
-	task_stream_free(req->body_state);
+	intake_free(req->body_state);
 	if (!r) {
 		http_respond_error(c, 404, "no such path: try POST /task, DELETE /task/<id>, "
 				   "POST /control or GET /health", NULL);
@@ -579,13 +628,13 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t,
-					 &task_reader, 0 };
+	struct http_server_config hc = { listen, HTTP_MAX_CONNS, handle, &t, 0 };
 	t.http = http_server_new(t.loop, &hc, err, sizeof(err));
 	if (!t.http) {
 		log_error("%s", err);
 		return 1;
 	}
+	http_server_read_bodies(t.http, &task_reader);
 	http_server_cors(t.http, TASKER_CORS_ORIGIN);
 	struct mq_config mc = { .url = amqp, .heartbeat = (unsigned)heartbeat, .name = PROG };
 	t.notes_cfg = mc;

@@ -6,6 +6,7 @@ array, and a body over the limit is a 413. Peak RSS while taking a full
 1 MiB array is measured and logged (and bounded outside sanitizer builds)."""
 
 import json
+import threading
 
 from harness import ENV, http, queue_depth, timeout, wait_for
 from test_tasker import (UUID4, Raw, assert_serves, check_error_body, enc,
@@ -169,4 +170,67 @@ def test_1000_tasks_with_long_urls_fill_1mib_and_are_accepted():
     assert st == 202, (st, raw[:300])
     assert len(json.loads(raw.decode())) == 1000
     wait_for(lambda: queue_depth("tasks") == 1000, 30, "1000 tasks queued")
+    assert_serves(p.port)
+
+
+@timeout(300)
+def test_crowd_posting_1000_task_arrays_at_once():
+    """60 clients post a 1000-task array of 1 MB each (900-byte URLs) at
+    once: 60 MB in all. The tasker holds at most TASKER_INTAKE_BYTES (4 MiB)
+    of such bodies at a time; the others wait, unread, and are taken in
+    turn as the earlier ones are stored, and one that has waited 5 s is
+    answered 503 with Retry-After, nothing of it queued. Every answer is a
+    202 listing 1000 tasks or that 503; exactly the 202s' tasks are queued;
+    the tasker's peak RSS grows by less than 16 MiB (before, it held every
+    body it was sent: 100 such clients took it to 100 MB); it answers
+    /health while the crowd waits, and a refused client's retry is stored."""
+    n = 60
+    p = tasker()
+    purge_all()
+    body = enc([realistic(i, url_len=900) for i in range(1000)])
+    assert 1000000 < len(body) <= LIMIT, len(body)
+    before = vm_hwm_kib(p.pid)
+    results = [None] * n
+
+    def one(i):
+        c = Raw(p.port, timeout=120)
+        try:
+            try:
+                c.send(req("POST", "/task", body))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a 503 comes before its body is read: the rest is refused
+            results[i] = c.read_response(timeout=120)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    st, _, raw = http("GET", p.port, "/health", timeout=10)
+    assert st == 200, (st, raw)
+    for t in threads:
+        t.join(150)
+    after = vm_hwm_kib(p.pid)
+    stored = refused = 0
+    for r in results:
+        assert r is not None, "a client got no answer"
+        st, h, raw = r
+        if st == 202:
+            assert len(json.loads(raw.decode())) == 1000
+            stored += 1
+        else:
+            assert st == 503, (st, raw[:200])
+            assert "too many requests at once" in check_error_body(h, raw)
+            assert int(h["retry-after"]) > 0, h
+            refused += 1
+    print("%d arrays of %d bytes at once: %d stored, %d answered 503; "
+          "peak RSS %d -> %d KiB" % (n, len(body), stored, refused, before, after))
+    assert stored >= 4, "the intake took too few: %d" % stored
+    wait_for(lambda: queue_depth("tasks") == 1000 * stored, 60,
+             "exactly the 202s' tasks queued")
+    if not ENV.sanitize:
+        assert after - before < 16 * 1024, (before, after)
+    if refused:
+        st, h, raw = http("POST", p.port, "/task", body=body, timeout=120)
+        assert st == 202, (st, raw[:300])
     assert_serves(p.port)

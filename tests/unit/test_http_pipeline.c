@@ -540,7 +540,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN); /* as the programs do: see http_respond_source */
 	char err[128];
 	s.loop = loop_new();
-	struct http_server_config cfg = { "127.0.0.1:0", 8, handler, &s, NULL, 0 };
+	struct http_server_config cfg = { "127.0.0.1:0", 8, handler, &s, 0 };
 	s.http = http_server_new(s.loop, &cfg, err, sizeof(err));
 	if (!s.loop || !s.http) {
 		fprintf(stderr, "server: %s\n", err);
