@@ -9,7 +9,7 @@ import signal
 import socket
 import time
 
-from harness import (ENV, ROOT, _declare, amqp_connect, http, http_json, purge,
+from harness import (ENV, _declare, amqp_connect, http, http_json, purge,
                      run_program, start_middleman, timeout, wait_for,
                      fresh_dir, seq_at, SEQ_STRIDE)
 import wsraw
@@ -21,6 +21,12 @@ def note(task, status, **kw):
          "time": int(time.time() * 1000)}
     d.update(kw)
     return d
+
+
+def served_page():
+    """The page as the build made it from src/page.html: $BUILD/gen/page.html."""
+    with open(os.path.join(ENV.build, "gen", "page.html"), "rb") as f:
+        return f.read()
 
 
 def publish_notes(notes):
@@ -292,12 +298,12 @@ def test_tasks_endpoints():
     assert st == 200 and b == {"amqp": "up"}
     st, h, gz = http("GET", mm.port, "/", headers={"Accept-Encoding": "gzip"})
     assert st == 200 and h["content-type"].startswith("text/html")
-    # stored and sent gzip-compressed: the whole of src/page.html
+    # stored and sent gzip-compressed: the whole page as built from
+    # src/page.html (indentation and one-line comments left out)
     assert h["content-encoding"] == "gzip" and h["vary"] == "Accept-Encoding"
     b = gzip.decompress(gz)
     assert int(h["content-length"]) == len(gz) < len(b) // 2
-    with open(os.path.join(ROOT, "src", "page.html"), "rb") as f:
-        assert b == f.read()
+    assert b == served_page()
     # small: the page with its submit form, controls and windowed rows (issue 13)
     assert b"new WebSocket" in b and len(b) < 12288
     # no external assets: nothing is fetched from elsewhere
@@ -474,8 +480,7 @@ def test_page_accept_encoding():
     gzip, or that has no Accept-Encoding (RFC 9110: any coding will do);
     406 with a message that says what to ask for when gzip is excluded."""
     mm = start("--interval", "0")
-    with open(os.path.join(ROOT, "src", "page.html"), "rb") as f:
-        page = f.read()
+    page = served_page()
     for head in ("", "Accept-Encoding: gzip, deflate, br\r\n",
                  "Accept-Encoding: x-gzip\r\n", "Accept-Encoding: identity;q=0.5, *\r\n"):
         st, h, b = raw_get(mm.port, head)

@@ -1,6 +1,8 @@
 /* test_webpage.c - the tasker's URL checked and written into the page,
  * which is served gzip-compressed: each built page is decompressed by
  * gzip(1), which also checks its CRC and length, and compared with
+ * $BUILD/gen/page.html, the page as the build made it from src/page.html
+ * (indentation and one-line comments left out); that one is compared with
  * src/page.html (the tests run from the top of the tree). */
 #include "check.h"
 #include "page.h"
@@ -9,7 +11,7 @@
 #include <stdlib.h>
 
 static const char *why;
-static buf_t page; /* src/page.html */
+static buf_t page; /* $BUILD/gen/page.html */
 static const char empty_tag[] = "<meta name=\"tasker\" content=\"\">";
 
 static int check(const char *s)
@@ -37,6 +39,14 @@ static int read_file(const char *path, buf_t *out)
 	int err = ferror(f) || !feof(f);
 	fclose(f);
 	return err ? -1 : 0;
+}
+
+static size_t lines(const buf_t *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->len; i++)
+		n += b->data[i] == '\n';
+	return n;
 }
 
 /* gzip -dc of gz[0..n) into out; 0, or -1 when gzip refuses it. */
@@ -98,9 +108,18 @@ int main(void)
 	bad("http://h/#x", "fragment");
 	bad("http://h/a b", "");
 
-	CHECK_INT(read_file("src/page.html", &page), 0);
+	char path[4096];
+	const char *build = getenv("BUILD");
+	snprintf(path, sizeof(path), "%s/gen/page.html", build ? build : "build");
+	CHECK_INT(read_file(path, &page), 0);
 	CHECK(page.len > 1000 && buf_append(&page, "", 1) == 0); /* a NUL after it */
 	page.len--;
+	/* the source, line for line, only shorter */
+	buf_t src = BUF_INIT;
+	CHECK_INT(read_file("src/page.html", &src), 0);
+	CHECK_INT(lines(&page), lines(&src));
+	CHECK(page.len < src.len);
+	buf_free(&src);
 	built(NULL, empty_tag);
 	built("", empty_tag);
 	built("http://h:1/a&b\"c'<d>", "<meta name=\"tasker\" "
