@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "client.h"
 #include "config.h"
 #include "http.h"
 #include "loop.h"
@@ -156,18 +157,6 @@ static int resume(struct srv *s, int i)
 	return 0;
 }
 
-static int client(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		perror("connect");
-		exit(2);
-	}
-	return fd;
-}
-
 static void send_all(int fd, const char *s)
 {
 	size_t n = strlen(s);
@@ -210,7 +199,7 @@ static void bodies(const char *got, char *out, size_t cap)
 
 static void test_answers_in_request_order(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	char got[8192], seen[512];
 	size_t have = 0;
 	s->deferred = s->calls = 0;
@@ -241,7 +230,7 @@ static void test_answers_in_request_order(struct srv *s, int port)
 
 static void test_pipeline_bound(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	char req[64], got[65536], seen[4096];
 	s->deferred = s->calls = 0;
 	for (int i = 0; i < HTTP_MAX_PIPELINE + 4; i++) {
@@ -279,7 +268,7 @@ static void test_pipeline_bound(struct srv *s, int port)
 
 static void test_deferred_close_ends_the_pipeline(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	char got[8192], seen[512];
 	s->deferred = s->calls = 0;
 	send_all(fd, "GET /d/x HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -302,7 +291,7 @@ static void test_deferred_close_ends_the_pipeline(struct srv *s, int port)
 
 static void test_client_gone_while_owed(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	s->deferred = s->calls = 0;
 	send_all(fd, "GET /d/1 HTTP/1.1\r\nHost: x\r\n\r\n"
 		     "GET /d/2 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -323,7 +312,7 @@ static void test_client_gone_while_owed(struct srv *s, int port)
  * client got no answer). */
 static void test_answer_from_a_handler_does_not_nest(struct srv *s, int port)
 {
-	int b = client(port), a = client(port);
+	int b = tcp_client(port), a = tcp_client(port);
 	char req[64], got[65536], seen[4096];
 	s->deferred = s->calls = 0;
 	/* b: more deferred requests than the pipeline bound: the rest wait */
@@ -371,7 +360,7 @@ static void test_answer_from_a_handler_does_not_nest(struct srv *s, int port)
  * once, one deferred) are sent before the socket leaves the server. */
 static void test_answers_before_an_upgrade_are_sent(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	char got[8192] = "";
 	s->deferred = s->calls = 0;
 	send_all(fd, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -419,7 +408,7 @@ static size_t pattern_body(const char *got, size_t have, size_t *body_at)
 static void test_streamed_answer_follows_the_reader(struct srv *s, int port)
 {
 	enum { BIG = 32 << 20 };
-	int fd = client(port);
+	int fd = tcp_client(port);
 	produced = 0;
 	send_all(fd, "GET /s/33554432 HTTP/1.1\r\nHost: x\r\n\r\n"
 		     "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -453,7 +442,7 @@ static void test_streamed_answer_follows_the_reader(struct srv *s, int port)
  * owed: 503, in order; Connection: close: all of it, then closed. */
 static void test_streamed_answer_head_owed_and_close(struct srv *s, int port)
 {
-	int fd = client(port);
+	int fd = tcp_client(port);
 	char got[65536], seen[4096];
 	s->deferred = s->calls = 0;
 	produced = 0;
@@ -476,7 +465,7 @@ static void test_streamed_answer_head_owed_and_close(struct srv *s, int port)
 		  "answer\"}\n");
 	CHECK(strstr(got, "HTTP/1.1 503 ") != NULL);
 	close(fd);
-	fd = client(port);
+	fd = tcp_client(port);
 	send_all(fd, "GET /s/30 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	turn(s);
 	have = drain(fd, got, sizeof(got), 0);
@@ -498,7 +487,7 @@ static void test_streamed_answer_failures(struct srv *s, int port)
 					     "/long/100000" };
 	char got[262144], seen[64];
 	for (int k = 0; k < 3; k++) {
-		int fd = client(port);
+		int fd = tcp_client(port);
 		char req[64];
 		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[k]);
 		send_all(fd, req);
@@ -517,7 +506,7 @@ static void test_streamed_answer_failures(struct srv *s, int port)
 		CHECK_INT(sources_live, 0);
 		close(fd);
 	}
-	int fd = client(port);
+	int fd = tcp_client(port);
 	send_all(fd, "GET /s/33554432 HTTP/1.1\r\nHost: x\r\n\r\n");
 	turn(s);
 	CHECK_INT(sources_live, 1);
@@ -525,7 +514,7 @@ static void test_streamed_answer_failures(struct srv *s, int port)
 	for (int i = 0; i < 10 && sources_live; i++)
 		turn(s);
 	CHECK_INT(sources_live, 0);
-	fd = client(port);
+	fd = tcp_client(port);
 	send_all(fd, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n");
 	turn(s);
 	drain(fd, got, sizeof(got), 0);

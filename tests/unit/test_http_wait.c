@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "client.h"
 #include "config.h"
 #include "http.h"
 #include "loop.h"
@@ -107,18 +108,6 @@ static void turn(struct srv *s, int ms)
 		loop_once(s->loop, 5);
 }
 
-static int client(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		perror("connect");
-		exit(2);
-	}
-	return fd;
-}
-
 enum { WHOLE, EXPECT, HEAD_ONLY };
 
 /* POST /r announcing a body of len bytes ('x'): sent whole, or the head
@@ -127,7 +116,7 @@ static int post(int port, size_t len, int how)
 {
 	int expect = how == EXPECT;
 	char head[160], body[256];
-	int fd = client(port);
+	int fd = tcp_client(port);
 	int n = snprintf(head, sizeof(head), "POST /r HTTP/1.1\r\nHost: x\r\n%s"
 			 "Content-Length: %zu\r\n\r\n",
 			 expect ? "Expect: 100-continue\r\n" : "", len);
@@ -164,14 +153,25 @@ static int answered(const char *text, const char *status, const char *body)
 	return !strncmp(text, status, strlen(status)) && end && !strcmp(end + 4, body);
 }
 
+/* A room of room bytes, all taken by a body that was answered and is
+ * still held: the connection that sent it. */
+static int fill_room(struct srv *s, int port, uint64_t room)
+{
+	char buf[4096], want[32];
+	s->room = room;
+	int fd = post(port, (size_t)room, WHOLE);
+	turn(s, 100);
+	snprintf(want, sizeof(want), "took %llu", (unsigned long long)room);
+	CHECK(answered(got(fd, buf, sizeof(buf)), "HTTP/1.1 200", want));
+	return fd;
+}
+
 static void test_waits_then_oldest_first(struct srv *s, int port)
 {
 	char buf[4096];
-	s->room = 100;
 	s->asked = 0;
-	int a = post(port, 60, WHOLE);
-	turn(s, 100);
-	CHECK(answered(got(a, buf, sizeof(buf)), "HTTP/1.1 200", "took 60"));
+	int a = fill_room(s, port, 60);
+	s->room = 40;
 	/* no room for 50 while the 60 are held: both wait, unread */
 	int b = post(port, 50, WHOLE);
 	turn(s, 50);
@@ -181,7 +181,7 @@ static void test_waits_then_oldest_first(struct srv *s, int port)
 	CHECK_STR(got(c, buf, sizeof(buf)), "");
 	CHECK_INT(s->asked, 3);
 	/* a request without a body reader's body is served meanwhile */
-	int g = client(port);
+	int g = tcp_client(port);
 	CHECK_INT(send(g, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n", 30, 0), 30);
 	turn(s, 50);
 	CHECK(answered(got(g, buf, sizeof(buf)), "HTTP/1.1 200", "/now"));
@@ -210,10 +210,7 @@ static void test_waits_then_oldest_first(struct srv *s, int port)
 static void test_no_continue_while_waiting(struct srv *s, int port)
 {
 	char buf[4096];
-	s->room = 10;
-	int a = post(port, 10, WHOLE);
-	turn(s, 100);
-	CHECK(answered(got(a, buf, sizeof(buf)), "HTTP/1.1 200", "took 10"));
+	int a = fill_room(s, port, 10);
 	int b = post(port, 20, EXPECT);
 	turn(s, 100);
 	CHECK_STR(got(b, buf, sizeof(buf)), ""); /* no 100 Continue yet */
@@ -235,10 +232,7 @@ static void test_no_continue_while_waiting(struct srv *s, int port)
 static void test_client_gone_while_waiting(struct srv *s, int port)
 {
 	char buf[4096];
-	s->room = 40;
-	int a = post(port, 40, WHOLE);
-	turn(s, 100);
-	CHECK(answered(got(a, buf, sizeof(buf)), "HTTP/1.1 200", "took 40"));
+	int a = fill_room(s, port, 40);
 	int gone = post(port, 30, HEAD_ONLY);
 	turn(s, 50);
 	int b = post(port, 30, WHOLE);
@@ -260,10 +254,7 @@ static void test_client_gone_while_waiting(struct srv *s, int port)
 static void test_503_after_waiting_too_long(struct srv *s, int port)
 {
 	char buf[4096];
-	s->room = 10;
-	int a = post(port, 10, WHOLE);
-	turn(s, 100);
-	CHECK(answered(got(a, buf, sizeof(buf)), "HTTP/1.1 200", "took 10"));
+	int a = fill_room(s, port, 10);
 	int b = post(port, 20, WHOLE);
 	turn(s, (HTTP_OVERLOAD_S - 1) * 1000);
 	CHECK_STR(got(b, buf, sizeof(buf)), "");
