@@ -60,7 +60,7 @@ static void kick(lookup_t *lk)
 }
 
 /* Unlinks r and answers it. */
-static void answer(lookup_t *lk, struct req *r, const char *status)
+static void answer(lookup_t *lk, struct req *r, const char *status, const char *file)
 {
 	for (struct req **p = &lk->reqs; *p; p = &(*p)->next) {
 		if (*p == r) {
@@ -70,7 +70,7 @@ static void answer(lookup_t *lk, struct req *r, const char *status)
 	}
 	void *cookie = r->cookie;
 	free(r);
-	lk->fn(cookie, status); /* may ask or cancel */
+	lk->fn(cookie, status, file); /* may ask or cancel */
 }
 
 /* The session is over: what it did not find is not there. */
@@ -88,7 +88,7 @@ static void finish(lookup_t *lk, const char *why)
 			r = r->next;
 		if (!r)
 			break;
-		answer(lk, r, NULL);
+		answer(lk, r, NULL, "");
 	}
 	if (lk->reqs)
 		kick(lk);
@@ -127,20 +127,32 @@ static struct mq_start session_start(void *arg)
 	return (struct mq_start){ MQ_FROM_TIME, lk->from_s };
 }
 
-/* id and status of a notification; 0, or -1 when it has none. */
-static int note_fields(const char *js, size_t len, char *id, size_t idlen, char *status,
-		       size_t stlen)
+/* What a notification says of its task. */
+struct note {
+	char id[40], status[16];
+	char file[4096];        /* "" when it names none */
+};
+
+/* The id, status and file of a notification; 0, or -1 when it has no id
+ * or no status. */
+static int note_fields(const char *js, size_t len, struct note *n)
 {
 	jsmntok_t t[WORKER_LOOKUP_TOKENS];
-	int n = json_parse(js, len, t, WORKER_LOOKUP_TOKENS);
+	int count = json_parse(js, len, t, WORKER_LOOKUP_TOKENS);
 	int got = 0;
-	if (n < 1 || t[0].type != JSMN_OBJECT)
+	n->file[0] = '\0';
+	if (count < 1 || t[0].type != JSMN_OBJECT)
 		return -1;
-	for (int i = 1; i + 1 < n && got < 2; i = json_skip(t, i + 1)) {
-		if (json_tok_is(js, &t[i], "id") && t[i + 1].type == JSMN_STRING)
-			got += json_tok_str(js, &t[i + 1], id, idlen) >= 0;
-		else if (json_tok_is(js, &t[i], "status") && t[i + 1].type == JSMN_STRING)
-			got += json_tok_str(js, &t[i + 1], status, stlen) >= 0;
+	for (int i = 1; i + 1 < count; i = json_skip(t, i + 1)) {
+		if (t[i + 1].type != JSMN_STRING)
+			continue;
+		if (json_tok_is(js, &t[i], "id"))
+			got += json_tok_str(js, &t[i + 1], n->id, sizeof(n->id)) >= 0;
+		else if (json_tok_is(js, &t[i], "status"))
+			got += json_tok_str(js, &t[i + 1], n->status, sizeof(n->status)) >= 0;
+		else if (json_tok_is(js, &t[i], "file") &&
+			 json_tok_str(js, &t[i + 1], n->file, sizeof(n->file)) < 0)
+			n->file[0] = '\0';
 	}
 	return got == 2 ? 0 : -1;
 }
@@ -163,18 +175,17 @@ static int is_final(const char *status)
 static void on_note(const struct mq_delivery *d, void *arg)
 {
 	lookup_t *lk = arg;
-	char id[40], status[16];
+	struct note n;
 	mq_ack(lk->mq, d->tag); /* a stream's credit */
 	if (lk->consumer < 0)
 		return; /* read before the cancel took effect */
 	lk->read++;
 	lk->last_ms = loop_now(lk->loop);
-	if (note_fields(d->body, d->len, id, sizeof(id), status, sizeof(status)) == 0 &&
-	    is_final(status)) {
+	if (note_fields(d->body, d->len, &n) == 0 && is_final(n.status)) {
 		struct req *r;
 		/* answer() may change the list: look again from its head */
-		while ((r = in_session(lk, id)))
-			answer(lk, r, status);
+		while ((r = in_session(lk, n.id)))
+			answer(lk, r, n.status, n.file);
 	}
 	if (lk->consumer >= 0 && d->timestamp > lk->end_s)
 		finish(lk, "read past the time asked");

@@ -25,9 +25,10 @@
 typedef struct lookup lookup_t;
 
 /* The answer to lookup_ask: status is the final status found ("done",
- * "failed" or "cancelled"), or NULL when none was (download it). Called
- * from the loop, never from inside lookup_ask. */
-typedef void (*lookup_fn)(void *cookie, const char *status);
+ * "failed" or "cancelled"), or NULL when none was (download it); file is
+ * the file that notification names ("" when none). Called from the loop,
+ * never from inside lookup_ask. */
+typedef void (*lookup_fn)(void *cookie, const char *status, const char *file);
 
 lookup_t *lookup_new(loop_t *loop, mq_t *mq, lookup_fn fn);
 /* Stops reading; pending requests are dropped unanswered. */

@@ -877,17 +877,17 @@ static struct mq_start control_start(void *arg)
 
 /* ---- the broker ------------------------------------------------------------- */
 
-static void drop_or_keep(struct job *j, const char *status);
+static void drop_or_keep(struct job *j, const char *status, const char *file);
 
 /* lookup.c's answer for a HELD job: its final status found on the stream,
  * or NULL (not there: download it); for a finished orphan, drop_or_keep. */
-static void on_lookup(void *cookie, const char *status)
+static void on_lookup(void *cookie, const char *status, const char *file)
 {
 	struct job *j = cookie;
 	struct worker *w = j->w;
 	j->looking = 0;
 	if (j->state == J_FINAL) {
-		drop_or_keep(j, status);
+		drop_or_keep(j, status, file);
 		return;
 	}
 	if (!status) {
@@ -980,13 +980,20 @@ static void on_tasks(const struct mq_delivery *d, void *arg)
 	schedule(w);
 }
 
-/* A finished job whose delivery went void and was not handed back: its
- * final status on the stream (lookup.c), or NULL. Stored: this copy is the
- * task's, kept. Not there: another worker downloads it, this copy goes. */
-static void drop_or_keep(struct job *j, const char *status)
+/* A finished job whose delivery went void and was not handed back: the
+ * final notification found on the stream (lookup.c), or NULL. Our `done`,
+ * naming this file: this copy is the task's, kept. Not there, or another
+ * worker's (it found none of ours in time and downloaded the task again,
+ * into another file): this copy goes, and the task is reported once. */
+static void drop_or_keep(struct job *j, const char *status, const char *file)
 {
 	struct worker *w = j->w;
-	if (status) {
+	if (status && (strcmp(status, "done") || strcmp(file, j->file))) {
+		log_warn("%s: %s by another worker%s%s: dropping this copy", j->task.id,
+			 status, *file ? " into " : "", file);
+		remember_settled(w, j->task.id);
+		part_drop_final(&w->dir, j->file);
+	} else if (status) {
 		log_info("%s: our %s is stored (only its confirm was lost); keeping %s",
 			 j->task.id, status, j->file);
 		remember_settled(w, j->task.id);
@@ -1036,7 +1043,7 @@ static void on_orphan_grace(loop_t *loop, void *arg)
 			j->looking = 1;
 		if (j->looking)
 			return;
-		drop_or_keep(j, NULL);
+		drop_or_keep(j, NULL, "");
 		return;
 	}
 	log_warn("%s: not handed back after reconnecting: another worker has it; "

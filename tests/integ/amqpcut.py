@@ -3,7 +3,7 @@ connection at the worst moment for a worker: right after the worker has
 published its final notification. It reads the client's bytes frame by
 frame (AMQP 0-9-1: type, channel, size, payload, 0xCE) to know where it is.
 
-    cut = AmqpCut(ENV.amqp_port, "confirm")   # or "ack"
+    cut = AmqpCut(ENV.amqp_port, "confirm")   # or "ack", "lost"
     start_worker(amqp=cut.url)
     ...
     assert cut.fired.is_set()
@@ -16,6 +16,10 @@ Modes (each fires once; later connections pass through untouched):
     ack      the confirm goes through, the worker's basic.ack of the task
              is dropped and both sides are closed: the broker requeues a
              task whose `done` it has stored.
+    lost     the `done` body never reaches the broker: both sides are
+             closed as it comes. The broker requeues a task of which it
+             stored nothing but `started`, while the worker holds a
+             finished file.
 """
 
 import socket
@@ -30,7 +34,7 @@ BASIC_ACK = (60, 80)
 
 class AmqpCut:
     def __init__(self, broker_port, mode, host="127.0.0.1"):
-        assert mode in ("confirm", "ack")
+        assert mode in ("confirm", "ack", "lost")
         self.broker = (host, broker_port)
         self.mode = mode
         self.fired = threading.Event()
@@ -135,6 +139,10 @@ class _Link:
             return True
         if armed and ftype == 3 and DONE in payload:
             self.seen_done = True
+            if self.cut.mode == "lost":
+                self.cut.fired.set()    # its body never reaches the broker
+                self._shut()
+                return True
             if self.cut.mode == "confirm":
                 self.mute_down = True   # before the broker can answer
                 self.broker.sendall(frame)

@@ -527,3 +527,42 @@ def test_final_stored_but_confirm_lost_not_done_twice():
 @timeout(90)
 def test_final_confirmed_but_ack_lost_not_done_twice():
     in_doubt_case("ack")
+
+
+@timeout(90)
+def test_final_lost_then_done_by_another_worker_copy_dropped():
+    """Worker A's connection is cut as its `done` goes out: the broker
+    stores none of it. It requeues the task to worker B (other folder),
+    which finds no final notification on the stream, downloads it and
+    reports it done. A, reconnected and not handed the task back, looks for
+    its `done` on the stream and finds B's, which names B's file: A drops
+    its copy. One `done`, one file (B's), everything acked. Before, A took
+    any `done` of the task for its own and kept its file too (seen in the
+    fault suite's broker restarts: two files for one task)."""
+    purge("tasks")
+    purge("notifications")
+    notes = Notes()
+    cut = AmqpCut(ENV.amqp_port, "lost")
+    try:
+        a = start_worker(amqp=cut.url, wait_log=r"broker connection ready")
+        t = new_task(slow("1m.bin", 512 * 1024))   # about 2 s
+        send(t)
+        a.wait_log(r"%s: downloading" % t["id"], timeout=10)
+        b = start_worker(wait_log=r"broker connection ready")
+        n = notes.final(t["id"], tmo=30)
+        assert cut.fired.is_set()
+        assert n["status"] == "done" and n["worker"].endswith(":%d" % b.pid), n
+        check_file(n, "1m.bin")
+        assert os.path.dirname(n["file"]) == os.path.realpath(b.dir), n
+        a.wait_log(r"%s: done by another worker into %s: dropping this copy"
+                   % (t["id"], re.escape(n["file"])), timeout=20)
+        wait_for(lambda: os.listdir(a.dir) == [], 10, "A's folder empty")
+        wait_for(lambda: settled(), 30, "the task acked", interval=0.3)
+        time.sleep(1.5)  # a second `done`, if any, arrives now
+        finals = [x for x in notes.of(t["id"]) if x["status"] in ("done", "failed")]
+        assert finals == [n], finals   # one `done`
+        assert sorted(os.listdir(b.dir)) == ["1m.bin"], os.listdir(b.dir)
+        a.stop()
+        b.stop()
+    finally:
+        cut.close()
