@@ -138,6 +138,11 @@ $(PORT_OBJ): $(BUILD)/obj/port/libc/%.o: port/libc/%.c port/embedded.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -fno-lto -fno-builtin -Oz -fno-jump-tables -c -o $@ $<
+# rabbitmq-c's method and property codec for the methods warren sends and
+# can be sent, from a table (port/amqp/framing.c), ahead of the library's,
+# generated for the whole protocol and kept whole since the method number
+# comes at run time. Compiled as warren's own code is (the rule above).
+PORT_OBJ    += $(BUILD)/obj/port/amqp/framing.o
 # Only this target's libraries and build; the sources stay in build/deps.
 embedded-clean:
 	rm -rf $(EMB_DIR)

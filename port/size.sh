@@ -87,6 +87,7 @@ component_table() {
 		if (lib ~ /^libgcc/) return "libgcc"
 		if (f == "(alignment)") return f
 		if (f ~ /port\/libc\//) return "port/libc"
+		if (f ~ /port\/amqp\//) return "port/amqp"
 		if (lib == "" && obj ~ /^crt|^Scrt|^rcrt|crtbegin|crtend/) return "startup"
 		if (lib == "") { sub(/\.o$/, "", obj); return "main/" obj }
 		return lib
