@@ -268,9 +268,14 @@ static struct intake *intake_new(struct tasker *t, uint64_t len)
 	return in;
 }
 
+/* The state of a body whose request is answered 401: read and dropped as
+ * it arrives, held nowhere and counted against nothing, so that clients
+ * without the token cannot make the others wait. */
+static struct intake unauthorized;
+
 static void intake_free(struct intake *in)
 {
-	if (!in)
+	if (!in || in == &unauthorized)
 		return;
 	struct tasker *t = in->t;
 	t->intake_held -= in->held;
@@ -479,6 +484,10 @@ static int body_begin(const struct http_request *req, uint64_t len, void *arg,
 	struct tasker *t = arg;
 	if (!http_path_is(req, "/task") || !http_method_is(req, "POST"))
 		return 0;
+	if (!http_bearer_ok(req, t->token)) {
+		*state = &unauthorized;
+		return 1;
+	}
 	*state = intake_new(t, len);
 	if (*state)
 		return 1;
@@ -490,7 +499,8 @@ static int body_begin(const struct http_request *req, uint64_t len, void *arg,
 static void body_feed(void *state, const char *data, size_t len)
 {
 	struct intake *in = state;
-	task_stream_feed(in->ts, data, len);
+	if (in != &unauthorized)
+		task_stream_feed(in->ts, data, len);
 }
 
 static void body_drop(void *state) { intake_free(state); }

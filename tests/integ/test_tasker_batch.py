@@ -7,6 +7,7 @@ array, and a body over the limit is a 413. Peak RSS while taking a full
 
 import json
 import threading
+import time
 
 from harness import ENV, http, queue_depth, timeout, wait_for
 from test_tasker import (UUID4, Raw, assert_serves, check_error_body, enc,
@@ -234,3 +235,48 @@ def test_crowd_posting_1000_task_arrays_at_once():
         st, h, raw = http("POST", p.port, "/task", body=body, timeout=120)
         assert st == 202, (st, raw[:300])
     assert_serves(p.port)
+
+
+@timeout(120)
+def test_bodies_without_the_token_hold_no_room():
+    """With --token, POST /task bodies without it are read and dropped as
+    they arrive, answered 401, and hold none of the intake's room: 8
+    clients without the token announce 1 MiB bodies and stall after 1 KB
+    (before, the first three held 3 MiB of the 4 MiB bound, the others
+    waited, and a client with the token posting a 1 MB array waited 5 s for
+    a 503); the client with the token is stored, and each stalled client,
+    once it sends the rest, gets 401 and can go on over the same
+    connection."""
+    token = "s3cret-room"
+    p = tasker("--token", token)
+    purge_all()
+    head = req("POST", "/task", headers={"Content-Type": "application/json",
+                                         "Content-Length": str(LIMIT)})
+    stalled = []
+    try:
+        for _ in range(8):
+            c = Raw(p.port, timeout=30)
+            c.send(head + b"[" + b" " * 1023)
+            stalled.append(c)
+        time.sleep(0.5)  # their heads are read, their bodies begun
+        body = enc([realistic(i, url_len=900) for i in range(1000)])
+        t0 = time.time()
+        st, _, raw = http("POST", p.port, "/task", body=body, timeout=30,
+                          headers={"Authorization": "Bearer " + token})
+        assert st == 202, (st, raw[:300], "after %.1f s" % (time.time() - t0))
+        assert len(json.loads(raw.decode())) == 1000
+        for c in stalled:
+            c.send(b" " * (LIMIT - 1025) + b"]")
+            st, h, raw = c.read_response(timeout=30)
+            assert st == 401, (st, raw[:200])
+            assert h.get("www-authenticate") == "Bearer", h
+            c.send(req("GET", "/health", headers={"Authorization": "Bearer " + token}))
+            st, _, raw = c.read_response(timeout=10)
+            assert st == 200, (st, raw[:200])
+    finally:
+        for c in stalled:
+            c.close()
+    wait_for(lambda: queue_depth("tasks") == 1000, 30, "the 1000 tasks queued")
+    st, _, raw = http("POST", p.port, "/task", body=enc(realistic(1)), timeout=30,
+                      headers={"Authorization": "Bearer " + token})
+    assert st == 202, (st, raw[:300])  # still serving
