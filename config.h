@@ -270,8 +270,9 @@
 #ifndef TASKER_QUEUED_GATHER_MS
 #define TASKER_QUEUED_GATHER_MS 20
 #endif
-/* Bytes of POST /task bodies the tasker holds at once, being validated
- * or published (each counted at its announced length, 1 MiB if chunked,
+/* Bytes of POST /task bodies the tasker holds at once, being validated,
+ * published or confirmed (their `queued` notifications wait for the
+ * confirms; each counted at its announced length, 1 MiB if chunked,
  * plus ~11 KiB of parser): a request beyond it waits, its body unread,
  * until earlier ones are stored (503 after HTTP_OVERLOAD_S). 100 clients
  * posting 1000-task arrays at once took the tasker to 100 MB before. */

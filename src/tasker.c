@@ -38,9 +38,9 @@
 
 #define PROG "tasker"
 
-/* A gathered `queued` notification. It leaves once its task is confirmed;
- * a task answered 503 never shows as queued (unless the message filled up
- * and went before the broker's answer). */
+/* A gathered `queued` notification. It leaves once its task is confirmed
+ * (an array's tasks: once all are); a task answered 503 never shows as
+ * queued, unless memory ran out meanwhile. */
 struct gathered {
 	char id[37];
 	enum { NOTE_PENDING, NOTE_CONFIRMED, NOTE_DROPPED } state;
@@ -61,15 +61,19 @@ struct tasker {
 	int publishing;         /* batches with tasks still to publish */
 	buf_t queued;           /* `queued` notifications gathered, back to
 				 * back (gathered[] says where each is) */
-	struct gathered gathered[NOTIFY_SEQ_STRIDE];
-	int nqueued;
+	struct gathered *gathered;
+	int nqueued, gathered_cap;
+	int nconfirmed;         /* gathered ones whose task is confirmed, */
+	size_t confirmed_len;   /* and their bytes */
 	uint64_t queued_timer;  /* publishes the confirmed ones
 				 * TASKER_QUEUED_GATHER_MS after the first */
 	size_t intake_held;     /* bytes the intakes hold (TASKER_INTAKE_BYTES) */
 };
 
 /* A POST /task body being validated, then published: what it may hold
- * counts against TASKER_INTAKE_BYTES until it is freed, so that a crowd
+ * counts against TASKER_INTAKE_BYTES until the broker has answered for its
+ * last task (the tasks go at the last publish, their `queued`
+ * notifications, about as large, wait for the confirms), so that a crowd
  * posting large arrays at once waits instead of filling the memory. */
 struct intake {
 	struct tasker *t;
@@ -86,7 +90,8 @@ struct batch {
 	char (*ids)[37];        /* the tasks' ids, all the answer needs: a
 				 * struct task is 2.4 KB, and hundreds of
 				 * batches may await their confirms */
-	struct intake *in;      /* the validated tasks, until all are out */
+	struct intake *in;      /* the validated tasks, until all are out;
+				 * the room they held, until the answer */
 	size_t cursor;          /* the next one in in->ts */
 	int next;               /* its index */
 	int64_t give_up;        /* a publish refused (full output) until then
@@ -96,11 +101,13 @@ struct batch {
 static const char json_type[] = "application/json";
 
 static void queued_settle(struct tasker *t, const char *id, int ok);
+static void intake_free(struct intake *in);
 
 static void batch_answer(struct batch *b)
 {
 	for (int i = 0; i < b->next; i++)
 		queued_settle(b->t, b->ids[i], !b->failed);
+	intake_free(b->in);
 	http_conn_t *c = http_resume(b->t->http, b->ticket);
 	if (c && b->failed) {
 		http_respond_unavailable(c, "the broker did not confirm the task");
@@ -133,14 +140,28 @@ static void on_task_confirm(void *cookie, int ok)
 
 static void on_queued_timer(loop_t *loop, void *arg);
 
+/* Publishes n notifications gathered in msg ("[" and the notes separated
+ * by commas): one stream message, a JSON array when there are several (the
+ * middleman numbers each), the notification itself when there is one. */
+static void publish_queued(struct tasker *t, buf_t *msg, int n, const char *first)
+{
+	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
+		   ? t->notes : t->mq;
+	if (n == 1)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, msg->data + 1, msg->len - 1, first,
+			   NULL, NULL);
+	else if (n > 1 && buf_puts(msg, "]") == 0)
+		mq_publish(nq, QUEUE_NOTIFICATIONS, msg->data, msg->len, NULL, NULL, NULL);
+	buf_reset(msg);
+}
+
 /* Publishes the `queued` notifications gathered whose tasks are confirmed
- * (all but the dropped ones when `all`: the message is full, or memory
- * ran out): one stream message, a JSON array when there are several (the
- * middleman numbers each), the notification itself when there is one.
- * The ones still awaiting their confirm stay for the next round. They are
- * informative (the task is what 202 promises): they take the tasks'
- * connection while their own is not there, and one lost with a connection
- * is not sent again. */
+ * (all but the dropped ones when `all`: memory ran out), in messages of at
+ * most NOTIFY_SEQ_STRIDE notifications and TASKER_QUEUED_BATCH_BYTES. The
+ * ones still awaiting their confirm stay for a later round, however many:
+ * none goes before the broker has the task. They are informative (the task
+ * is what 202 promises): they take the tasks' connection while their own
+ * is not there, and one lost with a connection is not sent again. */
 static void queued_flush(struct tasker *t, int all)
 {
 	if (t->queued_timer) {
@@ -149,7 +170,7 @@ static void queued_flush(struct tasker *t, int all)
 	}
 	buf_t msg = BUF_INIT;
 	char first[37];
-	int sent = 0, kept = 0, fail = 0;
+	int n = 0, kept = 0, fail = 0;
 	size_t kept_len = 0;
 	for (int i = 0; i < t->nqueued; i++) {
 		struct gathered *g = &t->gathered[i];
@@ -157,9 +178,16 @@ static void queued_flush(struct tasker *t, int all)
 		if (g->state == NOTE_DROPPED)
 			continue;
 		if (all || g->state == NOTE_CONFIRMED) {
-			fail = fail || buf_puts(&msg, sent ? "," : "[") < 0 ||
+			if (n && (n == NOTIFY_SEQ_STRIDE ||
+				  msg.len + g->len + 2 > TASKER_QUEUED_BATCH_BYTES)) {
+				if (!fail)
+					publish_queued(t, &msg, n, first);
+				n = 0;
+			}
+			/* out of memory (fail): lost like ones on a broken connection */
+			fail = fail || buf_puts(&msg, n ? "," : "[") < 0 ||
 			       buf_append(&msg, note, g->len) < 0;
-			if (sent++ == 0)
+			if (n++ == 0)
 				memcpy(first, g->id, sizeof(first));
 			continue;
 		}
@@ -168,17 +196,13 @@ static void queued_flush(struct tasker *t, int all)
 		kept_len += g->len;
 		t->gathered[kept++] = *g;
 	}
+	if (!fail)
+		publish_queued(t, &msg, n, first);
+	buf_free(&msg);
 	t->queued.len = kept_len;
 	t->nqueued = kept;
-	mq_t *nq = t->notes && mq_is_up(t->notes) && !mq_is_blocked(t->notes)
-		   ? t->notes : t->mq;
-	/* out of memory (fail): lost like ones on a broken connection */
-	if (!fail && sent == 1)
-		mq_publish(nq, QUEUE_NOTIFICATIONS, msg.data + 1, msg.len - 1, first,
-			   NULL, NULL);
-	else if (!fail && sent > 1 && buf_puts(&msg, "]") == 0)
-		mq_publish(nq, QUEUE_NOTIFICATIONS, msg.data, msg.len, NULL, NULL, NULL);
-	buf_free(&msg);
+	t->nconfirmed = 0;
+	t->confirmed_len = 0;
 	if (kept && !(t->queued_timer = loop_timer(t->loop, TASKER_QUEUED_RECHECK_MS,
 						   on_queued_timer, t)))
 		queued_flush(t, 1); /* no timer: at once */
@@ -193,31 +217,42 @@ static void on_queued_timer(loop_t *loop, void *arg)
 }
 
 /* The broker's answer for a task: its `queued` notification, if still
- * gathered, may go (ok) or never will (the client got 503). */
+ * gathered, may go (ok) or never will (the client got 503). A message's
+ * worth of confirmed ones goes at once. */
 static void queued_settle(struct tasker *t, const char *id, int ok)
 {
 	for (int i = 0; i < t->nqueued; i++) {
 		struct gathered *g = &t->gathered[i];
-		if (g->state == NOTE_PENDING && memcmp(g->id, id, sizeof(g->id)) == 0) {
-			g->state = ok ? NOTE_CONFIRMED : NOTE_DROPPED;
+		if (g->state != NOTE_PENDING || memcmp(g->id, id, sizeof(g->id)) != 0)
+			continue;
+		g->state = ok ? NOTE_CONFIRMED : NOTE_DROPPED;
+		if (!ok)
 			return;
-		}
+		t->nconfirmed++;
+		t->confirmed_len += g->len + 1;
+		if (t->nconfirmed >= NOTIFY_SEQ_STRIDE ||
+		    t->confirmed_len >= TASKER_QUEUED_BATCH_BYTES)
+			queued_flush(t, 0);
+		return;
 	}
 }
 
-/* Adds a `queued` notification to those being gathered; publishes them
- * first when it would not fit in their message. */
+/* Adds a `queued` notification to those being gathered, until its task's
+ * confirm. */
 static void queued_add(struct tasker *t, const char *note, size_t len,
 		       const char *id)
 {
-	/* the message: "[" notes separated by commas "]" */
-	if (t->nqueued && (t->nqueued >= NOTIFY_SEQ_STRIDE ||
-			   t->queued.len + (size_t)t->nqueued + len + 2 >
-			   TASKER_QUEUED_BATCH_BYTES))
-		queued_flush(t, 1);
+	if (t->nqueued == t->gathered_cap) {
+		int cap = t->gathered_cap ? 2 * t->gathered_cap : NOTIFY_SEQ_STRIDE;
+		struct gathered *more = realloc(t->gathered, (size_t)cap * sizeof(*more));
+		if (!more)
+			return; /* out of memory: lost like one on a broken connection */
+		t->gathered = more;
+		t->gathered_cap = cap;
+	}
 	size_t off = t->queued.len;
 	if (buf_append(&t->queued, note, len) < 0)
-		return; /* out of memory: lost like one on a broken connection */
+		return;
 	struct gathered *g = &t->gathered[t->nqueued++];
 	memcpy(g->id, id, sizeof(g->id));
 	g->state = NOTE_PENDING;
@@ -272,6 +307,14 @@ static struct intake *intake_new(struct tasker *t, uint64_t len)
  * it arrives, held nowhere and counted against nothing, so that clients
  * without the token cannot make the others wait. */
 static struct intake unauthorized;
+
+/* The tasks are all published: their memory goes, the room they held stays
+ * counted (intake_free gives it back). */
+static void intake_drop_tasks(struct intake *in)
+{
+	task_stream_free(in->ts);
+	in->ts = NULL;
+}
 
 static void intake_free(struct intake *in)
 {
@@ -336,8 +379,7 @@ static int64_t publish_slice(loop_t *loop, void *arg)
 	buf_free(&scratch);
 	if (again && !b->failed)
 		return again;
-	intake_free(b->in);
-	b->in = NULL;
+	intake_drop_tasks(b->in); /* all out: the room is kept until the answer */
 	t->publishing--;
 	on_task_confirm(b, 1); /* release the hold; answers if all settled */
 	return LOOP_TIMER_STOP;
@@ -666,6 +708,7 @@ int main(int argc, char **argv)
 	mq_free(t.mq);
 	mq_free(t.notes);
 	buf_free(&t.queued);
+	free(t.gathered);
 	http_server_free(t.http);
 	loop_free(t.loop);
 	log_info("stopped");

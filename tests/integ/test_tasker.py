@@ -484,6 +484,37 @@ def test_task_refused_by_the_broker_503_and_never_shown_queued():
     purge_all()
 
 
+@timeout(90)
+def test_array_refused_by_the_broker_no_queued_note_leaves_early():
+    """An array of 200 tasks the broker nacks (the same policy): its
+    `queued` notifications fill more than one message (64 at most) before
+    the broker answers; none leaves before its task's confirm, so none of
+    the refused tasks is ever shown queued (before, the first 64 went when
+    the 65th came, and stayed `queued` on the page for good)."""
+    p = tasker()
+    purge_all()
+    tasks_policy({"max-length": 0, "overflow": "reject-publish"})
+    try:
+        def refused():
+            st, _, obj, raw = post(p.port, task(name="refused single"))
+            return st == 503
+        wait_for(refused, 20, "a task refused")
+        wait_for(lambda: http_json("GET", p.port, "/health")[2] == {"amqp": "up"},
+                 10, "the channel open again")
+        st, _, obj, raw = post(p.port, [task(name="array refused %d" % i) for i in range(200)])
+        assert st == 503 and obj == {"error": "the broker did not confirm the task"}, raw
+    finally:
+        tasks_policy(None)
+    wait_for(lambda: post(p.port, task(name="stored after"))[0] == 202, 20,
+             "a task stored again after the policy went")
+    notes = [json.loads(b) for b, _ in drain("notifications")]
+    assert any(n.get("name") == "stored after" for n in notes), notes[-3:]
+    shown = [n for n in notes if n.get("name", "").startswith("array refused ")]
+    assert shown == [], ["%s %s" % (n["name"], n["status"]) for n in shown][:5]
+    assert_serves(p.port)
+    purge_all()
+
+
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
     p = tasker()
     purge_all()
