@@ -6,6 +6,7 @@ another with a Range request, SIGTERM, consumer_timeout on a broker that
 closes the channel after a few seconds, a broker outage mid-download, the
 done record, the SQLite hook, and no partial file left behind."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -475,15 +476,11 @@ def test_consumer_timeout_two_workers_one_folder():
 
 # ---------------------------------------------------------------- in doubt
 
-def in_doubt_case(mode):
-    """Worker A's connection is cut just after it published its `done`
-    (amqpcut.py): in "confirm" mode the broker stored it but A never hears
-    so; in "ack" mode A's ack of the task is lost. Either way the broker
-    requeues the task and hands it to worker B (other folder) while A
-    reconnects. B must not download it again: it finds A's `done` on the
-    notifications stream and acks the task; A keeps its file (in "confirm"
-    mode it finds its own `done` on the stream too). One `done`, one file,
-    everything acked."""
+@contextlib.contextmanager
+def cut_while_downloading(mode):
+    """Worker A behind AmqpCut(mode) downloading a task of about 2 s, and
+    worker B (other folder) started beside it, on emptied queues: yields
+    (notes, cut, a, b, task); the cut is closed after."""
     purge("tasks")
     purge("notifications")
     notes = Notes()
@@ -494,6 +491,21 @@ def in_doubt_case(mode):
         send(t)
         a.wait_log(r"%s: downloading" % t["id"], timeout=10)
         b = start_worker(wait_log=r"broker connection ready")
+        yield notes, cut, a, b, t
+    finally:
+        cut.close()
+
+
+def in_doubt_case(mode):
+    """Worker A's connection is cut just after it published its `done`
+    (amqpcut.py): in "confirm" mode the broker stored it but A never hears
+    so; in "ack" mode A's ack of the task is lost. Either way the broker
+    requeues the task and hands it to worker B (other folder) while A
+    reconnects. B must not download it again: it finds A's `done` on the
+    notifications stream and acks the task; A keeps its file (in "confirm"
+    mode it finds its own `done` on the stream too). One `done`, one file,
+    everything acked."""
+    with cut_while_downloading(mode) as (notes, cut, a, b, t):
         n = notes.final(t["id"], tmo=30)
         wait_for(lambda: cut.fired.is_set(), 10, "the cut")
         wait_for(lambda: settled(), 30, "the task acked", interval=0.3)
@@ -515,8 +527,6 @@ def in_doubt_case(mode):
         assert a.log_text().count("%s: downloading" % t["id"]) == 1
         a.stop()
         b.stop()
-    finally:
-        cut.close()
 
 
 @timeout(90)
@@ -539,16 +549,7 @@ def test_final_lost_then_done_by_another_worker_copy_dropped():
     its copy. One `done`, one file (B's), everything acked. Before, A took
     any `done` of the task for its own and kept its file too (seen in the
     fault suite's broker restarts: two files for one task)."""
-    purge("tasks")
-    purge("notifications")
-    notes = Notes()
-    cut = AmqpCut(ENV.amqp_port, "lost")
-    try:
-        a = start_worker(amqp=cut.url, wait_log=r"broker connection ready")
-        t = new_task(slow("1m.bin", 512 * 1024))   # about 2 s
-        send(t)
-        a.wait_log(r"%s: downloading" % t["id"], timeout=10)
-        b = start_worker(wait_log=r"broker connection ready")
+    with cut_while_downloading("lost") as (notes, cut, a, b, t):
         n = notes.final(t["id"], tmo=30)
         assert cut.fired.is_set()
         assert n["status"] == "done" and n["worker"].endswith(":%d" % b.pid), n
@@ -564,5 +565,3 @@ def test_final_lost_then_done_by_another_worker_copy_dropped():
         assert sorted(os.listdir(b.dir)) == ["1m.bin"], os.listdir(b.dir)
         a.stop()
         b.stop()
-    finally:
-        cut.close()
