@@ -315,6 +315,11 @@
 #ifndef DEFAULT_CA_FILE
 #define DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #endif
+/* Largest --ca-file read, in bytes (Debian's bundle is ~220 KB); it is
+ * read whole into memory once, at the first https download. */
+#ifndef TLS_CA_FILE_MAX
+#define TLS_CA_FILE_MAX (8 * 1024 * 1024)
+#endif
 /* --max-size default in bytes; 0 = no limit. */
 #ifndef DEFAULT_MAX_SIZE
 #define DEFAULT_MAX_SIZE 0

@@ -144,6 +144,9 @@ $(PORT_OBJ): $(BUILD)/obj/port/libc/%.o: port/libc/%.c port/embedded.mk
 # comes at run time: -10 KB per program. Compiled as warren's own code is
 # (-Os with LTO, by the object rule further up).
 PORT_OBJ    += $(BUILD)/obj/port/amqp/framing.o
+# PSA's random bytes from the kernel (mbedTLS built with
+# MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG; port/mbedtls/random.c).
+PORT_OBJ    += $(BUILD)/obj/port/mbedtls/random.o
 # Only this target's libraries and build; the sources stay in build/deps.
 embedded-clean:
 	rm -rf $(EMB_DIR)

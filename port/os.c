@@ -1,6 +1,8 @@
 /* os.c - platform layer for Linux (glibc and musl); see os.h. */
 /* splice, pipe2 and F_SETPIPE_SZ are _GNU_SOURCE */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "os.h"
 
 #include <errno.h>

@@ -13,14 +13,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/ssl.h>
@@ -28,13 +29,12 @@
 #include <mbedtls/x509_crt.h>
 
 #include "mbedtls_compat.h"
+#include "os.h"
 
 
 struct tls_config {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
 	int *suites; /* our order, 0-terminated */
 };
 
@@ -106,6 +106,95 @@ static int *make_suites(void)
 	return list;
 }
 
+/* The handshake's random bytes come from the kernel (getrandom), the
+ * source mbedTLS's entropy collector would read, without a CTR-DRBG of our
+ * own on top: the static builds then leave out MBEDTLS_ENTROPY_C and
+ * MBEDTLS_CTR_DRBG_C (PSA's random bytes come from the kernel too there,
+ * port/mbedtls/random.c). */
+static int kernel_random(void *unused, unsigned char *out, size_t n)
+{
+	(void)unused;
+	return os_random(out, n) == 0 ? 0 : MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
+}
+
+/* mbedTLS's words for rc; its number where the build has no words
+ * (MBEDTLS_ERROR_C off: mbedtls_strerror writes an empty string). */
+static void mbed_why(int rc, char *out, size_t outlen)
+{
+	mbedtls_strerror(rc, out, outlen);
+	if (!out[0])
+		snprintf(out, outlen, "mbedTLS error -0x%04X", (unsigned)-rc);
+}
+
+/* Reads the whole file (NUL-terminated) into *out: NULL when it fails,
+ * with why. */
+static unsigned char *read_ca_file(const char *path, size_t *len, const char **why)
+{
+	struct stat st;
+	unsigned char *data = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		*why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		*why = "not a regular file";
+	else if (st.st_size > TLS_CA_FILE_MAX)
+		*why = "too big";
+	else if (!(data = malloc((size_t)st.st_size + 1)))
+		*why = "out of memory";
+	size_t n = 0;
+	while (data && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, data + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* a file that shrank while read is as bad as an error */
+			*why = r < 0 ? strerror(errno) : "changed while read";
+			free(data);
+			data = NULL;
+		} else {
+			n += (size_t)r;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (data) {
+		data[n] = 0;
+		*len = n;
+	}
+	return data;
+}
+
+/* Loads the CA bundle, PEM or DER. Read here, not by
+ * mbedtls_x509_crt_parse_file: the static builds then need neither
+ * MBEDTLS_FS_IO nor the stdio it links in (port/mbedtls/warren-config.h). */
+static int load_ca(mbedtls_x509_crt *ca, const char *path, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	char mbed[100];
+	size_t n = 0;
+	unsigned char *data = read_ca_file(path, &n, &why);
+	if (data && n == 0) {
+		free(data);
+		why = "empty";
+	} else if (data) {
+		/* PEM is parsed with its NUL, as mbedTLS's own loader passes it */
+		if (strstr((const char *)data, "-----BEGIN ") != NULL)
+			n++;
+		int rc = mbedtls_x509_crt_parse(ca, data, n);
+		free(data);
+		if (rc < 0) {
+			mbed_why(rc, mbed, sizeof(mbed));
+			why = mbed;
+		} else if (ca->version == 0) {
+			why = "no certificate in it";
+		}
+	}
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "cannot load CA file %s: %s", path, why);
+	return -1;
+}
+
 tls_config_t *tls_config_new(const char *ca_file, char *err, size_t errlen)
 {
 	tls_config_t *cfg = calloc(1, sizeof(*cfg));
@@ -115,22 +204,8 @@ tls_config_t *tls_config_new(const char *ca_file, char *err, size_t errlen)
 	}
 	mbedtls_ssl_config_init(&cfg->conf);
 	mbedtls_x509_crt_init(&cfg->ca);
-	mbedtls_entropy_init(&cfg->entropy);
-	mbedtls_ctr_drbg_init(&cfg->drbg);
-	int rc = mbedtls_x509_crt_parse_file(&cfg->ca, ca_file);
-	if (rc < 0 || cfg->ca.version == 0) {
-		char why[100];
-		mbedtls_strerror(rc, why, sizeof(why));
-		snprintf(err, errlen, "cannot load CA file %s: %s", ca_file,
-			 rc < 0 ? why : "no certificate in it");
+	if (load_ca(&cfg->ca, ca_file, err, errlen) < 0)
 		goto fail;
-	}
-	static const unsigned char pers[] = "warren-worker";
-	if (mbedtls_ctr_drbg_seed(&cfg->drbg, mbedtls_entropy_func, &cfg->entropy,
-				  pers, sizeof(pers) - 1) != 0) {
-		snprintf(err, errlen, "cannot seed the random generator");
-		goto fail;
-	}
 	if (mbedtls_ssl_config_defaults(&cfg->conf, MBEDTLS_SSL_IS_CLIENT,
 					MBEDTLS_SSL_TRANSPORT_STREAM,
 					MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
@@ -140,7 +215,7 @@ tls_config_t *tls_config_new(const char *ca_file, char *err, size_t errlen)
 	}
 	mbedtls_ssl_conf_authmode(&cfg->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	mbedtls_ssl_conf_ca_chain(&cfg->conf, &cfg->ca, NULL);
-	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
+	mbedtls_ssl_conf_rng(&cfg->conf, kernel_random, NULL);
 	mbedtls_ssl_conf_ciphersuites(&cfg->conf, cfg->suites);
 	return cfg;
 fail:
@@ -154,8 +229,6 @@ void tls_config_free(tls_config_t *cfg)
 		return;
 	mbedtls_ssl_config_free(&cfg->conf);
 	mbedtls_x509_crt_free(&cfg->ca);
-	mbedtls_ctr_drbg_free(&cfg->drbg);
-	mbedtls_entropy_free(&cfg->entropy);
 	free(cfg->suites);
 	free(cfg);
 }
@@ -312,7 +385,7 @@ static int map_error(tls_conn_t *c, int rc)
 		verify_error(c, mbedtls_ssl_get_verify_result(&c->ssl));
 	} else if (rc != TLS_BIO_FAILED) {
 		char why[100];
-		mbedtls_strerror(rc, why, sizeof(why));
+		mbed_why(rc, why, sizeof(why));
 		snprintf(c->err, sizeof(c->err), "TLS: %s", why);
 	}
 	return TLS_ERROR;

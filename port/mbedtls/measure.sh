@@ -38,6 +38,8 @@ chachapoly=-MBEDTLS_CHACHA20_C,-MBEDTLS_POLY1305_C,-MBEDTLS_CHACHAPOLY_C,-PSA_WA
 aesni=-MBEDTLS_AESNI_C
 aes_tables=-MBEDTLS_AES_FEWER_TABLES
 aes_rom=+MBEDTLS_AES_ROM_TABLES
+drbg=-MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG,+MBEDTLS_ENTROPY_C,+MBEDTLS_CTR_DRBG_C
+fs_io=+MBEDTLS_FS_IO
 sha256_smaller=-MBEDTLS_SHA256_SMALLER
 sha512_smaller=-MBEDTLS_SHA512_SMALLER
 sha1=-MBEDTLS_SHA1_C
@@ -61,14 +63,15 @@ LIBS="-l:librabbitmq.a -l:libmbedtls.a -l:libmbedx509.a -l:libmbedcrypto.a"
 link() {
 	prog=$1 sys=$2 d=$OUT/obj.$$
 	mkdir -p "$d"
-	for m in tls ws; do
+	for f in src/tls.c src/ws.c port/mbedtls/random.c; do
+		m=$(basename "$f" .c)
 		"$B/toolchain/cc" -I"$sys/include" -std=c11 -D_DEFAULT_SOURCE $FLAGS \
-			-I. -Isrc -Iport -c -o "$d/$m.o" "src/$m.c"
+			-I. -Isrc -Iport -c -o "$d/$m.o" "$f"
 	done
 	"$B/toolchain/cc" -L"$sys/lib" $FLAGS -no-pie -Wl,--gc-sections \
 		-Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-z,common-page-size=64 \
 		-o "$d/$prog" \
-		"$B/obj/src/$prog.o" "$d/tls.o" "$d/ws.o" "$B/libwarren.a" $LIBS
+		"$B/obj/src/$prog.o" "$d/tls.o" "$d/ws.o" "$d/random.o" "$B/libwarren.a" $LIBS
 	"$B/toolchain/strip" "$d/$prog"
 	wc -c < "$d/$prog"
 	rm -rf "$d"

@@ -31,12 +31,17 @@
 /* gmtime_r for certificate validity dates (expired/not-yet-valid); 0.4 KB
  * (the worker links gmtime_r anyway). needed */
 #define MBEDTLS_HAVE_TIME_DATE
-/* fopen() for mbedtls_x509_crt_parse_file (--ca-file). needed */
-#define MBEDTLS_FS_IO
-/* Entropy from the kernel: getrandom(2), /dev/urandom before Linux 3.17
- * (entropy_poll.c); no other sources. needed */
-#define MBEDTLS_ENTROPY_C
-#define MBEDTLS_CTR_DRBG_C
+/* Not MBEDTLS_FS_IO: tls.c reads --ca-file itself and hands it to
+ * mbedtls_x509_crt_parse(); mbedTLS's loader would link fopen, fseek and
+ * the rest of stdio's file functions: 0.4 KB (port/mbedtls/measure.sh
+ * "fs_io" adds the option back alone: +0.1 KB, nothing calls it). */
+/* Random bytes straight from the kernel: getrandom(2), /dev/urandom
+ * before Linux 3.17 (os_random, port/os.c), for PSA through
+ * port/mbedtls/random.c and for the handshakes through tls.c; not
+ * MBEDTLS_ENTROPY_C and MBEDTLS_CTR_DRBG_C (a DRBG over an entropy
+ * collector reading the same kernel source; its /dev/urandom fallback
+ * links fopen and stdio): 4.6 KB. needed */
+#define MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG
 /* mbedtls_strerror() stays but writes an empty string: no string table
  * (MBEDTLS_ERROR_C would add 16.3 KB). The worker names the failures it
  * can tell apart itself. */

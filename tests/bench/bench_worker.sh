@@ -63,8 +63,8 @@ ca=$WARREN_TEST_CA_FILE
 
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/rawget" \
 	"$here/rawget.c" "$root/src/sha256.c" -lmbedcrypto
-${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -o "$dir/tlsget" \
-	"$here/tlsget.c" "$root/src/sha256.c" -lmbedtls -lmbedx509 -lmbedcrypto
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -I"$root/src" -I"$root/port" -o "$dir/tlsget" \
+	"$here/tlsget.c" "$root/src/sha256.c" "$root/port/os.c" -lmbedtls -lmbedx509 -lmbedcrypto
 static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 # The static worker's reference: tlsget built as the static worker is,
 # against the same mbedTLS 3.6 (warren-config.h) with the same flags (-Os,
@@ -72,10 +72,11 @@ static=${WARREN_BENCH_STATIC:-$root/build/x86_64/worker}
 # library build or the suite.
 emb=$(dirname "$static")
 if [ -x "$static" ] && [ -x "$emb/toolchain/cc" ] && [ -f "$emb/sysroot/lib/libmbedtls.a" ]; then
-	"$emb/toolchain/cc" -I"$emb/sysroot/include" -L"$emb/sysroot/lib" -I"$root/src" \
+	"$emb/toolchain/cc" -I"$emb/sysroot/include" -L"$emb/sysroot/lib" -I"$root/src" -I"$root/port" \
 		-std=c11 -D_GNU_SOURCE -flto -ffat-lto-objects -flto-partition=one -Os -no-pie \
 		-ffunction-sections -fdata-sections -Wl,--gc-sections \
-		-o "$dir/tlsget-static" "$here/tlsget.c" "$root/src/sha256.c" \
+		-o "$dir/tlsget-static" "$here/tlsget.c" "$root/src/sha256.c" "$root/port/os.c" \
+		"$root/port/mbedtls/random.c" \
 		-lmbedtls -lmbedx509 -lmbedcrypto \
 		2>/dev/null || rm -f "$dir/tlsget-static"
 fi

@@ -25,10 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "sha256.h"
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #include <psa/crypto.h>
@@ -60,6 +59,30 @@ static int dial(const char *host, const char *port)
 	}
 	freeaddrinfo(ai);
 	return fd;
+}
+
+/* Random bytes from the kernel, as the worker's tls.c takes them. */
+static int kernel_random(void *unused, unsigned char *out, size_t n)
+{
+	(void)unused;
+	return os_random(out, n);
+}
+
+/* The CA file read whole and parsed, as the worker's tls.c does it (the
+ * static builds' mbedTLS has no file functions). */
+static int load_ca(mbedtls_x509_crt *ca, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	static unsigned char data[8 << 20];
+	size_t n = f ? fread(data, 1, sizeof(data) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	if (!n)
+		return -1;
+	data[n] = 0;
+	if (strstr((const char *)data, "-----BEGIN "))
+		n++;
+	return mbedtls_x509_crt_parse(ca, data, n);
 }
 
 int main(int argc, char **argv)
@@ -94,15 +117,10 @@ int main(int argc, char **argv)
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
-	mbedtls_entropy_context ent;
-	mbedtls_ctr_drbg_context drbg;
 	mbedtls_ssl_init(&ssl);
 	mbedtls_ssl_config_init(&conf);
 	mbedtls_x509_crt_init(&ca);
-	mbedtls_entropy_init(&ent);
-	mbedtls_ctr_drbg_init(&drbg);
-	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent, NULL, 0) ||
-	    mbedtls_x509_crt_parse_file(&ca, argv[5]) < 0 ||
+	if (load_ca(&ca, argv[5]) < 0 ||
 	    (net = dial(argv[1], argv[2])) < 0 ||
 	    mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT,
 					MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -112,7 +130,7 @@ int main(int argc, char **argv)
 	}
 	mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
-	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+	mbedtls_ssl_conf_rng(&conf, kernel_random, NULL);
 	mbedtls_ssl_conf_ciphersuites(&conf, suites);
 	if (mbedtls_ssl_setup(&ssl, &conf) || mbedtls_ssl_set_hostname(&ssl, argv[1]))
 		return 1;

@@ -160,13 +160,39 @@ def test_tls_verification_failures_are_permanent():
 
 
 def test_bad_ca_file():
+    """A CA file that cannot be used fails the download, naming the file
+    and why; the same run loads a good one in PEM or DER."""
     d = fresh_dir("ca")
-    r = run_program("worker", ["--get", ENV.url("small.txt", tls=True, host="localhost"),
-                               "--dir", d, "--ca-file", "/nonexistent.pem"])
-    res = json.loads(r.stdout)
-    assert r.returncode == 1 and res["status"] == "failed"
-    assert "/nonexistent.pem" in res["error"]
-    assert not leftovers(d)
+    empty = os.path.join(d, "empty.pem")
+    open(empty, "w").close()
+    junk = os.path.join(d, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n" * 100)
+    bad_pem = os.path.join(d, "bad.pem")
+    with open(bad_pem, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    for ca, why in (("/nonexistent.pem", "No such file"), (d, "not a regular file"),
+                    (empty, "empty"), (junk, ""), (bad_pem, "")):
+        r = run_program("worker", ["--get", ENV.url("small.txt", tls=True, host="localhost"),
+                                   "--dir", d, "--ca-file", ca])
+        res = json.loads(r.stdout)
+        assert r.returncode == 1 and res["status"] == "failed", (ca, res)
+        assert "cannot load CA file " + ca + ": " in res["error"], (ca, res)
+        # some words after the colon, whatever the build's mbedTLS says
+        assert res["error"].split(ca + ": ", 1)[1].strip(), (ca, res)
+        assert why in res["error"], (ca, res)
+        assert not leftovers(d)
+    # the test CA in DER, and in a PEM bundle after a broken certificate
+    der = os.path.join(d, "ca.der")
+    subprocess.run(["openssl", "x509", "-in", ENV.ca_file, "-outform", "DER", "-out", der],
+                   check=True)
+    bundle = os.path.join(d, "bundle.pem")
+    with open(bundle, "w") as f, open(ENV.ca_file) as ca:
+        f.write(open(bad_pem).read() + ca.read())
+    for ca in (der, bundle):
+        res, data, _ = done(ENV.url("small.txt", tls=True, host="localhost"),
+                            dir=fresh_dir("ca-ok"), ca=ca)
+        assert data == docfile("small.txt"), ca
 
 
 def test_redirects():
