@@ -58,6 +58,11 @@
 #ifndef MQ_FRAME_MAX
 #define MQ_FRAME_MAX 16384
 #endif
+/* Field tables nested in a field table the static builds' codec decodes,
+ * at most (port/amqp/framing.c; rabbitmq-c's own limit). */
+#ifndef MQ_TABLE_DEPTH_MAX
+#define MQ_TABLE_DEPTH_MAX 100
+#endif
 /* Publishes awaiting their confirm, at most (32 bytes each). RabbitMQ
  * confirms each queue on its own: a queue that lags (`notifications` paged
  * to disk while no middleman reads it) holds the ring's front while the

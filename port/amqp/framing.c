@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
+
 enum field_type {
 	END,
 	OCTET,          /* uint8_t */
@@ -328,6 +330,345 @@ static uint64_t load_uint(const void *src, int n)
 	default: return *(const uint64_t *)src;
 	}
 }
+
+/* ---- field tables and arrays ------------------------------------------ */
+
+/* The kinds of field value that are one big-endian integer (or a float
+ * read as one), and their widths; rabbitmq-c keeps such a value in the
+ * union member of that width. */
+static const char int_kinds[] = "bBsuIilLfdT";
+static const uint8_t int_widths[] = { 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 8 };
+
+static int int_kind_width(uint8_t kind)
+{
+	const char *p = kind ? memchr(int_kinds, kind, sizeof(int_kinds) - 1) : NULL;
+	return p ? int_widths[p - int_kinds] : 0;
+}
+
+/* A long string's length and bytes at *at, pointing into in. */
+static int get_longstr(amqp_bytes_t in, size_t *at, amqp_bytes_t *s)
+{
+	uint64_t n;
+	if (!get_uint(in, at, 4, &n) || n > in.len - *at)
+		return 0;
+	s->len = (size_t)n;
+	s->bytes = (char *)in.bytes + *at;
+	*at += s->len;
+	return 1;
+}
+
+static int put_bytes(amqp_bytes_t out, size_t *at, amqp_bytes_t s)
+{
+	if (out.len - *at < s.len)
+		return 0;
+	if (s.len)
+		memcpy((char *)out.bytes + *at, s.bytes, s.len);
+	*at += s.len;
+	return 1;
+}
+
+static int decode_value(amqp_bytes_t in, amqp_pool_t *pool, size_t *at, int depth,
+			amqp_field_value_t *v);
+
+/*
+ * Decodes a field table (keyed) or field array at *at: *count entries,
+ * *entries from pool (NULL when none, as rabbitmq-c leaves it). count NULL:
+ * only checks and skips it. Two passes, the first counting, so that the
+ * entries take one allocation from the pool and none from the heap.
+ */
+static int decode_items(amqp_bytes_t in, amqp_pool_t *pool, size_t *at, int depth,
+			int keyed, int *count, void **entries)
+{
+	size_t esize = keyed ? sizeof(amqp_table_entry_t) : sizeof(amqp_field_value_t);
+	uint64_t size, keylen;
+	char *e = NULL;
+	int n = 0;
+
+	if (!get_uint(in, at, 4, &size) || size > in.len - *at)
+		return AMQP_STATUS_BAD_AMQP_DATA;
+	size_t start = *at, end = start + (size_t)size;
+	for (int store = 0; store <= (count != NULL); store++) {
+		/* A last entry may run past end; the next field follows it,
+		 * as in rabbitmq-c. */
+		for (*at = start, n = 0; *at < end; n++) {
+			amqp_table_entry_t *t = store && keyed ? (amqp_table_entry_t *)e + n : NULL;
+			amqp_field_value_t *v = t ? &t->value :
+				store ? (amqp_field_value_t *)e + n : NULL;
+			if (keyed && (!get_uint(in, at, 1, &keylen) || keylen > in.len - *at))
+				return AMQP_STATUS_BAD_AMQP_DATA;
+			if (t)
+				t->key = (amqp_bytes_t){ (size_t)keylen, (char *)in.bytes + *at };
+			if (keyed)
+				*at += (size_t)keylen;
+			int rc = decode_value(in, pool, at, depth, v);
+			if (rc < 0)
+				return rc;
+		}
+		if (!store && count && n && !(e = amqp_pool_alloc(pool, (size_t)n * esize)))
+			return AMQP_STATUS_NO_MEMORY;
+	}
+	if (count) {
+		*count = n;
+		*entries = e;
+	}
+	return 0;
+}
+
+/* One field value (its kind octet first) into v, or only checked when v is
+ * NULL. */
+static int decode_value(amqp_bytes_t in, amqp_pool_t *pool, size_t *at, int depth,
+			amqp_field_value_t *v)
+{
+	amqp_field_value_t skip;
+	uint64_t kind, x, y;
+	int rc = 0, n = 0;
+	void *e = NULL;
+
+	if (depth > MQ_TABLE_DEPTH_MAX || !get_uint(in, at, 1, &kind))
+		return AMQP_STATUS_BAD_AMQP_DATA;
+	if (!v)
+		v = &skip;
+	v->kind = (uint8_t)kind;
+	int w = int_kind_width(v->kind);
+	if (w) {
+		if (!get_uint(in, at, w, &x))
+			return AMQP_STATUS_BAD_AMQP_DATA;
+		store_uint(&v->value, w, x);
+		return 0;
+	}
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_BOOLEAN:
+		if (!get_uint(in, at, 1, &x))
+			return AMQP_STATUS_BAD_AMQP_DATA;
+		v->value.boolean = x != 0;
+		return 0;
+	case AMQP_FIELD_KIND_DECIMAL:
+		if (!get_uint(in, at, 1, &x) || !get_uint(in, at, 4, &y))
+			return AMQP_STATUS_BAD_AMQP_DATA;
+		v->value.decimal.decimals = (uint8_t)x;
+		v->value.decimal.value = (uint32_t)y;
+		return 0;
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		return get_longstr(in, at, &v->value.bytes) ? 0 : AMQP_STATUS_BAD_AMQP_DATA;
+	case AMQP_FIELD_KIND_VOID:
+		return 0;
+	case AMQP_FIELD_KIND_TABLE:
+	case AMQP_FIELD_KIND_ARRAY:
+		rc = decode_items(in, pool, at, depth + 1, v->kind == AMQP_FIELD_KIND_TABLE,
+				  v == &skip ? NULL : &n, &e);
+		if (v->kind == AMQP_FIELD_KIND_TABLE) {
+			v->value.table.num_entries = n;
+			v->value.table.entries = e;
+		} else {
+			v->value.array.num_entries = n;
+			v->value.array.entries = e;
+		}
+		return rc;
+	}
+	return AMQP_STATUS_BAD_AMQP_DATA;
+}
+
+int amqp_decode_table(amqp_bytes_t encoded, amqp_pool_t *pool,
+		      amqp_table_t *output, size_t *offset)
+{
+	void *e = NULL;
+	int n = 0;
+	int rc = decode_items(encoded, pool, offset, 0, 1, &n, &e);
+	output->num_entries = n;
+	output->entries = e;
+	return rc;
+}
+
+static int encode_value(amqp_bytes_t out, size_t *at, const amqp_field_value_t *v);
+
+/* A field table (keyed) or array of n entries, its size first. */
+static int encode_items(amqp_bytes_t out, size_t *at, int keyed, int n, const void *entries)
+{
+	size_t start = *at;
+	if (!put_uint(out, at, 4, 0))
+		return AMQP_STATUS_TABLE_TOO_BIG;
+	for (int i = 0; i < n; i++) {
+		const amqp_table_entry_t *t = keyed ? (const amqp_table_entry_t *)entries + i : NULL;
+		if (t && (t->key.len > UINT8_MAX || !put_uint(out, at, 1, t->key.len) ||
+			  !put_bytes(out, at, t->key)))
+			return AMQP_STATUS_TABLE_TOO_BIG;
+		int rc = encode_value(out, at, t ? &t->value : (const amqp_field_value_t *)entries + i);
+		if (rc < 0)
+			return rc;
+	}
+	put_uint(out, &start, 4, *at - start - 4);
+	return 0;
+}
+
+static int encode_value(amqp_bytes_t out, size_t *at, const amqp_field_value_t *v)
+{
+	int ok, w = int_kind_width(v->kind);
+	if (!put_uint(out, at, 1, v->kind))
+		return AMQP_STATUS_BAD_AMQP_DATA;
+	if (w) {
+		ok = put_uint(out, at, w, load_uint(&v->value, w));
+	} else {
+		switch (v->kind) {
+		case AMQP_FIELD_KIND_BOOLEAN:
+			ok = put_uint(out, at, 1, v->value.boolean != 0);
+			break;
+		case AMQP_FIELD_KIND_DECIMAL:
+			ok = put_uint(out, at, 1, v->value.decimal.decimals) &&
+			     put_uint(out, at, 4, v->value.decimal.value);
+			break;
+		case AMQP_FIELD_KIND_UTF8:
+		case AMQP_FIELD_KIND_BYTES:
+			ok = (uint64_t)v->value.bytes.len <= UINT32_MAX &&
+			     put_uint(out, at, 4, v->value.bytes.len) &&
+			     put_bytes(out, at, v->value.bytes);
+			break;
+		case AMQP_FIELD_KIND_VOID:
+			ok = 1;
+			break;
+		case AMQP_FIELD_KIND_TABLE:
+			return encode_items(out, at, 1, v->value.table.num_entries,
+					    v->value.table.entries);
+		case AMQP_FIELD_KIND_ARRAY:
+			return encode_items(out, at, 0, v->value.array.num_entries,
+					    v->value.array.entries);
+		default:
+			return AMQP_STATUS_INVALID_PARAMETER;
+		}
+	}
+	return ok ? 0 : AMQP_STATUS_TABLE_TOO_BIG;
+}
+
+int amqp_encode_table(amqp_bytes_t encoded, amqp_table_t *input, size_t *offset)
+{
+	return encode_items(encoded, offset, 1, input->num_entries, input->entries);
+}
+
+/*
+ * The rest of rabbitmq-c's amqp_table.o, which its amqp_socket.o and
+ * amqp_consumer.o name (the blocking login and consume helpers; warren
+ * calls neither, so the link drops them): defined here too, or that object
+ * would be linked beside these functions. Deep copies into pool, with
+ * rabbitmq-c's answers: an empty key is an invalid parameter; an empty
+ * table or string becomes the shared empty one; an array with entries
+ * allocated but none counted cannot be allocated.
+ */
+amqp_table_entry_t amqp_table_construct_utf8_entry(const char *key, const char *value);
+amqp_table_entry_t amqp_table_construct_table_entry(const char *key,
+						    const amqp_table_t *value);
+amqp_table_entry_t amqp_table_construct_bool_entry(const char *key, const int value);
+amqp_table_entry_t *amqp_table_get_entry_by_key(const amqp_table_t *table,
+						const amqp_bytes_t key);
+
+static int clone_bytes(amqp_pool_t *pool, amqp_bytes_t from, amqp_bytes_t *to)
+{
+	amqp_pool_alloc_bytes(pool, from.len, to);
+	if (!to->bytes)
+		return AMQP_STATUS_NO_MEMORY;
+	memcpy(to->bytes, from.bytes, from.len);
+	return 0;
+}
+
+static int clone_value(const amqp_field_value_t *from, amqp_field_value_t *to,
+		       amqp_pool_t *pool);
+
+int amqp_table_clone(const amqp_table_t *original, amqp_table_t *clone, amqp_pool_t *pool)
+{
+	int n = original->num_entries;
+	if (!n) {
+		*clone = amqp_empty_table;
+		return 0;
+	}
+	clone->num_entries = n;
+	clone->entries = amqp_pool_alloc(pool, (size_t)n * sizeof(amqp_table_entry_t));
+	if (!clone->entries)
+		return AMQP_STATUS_NO_MEMORY;
+	for (int i = 0; i < n; i++) {
+		const amqp_table_entry_t *from = &original->entries[i];
+		amqp_table_entry_t *to = &clone->entries[i];
+		if (!from->key.len)
+			return AMQP_STATUS_INVALID_PARAMETER;
+		int rc = clone_bytes(pool, from->key, &to->key);
+		if (rc == 0)
+			rc = clone_value(&from->value, &to->value, pool);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int clone_value(const amqp_field_value_t *from, amqp_field_value_t *to,
+		       amqp_pool_t *pool)
+{
+	*to = *from;
+	switch (from->kind) {
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		if (!from->value.bytes.len) {
+			to->value.bytes = amqp_empty_bytes;
+			return 0;
+		}
+		return clone_bytes(pool, from->value.bytes, &to->value.bytes);
+	case AMQP_FIELD_KIND_ARRAY:
+		if (!from->value.array.entries) {
+			to->value.array = amqp_empty_array;
+			return 0;
+		}
+		to->value.array.entries = amqp_pool_alloc(pool,
+			(size_t)from->value.array.num_entries * sizeof(amqp_field_value_t));
+		if (!to->value.array.entries)
+			return AMQP_STATUS_NO_MEMORY;
+		for (int i = 0; i < from->value.array.num_entries; i++) {
+			int rc = clone_value(&from->value.array.entries[i],
+					     &to->value.array.entries[i], pool);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	case AMQP_FIELD_KIND_TABLE:
+		return amqp_table_clone(&from->value.table, &to->value.table, pool);
+	case AMQP_FIELD_KIND_BOOLEAN:
+	case AMQP_FIELD_KIND_DECIMAL:
+	case AMQP_FIELD_KIND_VOID:
+		return 0;
+	}
+	return int_kind_width(from->kind) ? 0 : AMQP_STATUS_INVALID_PARAMETER;
+}
+
+amqp_table_entry_t amqp_table_construct_utf8_entry(const char *key, const char *value)
+{
+	amqp_table_entry_t e = { amqp_cstring_bytes(key), { AMQP_FIELD_KIND_UTF8, { 0 } } };
+	e.value.value.bytes = amqp_cstring_bytes(value);
+	return e;
+}
+
+amqp_table_entry_t amqp_table_construct_table_entry(const char *key,
+						    const amqp_table_t *value)
+{
+	amqp_table_entry_t e = { amqp_cstring_bytes(key), { AMQP_FIELD_KIND_TABLE, { 0 } } };
+	e.value.value.table = *value;
+	return e;
+}
+
+amqp_table_entry_t amqp_table_construct_bool_entry(const char *key, const int value)
+{
+	amqp_table_entry_t e = { amqp_cstring_bytes(key), { AMQP_FIELD_KIND_BOOLEAN, { 0 } } };
+	e.value.value.boolean = value;
+	return e;
+}
+
+amqp_table_entry_t *amqp_table_get_entry_by_key(const amqp_table_t *table,
+						const amqp_bytes_t key)
+{
+	for (int i = 0; i < table->num_entries; i++) {
+		amqp_table_entry_t *e = &table->entries[i];
+		if (e->key.len == key.len && (!key.len || !memcmp(e->key.bytes, key.bytes, key.len)))
+			return e;
+	}
+	return NULL;
+}
+
+/* ---- methods and properties -------------------------------------------- */
 
 /*
  * Decodes the fields of f whose flag is in flags (field i's flag is
