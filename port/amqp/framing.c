@@ -504,6 +504,7 @@ static int encode_items(amqp_bytes_t out, size_t *at, int keyed, int n, const vo
 static int encode_value(amqp_bytes_t out, size_t *at, const amqp_field_value_t *v)
 {
 	int ok, w = int_kind_width(v->kind);
+	uint64_t max_len = UINT32_MAX; /* (a variable: size_t may be 32 bits) */
 	if (!put_uint(out, at, 1, v->kind))
 		return AMQP_STATUS_BAD_AMQP_DATA;
 	if (w) {
@@ -519,7 +520,7 @@ static int encode_value(amqp_bytes_t out, size_t *at, const amqp_field_value_t *
 			break;
 		case AMQP_FIELD_KIND_UTF8:
 		case AMQP_FIELD_KIND_BYTES:
-			ok = (uint64_t)v->value.bytes.len <= UINT32_MAX &&
+			ok = (uint64_t)v->value.bytes.len <= max_len &&
 			     put_uint(out, at, 4, v->value.bytes.len) &&
 			     put_bytes(out, at, v->value.bytes);
 			break;
