@@ -39,8 +39,9 @@
 #define PROG "tasker"
 
 /* A gathered `queued` notification. It leaves once its task is confirmed
- * (an array's tasks: once all are); a task answered 503 never shows as
- * queued, unless memory ran out meanwhile. */
+ * (an array's tasks: once the broker has answered for all); a task the
+ * broker refused never shows as queued, unless memory ran out meanwhile.
+ * The tasks of an array answered 503 that the broker did store show. */
 struct gathered {
 	char id[37];
 	enum { NOTE_PENDING, NOTE_CONFIRMED, NOTE_DROPPED } state;
@@ -81,15 +82,24 @@ struct intake {
 	task_stream_t *ts;
 };
 
+struct batch;
+
+/* One task of a batch: its id (all the answer needs: a struct task is
+ * 2.4 KB, and hundreds of batches may await their confirms) and the
+ * broker's answer for it, the cookie of its publish. */
+struct batch_task {
+	char id[37];
+	uint8_t stored;         /* the broker confirmed it */
+	struct batch *b;
+};
+
 /* One POST /task whose confirms are awaited. */
 struct batch {
 	struct tasker *t;
 	uint64_t ticket;
 	int is_array;
 	int count, pending, failed;
-	char (*ids)[37];        /* the tasks' ids, all the answer needs: a
-				 * struct task is 2.4 KB, and hundreds of
-				 * batches may await their confirms */
+	struct batch_task *tasks;
 	struct intake *in;      /* the validated tasks, until all are out;
 				 * the room they held, until the answer */
 	size_t cursor;          /* the next one in in->ts */
@@ -105,8 +115,10 @@ static void intake_free(struct intake *in);
 
 static void batch_answer(struct batch *b)
 {
+	/* a task stored is shown queued, even when others of its array
+	 * were refused and the answer is 503 */
 	for (int i = 0; i < b->next; i++)
-		queued_settle(b->t, b->ids[i], !b->failed);
+		queued_settle(b->t, b->tasks[i].id, b->tasks[i].stored);
 	intake_free(b->in);
 	http_conn_t *c = http_resume(b->t->http, b->ticket);
 	if (c && b->failed) {
@@ -116,7 +128,7 @@ static void batch_answer(struct batch *b)
 		int fail = b->is_array && buf_puts(&out, "[") < 0;
 		for (int i = 0; i < b->count && !fail; i++)
 			fail = buf_printf(&out, "%s{\"id\":\"%s\",\"status\":\"queued\"}",
-					  i ? "," : "", b->ids[i]) < 0;
+					  i ? "," : "", b->tasks[i].id) < 0;
 		fail = fail || (b->is_array && buf_puts(&out, "]") < 0) ||
 		       buf_puts(&out, "\n") < 0;
 		if (fail)
@@ -125,17 +137,25 @@ static void batch_answer(struct batch *b)
 			http_respond(c, 202, json_type, out.data, out.len, NULL);
 		buf_free(&out);
 	}
-	free(b->ids);
+	free(b->tasks);
 	free(b);
+}
+
+/* One publish, or the hold while they go out, settled: the answer once
+ * all are. */
+static void batch_settle(struct batch *b)
+{
+	if (--b->pending == 0)
+		batch_answer(b);
 }
 
 static void on_task_confirm(void *cookie, int ok)
 {
-	struct batch *b = cookie;
+	struct batch_task *bt = cookie;
+	bt->stored = (uint8_t)ok;
 	if (!ok)
-		b->failed = 1;
-	if (--b->pending == 0)
-		batch_answer(b);
+		bt->b->failed = 1;
+	batch_settle(bt->b);
 }
 
 static void on_queued_timer(loop_t *loop, void *arg);
@@ -217,7 +237,7 @@ static void on_queued_timer(loop_t *loop, void *arg)
 }
 
 /* The broker's answer for a task: its `queued` notification, if still
- * gathered, may go (ok) or never will (the client got 503). A message's
+ * gathered, may go (ok: stored) or never will (refused). A message's
  * worth of confirmed ones goes at once. */
 static void queued_settle(struct tasker *t, const char *id, int ok)
 {
@@ -270,9 +290,12 @@ static int publish_task(struct tasker *t, struct batch *b, struct task *task,
 			buf_t *scratch)
 {
 	buf_reset(scratch);
+	struct batch_task *bt = &b->tasks[b->next];
+	bt->b = b;
+	bt->stored = 0;
 	if (task_message_json(scratch, task) < 0 ||
 	    mq_publish(t->mq, QUEUE_TASKS, scratch->data, scratch->len, task->id,
-		       on_task_confirm, b) < 0)
+		       on_task_confirm, bt) < 0)
 		return -1;
 	b->pending++;
 	struct task_event ev = { .task = task, .status = "queued",
@@ -374,14 +397,14 @@ static int64_t publish_slice(loop_t *loop, void *arg)
 				b->failed = 1;
 			break;
 		}
-		memcpy(b->ids[b->next++], task.id, sizeof(b->ids[0]));
+		memcpy(b->tasks[b->next++].id, task.id, sizeof(task.id));
 	}
 	buf_free(&scratch);
 	if (again && !b->failed)
 		return again;
 	intake_drop_tasks(b->in); /* all out: the room is kept until the answer */
 	t->publishing--;
-	on_task_confirm(b, 1); /* release the hold; answers if all settled */
+	batch_settle(b); /* release the hold; answers if all settled */
 	return LOOP_TIMER_STOP;
 }
 
@@ -496,8 +519,8 @@ static void post_task(struct tasker *t, http_conn_t *c, const struct http_reques
 	}
 	struct batch *b = calloc(1, sizeof(*b));
 	if (b)
-		b->ids = malloc((size_t)count * sizeof(*b->ids));
-	if (!b || !b->ids) {
+		b->tasks = malloc((size_t)count * sizeof(*b->tasks));
+	if (!b || !b->tasks) {
 		free(b);
 		intake_free(in);
 		http_respond_error(c, 503, "out of memory", NULL);

@@ -515,6 +515,48 @@ def test_array_refused_by_the_broker_no_queued_note_leaves_early():
     purge_all()
 
 
+@timeout(120)
+def test_array_refused_part_way_its_stored_tasks_shown_queued():
+    """The broker stores part of an array of 1000 tasks and refuses the
+    rest (max-length 100, reject-publish; a quorum queue takes a burst past
+    its limit before it refuses: 400 here): the answer is 503, and each
+    task it did store, which a worker will run, shows as queued; none of
+    the refused ones does (before, the stored ones showed nothing until a
+    worker's `started`)."""
+    p = tasker()
+    purge_all()
+    tasks_policy({"max-length": 100, "overflow": "reject-publish"})
+    try:
+        # full once a task is refused: the policy is in force
+        for i in range(300):
+            if post(p.port, task(name="filler %d" % i))[0] == 503:
+                break
+        else:
+            raise AssertionError("the policy never refused a task")
+        purge_all()
+        wait_for(lambda: http_json("GET", p.port, "/health")[2] == {"amqp": "up"},
+                 10, "the channel open again")
+        st, _, obj, raw = post(p.port, [task(name="part way %d" % i) for i in range(1000)])
+        assert st == 503 and obj == {"error": "the broker did not confirm the task"}, raw
+        stored = [json.loads(b) for b, _ in drain("tasks")]
+    finally:
+        tasks_policy(None)
+    names = {m["name"] for m in stored}
+    assert names and len(names) < 1000, len(names)
+    assert all(n.startswith("part way ") for n in names), sorted(names)[:3]
+    wait_for(lambda: post(p.port, task(name="stored after"))[0] == 202, 20,
+             "a task stored again after the policy went")
+    notes = [json.loads(b) for b, _ in drain("notifications")]
+    assert any(n.get("name") == "stored after" for n in notes), notes[-3:]
+    shown = {n["name"]: n for n in notes if n.get("name", "").startswith("part way ")}
+    assert set(shown) == names, (len(shown), len(names),
+                                 sorted(set(shown) ^ names)[:5])
+    assert all(n["status"] == "queued" for n in shown.values())
+    assert {n["id"] for n in shown.values()} == {m["id"] for m in stored}
+    assert_serves(p.port)
+    purge_all()
+
+
 def test_name_256_bytes_accepted_multibyte_counted_in_bytes():
     p = tasker()
     purge_all()
