@@ -126,8 +126,8 @@ static void mbed_why(int rc, char *out, size_t outlen)
 		snprintf(out, outlen, "mbedTLS error -0x%04X", (unsigned)-rc);
 }
 
-/* Reads the whole file (NUL-terminated) into *out: NULL when it fails,
- * with why. */
+/* The whole file in a new buffer with a NUL after it (its length in
+ * *len); NULL when it cannot be read, with why. */
 static unsigned char *read_ca_file(const char *path, size_t *len, const char **why)
 {
 	struct stat st;
