@@ -446,6 +446,20 @@
 #ifndef WORKER_STOP_GRACE_MS
 #define WORKER_STOP_GRACE_MS 8000
 #endif
+/* Milliseconds a worker gathers its `started`, `progress` and `paused`
+ * notifications for (from the first) before it publishes them as one
+ * stream message; they also go, earlier, in the message of its next final
+ * notification (a download's `started` comes just before the previous
+ * one's `done` at one download at a time: one stream write a task instead
+ * of two, see README "The worker"). 0 = those of one pass of the loop. */
+#ifndef WORKER_NOTE_GATHER_MS
+#define WORKER_NOTE_GATHER_MS 20
+#endif
+/* Bytes of gathered notifications that go at once (a progress note is
+ * ~400 bytes); and at most NOTIFY_SEQ_STRIDE - 1 beside a final one. */
+#ifndef WORKER_NOTE_BATCH_BYTES
+#define WORKER_NOTE_BATCH_BYTES 16384
+#endif
 /* ms between checks of a task whose .part another worker (same --dir) holds. */
 #ifndef WORKER_BUSY_RETRY_MS
 #define WORKER_BUSY_RETRY_MS 2000

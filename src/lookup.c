@@ -172,21 +172,34 @@ static int is_final(const char *status)
 	       !strcmp(status, "cancelled");
 }
 
-static void on_note(const struct mq_delivery *d, void *arg)
+/* Answers the requests for the task of one notification, when final. */
+static void check_note(lookup_t *lk, const char *js, size_t len)
 {
-	lookup_t *lk = arg;
 	struct note n;
-	mq_ack(lk->mq, d->tag); /* a stream's credit */
-	if (lk->consumer < 0)
-		return; /* read before the cancel took effect */
-	lk->read++;
-	lk->last_ms = loop_now(lk->loop);
-	if (note_fields(d->body, d->len, &n) == 0 && is_final(n.status)) {
+	if (note_fields(js, len, &n) == 0 && is_final(n.status)) {
 		struct req *r;
 		/* answer() may change the list: look again from its head */
 		while ((r = in_session(lk, n.id)))
 			answer(lk, r, n.status, n.file);
 	}
+}
+
+static void on_note(const struct mq_delivery *d, void *arg)
+{
+	lookup_t *lk = arg;
+	mq_ack(lk->mq, d->tag); /* a stream's credit */
+	if (lk->consumer < 0)
+		return; /* read before the cancel took effect */
+	lk->read++;
+	lk->last_ms = loop_now(lk->loop);
+	/* one notification, or an array of them (a worker's or the tasker's
+	 * gathered ones) */
+	size_t pos = 0, start, end;
+	if (json_array_item(d->body, d->len, &pos, &start, &end) < 0)
+		check_note(lk, d->body, d->len);
+	else
+		for (pos = 0; json_array_item(d->body, d->len, &pos, &start, &end) == 1;)
+			check_note(lk, d->body + start, end - start);
 	if (lk->consumer >= 0 && d->timestamp > lk->end_s)
 		finish(lk, "read past the time asked");
 	else if (lk->consumer >= 0 && !in_session(lk, NULL))

@@ -129,6 +129,10 @@ struct worker {
 	char ident[300];        /* host:pid */
 	struct job *jobs;
 	unsigned running;
+	buf_t notes;            /* gathered notifications: "[" and objects
+				 * separated by commas (see note_add) */
+	unsigned notes_n;
+	uint64_t notes_timer;   /* publishes them when the gathering ends */
 	int stopping;
 	int64_t stop_deadline;
 	struct quiet quiet;     /* --quiet windows */
@@ -156,13 +160,96 @@ struct worker {
 
 static void schedule(struct worker *w);
 static void publish_final(struct job *j);
+static void on_final_confirm(void *cookie, int ok);
 static void check_stopped(struct worker *w);
 static void hand_back(struct job *j);
 
 /* ---- notifications -------------------------------------------------------- */
 
-/* Publishes a started/progress notification; best effort (not confirmed).
- * p: where the download stands, NULL before it has begun. */
+/*
+ * started, progress and paused are best effort (not confirmed). They wait
+ * in w->notes for up to WORKER_NOTE_GATHER_MS and go as one stream message
+ * (a JSON array: the middleman numbers each), or in the message of the
+ * next final notification, before it: a stream write costs the broker
+ * about as much whatever it holds, and at one download at a time a task's
+ * `started` comes a few ms before the previous task's `done`. A task's
+ * notes still reach the stream in order: its final goes after them.
+ */
+static void notes_reset(struct worker *w)
+{
+	buf_reset(&w->notes);
+	w->notes_n = 0;
+	loop_timer_cancel(w->loop, w->notes_timer);
+	w->notes_timer = 0;
+}
+
+/* Publishes the gathered notes (dropped when the broker is away): the
+ * note itself when there is one, else an array. */
+static void notes_flush(struct worker *w)
+{
+	int one = w->notes_n == 1;
+	if (w->notes_n && w->mq && mq_is_up(w->mq) && (one || buf_puts(&w->notes, "]") == 0))
+		mq_publish(w->mq, QUEUE_NOTIFICATIONS, w->notes.data + one,
+			   w->notes.len - one, NULL, NULL, NULL);
+	notes_reset(w);
+}
+
+static void on_notes_timer(loop_t *loop, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	w->notes_timer = 0;
+	notes_flush(w);
+}
+
+/* Gathers one note (dropped when out of memory, as when the broker is
+ * away); they go when the gathering ends, at once when now, and when a
+ * message has no room for more beside a final notification. */
+static void note_add(struct worker *w, const buf_t *note, int now)
+{
+	size_t mark = w->notes.len;
+	if (buf_append(&w->notes, w->notes_n ? "," : "[", 1) < 0 ||
+	    buf_append(&w->notes, note->data, note->len) < 0) {
+		w->notes.len = mark;
+		return;
+	}
+	w->notes_n++;
+	if (now || w->notes_n + 1 >= NOTIFY_SEQ_STRIDE ||
+	    w->notes.len >= WORKER_NOTE_BATCH_BYTES ||
+	    (!w->notes_timer &&
+	     !(w->notes_timer = loop_timer(w->loop, WORKER_NOTE_GATHER_MS,
+					   on_notes_timer, w))))
+		notes_flush(w);
+}
+
+/* Publishes j's final notification (confirmed: on_final_confirm), after
+ * the gathered notes in the same message. 0, or -1 (the notes stay). */
+static int publish_final_msg(struct worker *w, struct job *j)
+{
+	buf_t *m = &w->notes;
+	size_t mark = m->len;
+	int with = w->notes_n && buf_puts(m, ",") == 0 &&
+		   buf_append(m, j->final.data, j->final.len) == 0 &&
+		   buf_puts(m, "]") == 0;
+	if (!with) {
+		m->len = mark;
+		notes_flush(w);
+		m = &j->final;
+	}
+	if (mq_publish(w->mq, QUEUE_NOTIFICATIONS, m->data, m->len,
+		       with ? NULL : j->task.id, on_final_confirm, j) < 0) {
+		if (with && w->notes.len > mark) /* (not emptied by a broken connection) */
+			w->notes.len = mark;
+		return -1;
+	}
+	if (with)
+		notes_reset(w);
+	return 0;
+}
+
+/* Gathers a started/progress/paused notification (paused goes at once:
+ * the task is back in the queue, and another worker's `started` must not
+ * overtake it). p: where the download stands, NULL before it has begun. */
 static void notify(struct job *j, const char *status, const struct fetch_progress *p)
 {
 	struct worker *w = j->w;
@@ -178,8 +265,7 @@ static void notify(struct job *j, const char *status, const struct fetch_progres
 		.error = p ? p->last_error : NULL,
 	};
 	if (task_event_json(&b, &ev) == 0)
-		mq_publish(w->mq, QUEUE_NOTIFICATIONS, b.data, b.len, j->task.id,
-			   NULL, NULL);
+		note_add(w, &b, !strcmp(status, "paused"));
 	buf_free(&b);
 }
 
@@ -309,9 +395,7 @@ static int try_publish_final(struct job *j)
 	 * bytes let the middleman see the second one for what it is */
 	if (!j->final.len && final_json(j, &j->final) < 0)
 		buf_reset(&j->final);
-	if (j->final.len && mq_is_up(w->mq) &&
-	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, j->final.data, j->final.len,
-		       j->task.id, on_final_confirm, j) == 0) {
+	if (j->final.len && mq_is_up(w->mq) && publish_final_msg(w, j) == 0) {
 		j->publishing = 1;
 		return 1;
 	}
@@ -1068,7 +1152,9 @@ static void on_mq_state(int up, void *arg)
 		return;
 	}
 	/* Our deliveries are requeued by the broker: downloads go on (their
-	 * redelivery is attached to them), waiting ones are dropped. */
+	 * redelivery is attached to them), waiting ones are dropped, and so are
+	 * the gathered notes (best effort; they would come late). */
+	notes_reset(w);
 	struct job *next;
 	for (struct job *j = w->jobs; j; j = next) {
 		next = j->next;
@@ -1412,10 +1498,12 @@ int main(int argc, char **argv)
 		 * and pending confirms are failed while their jobs still exist. */
 		lookup_free(w.lookup); /* its consumer first */
 		w.lookup = NULL;
+		notes_flush(&w);
 		mq_free(w.mq);
 		w.mq = NULL;
 		while (w.jobs)
 			free_job(w.jobs);
+		buf_free(&w.notes);
 		part_dir_async(&w.dir, NULL);
 		syncer_free(syncer);
 		log_info("stopped");

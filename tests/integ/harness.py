@@ -948,11 +948,12 @@ def get_all(queue, count, timeout=10, url=None):
     return out
 
 
-def drain(queue, url=None):
+def drain(queue, url=None, split=True):
     """All messages ready in queue now (acked); on a stream, those after
-    the harness's position, read until STREAM_IDLE s bring nothing."""
+    the harness's position, read until STREAM_IDLE s bring nothing (split
+    False: a message's array as it is, see split_notes)."""
     if is_stream(queue):
-        return _stream_read(queue, url)
+        return _stream_read(queue, url, split=split)
     out = []
     with _Channel(url) as ch:
         _declare(ch, queue)

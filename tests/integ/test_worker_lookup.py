@@ -92,6 +92,28 @@ def test_final_on_the_stream_acked_without_download():
 
 
 @timeout(60)
+def test_final_inside_an_array_acked_without_download():
+    """A worker sends its final notification in one message with the notes
+    it gathered (a JSON array): the lookup reads every one of them."""
+    s = Script(resp(200, b"payload"))
+    t = new_task(s.url("/in-array.bin"))
+    other = new_task(s.url("/other.bin"))
+    redelivered(t)
+    publish("notifications", [note(other, "started"),
+                              note(t, "done", file="/elsewhere/in-array.bin",
+                                   sha256="0" * 64, bytes=7),
+                              note(other, "progress")])
+    drain("notifications")
+    w = start_worker()
+    w.wait_log(r"%s: already done by another worker \(its notification is on the "
+               r"stream\); acknowledging without a download" % t["id"], timeout=20)
+    wait_for(lambda: tasks_left() == 0, 20, "task acked", interval=0.3)
+    assert s.requests == [], s.requests
+    assert finals(t["id"]) == []   # not reported again
+    w.stop()
+
+
+@timeout(60)
 def test_no_final_on_the_stream_downloaded_once():
     s = Script(resp(200, b"payload"))
     t = new_task(s.url("/x.bin"))

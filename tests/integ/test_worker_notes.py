@@ -6,10 +6,11 @@ and the last error, never more than once a second. And the whole-download
 deadline's `failed` (issue 12 item 6; the --get cases are in
 test_worker_get)."""
 
+import json
 import os
 import re
 
-from harness import free_port, start_worker, timeout
+from harness import drain, free_port, start_worker, timeout, wait_for
 from harness import empty_tasks_and_notifications
 from hostile import Script, raw, resp
 from test_worker_mq import Notes, new_task, send
@@ -60,6 +61,36 @@ def test_started_before_an_unknown_host():
     assert n["status"] == "failed", n
     st = check_started_first(notes.of(t["id"]), w)
     assert st == ["started", "failed"], st
+    w.stop()
+
+
+@timeout(60)
+def test_started_and_a_quick_failure_go_in_one_message():
+    """`started` waits up to WORKER_NOTE_GATHER_MS for company: a final
+    notification that comes first takes it along, in one stream message
+    (a JSON array), the started before the failed."""
+    w = start_worker("--retries", "0")
+    t = new_task("http://127.0.0.1:%d/x.bin" % free_port())  # nothing listens
+    send(t)
+    mine = []
+
+    def failed_seen():
+        mine.extend(b for b, _ in drain("notifications", split=False)
+                    if t["id"].encode() in b)
+        return any(b'"failed"' in b for b in mine)
+    wait_for(failed_seen, 30, "the failed notification", interval=0.3)
+    assert len(mine) == 1, mine
+    arr = json.loads(mine[0])
+    assert isinstance(arr, list), arr
+    assert [(n["id"], n["status"]) for n in arr] == [(t["id"], "started"),
+                                                    (t["id"], "failed")], arr
+    assert "refused" in arr[1]["error"] and arr[0]["bytes"] == 0, arr
+    # and it still takes and reports tasks
+    s = Script(resp(200, b"fine"))
+    t2 = new_task(s.url("/ok.bin"))
+    send(t2)
+    n = Notes().final(t2["id"])
+    assert n["status"] == "done" and n["bytes"] == 4, n
     w.stop()
 
 
