@@ -76,6 +76,9 @@ LTO         ?= 1
 EMB_LTO     := $(if $(filter 0,$(LTO)),,-flto -ffat-lto-objects -flto-partition=one)
 EMB_CODE    := -Os -ffunction-sections -fdata-sections -fno-pie \
                -fno-asynchronous-unwind-tables -fno-unwind-tables
+# x86: arrays aligned as the ABI asks, not to 32 bytes for vector loads
+# (GCC's default there, -malign-data=compat): less padding in .rodata.
+EMB_CODE    += $(if $(filter x86_64,$(EMB_KIND)),-malign-data=abi)
 CFLAGS      ?= $(EMB_LTO) $(EMB_CODE)
 # -z noseparate-code: code and read-only data share pages instead of each
 # starting on its own page (x86-64's default): ~6 KB less per binary.
@@ -88,12 +91,14 @@ CFLAGS      ?= $(EMB_LTO) $(EMB_CODE)
 # -z common-page-size=64: the data segment starts right after the code in
 # the file instead of on the next page boundary (at most one more page of
 # RAM): 2.5 KB less per binary.
+# --sort-section=alignment: input sections in order of their alignment,
+# so that little padding goes between them (0.3 KB per binary).
 # -s: the binaries are installed as built, stripped (no -g anyway); the link
 # map beside each one still names every function's address.
 # With LTO the code is generated at the link: the code flags go there too.
 LDFLAGS     ?= $(EMB_LTO) $(EMB_CODE) -no-pie -s -Wl,--gc-sections \
                -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-z,common-page-size=64 \
-               -Wl,--build-id=none -Wl,-Map,$@.map
+               -Wl,--build-id=none -Wl,--sort-section=alignment -Wl,-Map,$@.map
 
 # The toolchain and libraries come first: they are an included makefile,
 # so make builds them (or sees them up to date) before reading on, and

@@ -55,7 +55,7 @@ use_psa=+MBEDTLS_USE_PSA_CRYPTO
 
 # port/embedded.mk's code flags (port/deps-src.sh builds the libraries so).
 FLAGS="-flto -flto-partition=one -Os -ffunction-sections -fdata-sections
--fno-pie -fno-asynchronous-unwind-tables -fno-unwind-tables"
+-fno-pie -fno-asynchronous-unwind-tables -fno-unwind-tables -malign-data=abi"
 LIBS="-l:librabbitmq.a -l:libmbedtls.a -l:libmbedx509.a -l:libmbedcrypto.a"
 
 # link PROG SYSROOT: stripped size of PROG relinked against SYSROOT, with
@@ -70,7 +70,7 @@ link() {
 	done
 	"$B/toolchain/cc" -L"$sys/lib" $FLAGS -no-pie -Wl,--gc-sections \
 		-Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-z,common-page-size=64 \
-		-o "$d/$prog" \
+		-Wl,--sort-section=alignment -o "$d/$prog" \
 		"$B/obj/src/$prog.o" "$d/tls.o" "$d/ws.o" "$d/random.o" "$B/libwarren.a" $LIBS
 	"$B/toolchain/strip" "$d/$prog"
 	wc -c < "$d/$prog"
