@@ -487,7 +487,13 @@ def proc_sample(pid):
 
 
 def wait_ledger(ledger, ids, timeout, what):
-    H.wait_for(lambda: ledger.all_final(ids), timeout, what, interval=0.5)
+    try:
+        H.wait_for(lambda: ledger.all_final(ids), timeout, what, interval=0.5)
+    except AssertionError as e:
+        left = [i for i in (ledger.accepted if ids is None else ids) if not ledger.finals(i)]
+        raise AssertionError("%s: %d without a final, e.g. %s" % (
+            e, len(left), [(i, [n.get("status") for n in ledger.notes.get(i, [])])
+                           for i in left[:5]])) from None
 
 
 # ---------------------------------------------------------------- 1
