@@ -195,11 +195,11 @@ static void on_note(const struct mq_delivery *d, void *arg)
 	/* one notification, or an array of them (a worker's or the tasker's
 	 * gathered ones) */
 	size_t pos = 0, start, end;
-	if (json_array_item(d->body, d->len, &pos, &start, &end) < 0)
+	int r = json_array_item(d->body, d->len, &pos, &start, &end);
+	if (r < 0)
 		check_note(lk, d->body, d->len);
-	else
-		for (pos = 0; json_array_item(d->body, d->len, &pos, &start, &end) == 1;)
-			check_note(lk, d->body + start, end - start);
+	for (; r == 1; r = json_array_item(d->body, d->len, &pos, &start, &end))
+		check_note(lk, d->body + start, end - start);
 	if (lk->consumer >= 0 && d->timestamp > lk->end_s)
 		finish(lk, "read past the time asked");
 	else if (lk->consumer >= 0 && !in_session(lk, NULL))
