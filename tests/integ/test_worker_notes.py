@@ -13,7 +13,7 @@ import re
 from harness import drain, free_port, start_worker, timeout, wait_for
 from harness import empty_tasks_and_notifications
 from hostile import Script, raw, resp
-from test_worker_mq import Notes, new_task, send
+from test_worker_mq import Notes, new_task, send, slow
 
 
 # every test starts and ends on an empty `tasks` and a fresh stream
@@ -91,6 +91,23 @@ def test_started_and_a_quick_failure_go_in_one_message():
     send(t2)
     n = Notes().final(t2["id"])
     assert n["status"] == "done" and n["bytes"] == 4, n
+    w.stop()
+
+
+@timeout(60)
+def test_started_of_a_long_download_goes_without_waiting_for_its_end():
+    """A gathered `started` with no final notification behind it goes when
+    the gathering ends (WORKER_NOTE_GATHER_MS), not with the final: seen
+    while the download (1 MiB at 128 KiB/s, ~8 s) still runs."""
+    notes = Notes()
+    w = start_worker()
+    t = new_task(slow("1m.bin", 128 * 1024))
+    send(t)
+    seen = wait_for(lambda: [n["status"] for n in notes.of(t["id"])], 4, "its started",
+                    interval=0.1)
+    assert seen == ["started"], seen
+    n = notes.final(t["id"])
+    assert n["status"] == "done" and n["bytes"] == 1 << 20, n
     w.stop()
 
 
