@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -121,4 +122,19 @@ ssize_t os_splice(int in, int out, int p[2], size_t n)
 	errno = ENOSYS;
 	return -1;
 #endif
+}
+
+int os_fd_path(int fd, char *out, size_t outlen)
+{
+	char link[32];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, out, outlen);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	out[n] = '\0';
+	return 0;
 }

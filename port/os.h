@@ -1,6 +1,7 @@
 /*
  * os - what differs between the platforms warren runs on (glibc, musl,
- * old kernels): random bytes, the host name, zero-copy socket to file.
+ * old kernels): random bytes, the host name, zero-copy socket to file,
+ * the path of an open file.
  */
 #ifndef WARREN_OS_H
 #define WARREN_OS_H
@@ -31,5 +32,10 @@ long os_open_max(void);
  * for the file. ENOSYS, or EINVAL before any byte moved: not possible
  * here, use read() and write(). */
 ssize_t os_splice(int in, int out, int p[2], size_t n);
+/* The absolute path, free of symlinks, of the file or directory open as
+ * fd, as the kernel names it in /proc/self/fd (what musl's realpath did
+ * until 1.2.3; its path walk since costs a static program 1.4 KB). 0, or
+ * -1 with errno (ENOENT: no /proc; ENAMETOOLONG: longer than outlen - 1). */
+int os_fd_path(int fd, char *out, size_t outlen);
 
 #endif

@@ -1,15 +1,18 @@
 /* get.c - worker --get: one download, the result as JSON; see get.h. */
 #include "get.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "os.h"
 #include "task.h"
 
 struct get {
@@ -72,8 +75,13 @@ static void on_done(void *arg, const struct fetch_result *r)
 		failed(g, err);
 		return;
 	}
-	if (out && !realpath(out, g->file))
-		snprintf(g->file, sizeof(g->file), "%s", out);
+	if (out) { /* its absolute path, for the log and the report */
+		int fd = open(out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 || os_fd_path(fd, g->file, sizeof(g->file)) < 0)
+			snprintf(g->file, sizeof(g->file), "%s", out);
+		if (fd >= 0)
+			close(fd);
+	}
 	g->ok = 1;
 	log_info("%s: done: %s (%llu bytes, sha256 %s)", g->task.id, g->file,
 		 (unsigned long long)g->bytes, g->sha256);

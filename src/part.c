@@ -17,6 +17,7 @@
 #include "atomicfile.h"
 #include "config.h"
 #include "log.h"
+#include "os.h"
 #include "url.h"
 #include "utf8.h"
 
@@ -91,13 +92,15 @@ int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen
 {
 	d->fd = -1;
 	d->syncer = NULL;
-	if (!realpath(path, d->path)) {
+	d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->fd < 0) {
-		snprintf(err, errlen, "%s: %s", d->path, strerror(errno));
+	if (os_fd_path(d->fd, d->path, sizeof(d->path)) < 0) {
+		snprintf(err, errlen, "%s: no absolute path from /proc/self/fd: %s", path,
+			 strerror(errno));
+		part_dir_close(d);
 		return -1;
 	}
 	return 0;

@@ -1,6 +1,10 @@
 /* test_part.c - safe names, part files, final names and done records. */
 #include "check.h"
 #include "part.h"
+#include "os.h"
+
+#include <errno.h>
+#include <limits.h>
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -351,11 +355,48 @@ static void test_planted(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* --dir's path, as files are reported under it: absolute and free of
+ * symlinks and "..", as realpath() gives it (os_fd_path, through
+ * /proc/self/fd), also from a relative path; a name longer than the
+ * buffer is refused, not cut. */
+static void test_dir_path(void)
+{
+	char real[300], link[300], via[320], want[PATH_MAX], err[256], cwd[PATH_MAX];
+	struct part_dir d;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(real, sizeof(real), "%s/real", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(via, sizeof(via), "%s/link/../link", dir);
+	CHECK_INT(mkdir(real, 0755), 0);
+	CHECK_INT(symlink("real", link), 0);
+	CHECK(realpath(real, want) != NULL);
+	CHECK_INT(part_dir_open(&d, via, err, sizeof(err)), 0);
+	CHECK_STR(d.path, want);
+	part_dir_close(&d);
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	CHECK_INT(chdir(dir), 0);
+	CHECK_INT(part_dir_open(&d, "link", err, sizeof(err)), 0);
+	CHECK_STR(d.path, want);
+	char small[8];
+	errno = 0;
+	CHECK_INT(os_fd_path(d.fd, small, sizeof(small)), -1);
+	CHECK_INT(errno, ENAMETOOLONG);
+	part_dir_close(&d);
+	CHECK_INT(part_dir_open(&d, "nothing-here", err, sizeof(err)), -1);
+	CHECK(strstr(err, "nothing-here") != NULL);
+	CHECK_INT(chdir(cwd), 0);
+	unlink(link);
+	rmdir(real);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_names();
 	test_files();
 	strcpy(dir, "/tmp/warren-test-part-XXXXXX");
 	test_planted();
+	strcpy(dir, "/tmp/warren-test-part-XXXXXX");
+	test_dir_path();
 	return check_report();
 }
