@@ -446,12 +446,10 @@
 #ifndef WORKER_STOP_GRACE_MS
 #define WORKER_STOP_GRACE_MS 8000
 #endif
-/* Milliseconds a worker gathers its `started`, `progress` and `paused`
- * notifications for (from the first) before it publishes them as one
- * stream message; they also go, earlier, in the message of its next final
- * notification (a download's `started` comes just before the previous
- * one's `done` at one download at a time: one stream write a task instead
- * of two, see README "The worker"). 0 = those of one pass of the loop. */
+/* Milliseconds a worker gathers its notifications for (from the first)
+ * before it publishes them as one stream message; a final one goes at
+ * once when the worker holds its whole prefetch (see README "The worker").
+ * 0 = those of one pass of the loop. */
 #ifndef WORKER_NOTE_GATHER_MS
 #define WORKER_NOTE_GATHER_MS 20
 #endif

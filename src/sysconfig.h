@@ -173,7 +173,7 @@
 #error "DEFAULT_TASKS must be from 1 to MIDDLEMAN_MAX_TASKS"
 #endif
 #if WORKER_NOTE_GATHER_MS < 0 || WORKER_NOTE_GATHER_MS > 1000
-#error "WORKER_NOTE_GATHER_MS must be from 0 to 1000 (a started note shows that much later)"
+#error "WORKER_NOTE_GATHER_MS must be from 0 to 1000 (a notification shows that much later)"
 #endif
 #if WORKER_NOTE_BATCH_BYTES < 1024
 #error "WORKER_NOTE_BATCH_BYTES must be at least 1024"

@@ -101,8 +101,10 @@ struct job {
 	uint64_t orphan_timer;  /* delivery void since a reconnection */
 	buf_t final;            /* the final notification, built once: a
 				 * re-publish sends the very same bytes */
-	int publishing;         /* final notification (BACK: the task) awaiting
-				 * its confirm */
+	int publishing;         /* final notification (BACK: the task) gathered
+				 * or awaiting its confirm */
+	struct job *sent_next;  /* next final of its message (w->finals, then
+				 * on_final_confirm's list) */
 	int ok;
 	int cancelled;          /* the final notification is `cancelled` */
 	int64_t paused_ms;      /* BACK: wall clock when its download stopped,
@@ -132,6 +134,8 @@ struct worker {
 	buf_t notes;            /* gathered notifications: "[" and objects
 				 * separated by commas (see note_add) */
 	unsigned notes_n;
+	struct job *finals;     /* those whose final notification is among the
+				 * gathered notes, linked by sent_next */
 	uint64_t notes_timer;   /* publishes them when the gathering ends */
 	int stopping;
 	int64_t stop_deadline;
@@ -161,22 +165,37 @@ struct worker {
 static void schedule(struct worker *w);
 static void publish_final(struct job *j);
 static void on_final_confirm(void *cookie, int ok);
+static int64_t on_republish(loop_t *loop, void *arg);
 static void check_stopped(struct worker *w);
 static void hand_back(struct job *j);
 
 /* ---- notifications -------------------------------------------------------- */
 
 /*
- * started, progress and paused are best effort (not confirmed). They wait
- * in w->notes for up to WORKER_NOTE_GATHER_MS and go as one stream message
- * (a JSON array: the middleman numbers each), or in the message of the
- * next final notification, before it: a stream write costs the broker
- * about as much whatever it holds, and at one download at a time a task's
- * `started` comes a few ms before the previous task's `done`. A task's
- * notes still reach the stream in order: its final goes after them.
+ * Notifications are gathered in w->notes and go as one stream message (a
+ * JSON array: the middleman numbers each): a stream write, and its
+ * confirm, cost the broker about as much whatever the message holds.
+ * started, progress and paused are best effort (not confirmed); they wait
+ * for up to WORKER_NOTE_GATHER_MS. A final notification (done, failed,
+ * cancelled) joins them too, so that the tasks of a batch share their
+ * messages and confirms; it goes at once when this worker holds as many
+ * deliveries as its prefetch allows, since an ack is then what lets the
+ * broker deliver the next task. The message is confirmed when it
+ * holds a final notification, and each of those tasks is then acked. A
+ * task's notes still reach the stream in order: its final goes after them.
  */
+
+/* Empties the gathered notes; final notifications among them were not
+ * sent: their jobs try again (on_republish) or, with the connection gone,
+ * wait for their redelivery. */
 static void notes_reset(struct worker *w)
 {
+	for (struct job *j = w->finals; j; j = j->sent_next) {
+		j->publishing = 0;
+		if (j->has_tag && !w->stopping && !j->timer)
+			j->timer = loop_every(w->loop, 1000, on_republish, j);
+	}
+	w->finals = NULL;
 	buf_reset(&w->notes);
 	w->notes_n = 0;
 	loop_timer_cancel(w->loop, w->notes_timer);
@@ -184,13 +203,16 @@ static void notes_reset(struct worker *w)
 }
 
 /* Publishes the gathered notes (dropped when the broker is away): the
- * note itself when there is one, else an array. */
+ * note itself when there is one, else an array; confirmed when it holds
+ * final notifications. */
 static void notes_flush(struct worker *w)
 {
 	int one = w->notes_n == 1;
-	if (w->notes_n && w->mq && mq_is_up(w->mq) && (one || buf_puts(&w->notes, "]") == 0))
-		mq_publish(w->mq, QUEUE_NOTIFICATIONS, w->notes.data + one,
-			   w->notes.len - one, NULL, NULL, NULL);
+	struct job *f = w->finals;
+	if (w->notes_n && w->mq && mq_is_up(w->mq) && (one || buf_puts(&w->notes, "]") == 0) &&
+	    mq_publish(w->mq, QUEUE_NOTIFICATIONS, w->notes.data + one, w->notes.len - one,
+		       NULL, f ? on_final_confirm : NULL, f) == 0)
+		w->finals = NULL; /* sent: on_final_confirm has them */
 	notes_reset(w);
 }
 
@@ -202,16 +224,17 @@ static void on_notes_timer(loop_t *loop, void *arg)
 	notes_flush(w);
 }
 
-/* Gathers one note (dropped when out of memory, as when the broker is
- * away); they go when the gathering ends, at once when now, and when a
- * message has no room for more beside a final notification. */
-static void note_add(struct worker *w, const buf_t *note, int now)
+/* Gathers one note; they go when the gathering ends, at once when now,
+ * and when a message has no room for more. -1 when out of memory: not
+ * gathered (a best-effort note is then dropped, as when the broker is
+ * away). */
+static int note_add(struct worker *w, const buf_t *note, int now)
 {
 	size_t mark = w->notes.len;
 	if (buf_append(&w->notes, w->notes_n ? "," : "[", 1) < 0 ||
 	    buf_append(&w->notes, note->data, note->len) < 0) {
 		w->notes.len = mark;
-		return;
+		return -1;
 	}
 	w->notes_n++;
 	if (now || w->notes_n + 1 >= NOTIFY_SEQ_STRIDE ||
@@ -220,31 +243,40 @@ static void note_add(struct worker *w, const buf_t *note, int now)
 	     !(w->notes_timer = loop_timer(w->loop, WORKER_NOTE_GATHER_MS,
 					   on_notes_timer, w))))
 		notes_flush(w);
+	return 0;
 }
 
-/* Publishes j's final notification (confirmed: on_final_confirm), after
- * the gathered notes in the same message. 0, or -1 (the notes stay). */
-static int publish_final_msg(struct worker *w, struct job *j)
+/* Unacknowledged deliveries of `tasks` the broker lets us hold. */
+static unsigned prefetch(const struct worker *w)
 {
-	buf_t *m = &w->notes;
-	size_t mark = m->len;
-	int with = w->notes_n && buf_puts(m, ",") == 0 &&
-		   buf_append(m, j->final.data, j->final.len) == 0 &&
-		   buf_puts(m, "]") == 0;
-	if (!with) {
-		m->len = mark;
-		notes_flush(w);
-		m = &j->final;
+	return w->concurrency + WORKER_PREFETCH_AHEAD;
+}
+
+/* Whether we hold as many deliveries as the broker lets us: it delivers
+ * no other task before an ack. */
+static int holding_all(const struct worker *w)
+{
+	unsigned n = 0;
+	for (const struct job *j = w->jobs; j; j = j->next)
+		n += j->has_tag != 0;
+	return n >= prefetch(w);
+}
+
+/* Gathers j's final notification (confirmed: on_final_confirm acks). It
+ * waits with the notes unless its ack is what the broker waits for to
+ * deliver the next task. 0, or -1 when out of memory or refused at once
+ * (the broker's flow control). */
+static int final_add(struct worker *w, struct job *j)
+{
+	/* (listed last first: they are acked in any order) */
+	j->sent_next = w->finals;
+	w->finals = j;
+	j->publishing = 1;
+	if (note_add(w, &j->final, w->stopping || !w->taking || holding_all(w)) < 0) {
+		w->finals = j->sent_next;
+		j->publishing = 0;
 	}
-	if (mq_publish(w->mq, QUEUE_NOTIFICATIONS, m->data, m->len,
-		       with ? NULL : j->task.id, on_final_confirm, j) < 0) {
-		if (with && w->notes.len > mark) /* (not emptied by a broken connection) */
-			w->notes.len = mark;
-		return -1;
-	}
-	if (with)
-		notes_reset(w);
-	return 0;
+	return j->publishing ? 0 : -1; /* (a refused flush reset it) */
 }
 
 /* Gathers a started/progress/paused notification (paused goes at once:
@@ -358,28 +390,30 @@ static void ack_job(struct job *j)
 		 "redelivery", j->task.id);
 }
 
+/* cookie: the first of the jobs whose final notifications the message
+ * held, linked by sent_next: each is acked, or published again. */
 static void on_final_confirm(void *cookie, int ok)
 {
-	struct job *j = cookie;
-	struct worker *w = j->w;
-	j->publishing = 0;
-	if (!ok) {
-		if (w->stopping)
-			return;
-		log_warn("%s: final notification not confirmed; publishing again",
-			 j->task.id);
-		{
+	for (struct job *j = cookie, *next; j; j = next) {
+		struct worker *w = j->w;
+		next = j->sent_next; /* (j is freed, or gathered again) */
+		j->publishing = 0;
+		if (!ok) {
+			if (w->stopping)
+				continue;
+			log_warn("%s: final notification not confirmed; publishing again",
+				 j->task.id);
 			loop_timer_cancel(w->loop, j->timer);
 			j->timer = 0;
 			publish_final(j);
+			continue;
 		}
-		return;
+		remember_settled(w, j->task.id);
+		ack_job(j);
+		free_job(j);
+		if (w->stopping)
+			check_stopped(w);
 	}
-	remember_settled(w, j->task.id);
-	ack_job(j);
-	free_job(j);
-	if (w->stopping)
-		check_stopped(w);
 }
 
 /* Publishes the final notification: 1 when it went out (on_final_confirm
@@ -395,11 +429,7 @@ static int try_publish_final(struct job *j)
 	 * bytes let the middleman see the second one for what it is */
 	if (!j->final.len && final_json(j, &j->final) < 0)
 		buf_reset(&j->final);
-	if (j->final.len && mq_is_up(w->mq) && publish_final_msg(w, j) == 0) {
-		j->publishing = 1;
-		return 1;
-	}
-	return 0;
+	return j->final.len && mq_is_up(w->mq) && final_add(w, j) == 0;
 }
 
 /* Every second while the final notification cannot go out. */
@@ -422,8 +452,8 @@ static void publish_final(struct job *j)
 	if (j->publishing || j->timer)
 		return;
 	j->state = J_FINAL;
-	if (try_publish_final(j) || w->stopping)
-		return;
+	if (try_publish_final(j) || w->stopping || j->timer)
+		return; /* (a failed flush may have set the timer) */
 	j->timer = loop_every(w->loop, 1000, on_republish, j);
 	if (!j->timer)
 		log_error("%s: out of memory: the final notification waits for "
@@ -608,7 +638,7 @@ static void schedule(struct worker *w)
 			if (k->state == J_PENDING)
 				j = k; /* the list is newest first: take the oldest */
 		if (!j)
-			return;
+			break;
 		j->state = J_BUSY; /* not pending any more, whatever happens */
 		start_job(j);
 	}
@@ -822,7 +852,7 @@ static void update_taking(struct worker *w)
 		if (w->tasks_sub < 0) {
 			struct mq_consumer c = {
 				.queue = QUEUE_TASKS,
-				.prefetch = w->concurrency + WORKER_PREFETCH_AHEAD,
+				.prefetch = prefetch(w),
 				.on_deliver = on_tasks, .arg = w,
 			};
 			w->tasks_sub = mq_subscribe(w->mq, &c);
@@ -1153,8 +1183,8 @@ static void on_mq_state(int up, void *arg)
 	}
 	/* Our deliveries are requeued by the broker: downloads go on (their
 	 * redelivery is attached to them), waiting ones are dropped, and so are
-	 * the gathered notes (best effort; they would come late). */
-	notes_reset(w);
+	 * the gathered notes (best effort; they would come late; the final
+	 * ones among them go again on redelivery). */
 	struct job *next;
 	for (struct job *j = w->jobs; j; j = next) {
 		next = j->next;
@@ -1168,6 +1198,7 @@ static void on_mq_state(int up, void *arg)
 			free_job(j);
 		}
 	}
+	notes_reset(w);
 }
 
 /* ---- stopping ----------------------------------------------------------------- */
@@ -1213,6 +1244,7 @@ static void on_signal(loop_t *loop, int signo, void *arg)
 		if (j->state != J_HOOK && !j->publishing)
 			free_job(j); /* a task going back waits for its confirm */
 	}
+	notes_flush(w); /* gathered final notifications go now */
 	check_stopped(w);
 	if (!loop_every(w->loop, SHUTDOWN_POLL_MS, on_stop_tick, w))
 		loop_stop(w->loop); /* out of memory: stop without waiting */

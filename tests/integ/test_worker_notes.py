@@ -13,6 +13,7 @@ import re
 from harness import drain, free_port, start_worker, timeout, wait_for
 from harness import empty_tasks_and_notifications
 from hostile import Script, raw, resp
+from test_worker_lookup import tasks_left
 from test_worker_mq import Notes, new_task, send, slow
 
 
@@ -91,6 +92,76 @@ def test_started_and_a_quick_failure_go_in_one_message():
     send(t2)
     n = Notes().final(t2["id"])
     assert n["status"] == "done" and n["bytes"] == 4, n
+    w.stop()
+
+
+@timeout(60)
+def test_finals_of_a_batch_share_a_message_and_every_task_is_acked():
+    """A final notification waits with the gathered notes (up to
+    WORKER_NOTE_GATHER_MS) while the worker holds fewer deliveries than its
+    prefetch: three tasks queued before a worker with --concurrency 3
+    (prefetch 5) starts, each refused at once with --retries 0, leave fewer
+    stream messages than tasks, one of them holding two finals or more;
+    every task is acked (none left in `tasks`), each task's started
+    precedes its failed, and the worker then still takes a task."""
+    port = free_port()  # nothing listens
+    ts = [new_task("http://127.0.0.1:%d/b%d.bin" % (port, i)) for i in range(3)]
+    for t in ts:
+        send(t)
+    w = start_worker("--retries", "0", "--concurrency", "3")
+    ids = [t["id"].encode() for t in ts]
+    msgs = []
+
+    def finals_seen():
+        msgs.extend(b for b, _ in drain("notifications", split=False)
+                    if any(i in b for i in ids))
+        return sum(b.count(b'"failed"') for b in msgs) >= 3
+    wait_for(finals_seen, 30, "three failed notifications", interval=0.3)
+    assert len(msgs) < 3, msgs
+    parsed = [json.loads(b) for b in msgs]
+    assert any(isinstance(a, list) and sum(n["status"] == "failed" for n in a) >= 2
+               for a in parsed), msgs
+    flat = [n for a in parsed for n in (a if isinstance(a, list) else [a])]
+    for t in ts:
+        seq = [n["status"] for n in flat if n["id"] == t["id"]]
+        assert seq == ["started", "failed"], (t["id"], seq, msgs)
+    wait_for(lambda: tasks_left() == 0, 15, "the three tasks acked (none in tasks)",
+             interval=0.5)
+    s = Script(resp(200, b"fine"))
+    t2 = new_task(s.url("/ok.bin"))
+    send(t2)
+    n = Notes().final(t2["id"])
+    assert n["status"] == "done" and n["bytes"] == 4, n
+    w.stop()
+
+
+@timeout(60)
+def test_a_final_goes_at_once_when_the_worker_holds_its_whole_prefetch():
+    """With as many deliveries held as its prefetch allows, the broker
+    delivers nothing more before an ack: a final notification then goes at
+    once instead of waiting for company. Three tasks queued before a worker
+    with --concurrency 1 (prefetch 3) starts, each refused at once: the
+    first stream message holds the first task's started and failed and
+    nothing else; all three end failed and acked."""
+    port = free_port()  # nothing listens
+    ts = [new_task("http://127.0.0.1:%d/p%d.bin" % (port, i)) for i in range(3)]
+    for t in ts:
+        send(t)
+    w = start_worker("--retries", "0")
+    ids = [t["id"].encode() for t in ts]
+    msgs = []
+
+    def finals_seen():
+        msgs.extend(b for b, _ in drain("notifications", split=False)
+                    if any(i in b for i in ids))
+        return sum(b.count(b'"failed"') for b in msgs) >= 3
+    wait_for(finals_seen, 30, "three failed notifications", interval=0.3)
+    first = json.loads(msgs[0])
+    first = first if isinstance(first, list) else [first]
+    assert len(first) == 2 and first[0]["id"] == first[1]["id"], msgs
+    assert [n["status"] for n in first] == ["started", "failed"], msgs
+    wait_for(lambda: tasks_left() == 0, 15, "the three tasks acked (none in tasks)",
+             interval=0.5)
     w.stop()
 
 
