@@ -21,6 +21,16 @@ from test_worker_mq import Notes, new_task, send, slow
 setup_module = teardown_module = empty_tasks_and_notifications
 
 
+def still_serving(w):
+    """The worker still takes a task and reports it done; then stops it."""
+    s = Script(resp(200, b"fine"))
+    t = new_task(s.url("/ok.bin"))
+    send(t)
+    n = Notes().final(t["id"])
+    assert n["status"] == "done" and n["bytes"] == 4, n
+    w.stop()
+
+
 def check_started_first(seq, w):
     st = [x["status"] for x in seq]
     assert st[0] == "started", st
@@ -86,13 +96,27 @@ def test_started_and_a_quick_failure_go_in_one_message():
     assert [(n["id"], n["status"]) for n in arr] == [(t["id"], "started"),
                                                     (t["id"], "failed")], arr
     assert "refused" in arr[1]["error"] and arr[0]["bytes"] == 0, arr
-    # and it still takes and reports tasks
-    s = Script(resp(200, b"fine"))
-    t2 = new_task(s.url("/ok.bin"))
-    send(t2)
-    n = Notes().final(t2["id"])
-    assert n["status"] == "done" and n["bytes"] == 4, n
-    w.stop()
+    still_serving(w)
+
+
+def refused_batch(n, *worker_args):
+    """n tasks whose server refuses at once, queued before a worker with
+    --retries 0 and worker_args starts; waits for their n failed
+    notifications. (tasks, worker, the stream messages naming them)."""
+    port = free_port()  # nothing listens
+    ts = [new_task("http://127.0.0.1:%d/b%d.bin" % (port, i)) for i in range(n)]
+    for t in ts:
+        send(t)
+    w = start_worker("--retries", "0", *worker_args)
+    ids = [t["id"].encode() for t in ts]
+    msgs = []
+
+    def finals_seen():
+        msgs.extend(b for b, _ in drain("notifications", split=False)
+                    if any(i in b for i in ids))
+        return sum(b.count(b'"failed"') for b in msgs) >= n
+    wait_for(finals_seen, 30, "%d failed notifications" % n, interval=0.3)
+    return ts, w, msgs
 
 
 @timeout(60)
@@ -104,19 +128,7 @@ def test_finals_of_a_batch_share_a_message_and_every_task_is_acked():
     stream messages than tasks, one of them holding two finals or more;
     every task is acked (none left in `tasks`), each task's started
     precedes its failed, and the worker then still takes a task."""
-    port = free_port()  # nothing listens
-    ts = [new_task("http://127.0.0.1:%d/b%d.bin" % (port, i)) for i in range(3)]
-    for t in ts:
-        send(t)
-    w = start_worker("--retries", "0", "--concurrency", "3")
-    ids = [t["id"].encode() for t in ts]
-    msgs = []
-
-    def finals_seen():
-        msgs.extend(b for b, _ in drain("notifications", split=False)
-                    if any(i in b for i in ids))
-        return sum(b.count(b'"failed"') for b in msgs) >= 3
-    wait_for(finals_seen, 30, "three failed notifications", interval=0.3)
+    ts, w, msgs = refused_batch(3, "--concurrency", "3")
     assert len(msgs) < 3, msgs
     parsed = [json.loads(b) for b in msgs]
     assert any(isinstance(a, list) and sum(n["status"] == "failed" for n in a) >= 2
@@ -127,12 +139,7 @@ def test_finals_of_a_batch_share_a_message_and_every_task_is_acked():
         assert seq == ["started", "failed"], (t["id"], seq, msgs)
     wait_for(lambda: tasks_left() == 0, 15, "the three tasks acked (none in tasks)",
              interval=0.5)
-    s = Script(resp(200, b"fine"))
-    t2 = new_task(s.url("/ok.bin"))
-    send(t2)
-    n = Notes().final(t2["id"])
-    assert n["status"] == "done" and n["bytes"] == 4, n
-    w.stop()
+    still_serving(w)
 
 
 @timeout(60)
@@ -143,19 +150,7 @@ def test_a_final_goes_at_once_when_the_worker_holds_its_whole_prefetch():
     with --concurrency 1 (prefetch 3) starts, each refused at once: the
     first stream message holds the first task's started and failed and
     nothing else; all three end failed and acked."""
-    port = free_port()  # nothing listens
-    ts = [new_task("http://127.0.0.1:%d/p%d.bin" % (port, i)) for i in range(3)]
-    for t in ts:
-        send(t)
-    w = start_worker("--retries", "0")
-    ids = [t["id"].encode() for t in ts]
-    msgs = []
-
-    def finals_seen():
-        msgs.extend(b for b, _ in drain("notifications", split=False)
-                    if any(i in b for i in ids))
-        return sum(b.count(b'"failed"') for b in msgs) >= 3
-    wait_for(finals_seen, 30, "three failed notifications", interval=0.3)
+    ts, w, msgs = refused_batch(3)
     first = json.loads(msgs[0])
     first = first if isinstance(first, list) else [first]
     assert len(first) == 2 and first[0]["id"] == first[1]["id"], msgs
