@@ -1,18 +1,15 @@
 /* get.c - worker --get: one download, the result as JSON; see get.h. */
 #include "get.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
-#include "os.h"
 #include "task.h"
 
 struct get {
@@ -68,19 +65,13 @@ static void on_done(void *arg, const struct fetch_result *r)
 	}
 	memcpy(g->sha256, r->sha256, sizeof(g->sha256));
 	const char *out = g->c->output;
-	int rc = out ? part_finish_as(&g->part, out, err, sizeof(err))
+	int rc = out ? part_finish_as(&g->part, out, g->file, sizeof(g->file), err,
+				      sizeof(err))
 		     : part_finish(&g->part, r->name, NULL, r->bytes, g->file,
 				   sizeof(g->file), err, sizeof(err));
 	if (rc < 0) {
 		failed(g, err);
 		return;
-	}
-	if (out) { /* its absolute path, for the log and the report */
-		int fd = open(out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0 || os_fd_path(fd, g->file, sizeof(g->file)) < 0)
-			snprintf(g->file, sizeof(g->file), "%s", out);
-		if (fd >= 0)
-			close(fd);
 	}
 	g->ok = 1;
 	log_info("%s: done: %s (%llu bytes, sha256 %s)", g->task.id, g->file,

@@ -90,7 +90,6 @@ static int open_own(const struct part_dir *d, const char *name)
 
 int part_dir_open(struct part_dir *d, const char *path, char *err, size_t errlen)
 {
-	d->fd = -1;
 	d->syncer = NULL;
 	d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->fd < 0) {
@@ -521,10 +520,16 @@ static void stop_async(struct part *p, int drop)
 	free(a);
 }
 
-int part_finish_as(struct part *p, const char *target, char *err, size_t errlen)
+int part_finish_as(struct part *p, const char *target, char *final, size_t finallen,
+		   char *err, size_t errlen)
 {
 	const char *slash = strrchr(target, '/');
 	const char *base = slash ? slash + 1 : target;
+	int m = snprintf(final, finallen, "%s/%s", p->dir->path, base);
+	if (m < 0 || (size_t)m >= finallen) {
+		snprintf(err, errlen, "file name too long");
+		return -1;
+	}
 	if (!*base || fsync(p->fd) < 0 || renameat(p->dir->fd, p->name, p->dir->fd, base) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", target,
 			 *base ? strerror(errno) : "not a file name");

@@ -108,9 +108,10 @@ int part_finish(struct part *p, const char *name, const char *sha256,
 void part_finish_async(struct part *p, const char *name, const char *sha256,
 		       uint64_t bytes, char *final, size_t finallen,
 		       void (*cb)(void *arg, const char *err), void *arg);
-/* The same, renaming onto exactly target (replacing it), without a done
- * record: worker --get -o FILE. */
-int part_finish_as(struct part *p, const char *target, char *err, size_t errlen);
+/* The same, renaming onto exactly target (replacing it; in p's folder),
+ * without a done record: worker --get -o FILE. final: its absolute path. */
+int part_finish_as(struct part *p, const char *target, char *final, size_t finallen,
+		   char *err, size_t errlen);
 /* Closes the part, keeping its files for a resume (shutdown). */
 void part_close(struct part *p);
 /* Closes the part and removes its files (failure). */

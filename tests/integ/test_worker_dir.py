@@ -14,7 +14,7 @@ import re
 import threading
 import time
 
-from harness import fresh_dir, start_worker, timeout, wait_for
+from harness import ENV, fresh_dir, run_program, start_worker, timeout, wait_for
 from harness import empty_tasks_and_notifications
 from hostile import Script, _head
 from test_worker_mq import Notes, new_task, send, settled
@@ -177,6 +177,27 @@ def test_dir_given_as_a_symlink_is_resolved_once():
     assert n["status"] == "done" and n["file"] == os.path.join(real, "r.bin"), n
     assert os.listdir(other) == []
     wait_for(lambda: settled(), 15, "acked", interval=0.3)
+    w.stop()
+
+
+@timeout(60)
+def test_dir_refused_at_start_without_proc():
+    """The worker names --dir through /proc/self/fd (README, sizes): where
+    /proc is not mounted (a mount namespace with an empty tmpfs on it) it
+    refuses --dir at start, saying why, and exits non-zero; the same folder
+    with /proc is taken. (Not under the sanitizers: their runtime reads
+    /proc itself before main.)"""
+    if ENV.sanitize:
+        return
+    d = fresh_dir("noproc")
+    ns = ["--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    r = run_program("/usr/bin/unshare", ns + [
+        "sh", "-c", 'mount -t tmpfs none /proc && exec "$@"', "sh",
+        ENV.bin("worker"), "--amqp", ENV.amqp_url, "--dir", d], timeout=20)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode != 0, (r.returncode, err)
+    assert "no absolute path from /proc/self/fd" in err and d in err, err
+    w = start_worker(dir=d, wait_log="downloading into")
     w.stop()
 
 

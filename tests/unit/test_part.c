@@ -1,12 +1,11 @@
 /* test_part.c - safe names, part files, final names and done records. */
 #include "check.h"
-#include "part.h"
 #include "os.h"
+#include "part.h"
 
 #include <errno.h>
-#include <limits.h>
-
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -165,9 +164,10 @@ static void test_files(void)
 	/* --get -o: onto an exact name, replacing it. */
 	CHECK_INT(part_open(&p, &d, id, err, sizeof(err)), 0);
 	CHECK(write(p.fd, "xy", 2) == 2);
-	CHECK_INT(part_finish_as(&p, strcat(strcpy(file, dir), "/out.txt"), err,
-				 sizeof(err)), 0);
+	CHECK_INT(part_finish_as(&p, strcat(strcpy(file, dir), "/out.txt"), final,
+				 sizeof(final), err, sizeof(err)), 0);
 	CHECK(stat(file, &st) == 0 && st.st_size == 2);
+	CHECK_STR(final, file); /* (the folder's own path: mkdtemp under /tmp) */
 
 	/* A folder that is not there. */
 	struct part_dir none;
